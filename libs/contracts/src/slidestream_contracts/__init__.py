@@ -1,0 +1,58 @@
+"""slidestream's message contracts: topics, slide states, the envelope and every v1 event."""
+
+from slidestream_contracts.envelope import Envelope, EnvelopeError, envelope_for, event_key
+from slidestream_contracts.events import (
+    EVENT_BY_TOPIC,
+    PIPELINE_EVENTS,
+    Compression,
+    ConvertedLevel,
+    DeadLetterRecordV1,
+    DeidAuditSummary,
+    ObjectRef,
+    QcMeasure,
+    QcVerdict,
+    SlideConvertedV1,
+    SlideDeidentifiedV1,
+    SlideEvent,
+    SlideFormat,
+    SlideInferredV1,
+    SlideQcV1,
+    SlideRejectedV1,
+    SlideStatusV1,
+    SlideUploadedV1,
+)
+from slidestream_contracts.states import SlideState, Stage, Step, WaitOutcome, wait_outcome
+from slidestream_contracts.topics import Topic, all_topics, dead_letter_topic
+
+__all__ = [
+    "EVENT_BY_TOPIC",
+    "PIPELINE_EVENTS",
+    "Compression",
+    "ConvertedLevel",
+    "DeadLetterRecordV1",
+    "DeidAuditSummary",
+    "Envelope",
+    "EnvelopeError",
+    "ObjectRef",
+    "QcMeasure",
+    "QcVerdict",
+    "SlideConvertedV1",
+    "SlideDeidentifiedV1",
+    "SlideEvent",
+    "SlideFormat",
+    "SlideInferredV1",
+    "SlideQcV1",
+    "SlideRejectedV1",
+    "SlideState",
+    "SlideStatusV1",
+    "SlideUploadedV1",
+    "Stage",
+    "Step",
+    "Topic",
+    "WaitOutcome",
+    "all_topics",
+    "dead_letter_topic",
+    "envelope_for",
+    "event_key",
+    "wait_outcome",
+]

@@ -1,0 +1,239 @@
+"""Every v1 event of the pipeline: the one place a message's shape is defined.
+
+Rules (docs/architecture.md, "Events"):
+
+* models are frozen and ``extra="forbid"``: an unknown field is a malformed event, not data to drop;
+* events carry references (bucket, key, sha256, size), never slide bytes and never patient data —
+  identifiers from manifests stay in the quarantine bucket and are referenced, not copied;
+* within ``.v1`` fields may be added (with defaults), never renamed or removed.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, ClassVar
+from uuid import UUID
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+
+from slidestream_contracts.states import SlideState, Step
+from slidestream_contracts.topics import Topic
+
+Sha256Hex = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+TenantId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]
+"""DNS-label-like tenant slug: safe in object keys, schema names and metrics labels."""
+ObjectKey = Annotated[str, StringConstraints(min_length=1, max_length=1024, pattern=r"^[^/].*")]
+ReasonCode = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9:_-]{0,63}$")]
+"""A short machine-readable reason (``phi-residual``, ``checksum-mismatch``)."""
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ObjectRef(Model):
+    """A stored object: where it is and what it must hash to."""
+
+    bucket: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9.-]{2,62}$")]
+    key: ObjectKey
+    sha256: Sha256Hex
+    size_bytes: Annotated[int, Field(ge=0)]
+
+
+class SlideEvent(Model):
+    """Fields every slide event has. ``slide_id`` is the Kafka key and the CloudEvents subject."""
+
+    TOPIC: ClassVar[Topic]
+    CE_TYPE: ClassVar[str]
+
+    slide_id: UUID
+    tenant: TenantId
+    occurred_at: AwareDatetime = Field(default_factory=utc_now)
+
+
+class SlideFormat(StrEnum):
+    """What the bytes are, detected from content (magic bytes), never from the file name."""
+
+    TIFF = "tiff"
+    BIGTIFF = "bigtiff"
+    DICOM = "dicom"
+    ZIP = "zip"
+
+
+class SlideUploadedV1(SlideEvent):
+    TOPIC = Topic.SLIDES_UPLOADED
+    CE_TYPE = "io.slidestream.slide.uploaded.v1"
+
+    original: ObjectRef
+    """The uploaded bytes in the ``quarantine`` bucket (may hold patient data)."""
+    container_format: SlideFormat
+    upload_id: Annotated[str, StringConstraints(min_length=1, max_length=256)]
+    batch_id: UUID | None = None
+    manifest: ObjectRef | None = None
+    """The manifest row for this slide (case/specimen ids, ...), also in ``quarantine``."""
+    species: str | None = None
+    organ: str | None = None
+    stain: str | None = None
+
+
+class SlideRejectedV1(SlideEvent):
+    TOPIC = Topic.SLIDES_REJECTED
+    CE_TYPE = "io.slidestream.slide.rejected.v1"
+
+    step: Step
+    reason: ReasonCode
+    detail: Annotated[str, StringConstraints(max_length=2000)] = ""
+    """Human-readable explanation; never contains the offending values (they may be PHI)."""
+
+
+class DeidAuditSummary(Model):
+    """What de-identification removed: names of fields and images, never their values."""
+
+    removed_fields: tuple[str, ...] = ()
+    removed_images: tuple[str, ...] = ()
+    software_version: str
+    key_version: Annotated[int, Field(ge=1)]
+
+
+class SlideDeidentifiedV1(SlideEvent):
+    TOPIC = Topic.SLIDES_DEIDENTIFIED
+    CE_TYPE = "io.slidestream.slide.deidentified.v1"
+
+    artefacts: tuple[ObjectRef, ...] = Field(min_length=1)
+    """The de-identified slide in the ``deidentified`` bucket (several objects for DICOM series)."""
+    format: str
+    vendor: str | None = None
+    width_px: Annotated[int, Field(gt=0)]
+    height_px: Annotated[int, Field(gt=0)]
+    level_count: Annotated[int, Field(gt=0)]
+    mpp_x: Annotated[float, Field(gt=0)] | None = None
+    mpp_y: Annotated[float, Field(gt=0)] | None = None
+    objective_power: Annotated[float, Field(gt=0)] | None = None
+    pseudonyms: dict[str, str] = Field(default_factory=dict)
+    """Role (``case``, ``specimen``, ``patient``) → keyed-HMAC pseudonym."""
+    audit: DeidAuditSummary
+
+
+class Compression(StrEnum):
+    NONE = "none"
+    JPEG = "jpeg"
+    JPEG2000 = "jpeg2000"
+    JPEGXL = "jpegxl"
+    DEFLATE = "deflate"
+    LZW = "lzw"
+    WEBP = "webp"
+
+
+class ConvertedLevel(Model):
+    index: Annotated[int, Field(ge=0)]
+    width_px: Annotated[int, Field(gt=0)]
+    height_px: Annotated[int, Field(gt=0)]
+    tile_size_px: Annotated[int, Field(gt=0)]
+    mpp_x: Annotated[float, Field(gt=0)] | None = None
+    mpp_y: Annotated[float, Field(gt=0)] | None = None
+    compression: Compression
+    lossless_copy: bool
+    """True when compressed tiles were copied without decoding."""
+    pixel_proof_sha256: Sha256Hex | None = None
+    """Hash of decoded pixels of sampled tiles, equal in source and output (lossless levels)."""
+
+
+class SlideConvertedV1(SlideEvent):
+    TOPIC = Topic.SLIDES_CONVERTED
+    CE_TYPE = "io.slidestream.slide.converted.v1"
+
+    dicom: tuple[ObjectRef, ...] = ()
+    tiff: ObjectRef | None = None
+    levels: tuple[ConvertedLevel, ...] = Field(min_length=1)
+    provenance: ObjectRef | None = None
+
+
+class QcVerdict(StrEnum):
+    PASS = "pass"  # noqa: S105 - a verdict, not a password
+    WARN = "warn"
+    FAIL = "fail"
+
+
+class QcMeasure(Model):
+    name: str
+    value: float
+    unit: str
+    threshold: float | None = None
+    verdict: QcVerdict
+
+
+class SlideQcV1(SlideEvent):
+    TOPIC = Topic.SLIDES_QC
+    CE_TYPE = "io.slidestream.slide.qc.v1"
+
+    verdict: QcVerdict
+    measures: tuple[QcMeasure, ...] = ()
+    reasons: tuple[str, ...] = ()
+    report: ObjectRef | None = None
+    overlays: tuple[ObjectRef, ...] = ()
+
+
+class SlideInferredV1(SlideEvent):
+    TOPIC = Topic.SLIDES_INFERRED
+    CE_TYPE = "io.slidestream.slide.inferred.v1"
+
+    model_name: str
+    model_version: str
+    outputs: tuple[ObjectRef, ...] = ()
+    summary: dict[str, float] = Field(default_factory=dict)
+
+
+class SlideStatusV1(SlideEvent):
+    """A slide changed state. Every step publishes one; the catalogue projects them."""
+
+    TOPIC = Topic.SLIDES_STATUS
+    CE_TYPE = "io.slidestream.slide.status.v1"
+
+    state: SlideState
+    step: Step
+    reason: ReasonCode | None = None
+    detail: Annotated[str, StringConstraints(max_length=2000)] = ""
+
+
+class DeadLetterRecordV1(Model):
+    """What lands on ``dlq.<service>.v1``: the original message, untouched, and why it failed.
+
+    The original value is kept base64-encoded because a poison message need not be valid JSON or
+    UTF-8; replaying it means publishing ``payload_base64`` back to ``original_topic`` with
+    ``original_headers``.
+    """
+
+    CE_TYPE: ClassVar[str] = "io.slidestream.dead-letter.v1"
+
+    service: str
+    original_topic: str
+    original_partition: Annotated[int, Field(ge=0)]
+    original_offset: Annotated[int, Field(ge=0)]
+    original_key: str | None = None
+    original_headers: dict[str, str] = Field(default_factory=dict)
+    payload_base64: str
+    error_class: str
+    error_reason: ReasonCode
+    error_message: Annotated[str, StringConstraints(max_length=4000)]
+    attempts: Annotated[int, Field(ge=1)]
+    trace_id: Annotated[str, StringConstraints(pattern=r"^([0-9a-f]{32})?$")] = ""
+    slide_id: UUID | None = None
+    failed_at: AwareDatetime = Field(default_factory=utc_now)
+
+
+PIPELINE_EVENTS: tuple[type[SlideEvent], ...] = (
+    SlideUploadedV1,
+    SlideRejectedV1,
+    SlideDeidentifiedV1,
+    SlideConvertedV1,
+    SlideQcV1,
+    SlideInferredV1,
+    SlideStatusV1,
+)
+
+EVENT_BY_TOPIC: dict[str, type[SlideEvent]] = {event.TOPIC.value: event for event in PIPELINE_EVENTS}

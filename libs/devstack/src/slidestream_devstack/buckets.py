@@ -1,0 +1,23 @@
+"""The platform's buckets, created in each S3 server of the stack."""
+
+from __future__ import annotations
+
+from typing import Final
+
+from minio import Minio
+
+S3_REGION: Final = "us-east-1"
+BUCKETS: Final[tuple[str, ...]] = ("quarantine", "deidentified", "converted", "derived", "models")
+"""DESIGN.md §6: raw uploads, de-identified slides, converted slides, derived artefacts, models."""
+
+
+def s3_client(host_port: str, access_key: str, secret_key: str) -> Minio:
+    return Minio(
+        host_port, access_key=access_key, secret_key=secret_key, secure=False, region=S3_REGION
+    )
+
+
+def ensure_buckets(client: Minio, buckets: tuple[str, ...] = BUCKETS) -> None:
+    for bucket in buckets:
+        if not client.bucket_exists(bucket):
+            client.make_bucket(bucket)

@@ -1,0 +1,253 @@
+"""The one middleware that decides what happens to a consumed message.
+
+Kafka offsets are committed only by FastStream's acknowledgement step, which runs after this
+middleware (broker ``ack_policy=NACK_ON_ERROR``):
+
+* the handler returned → the offset is committed (its outputs were written and its events published
+  with ``acks=all`` before it returned);
+* :class:`~slidestream_platform.errors.PoisonError` / ``AccessError`` / an undecodable message →
+  the message is written to ``dlq.<service>.v1`` and a ``failed:<step>`` status is published; only
+  once both are acknowledged by Kafka is the offset committed;
+* anything else (transient faults, bugs) → the exception propagates, FastStream *nacks* (seeks back
+  to the message, nothing committed) and the message is redelivered after a backoff; after
+  ``kafka_max_attempts`` deliveries it is dead-lettered as above.
+
+If the dead-letter publish itself fails, the error propagates and the message is redelivered:
+nothing is acknowledged that is not durably somewhere.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+from uuid import UUID
+
+from faststream import BaseMiddleware
+from faststream.exceptions import AckMessage
+from faststream.message import StreamMessage
+from opentelemetry import trace
+from pydantic import ValidationError
+
+from slidestream_contracts.events import DeadLetterRecordV1, SlideStatusV1
+from slidestream_contracts.states import SlideState, Step
+from slidestream_platform.errors import AccessError, InvalidEventError, PoisonError, SlidestreamError
+from slidestream_platform.metrics import ServiceMetrics
+
+logger = logging.getLogger(__name__)
+
+MAX_ERROR_MESSAGE_CHARS = 4000
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    max_attempts: int
+    backoff_initial_s: float
+    backoff_max_s: float
+
+    def backoff_s(self, attempt: int) -> float:
+        """Exponential backoff before delivery ``attempt + 1`` (attempt counts from 1)."""
+        return float(min(self.backoff_max_s, self.backoff_initial_s * 2 ** (attempt - 1)))
+
+
+class DeliverySink(Protocol):
+    """Where dead letters and failure statuses are published (the service's event publisher)."""
+
+    async def publish_dead_letter(self, record: DeadLetterRecordV1) -> None: ...
+
+    async def publish_status(self, event: SlideStatusV1) -> None: ...
+
+
+@dataclass(slots=True)
+class DeliveryTracker:
+    """Deliveries seen per (topic, partition, offset) in this process.
+
+    Kept in memory on purpose: after a restart a message gets a fresh budget of attempts, which
+    errs towards retrying rather than dead-lettering.
+    """
+
+    attempts: dict[tuple[str, int, int], int] = field(default_factory=dict)
+
+    def record(self, position: tuple[str, int, int]) -> int:
+        self.attempts[position] = self.attempts.get(position, 0) + 1
+        return self.attempts[position]
+
+    def forget(self, position: tuple[str, int, int]) -> None:
+        self.attempts.pop(position, None)
+
+
+@dataclass(frozen=True, slots=True)
+class Disposition:
+    dead_letter_now: bool
+    reason: str
+
+
+def disposition(error: BaseException) -> Disposition:
+    """Where an exception sends its message: dead letters at once, or redelivery."""
+    if isinstance(error, (PoisonError, AccessError)):
+        return Disposition(dead_letter_now=True, reason=error.reason)
+    if isinstance(error, (ValidationError, UnicodeDecodeError, json.JSONDecodeError)):
+        # FastStream decodes the body into the handler's pydantic model inside the handler
+        # call; a message that does not decode now never will.
+        return Disposition(dead_letter_now=True, reason=InvalidEventError.reason)
+    if isinstance(error, SlidestreamError):
+        return Disposition(dead_letter_now=False, reason=error.reason)
+    return Disposition(dead_letter_now=False, reason="unhandled-error")
+
+
+def _headers_as_text(raw: dict[str, Any]) -> dict[str, str]:
+    text: dict[str, str] = {}
+    for name, value in raw.items():
+        text[name] = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+    return text
+
+
+def _slide_id(headers: dict[str, str], key: bytes | None) -> UUID | None:
+    for candidate in (headers.get("ce_subject"), key.decode("utf-8", "replace") if key else None):
+        if candidate:
+            try:
+                return UUID(candidate)
+            except ValueError:
+                continue
+    return None
+
+
+def _tenant(body: bytes) -> str | None:
+    """Best effort: the tenant of a message that may not decode (for the failed status)."""
+    try:
+        decoded = json.loads(body)
+    except ValueError:
+        return None
+    tenant = decoded.get("tenant") if isinstance(decoded, dict) else None
+    return tenant if isinstance(tenant, str) else None
+
+
+@dataclass(slots=True)
+class DeliveryPolicy:
+    """Everything the middleware needs; one per service, built in ``main.py``."""
+
+    service: str
+    step: Step | None
+    """Pipeline step of the service (``None`` for projections that move no slide forward)."""
+    retry: RetryPolicy
+    metrics: ServiceMetrics
+    sink: DeliverySink | None = None
+    """Set once the broker exists (the publisher needs the broker, the broker this policy)."""
+    tracker: DeliveryTracker = field(default_factory=DeliveryTracker)
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+
+    def middleware(self) -> Callable[..., BaseMiddleware]:
+        policy = self
+
+        def factory(msg: Any, /, **kwargs: Any) -> BaseMiddleware:
+            return _DeliveryMiddleware(msg, policy=policy, **kwargs)
+
+        return factory
+
+    async def handle_failure(self, message: StreamMessage[Any], error: Exception) -> None:
+        """Dead-letter now, or re-raise for a redelivery after a backoff."""
+        raw = message.raw_message
+        position = (str(raw.topic), int(raw.partition), int(raw.offset))
+        attempt = self.tracker.record(position)
+        verdict = disposition(error)
+        if not verdict.dead_letter_now and attempt < self.retry.max_attempts:
+            backoff_s = self.retry.backoff_s(attempt)
+            logger.warning(
+                "delivery failed, will redeliver",
+                extra={
+                    "topic": position[0],
+                    "partition": position[1],
+                    "offset": position[2],
+                    "attempt": attempt,
+                    "backoff_s": backoff_s,
+                    "error_class": type(error).__name__,
+                },
+            )
+            self.metrics.retries.labels(topic=position[0]).inc()
+            await self.sleep(backoff_s)
+            raise error
+        await self._dead_letter(message, error, verdict.reason, attempt)
+        self.tracker.forget(position)
+        raise AckMessage()
+
+    async def _dead_letter(
+        self,
+        message: StreamMessage[Any],
+        error: Exception,
+        reason: str,
+        attempts: int,
+    ) -> None:
+        raw = message.raw_message
+        headers = _headers_as_text(dict(raw.headers or ()))
+        key: bytes | None = raw.key
+        body: bytes = raw.value or b""
+        span_context = trace.get_current_span().get_span_context()
+        slide_id = _slide_id(headers, key)
+        record = DeadLetterRecordV1(
+            service=self.service,
+            original_topic=raw.topic,
+            original_partition=raw.partition,
+            original_offset=raw.offset,
+            original_key=key.decode("utf-8", "replace") if key else None,
+            original_headers=headers,
+            payload_base64=base64.b64encode(body).decode("ascii"),
+            error_class=f"{type(error).__module__}.{type(error).__qualname__}",
+            error_reason=reason,
+            error_message=str(error)[:MAX_ERROR_MESSAGE_CHARS],
+            attempts=attempts,
+            trace_id=format(span_context.trace_id, "032x") if span_context.is_valid else "",
+            slide_id=slide_id,
+        )
+        logger.error(
+            "message dead-lettered",
+            extra={
+                "topic": raw.topic,
+                "partition": raw.partition,
+                "offset": raw.offset,
+                "error_class": record.error_class,
+                "reason": reason,
+                "attempts": attempts,
+            },
+        )
+        if self.sink is None:
+            raise RuntimeError("DeliveryPolicy.sink was never bound to a publisher")
+        await self.sink.publish_dead_letter(record)
+        self.metrics.dead_letters.labels(topic=raw.topic, reason=reason).inc()
+        tenant = _tenant(body)
+        if self.step is not None and slide_id is not None and tenant is not None:
+            await self.sink.publish_status(
+                SlideStatusV1(
+                    slide_id=slide_id,
+                    tenant=tenant,
+                    state=SlideState.failed(self.step),
+                    step=self.step,
+                    reason=reason,
+                    detail=f"{type(error).__name__}; see dlq.{self.service}.v1",
+                )
+            )
+
+
+class _DeliveryMiddleware(BaseMiddleware):
+    def __init__(self, msg: Any, /, *, policy: DeliveryPolicy, **kwargs: Any) -> None:
+        super().__init__(msg, **kwargs)
+        self.policy = policy
+
+    async def consume_scope(
+        self,
+        call_next: Callable[[StreamMessage[Any]], Awaitable[Any]],
+        msg: StreamMessage[Any],
+    ) -> Any:
+        try:
+            result = await call_next(msg)
+        except AckMessage:
+            raise
+        except Exception as error:  # the policy decides; nothing is swallowed
+            await self.policy.handle_failure(msg, error)
+            raise
+        raw = msg.raw_message
+        self.policy.tracker.forget((str(raw.topic), int(raw.partition), int(raw.offset)))
+        return result

@@ -1,0 +1,94 @@
+"""The process shape every service shares: an ASGI app with the broker in its lifespan.
+
+* ``GET /healthz`` — liveness: the process serves HTTP (Kubernetes restarts it otherwise);
+* ``GET /readyz`` — readiness: Kafka answers and every check the service registered (object store,
+  database, Triton...) passes; 503 with the failing check names otherwise;
+* ``GET /metrics`` — Prometheus exposition of the service's registry.
+
+Graceful shutdown: on SIGTERM uvicorn stops accepting requests and runs the lifespan exit, which
+stops the broker; FastStream lets the message in flight finish before its consumer closes, so the
+offset of a finished message is committed and an unfinished one is redelivered elsewhere.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
+
+import uvicorn
+from fastapi import APIRouter, FastAPI, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from slidestream_platform.broker import ServiceBus
+
+logger = logging.getLogger(__name__)
+
+ReadinessCheck = Callable[[], Awaitable[None]]
+"""Raises when a dependency is not usable; returns otherwise."""
+
+READINESS_TIMEOUT_S = 3.0
+GRACEFUL_SHUTDOWN_TIMEOUT_S = 30
+
+
+def service_app(
+    bus: ServiceBus,
+    *,
+    readiness_checks: Mapping[str, ReadinessCheck] | None = None,
+    routers: Sequence[APIRouter] = (),
+    on_startup: Sequence[Callable[[], Awaitable[None]]] = (),
+) -> FastAPI:
+    checks = dict(readiness_checks or {})
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        for hook in on_startup:
+            await hook()
+        await bus.broker.start()
+        logger.info("service started", extra={"service": bus.settings.service_name})
+        try:
+            yield
+        finally:
+            await bus.broker.stop()
+            logger.info("service stopped", extra={"service": bus.settings.service_name})
+
+    app = FastAPI(title=f"slidestream {bus.settings.service_name}", lifespan=lifespan)
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz() -> JSONResponse:
+        failures: dict[str, str] = {}
+        if not await bus.broker.ping(timeout=READINESS_TIMEOUT_S):
+            failures["kafka"] = "broker did not answer"
+        for name, check in checks.items():
+            try:
+                await asyncio.wait_for(check(), timeout=READINESS_TIMEOUT_S)
+            except Exception as error:  # a failing check is reported, not raised
+                failures[name] = type(error).__name__
+        bus.metrics.ready.set(0 if failures else 1)
+        status = 503 if failures else 200
+        return JSONResponse({"ready": not failures, "failures": failures}, status_code=status)
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        return Response(generate_latest(bus.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    for router in routers:
+        app.include_router(router)
+    return app
+
+
+def serve(app: FastAPI, *, host: str, port: int) -> None:
+    """Run the service until SIGTERM/SIGINT, then shut down gracefully."""
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_config=None,  # keep the structured logging configured in main.py
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_TIMEOUT_S,
+    )
