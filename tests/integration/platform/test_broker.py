@@ -23,7 +23,6 @@ from faststream.kafka.message import KafkaMessage
 from opentelemetry import trace
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-
 from slidestream_contracts.envelope import Envelope
 from slidestream_contracts.events import DeadLetterRecordV1, ObjectRef, SlideFormat, SlideUploadedV1
 from slidestream_contracts.states import SlideState, Step
@@ -54,7 +53,9 @@ def uploaded_event(tenant: str = "acme") -> SlideUploadedV1:
     )
 
 
-def settings_for(bootstrap: str, *, service: str = "deid", max_attempts: int = 3) -> ServiceSettings:
+def settings_for(
+    bootstrap: str, *, service: str = "deid", max_attempts: int = 3
+) -> ServiceSettings:
     return ServiceSettings(
         service_name=service,
         kafka_bootstrap=bootstrap,
@@ -119,9 +120,13 @@ async def committed_offset(bootstrap: str, group: str, partition: TopicPartition
 
 async def test_envelope_and_trace_context_cross_a_kafka_hop(kafka_bootstrap: str) -> None:
     exporter = InMemorySpanExporter()
-    provider = make_tracer_provider("test", otlp_endpoint=None, extra_processors=(SimpleSpanProcessor(exporter),))
+    provider = make_tracer_provider(
+        "test", otlp_endpoint=None, extra_processors=(SimpleSpanProcessor(exporter),)
+    )
     consumer_bus = make_bus(settings_for(kafka_bootstrap), step=Step.DEID, tracer_provider=provider)
-    producer_bus = make_bus(settings_for(kafka_bootstrap, service="upload"), step=Step.UPLOAD, tracer_provider=provider)
+    producer_bus = make_bus(
+        settings_for(kafka_bootstrap, service="upload"), step=Step.UPLOAD, tracer_provider=provider
+    )
     event = uploaded_event()
     seen: list[tuple[SlideUploadedV1, str, dict[str, str]]] = []
 
@@ -165,22 +170,34 @@ async def test_poison_message_is_dead_lettered_with_its_headers(kafka_bootstrap:
     good = uploaded_event()
     # An unknown field makes the event malformed (extra="forbid"): it can never be processed.
     poison = {**json.loads(good.model_dump_json()), "slide_id": str(slide_id), "patient_name": "x"}
-    headers = [("ce_specversion", b"1.0"), ("ce_id", b"poison-1"), ("ce_type", SlideUploadedV1.CE_TYPE.encode()),
-               ("ce_source", b"/test"), ("ce_subject", str(slide_id).encode())]
+    headers = [
+        ("ce_specversion", b"1.0"),
+        ("ce_id", b"poison-1"),
+        ("ce_type", SlideUploadedV1.CE_TYPE.encode()),
+        ("ce_source", b"/test"),
+        ("ce_subject", str(slide_id).encode()),
+    ]
     producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
     await producer.start()
     try:
         async with running(bus):
             meta = await producer.send_and_wait(
-                Topic.SLIDES_UPLOADED.value, json.dumps(poison).encode(), key=str(slide_id).encode(), headers=headers
+                Topic.SLIDES_UPLOADED.value,
+                json.dumps(poison).encode(),
+                key=str(slide_id).encode(),
+                headers=headers,
             )
             # A good message after the poison one still flows: the partition is not blocked.
             await bus.publisher.publish(good.model_copy(update={"slide_id": uuid4()}))
             records = await read_records(
-                kafka_bootstrap, dead_letter_topic("deid"), match=lambda r: r.key == str(slide_id).encode()
+                kafka_bootstrap,
+                dead_letter_topic("deid"),
+                match=lambda r: r.key == str(slide_id).encode(),
             )
             statuses = await read_records(
-                kafka_bootstrap, Topic.SLIDES_STATUS.value, match=lambda r: r.key == str(slide_id).encode()
+                kafka_bootstrap,
+                Topic.SLIDES_STATUS.value,
+                match=lambda r: r.key == str(slide_id).encode(),
             )
             tp = TopicPartition(meta.topic, meta.partition)
             committed = await committed_offset(kafka_bootstrap, settings.consumer_group, tp)
@@ -206,7 +223,9 @@ async def test_poison_message_is_dead_lettered_with_its_headers(kafka_bootstrap:
     assert committed is not None and committed > meta.offset
 
 
-async def test_failing_handler_offset_is_not_committed_until_retries_end(kafka_bootstrap: str) -> None:
+async def test_failing_handler_offset_is_not_committed_until_retries_end(
+    kafka_bootstrap: str,
+) -> None:
     provider = make_tracer_provider("test", otlp_endpoint=None)
     settings = settings_for(kafka_bootstrap, max_attempts=3)
     bus = make_bus(settings, step=Step.DEID, tracer_provider=provider)
@@ -229,7 +248,9 @@ async def test_failing_handler_offset_is_not_committed_until_retries_end(kafka_b
         await wait_until(lambda: len(attempts) == 1)
         meta_partition = await _partition_of(kafka_bootstrap, event)
         tp = TopicPartition(Topic.SLIDES_UPLOADED.value, meta_partition)
-        offsets_seen_during_failure.append(await committed_offset(kafka_bootstrap, settings.consumer_group, tp))
+        offsets_seen_during_failure.append(
+            await committed_offset(kafka_bootstrap, settings.consumer_group, tp)
+        )
         release.set()
         await wait_until(lambda: len(attempts) == 3)
         await asyncio.sleep(1.0)
@@ -275,13 +296,17 @@ async def test_crash_during_failure_redelivers_to_the_next_consumer(kafka_bootst
 
 async def _offset_of(bootstrap: str, event: SlideUploadedV1) -> int:
     records = await read_records(
-        bootstrap, Topic.SLIDES_UPLOADED.value, match=lambda r: r.key == str(event.slide_id).encode()
+        bootstrap,
+        Topic.SLIDES_UPLOADED.value,
+        match=lambda r: r.key == str(event.slide_id).encode(),
     )
     return int(records[0].offset)
 
 
 async def _partition_of(bootstrap: str, event: SlideUploadedV1) -> int:
     records = await read_records(
-        bootstrap, Topic.SLIDES_UPLOADED.value, match=lambda r: r.key == str(event.slide_id).encode()
+        bootstrap,
+        Topic.SLIDES_UPLOADED.value,
+        match=lambda r: r.key == str(event.slide_id).encode(),
     )
     return int(records[0].partition)

@@ -48,7 +48,8 @@ def build_document() -> str:
         schema_version="3.0.0",
     )
     # FastStream orders channels by set iteration; sort keys so the committed document is stable.
-    return yaml.safe_dump(spec.to_specification().to_jsonable(), sort_keys=True, allow_unicode=True)
+    document = spec.to_specification().to_jsonable()
+    return str(yaml.safe_dump(document, sort_keys=True, allow_unicode=True))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -55,7 +55,9 @@ class Envelope:
         if missing:
             raise EnvelopeError(f"missing CloudEvents headers: {', '.join(missing)}")
         if headers["ce_specversion"] != SPEC_VERSION:
-            raise EnvelopeError(f"unsupported CloudEvents specversion {headers['ce_specversion']!r}")
+            raise EnvelopeError(
+                f"unsupported CloudEvents specversion {headers['ce_specversion']!r}"
+            )
         return cls(
             id=headers["ce_id"],
             type=headers["ce_type"],

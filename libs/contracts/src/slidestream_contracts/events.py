@@ -236,4 +236,6 @@ PIPELINE_EVENTS: tuple[type[SlideEvent], ...] = (
     SlideStatusV1,
 )
 
-EVENT_BY_TOPIC: dict[str, type[SlideEvent]] = {event.TOPIC.value: event for event in PIPELINE_EVENTS}
+EVENT_BY_TOPIC: dict[str, type[SlideEvent]] = {
+    event.TOPIC.value: event for event in PIPELINE_EVENTS
+}

@@ -50,7 +50,7 @@ class SlideState(StrEnum):
 
 
 class Stage(StrEnum):
-    """What a caller can wait for (``slidestream status --wait STAGE``): a completed pipeline stage."""
+    """A completed pipeline stage: what ``slidestream status --wait STAGE`` waits for."""
 
     UPLOADED = "uploaded"
     DEIDENTIFIED = "deidentified"

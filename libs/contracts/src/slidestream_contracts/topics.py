@@ -1,8 +1,9 @@
 """Every Kafka topic of slidestream, defined once.
 
-Topic names carry a major version (``.v1``): fields may be added to a topic's event, never renamed or
-removed. Partition counts bound how far a consumer group can scale (one consumer per partition), so
-they are sized up front; operators may raise them per installation (``KAFKA_TOPIC_PARTITIONS``).
+Topic names carry a major version (``.v1``): fields may be added to a topic's event, never
+renamed or removed. Partition counts bound how far a consumer group can scale (one consumer per
+partition), so they are sized up front; operators may raise them per installation
+(``KAFKA_TOPIC_PARTITIONS``).
 """
 
 from __future__ import annotations

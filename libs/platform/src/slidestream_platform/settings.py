@@ -10,7 +10,7 @@ them once, at start, in ``main.py``.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import (
@@ -20,10 +20,8 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-
-if TYPE_CHECKING:
-    from slidestream_platform.db import DatabaseSettings
-    from slidestream_platform.objectstore.settings import ObjectStoreSettings
+from slidestream_platform.db import DatabaseSettings
+from slidestream_platform.objectstore.settings import ObjectStoreSettings
 
 SECRETS_DIR = Path("/run/secrets/slidestream")
 """Where Kubernetes mounts the service's Secret (charts/slidestream: ``secretMounts``)."""
@@ -89,8 +87,6 @@ class ServiceSettings(BaseSettings):
 
     @property
     def object_store(self) -> ObjectStoreSettings:
-        from slidestream_platform.objectstore.settings import ObjectStoreSettings  # TODO(lead)
-
         return ObjectStoreSettings(
             endpoint=self.s3_endpoint,
             access_key=self.s3_access_key,
@@ -100,6 +96,4 @@ class ServiceSettings(BaseSettings):
 
     @property
     def database(self) -> DatabaseSettings:
-        from slidestream_platform.db import DatabaseSettings  # TODO(lead): top-level import
-
         return DatabaseSettings(url=self.database_url, data_dir=self.data_dir)

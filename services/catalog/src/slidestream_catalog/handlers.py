@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from faststream import Context
+from slidestream_contracts.events import SlideStatusV1
 
 from slidestream_catalog.adapters.repository import SlideRepository
 from slidestream_catalog.domain.lifecycle import StatusChange
-from slidestream_contracts.events import SlideStatusV1
 
 
 async def on_slide_status(

@@ -21,6 +21,7 @@ from os import PathLike
 from typing import BinaryIO, Final, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
+from slidestream_contracts import events
 
 #: User-metadata name of the content digest (sent as the ``x-amz-meta-sha256`` header).
 SHA256_METADATA_KEY: Final = "sha256"
@@ -44,6 +45,12 @@ class ObjectRef(BaseModel):
     sha256: str = Field(pattern=_SHA256_HEX_PATTERN, description="lowercase hex SHA-256")
     size_bytes: int = Field(ge=0)
     etag: str = Field(description="S3 ETag without quotes; not a content hash for multipart")
+
+    def to_event_ref(self) -> events.ObjectRef:
+        """The reference events carry (the ETag is storage detail and stays here)."""
+        return events.ObjectRef(
+            bucket=self.bucket, key=self.key, sha256=self.sha256, size_bytes=self.size_bytes
+        )
 
 
 class ObjectInfo(BaseModel):

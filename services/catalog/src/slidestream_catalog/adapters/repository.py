@@ -6,11 +6,12 @@ from datetime import UTC, datetime
 from typing import Protocol
 from uuid import UUID
 
+from slidestream_contracts.states import SlideState, Step
 from sqlalchemy import Column, DateTime, Engine
+from sqlalchemy.orm import registry
 from sqlmodel import Field, Session, SQLModel
 
 from slidestream_catalog.domain.lifecycle import SlideRecord, StatusChange, apply
-from slidestream_contracts.states import SlideState, Step
 
 
 class SlideRepository(Protocol):
@@ -19,7 +20,14 @@ class SlideRepository(Protocol):
     def get(self, slide_id: UUID) -> SlideRecord | None: ...
 
 
-class SlideRow(SQLModel, table=True):
+class CatalogTable(SQLModel, registry=registry()):
+    """Base of the catalog's tables: its own metadata, so no other service's tables mix in."""
+
+
+metadata = CatalogTable.metadata
+
+
+class SlideRow(CatalogTable, table=True):
     __tablename__ = "catalog_slide"
 
     slide_id: UUID = Field(primary_key=True)
@@ -40,7 +48,9 @@ class SlideRow(SQLModel, table=True):
             reason=self.reason,
             detail=self.detail,
             # SQLite hands back naive datetimes; every timestamp we store is UTC.
-            updated_at=self.updated_at if self.updated_at.tzinfo else self.updated_at.replace(tzinfo=UTC),
+            updated_at=self.updated_at
+            if self.updated_at.tzinfo
+            else self.updated_at.replace(tzinfo=UTC),
             transitions=self.transitions,
         )
 
@@ -61,8 +71,13 @@ class SqlSlideRepository:
             current = row.to_record() if row is not None else None
             updated = apply(current, change)
             if updated is not current:
-                row = row or SlideRow(slide_id=change.slide_id, tenant=change.tenant, state="",
-                                      step="", updated_at=change.occurred_at)
+                row = row or SlideRow(
+                    slide_id=change.slide_id,
+                    tenant=change.tenant,
+                    state="",
+                    step="",
+                    updated_at=change.occurred_at,
+                )
                 row.tenant = updated.tenant
                 row.state = updated.state.value
                 row.step = updated.step.value

@@ -57,8 +57,10 @@ def _same(record: SlideRecord, change: StatusChange) -> bool:
 
 
 def _replay_of_failed_step_succeeded(record: SlideRecord, change: StatusChange) -> bool:
-    return record.state is SlideState.failed(record.step) and change.step is record.step and not (
-        change.state.value.startswith("failed:") or change.state is SlideState.REJECTED
+    return (
+        record.state is SlideState.failed(record.step)
+        and change.step is record.step
+        and not (change.state.value.startswith("failed:") or change.state is SlideState.REJECTED)
     )
 
 

@@ -1,0 +1,61 @@
+"""Wiring of the catalog service: settings → adapters → handlers → app. No logic lives here."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from fastapi import FastAPI
+from slidestream_contracts.topics import Topic
+from slidestream_platform.broker import make_bus
+from slidestream_platform.db import make_engine, upgrade_to_head
+from slidestream_platform.logging import configure_logging
+from slidestream_platform.service import serve, service_app
+from slidestream_platform.telemetry import make_tracer_provider
+from sqlalchemy import text
+
+from slidestream_catalog import api, handlers
+from slidestream_catalog.adapters.repository import SqlSlideRepository
+from slidestream_catalog.settings import CatalogSettings
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+
+def create_app(settings: CatalogSettings) -> FastAPI:
+    tracer_provider = make_tracer_provider(
+        settings.service_name, otlp_endpoint=settings.otel_exporter_otlp_endpoint
+    )
+    bus = make_bus(settings, step=None, tracer_provider=tracer_provider)
+    engine = make_engine(settings.database, settings.service_name)
+    slides = SqlSlideRepository(engine)
+
+    async def migrate() -> None:
+        await asyncio.to_thread(upgrade_to_head, engine, settings.service_name, MIGRATIONS_DIR)
+
+    async def database_ready() -> None:
+        def ping() -> None:
+            with engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+
+        await asyncio.to_thread(ping)
+
+    bus.broker.context.set_global("slides", slides)
+    bus.subscribe(Topic.SLIDES_STATUS, handlers.on_slide_status)
+    app = service_app(
+        bus,
+        readiness_checks={"database": database_ready},
+        routers=[api.router],
+        on_startup=[migrate],
+    )
+    app.state.slides = slides
+    return app
+
+
+def main() -> None:
+    settings = CatalogSettings()
+    configure_logging(settings.service_name, level=settings.log_level, json_lines=settings.log_json)
+    serve(create_app(settings), host=settings.http_host, port=settings.http_port)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,16 @@
+"""Shared fixtures of the integration tests: the real local stack, started once per session.
+
+The stack is left running after the session (a second session adopts it in a second or two);
+stop it with ``slidestream stack down``.
+"""
+
+from __future__ import annotations
+
+import pytest
+from slidestream_devstack import stack
+
+
+@pytest.fixture(scope="session")
+def stack_env() -> dict[str, str]:
+    """Every part of the stack up and ready; the stack.env mapping (endpoints and credentials)."""
+    return stack.up()

@@ -1,0 +1,127 @@
+"""Pure pieces of the devstack: part selection, credentials, pid records, configs, settings."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+from slidestream_devstack import kafka, seaweedfs, stack
+from slidestream_devstack.credentials import load_or_create_credentials
+from slidestream_devstack.errors import StackError
+from slidestream_devstack.paths import StackPaths, find_repo_root
+from slidestream_devstack.process import ProcessRecord, is_alive, read_record, write_record
+from slidestream_devstack.settings import DevstackSettings
+
+
+def test_selecting_tusd_brings_minio_first() -> None:
+    names = [part.name for part in stack.select_parts(["tusd"], with_requirements=True)]
+    assert names == ["minio", "tusd"]
+
+
+def test_down_selection_takes_only_the_named_parts() -> None:
+    names = [part.name for part in stack.select_parts(["tusd"], with_requirements=False)]
+    assert names == ["tusd"]
+
+
+def test_no_selection_means_every_part_in_start_order() -> None:
+    names = [part.name for part in stack.select_parts(None, with_requirements=True)]
+    assert names == list(stack.PART_NAMES)
+    assert set(names) == {"kafka", "minio", "seaweedfs", "postgres", "triton", "tusd"}
+
+
+def test_unknown_part_is_refused() -> None:
+    with pytest.raises(StackError, match="unknown part"):
+        stack.select_parts(["zookeeper"], with_requirements=True)
+
+
+def test_no_two_parts_share_a_port() -> None:
+    ports = [port for part in stack.ALL_PARTS for port in part.ports]
+    assert len(ports) == len(set(ports))
+
+
+def test_credentials_are_generated_once_and_kept(tmp_path: Path) -> None:
+    path = tmp_path / "credentials.json"
+    first = load_or_create_credentials(path)
+    assert load_or_create_credentials(path) == first
+    assert path.stat().st_mode & 0o077 == 0
+    assert len(first.minio_root_password) >= 8
+
+
+def test_credentials_missing_a_field_keep_the_others(tmp_path: Path) -> None:
+    path = tmp_path / "credentials.json"
+    first = load_or_create_credentials(path)
+    stored = json.loads(path.read_text("utf-8"))
+    del stored["postgres_password"]
+    path.write_text(json.dumps(stored), "utf-8")
+    second = load_or_create_credentials(path)
+    assert second.minio_root_password == first.minio_root_password
+    assert second.postgres_password
+
+
+def test_pid_record_round_trips_and_detects_our_process(tmp_path: Path) -> None:
+    me = psutil.Process(os.getpid())
+    record = ProcessRecord(
+        part="kafka", pid=me.pid, create_time=me.create_time(), argv=["x"], started_at=time.time()
+    )
+    path = tmp_path / "kafka.json"
+    write_record(path, record)
+    assert read_record(path) == record
+    assert is_alive(record)
+
+
+def test_reused_pid_is_not_ours() -> None:
+    me = psutil.Process(os.getpid())
+    impostor = ProcessRecord(
+        part="kafka", pid=me.pid, create_time=me.create_time() - 3600, argv=[], started_at=0.0
+    )
+    assert not is_alive(impostor)
+
+
+def test_torn_pid_record_reads_as_absent(tmp_path: Path) -> None:
+    path = tmp_path / "minio.json"
+    path.write_text("{not json", "utf-8")
+    assert read_record(path) is None
+    assert read_record(tmp_path / "missing.json") is None
+
+
+def test_kafka_config_refuses_auto_created_topics(tmp_path: Path) -> None:
+    properties = dict(
+        line.split("=", 1) for line in kafka._server_properties(tmp_path).splitlines()
+    )
+    assert properties["auto.create.topics.enable"] == "false"
+    assert properties["log.dirs"] == str(tmp_path)
+    assert "127.0.0.1" in properties["listeners"]
+    assert "0.0.0.0" not in properties["listeners"]
+
+
+def test_kafka_cluster_id_is_a_kafka_uuid() -> None:
+    cluster_id = kafka._random_cluster_id()
+    assert len(cluster_id) == 22
+    assert "=" not in cluster_id
+
+
+def test_seaweedfs_identity_document_allows_admin() -> None:
+    document = seaweedfs.s3_identities("AK", "SK")
+    identities = document["identities"]
+    assert isinstance(identities, list)
+    (identity,) = identities
+    assert identity["credentials"] == [{"accessKey": "AK", "secretKey": "SK"}]
+    assert "Admin" in identity["actions"]
+
+
+def test_settings_read_partitions_and_home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("KAFKA_TOPIC_PARTITIONS", "24")
+    monkeypatch.setenv("SLIDESTREAM_HOME", str(tmp_path))
+    settings = DevstackSettings()
+    assert settings.kafka_topic_partitions == 24
+    assert find_repo_root(settings.home) == tmp_path.resolve()
+    assert StackPaths(tmp_path).env_file == tmp_path / ".local" / "stack.env"
+
+
+def test_repo_root_defaults_to_the_checkout() -> None:
+    root = find_repo_root()
+    assert (root / "libs" / "devstack" / "pyproject.toml").exists()
