@@ -9,13 +9,12 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from uuid import uuid4
 
 import httpx
 import pytest
-
 from slidestream_contracts.events import SlideStatusV1
 from slidestream_contracts.states import SlideState, Step
 from slidestream_platform.broker import make_bus

@@ -11,6 +11,7 @@ from __future__ import annotations
 import fcntl
 import time
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Final, Literal
@@ -152,6 +153,36 @@ def _await_ready(ctx: StackContext, part: Part, record: ProcessRecord) -> None:
         raise
 
 
+def _finish_start(ctx: StackContext, part: Part, *, launched: bool) -> None:
+    record = _running_record(ctx, part)
+    if record is None:
+        raise StackError(f"{part.name} exited right after it was started")
+    _await_ready(ctx, part, record)
+    part.provision(ctx)
+    if launched:
+        startup_s = time.time() - record.started_at
+        write_record(ctx.paths.pid_file(part.name), record.with_startup(startup_s))
+        ctx.console.print(
+            f"[green]✓[/] {part.name} ready in {startup_s:.1f} s "
+            f"(pid {record.pid}, {part.endpoint(ctx)})"
+        )
+    else:
+        ctx.console.print(f"[green]•[/] {part.name} already running (pid {record.pid})")
+
+
+def _stop_part(ctx: StackContext, part: Part) -> None:
+    pid_file = ctx.paths.pid_file(part.name)
+    record = read_record(pid_file)
+    if record is not None and is_alive(record):
+        started = time.monotonic()
+        stop(record, stop_signal=part.stop_signal)
+        ctx.console.print(
+            f"[green]✓[/] {part.name} stopped (pid {record.pid}, "
+            f"{time.monotonic() - started:.1f} s)"
+        )
+    pid_file.unlink(missing_ok=True)
+
+
 def up(
     parts: Sequence[str] | None = None,
     *,
@@ -161,38 +192,40 @@ def up(
     """Build what is missing, start what is not running, wait until ready; return stack.env."""
     ctx = make_context(settings, console)
     with _stack_lock(ctx):
-        selected = select_parts(parts, with_requirements=True)
-        runnable: list[Part] = []
-        for part in selected:
-            reason = part.unavailable_reason(ctx)
-            if reason is not None:
-                ctx.console.print(f"[yellow]•[/] {part.name}: skipped ({reason})")
-                continue
-            part.build(ctx)
-            runnable.append(part)
+        try:
+            _start(ctx, select_parts(parts, with_requirements=True))
+        finally:
+            # Also after a failure: the parts that did start are usable and must be findable.
+            env = _publish_env(ctx)
+    return env
 
-        # Launch everything first and wait afterwards: servers start in parallel.
-        launched: dict[str, ProcessRecord] = {}
-        for part in runnable:
-            if _running_record(ctx, part) is None:
-                launched[part.name] = _launch(ctx, part)
 
-        for part in runnable:
-            record = _running_record(ctx, part)
-            if record is None:
-                raise StackError(f"{part.name} exited right after it was started")
-            _await_ready(ctx, part, record)
-            part.provision(ctx)
-            if part.name in launched:
-                startup_s = time.time() - record.started_at
-                write_record(ctx.paths.pid_file(part.name), record.with_startup(startup_s))
-                ctx.console.print(
-                    f"[green]✓[/] {part.name} ready in {startup_s:.1f} s "
-                    f"(pid {record.pid}, {part.endpoint(ctx)})"
-                )
-            else:
-                ctx.console.print(f"[green]•[/] {part.name} already running (pid {record.pid})")
-        return _publish_env(ctx)
+def _start(ctx: StackContext, selected: list[Part]) -> None:
+    runnable: list[Part] = []
+    for part in selected:
+        reason = part.unavailable_reason(ctx)
+        if reason is not None:
+            ctx.console.print(f"[yellow]•[/] {part.name}: skipped ({reason})")
+            continue
+        part.build(ctx)
+        runnable.append(part)
+
+    # Launch everything first and wait afterwards: servers start in parallel.
+    launched: set[str] = set()
+    for part in runnable:
+        if _running_record(ctx, part) is None:
+            _launch(ctx, part)
+            launched.add(part.name)
+
+    # Wait for all of them at once, so each part's recorded startup time is its own.
+    with ThreadPoolExecutor(max_workers=max(1, len(runnable))) as pool:
+        futures = [
+            pool.submit(_finish_start, ctx, part, launched=part.name in launched)
+            for part in runnable
+        ]
+        errors = [error for future in futures if (error := future.exception()) is not None]
+    if errors:
+        raise errors[0]
 
 
 def down(
@@ -204,14 +237,11 @@ def down(
     """Stop the named parts (all when None) that this stack started."""
     ctx = make_context(settings, console)
     with _stack_lock(ctx):
-        for part in reversed(select_parts(parts, with_requirements=False)):
-            pid_file = ctx.paths.pid_file(part.name)
-            record = read_record(pid_file)
-            if record is not None and is_alive(record):
-                with ctx.console.status(f"Stopping {part.name} (pid {record.pid})"):
-                    stop(record, stop_signal=part.stop_signal)
-                ctx.console.print(f"[green]✓[/] {part.name} stopped")
-            pid_file.unlink(missing_ok=True)
+        selected = list(reversed(select_parts(parts, with_requirements=False)))
+        # Servers shut down independently; together, the slowest one bounds the wait.
+        with ThreadPoolExecutor(max_workers=max(1, len(selected))) as pool:
+            for future in [pool.submit(_stop_part, ctx, part) for part in selected]:
+                future.result()
         _publish_env(ctx)
 
 

@@ -10,12 +10,13 @@ from slidestream_contracts.topics import Topic
 from slidestream_platform.broker import make_bus
 from slidestream_platform.db import make_engine, upgrade_to_head
 from slidestream_platform.logging import configure_logging
+from slidestream_platform.projection import SqlSlideStates
 from slidestream_platform.service import serve, service_app
 from slidestream_platform.telemetry import make_tracer_provider
 from sqlalchemy import text
 
 from slidestream_catalog import api, handlers
-from slidestream_catalog.adapters.repository import SqlSlideRepository
+from slidestream_catalog.adapters.repository import SlideRow
 from slidestream_catalog.settings import CatalogSettings
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -27,7 +28,7 @@ def create_app(settings: CatalogSettings) -> FastAPI:
     )
     bus = make_bus(settings, step=None, tracer_provider=tracer_provider)
     engine = make_engine(settings.database, settings.service_name)
-    slides = SqlSlideRepository(engine)
+    slides = SqlSlideStates(engine, SlideRow)
 
     async def migrate() -> None:
         await asyncio.to_thread(upgrade_to_head, engine, settings.service_name, MIGRATIONS_DIR)

@@ -1,4 +1,4 @@
-"""How a slide's recorded state changes when a status event arrives.
+"""The slide lifecycle projection: how a recorded state changes when a status event arrives.
 
 Events of one slide arrive in order on one partition, but at-least-once delivery means an event can
 arrive twice, and a replay from the topic's start re-applies history. The projection is therefore

@@ -1,0 +1,71 @@
+# slidestream — the commands a newcomer needs (see README.md).
+#   make up     the local stack (Kafka, MinIO, SeaweedFS, PostgreSQL, Triton, tusd) and services
+#   make test   the whole test suite against real servers (what .ci/run calls)
+#   make lint   ruff, mypy, the import contract and the AsyncAPI check
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+UV_VERSION := 0.13.9
+UV ?= uv
+PYTEST_ARGS ?=
+PY := $(UV) run --frozen
+
+.PHONY: help setup system-packages uv sync up down status test test-unit lint format asyncapi
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
+
+uv:
+	@command -v $(UV) >/dev/null 2>&1 || python3 -m pip install --quiet "uv==$(UV_VERSION)"
+
+sync: uv
+	$(UV) sync --frozen --all-packages
+
+# Debian packages come from the one list of pins (libs/devstack versions.py); read it with the
+# system python so this works before the project environment exists.
+system-packages:
+	@pkgs=$$(python3 libs/devstack/src/slidestream_devstack/versions.py apt-packages); \
+	missing=""; for p in $$pkgs; do dpkg -s "$$p" >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing system packages:$$missing"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	  else \
+	    echo "missing system packages:$$missing"; \
+	    echo "run: sudo apt-get install -y$$missing"; exit 1; \
+	  fi; \
+	fi
+
+setup: system-packages sync ## create the environment (idempotent)
+
+up: setup ## start the local stack and the services; endpoints in .local/stack.env
+	$(PY) slidestream stack up
+
+down: ## stop everything `make up` started
+	$(PY) slidestream stack down
+
+status: ## what runs where
+	$(PY) slidestream stack status
+
+test: setup ## the whole suite: unit, integration (real servers), e2e
+	$(PY) slidestream stack up
+	$(PY) pytest $(PYTEST_ARGS)
+
+test-unit: sync ## the fast tests only (no servers)
+	$(PY) pytest tests/unit $(PYTEST_ARGS)
+
+lint: sync ## ruff, mypy, import contract, AsyncAPI document up to date
+	$(PY) ruff check .
+	$(PY) ruff format --check .
+	$(PY) mypy -p slidestream_contracts -p slidestream_platform -p slidestream_devstack -p slidestream_client -p slidestream_catalog
+	$(PY) lint-imports
+	$(PY) python -m slidestream_contracts.asyncapi --check docs/asyncapi.yaml
+
+format: sync ## apply ruff's fixes and formatting
+	$(PY) ruff check --fix .
+	$(PY) ruff format .
+
+asyncapi: sync ## regenerate docs/asyncapi.yaml from libs/contracts
+	$(PY) python -m slidestream_contracts.asyncapi --out docs/asyncapi.yaml

@@ -1,0 +1,1 @@
+"""TIFF structure: a bounded IFD walk and in-place patching."""
