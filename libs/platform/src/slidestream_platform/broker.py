@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
+from uuid import UUID
 
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
@@ -41,8 +42,9 @@ class EventPublisher:
     broker: KafkaBroker
     service: str
 
-    async def publish(self, event: SlideEvent) -> None:
-        envelope = envelope_for(event, service=self.service)
+    async def publish(self, event: SlideEvent, *, event_id: UUID | None = None) -> None:
+        """Publish ``event``; ``event_id`` (the CloudEvents id) lets consumers spot a re-send."""
+        envelope = envelope_for(event, service=self.service, event_id=event_id)
         await self._send(
             event.TOPIC.value, event.model_dump_json().encode(), envelope, event_key(event)
         )

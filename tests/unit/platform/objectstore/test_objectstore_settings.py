@@ -6,6 +6,7 @@ import io
 
 import pytest
 from pydantic import SecretStr, ValidationError
+from slidestream_platform.errors import RetryableError
 from slidestream_platform.objectstore import (
     DEFAULT_PART_SIZE_BYTES,
     MinioObjectStore,
@@ -89,6 +90,16 @@ def test_presigning_is_local_and_signs_the_key() -> None:
     url = MinioObjectStore(settings()).presign_get("bucket", "t/s/a.tiff", 60)
     assert url.startswith("http://127.0.0.1:9000/bucket/t/s/a.tiff?")
     assert "X-Amz-Expires=60" in url
+
+
+def test_an_unreachable_server_is_a_retryable_fault() -> None:
+    store = MinioObjectStore(settings("http://127.0.0.1:1", http_retries=0))  # nothing listens
+    with pytest.raises(RetryableError, match="s3://bucket/key"):
+        store.stat("bucket", "key")
+    with pytest.raises(RetryableError):
+        store.put_stream("bucket", "key", io.BytesIO(b"abc"), 3)
+    with pytest.raises(RetryableError), store.open_stream("bucket", "key"):
+        pass
 
 
 def test_empty_range_needs_no_server() -> None:

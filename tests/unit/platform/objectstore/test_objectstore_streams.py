@@ -57,7 +57,7 @@ def test_hashing_reader_returns_bytes_for_bytearray_sources() -> None:
 
 
 def test_read_up_to_gathers_short_reads() -> None:
-    stream = TrickleStream(DATA, chunk=7)
+    stream = TrickleStream(DATA, chunk=997)
     assert read_up_to(stream, 1000) == DATA[:1000]
     assert read_up_to(stream, 10**9) == DATA[1000:]
     assert read_up_to(stream, 10) == b""

@@ -56,12 +56,12 @@ _USER_METADATA_PREFIX: Final = "x-amz-meta-"
 _METADATA_KEY_RE: Final = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 #: Values travel as HTTP header values: printable US-ASCII only (RFC 9110 section 5.5).
 _METADATA_VALUE_RE: Final = re.compile(r"^[\x20-\x7e]*$")
+_SHA256_HEX_RE: Final = re.compile(r"^[0-9a-f]{64}$")
 #: Read buffer of streams handed out by ``open_stream``.
 _READ_BUFFER_BYTES: Final = 1024 * 1024
 #: Chunk size when hashing an object that lacks the digest (see ``copy``).
 _HASH_CHUNK_BYTES: Final = 8 * 1024 * 1024
-#: Transient-fault retries inside one call (idempotent S3 requests), as the SDK does by default.
-_HTTP_RETRIES: Final = 5
+#: Backoff base of in-call retries (the SDK's default; S3 requests are idempotent).
 _HTTP_RETRY_BACKOFF_S: Final = 0.2
 _HTTP_POOL_SIZE: Final = 16
 
@@ -118,7 +118,9 @@ def _user_metadata(raw: Mapping[str, str] | None) -> tuple[dict[str, str], str |
             continue
         name = name.removeprefix(_USER_METADATA_PREFIX)
         if name == SHA256_METADATA_KEY:
-            sha256 = value.strip().lower()
+            digest = value.strip().lower()
+            # Someone else's malformed value is no digest at all, not a reason to fail.
+            sha256 = digest if _SHA256_HEX_RE.match(digest) else None
         else:
             metadata[name] = value
     return metadata, sha256
@@ -164,7 +166,7 @@ class MinioObjectStore:
             cert_reqs="CERT_REQUIRED",
             ca_certs=str(settings.ca_bundle_path or certifi.where()),
             retries=Retry(
-                total=_HTTP_RETRIES,
+                total=settings.http_retries,
                 backoff_factor=_HTTP_RETRY_BACKOFF_S,
                 status_forcelist=[500, 502, 503, 504],
             ),

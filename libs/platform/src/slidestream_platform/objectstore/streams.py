@@ -66,23 +66,30 @@ class HashingReader:
 
 
 class PrefixedReader:
-    """Serve ``prefix`` first, then continue with ``rest``: undoes a read-ahead."""
+    """Serve ``prefix`` first, then continue with ``rest``: undoes a read-ahead.
+
+    The prefix is dropped as soon as it has been served, so a part-sized read-ahead does not
+    stay in memory for the rest of the upload.
+    """
 
     def __init__(self, prefix: bytes, rest: Readable) -> None:
-        self._prefix = memoryview(prefix)
+        self._prefix: bytes | None = prefix
+        self._offset = 0
         self._rest = rest
 
     def read(self, size: int | None = -1, /) -> bytes:
         """Read up to ``size`` bytes (all remaining ones when negative)."""
+        if self._prefix is None:
+            return self._rest.read(-1 if size is None else size)
         if size is None or size < 0:
-            head = bytes(self._prefix)
-            self._prefix = memoryview(b"")
+            head = self._prefix[self._offset :]
+            self._prefix = None
             return head + self._rest.read(-1)
-        if len(self._prefix) > 0:
-            head = bytes(self._prefix[:size])
-            self._prefix = self._prefix[size:]
-            return head
-        return self._rest.read(size)
+        head = self._prefix[self._offset : self._offset + size]
+        self._offset += len(head)
+        if self._offset >= len(self._prefix):
+            self._prefix = None
+        return head
 
 
 def read_up_to(source: Readable, size_bytes: int) -> bytes:

@@ -1,9 +1,10 @@
 """Client file names: kept only as metadata, never used to build a path or an object key.
 
 Even as metadata they reach logs, HTML and terminals, so they are made harmless: directory parts
-dropped (``../../etc/passwd`` → ``passwd``), control characters (NUL included) and Unicode
-bidirectional overrides removed (CVE-2021-42574 "Trojan Source": U+202A–U+202E, U+2066–U+2069
-make ``evil‮gpj.exe`` display as ``evilexe.jpg``), normalised to NFC and bounded in length.
+dropped (``../../etc/passwd`` becomes ``passwd``), control characters (NUL included) and Unicode
+bidirectional controls removed (CVE-2021-42574 "Trojan Source": U+202A to U+202E and U+2066 to
+U+2069 make a name display in another order than it is stored, hiding its real extension),
+normalised to NFC and bounded in length.
 """
 
 from __future__ import annotations

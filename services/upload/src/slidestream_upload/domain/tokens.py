@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 
-TOKEN_PREFIX = "ssk_"
+TOKEN_PREFIX = "ssk_"  # noqa: S105 - a public prefix, not a secret
 """Makes leaked tokens recognisable to secret scanners."""
 TOKEN_RANDOM_BYTES = 32
 

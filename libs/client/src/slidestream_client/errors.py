@@ -1,0 +1,101 @@
+"""What can go wrong when talking to slidestream, as exceptions a caller can tell apart.
+
+Messages never contain the token: the server's own ``message`` is shown where it sent one.
+"""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+
+
+class SlidestreamError(Exception):
+    """Base class of every error raised by the slidestream client."""
+
+
+class ApiConnectionError(SlidestreamError):
+    """The server could not be reached or did not answer in time."""
+
+
+class ApiError(SlidestreamError):
+    """The server answered with an error status."""
+
+    def __init__(self, status_code: int, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.reason = reason
+        self.message = message
+
+
+class AuthenticationError(ApiError):
+    """401: the token is unknown or revoked."""
+
+
+class NotFoundError(ApiError):
+    """404: no such slide, upload or batch (or it belongs to another tenant)."""
+
+
+class UploadRefusedError(ApiError):
+    """The server refused to create the upload (tus creation answered 400/413 with a reason)."""
+
+
+class ManifestRefusedError(ApiError):
+    """The server refused the batch manifest (400 with the offending row in the message)."""
+
+
+class UploadFailedError(SlidestreamError):
+    """The bytes could not be sent (after retries); rerunning resumes from the server's offset."""
+
+
+class UploadCancelledError(UploadFailedError):
+    """The upload was interrupted on request; rerunning resumes it."""
+
+
+class UploadRejectedError(SlidestreamError):
+    """All bytes arrived but the server rejected the upload (e.g. the sha256 did not match)."""
+
+    def __init__(self, slide_id: str, reason: str | None, detail: str | None) -> None:
+        super().__init__(detail or reason or "the server rejected the upload")
+        self.slide_id = slide_id
+        self.reason = reason
+        self.detail = detail
+
+
+def _reason_and_message(response: httpx.Response) -> tuple[str, str]:
+    """The ``{"reason", "message"}`` body of an error response, or a fallback from the status."""
+    fallback_reason = f"http-{response.status_code}"
+    fallback_message = f"HTTP {response.status_code} {response.reason_phrase}".strip()
+    try:
+        body = json.loads(response.content) if response.content else None
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        text = response.text.strip()
+        return fallback_reason, text[:500] if text else fallback_message
+    if isinstance(body, dict):
+        reason = body.get("reason")
+        message = body.get("message") or body.get("detail")
+        return (
+            str(reason) if reason else fallback_reason,
+            str(message) if message else fallback_message,
+        )
+    return fallback_reason, fallback_message
+
+
+def error_from_response(
+    response: httpx.Response, *, refused: type[ApiError] = ApiError
+) -> ApiError:
+    """The exception for an error response; ``refused`` is the class used for 400/413/422."""
+    reason, message = _reason_and_message(response)
+    status = response.status_code
+    if status == httpx.codes.UNAUTHORIZED:
+        return AuthenticationError(status, reason, f"the server refused the token: {message}")
+    if status == httpx.codes.NOT_FOUND:
+        return NotFoundError(status, reason, message)
+    if status in {
+        httpx.codes.BAD_REQUEST,
+        httpx.codes.FORBIDDEN,
+        httpx.codes.REQUEST_ENTITY_TOO_LARGE,
+        httpx.codes.UNPROCESSABLE_ENTITY,
+    }:
+        return refused(status, reason, message)
+    return ApiError(status, reason, message)

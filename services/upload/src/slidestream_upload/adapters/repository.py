@@ -1,0 +1,256 @@
+"""The upload service's persistence: tenants, tokens, uploads, batches (SQLModel)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from uuid import UUID, uuid4
+
+from slidestream_platform.publication import PublishMark
+from sqlalchemy import Engine, func, or_, update
+from sqlmodel import Session, col, select
+
+from slidestream_upload.adapters.tables import (
+    ACTIVE_STATES,
+    BatchItemRow,
+    BatchRow,
+    TenantRow,
+    TokenRow,
+    UploadRow,
+    UploadState,
+    utc_now,
+)
+from slidestream_upload.domain.manifest import ManifestRow
+from slidestream_upload.domain.tokens import new_token, token_hash
+
+
+class TenantExistsError(ValueError):
+    pass
+
+
+class UnknownTenantError(LookupError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedToken:
+    token_id: UUID
+    tenant: str
+    token: str
+    """Shown once; only its hash is stored."""
+
+
+class UploadRepository:
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    @contextmanager
+    def _session(self) -> Iterator[Session]:
+        with Session(self._engine, expire_on_commit=False) as session, session.begin():
+            yield session
+
+    # -- tenants and tokens ----------------------------------------------------------------
+
+    def create_tenant(self, slug: str, *, quota_bytes: int) -> None:
+        with self._session() as session:
+            if session.get(TenantRow, slug) is not None:
+                raise TenantExistsError(slug)
+            session.add(TenantRow(slug=slug, quota_bytes=quota_bytes))
+
+    def tenants(self) -> list[TenantRow]:
+        with self._session() as session:
+            return list(session.exec(select(TenantRow).order_by(col(TenantRow.slug))))
+
+    def issue_token(self, tenant: str, *, label: str = "") -> IssuedToken:
+        token = new_token()
+        with self._session() as session:
+            if session.get(TenantRow, tenant) is None:
+                raise UnknownTenantError(tenant)
+            row = TokenRow(
+                token_id=uuid4(), tenant=tenant, token_sha256=token_hash(token), label=label
+            )
+            session.add(row)
+        return IssuedToken(token_id=row.token_id, tenant=tenant, token=token)
+
+    def revoke_token(self, token_id: UUID) -> bool:
+        with self._session() as session:
+            row = session.get(TokenRow, token_id)
+            if row is None or row.revoked_at is not None:
+                return False
+            row.revoked_at = utc_now()
+            session.add(row)
+            return True
+
+    def tokens(self, tenant: str) -> list[TokenRow]:
+        with self._session() as session:
+            query = select(TokenRow).where(TokenRow.tenant == tenant)
+            return list(session.exec(query.order_by(col(TokenRow.created_at))))
+
+    def tenant_for_token(self, token: str) -> str | None:
+        with self._session() as session:
+            row = session.exec(
+                select(TokenRow).where(
+                    TokenRow.token_sha256 == token_hash(token), col(TokenRow.revoked_at).is_(None)
+                )
+            ).first()
+            return row.tenant if row is not None else None
+
+    def quota(self, tenant: str) -> tuple[int, int]:
+        """(quota, used) in bytes; used counts uploads in progress and kept."""
+        with self._session() as session:
+            row = session.get(TenantRow, tenant)
+            if row is None:
+                raise UnknownTenantError(tenant)
+            used = session.exec(
+                select(func.coalesce(func.sum(UploadRow.declared_size_bytes), 0)).where(
+                    UploadRow.tenant == tenant,
+                    col(UploadRow.state).in_([s.value for s in ACTIVE_STATES]),
+                )
+            ).one()
+            return row.quota_bytes, int(used)
+
+    # -- uploads ---------------------------------------------------------------------------
+
+    def add_upload(self, row: UploadRow) -> None:
+        with self._session() as session:
+            session.add(row)
+
+    def upload(self, slide_id: UUID) -> UploadRow | None:
+        with self._session() as session:
+            return session.get(UploadRow, slide_id)
+
+    def upload_by_key(self, object_key: str) -> UploadRow | None:
+        with self._session() as session:
+            return session.exec(select(UploadRow).where(UploadRow.object_key == object_key)).first()
+
+    def _update(self, slide_id: UUID, **values: object) -> None:
+        with self._session() as session:
+            session.execute(
+                update(UploadRow)
+                .where(col(UploadRow.slide_id) == slide_id)
+                .values(updated_at=utc_now(), **values)
+            )
+
+    def record_created(self, slide_id: UUID, tus_id: str) -> None:
+        self._update(slide_id, tus_id=tus_id)
+
+    def record_progress(self, slide_id: UUID, received_bytes: int) -> None:
+        with self._session() as session:
+            # Progress hooks may arrive out of order; never move backwards.
+            session.execute(
+                update(UploadRow)
+                .where(
+                    col(UploadRow.slide_id) == slide_id,
+                    col(UploadRow.received_bytes) < received_bytes,
+                )
+                .values(received_bytes=received_bytes, updated_at=utc_now())
+            )
+
+    def claim(self, slide_id: UUID, *, lease: timedelta) -> UploadRow | None:
+        """Take the right to finalize this upload for ``lease``; ``None`` if someone holds it,
+        or if there is nothing left to do. Works across replicas (one UPDATE ... WHERE)."""
+        now = utc_now()
+        with self._session() as session:
+            result = session.execute(
+                update(UploadRow)
+                .where(
+                    col(UploadRow.slide_id) == slide_id,
+                    col(UploadRow.state).in_([UploadState.RECEIVING, UploadState.PUBLISHING]),
+                    or_(col(UploadRow.lease_until).is_(None), col(UploadRow.lease_until) < now),
+                )
+                .values(lease_until=now + lease)
+            )
+            if result.rowcount != 1:  # type: ignore[attr-defined]
+                return None
+            return session.get(UploadRow, slide_id)
+
+    def release(self, slide_id: UUID) -> None:
+        self._update(slide_id, lease_until=None)
+
+    def begin_publishing(
+        self,
+        slide_id: UUID,
+        *,
+        event_id: UUID,
+        mark: PublishMark,
+        verified_sha256: str,
+        container_format: str,
+        finished_at: datetime,
+    ) -> None:
+        self._update(
+            slide_id,
+            state=UploadState.PUBLISHING.value,
+            event_id=event_id,
+            publish_partition=mark.partition,
+            publish_from_offset=mark.from_offset,
+            verified_sha256=verified_sha256,
+            container_format=container_format,
+            finished_at=finished_at,
+        )
+
+    def mark_published(self, slide_id: UUID) -> None:
+        self._update(slide_id, state=UploadState.PUBLISHED.value, lease_until=None)
+
+    def end(
+        self, slide_id: UUID, state: UploadState, *, reason: str, detail: str, sha256: str | None
+    ) -> None:
+        self._update(
+            slide_id,
+            state=state.value,
+            reason=reason,
+            detail=detail,
+            verified_sha256=sha256,
+            finished_at=utc_now(),
+            lease_until=None,
+        )
+
+    def unfinished(self) -> list[UploadRow]:
+        with self._session() as session:
+            query = select(UploadRow).where(
+                col(UploadRow.state).in_([UploadState.RECEIVING, UploadState.PUBLISHING])
+            )
+            return list(session.exec(query))
+
+    # -- batches ---------------------------------------------------------------------------
+
+    def create_batch(self, tenant: str, rows: Sequence[ManifestRow]) -> UUID:
+        batch_id = uuid4()
+        with self._session() as session:
+            session.add(BatchRow(batch_id=batch_id, tenant=tenant, row_count=len(rows)))
+            session.flush()
+            for row in rows:
+                session.add(
+                    BatchItemRow(
+                        batch_id=batch_id,
+                        filename=row.filename,
+                        sha256=row.sha256,
+                        case_id=row.case_id,
+                        specimen_id=row.specimen_id,
+                        species=row.species,
+                        organ=row.organ,
+                        stain=row.stain,
+                        extra_json=json.dumps(row.extra, sort_keys=True),
+                    )
+                )
+        return batch_id
+
+    def batch(self, batch_id: UUID) -> BatchRow | None:
+        with self._session() as session:
+            return session.get(BatchRow, batch_id)
+
+    def batch_items(self, batch_id: UUID) -> list[BatchItemRow]:
+        with self._session() as session:
+            query = select(BatchItemRow).where(BatchItemRow.batch_id == batch_id)
+            return list(session.exec(query))
+
+    def batch_item(self, batch_id: UUID, filename: str) -> BatchItemRow | None:
+        with self._session() as session:
+            return session.get(BatchItemRow, (batch_id, filename))
+
+    def batch_uploads(self, batch_id: UUID) -> list[UploadRow]:
+        with self._session() as session:
+            query = select(UploadRow).where(UploadRow.batch_id == batch_id)
+            return list(session.exec(query))

@@ -1,0 +1,129 @@
+"""Wiring of the upload service: settings → adapters → workflow → app. No logic lives here."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.responses import JSONResponse
+from slidestream_contracts.topics import Topic
+from slidestream_platform.broker import make_bus
+from slidestream_platform.db import make_engine, upgrade_to_head
+from slidestream_platform.logging import configure_logging
+from slidestream_platform.objectstore.minio_store import MinioObjectStore
+from slidestream_platform.projection import SqlSlideStates
+from slidestream_platform.publication import VerifiedPublisher
+from slidestream_platform.service import serve, service_app
+from slidestream_platform.telemetry import make_tracer_provider
+from sqlalchemy import text
+
+from slidestream_upload import api, handlers, hooks
+from slidestream_upload.adapters.lifecycle import abort_incomplete_multipart_uploads
+from slidestream_upload.adapters.repository import UploadRepository
+from slidestream_upload.adapters.tables import SlideStateRow
+from slidestream_upload.adapters.tusd import TusdAdmin
+from slidestream_upload.settings import UploadSettings
+from slidestream_upload.workflow import UploadWorkflow
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+logger = logging.getLogger(__name__)
+
+
+def _every(interval_s: float, job: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:
+    async def start() -> None:
+        async def loop() -> None:
+            while True:
+                await asyncio.sleep(interval_s)
+                try:
+                    await job()
+                except Exception:  # keep the loop alive; the next round retries
+                    logger.exception("periodic job failed")
+
+        # Held by the event loop until shutdown cancels it.
+        _background.add(asyncio.get_running_loop().create_task(loop()))
+
+    return start
+
+
+_background: set[asyncio.Task[None]] = set()
+
+
+def create_app(settings: UploadSettings) -> FastAPI:
+    tracer_provider = make_tracer_provider(
+        settings.service_name, otlp_endpoint=settings.otel_exporter_otlp_endpoint
+    )
+    bus = make_bus(settings, step=None, tracer_provider=tracer_provider)
+    engine = make_engine(settings.database, settings.service_name)
+    uploads = UploadRepository(engine)
+    slide_states = SqlSlideStates(engine, SlideStateRow)
+    store = MinioObjectStore(settings.object_store)
+    workflow = UploadWorkflow(
+        settings=settings,
+        uploads=uploads,
+        store=store,
+        publisher=bus.publisher,
+        verified=VerifiedPublisher(settings.kafka_bootstrap, bus.publisher),
+        tusd=TusdAdmin(settings.tusd_internal_url or settings.tus_url),
+    )
+
+    async def prepare() -> None:
+        await asyncio.to_thread(upgrade_to_head, engine, settings.service_name, MIGRATIONS_DIR)
+        await asyncio.to_thread(store.ensure_buckets, [settings.quarantine_bucket])
+        with contextlib.suppress(Exception):  # best effort: not every S3 server has lifecycle
+            await asyncio.to_thread(
+                abort_incomplete_multipart_uploads,
+                settings,
+                days=settings.multipart_abort_after_days,
+            )
+
+    async def database_ready() -> None:
+        def ping() -> None:
+            with engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+
+        await asyncio.to_thread(ping)
+
+    async def object_store_ready() -> None:
+        await asyncio.to_thread(store.stat, settings.quarantine_bucket, ".readiness")
+
+    bus.broker.context.set_global("slide_states", slide_states)
+    bus.subscribe(Topic.SLIDES_STATUS, handlers.on_slide_status)
+    app = service_app(
+        bus,
+        readiness_checks={"database": database_ready, "object_store": object_store_ready},
+        routers=[api.router, hooks.router],
+        on_startup=[
+            prepare,
+            workflow.reconcile_once,
+            _every(settings.reconcile_interval_s, workflow.reconcile_once),
+        ],
+    )
+
+    @app.exception_handler(HTTPException)
+    async def problem(_request: Request, error: HTTPException) -> JSONResponse:
+        body = (
+            error.detail
+            if isinstance(error.detail, dict)
+            else {"reason": "error", "message": str(error.detail)}
+        )
+        return JSONResponse(body, status_code=error.status_code, headers=error.headers)
+
+    app.state.settings = settings
+    app.state.uploads = uploads
+    app.state.slide_states = slide_states
+    app.state.workflow = workflow
+    return app
+
+
+def main() -> None:
+    settings = UploadSettings()
+    configure_logging(settings.service_name, level=settings.log_level, json_lines=settings.log_json)
+    serve(create_app(settings), host=settings.http_host, port=settings.http_port)
+
+
+if __name__ == "__main__":
+    main()

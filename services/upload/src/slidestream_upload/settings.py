@@ -1,0 +1,36 @@
+"""The upload service's settings (one frozen class; secrets from files via the base)."""
+
+from __future__ import annotations
+
+import secrets
+
+from pydantic import Field, SecretStr
+from slidestream_platform.settings import ServiceSettings
+
+GIB = 1024**3
+
+
+class UploadSettings(ServiceSettings):
+    service_name: str = "upload"
+    http_port: int = 8090
+
+    tus_url: str = "http://127.0.0.1:11080/files/"
+    """The tus endpoint partners upload to (tusd), as they reach it."""
+    tusd_internal_url: str | None = None
+    """How this service reaches tusd for terminations, when it differs from ``tus_url``."""
+    tusd_internal_token: SecretStr = Field(
+        default_factory=lambda: SecretStr(secrets.token_urlsafe(32))
+    )
+    """Lets this service terminate expired uploads through tusd's pre-terminate hook. Set it from
+    a Secret when running several replicas (any replica may receive the hook)."""
+    quarantine_bucket: str = "quarantine"
+    max_upload_bytes: int = Field(default=20 * GIB, gt=0)
+    default_tenant_quota_bytes: int = Field(default=10 * 1024 * GIB, gt=0)
+    upload_ttl_s: float = Field(default=24 * 3600, gt=0)
+    """An upload not finished within this time is abandoned: terminated and removed."""
+    reconcile_interval_s: float = Field(default=30, gt=0)
+    """How often unfinished uploads are checked (missed post-finish hooks, expiries)."""
+    finalize_lease_s: float = Field(default=600, gt=0)
+    """How long one replica may take to verify and publish an upload before another may."""
+    multipart_abort_after_days: int = Field(default=2, ge=1)
+    """Bucket lifecycle: incomplete multipart uploads in quarantine are aborted after this."""
