@@ -7,6 +7,7 @@ stop it with ``slidestream stack down``.
 from __future__ import annotations
 
 import pytest
+
 from slidestream_devstack import stack
 
 

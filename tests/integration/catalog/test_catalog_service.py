@@ -15,6 +15,7 @@ from uuid import uuid4
 
 import httpx
 import pytest
+
 from slidestream_contracts.events import SlideStatusV1
 from slidestream_contracts.states import SlideState, Step
 from slidestream_platform.broker import make_bus

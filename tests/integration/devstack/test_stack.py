@@ -5,11 +5,12 @@ from __future__ import annotations
 import time
 
 import pytest
+from typer.testing import CliRunner
+
 from slidestream_contracts.topics import all_topics
 from slidestream_devstack import stack
 from slidestream_devstack.cli import app
 from slidestream_devstack.kafka import topic_partition_counts
-from typer.testing import CliRunner
 
 pytestmark = pytest.mark.integration
 

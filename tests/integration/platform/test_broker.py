@@ -23,6 +23,7 @@ from faststream.kafka.message import KafkaMessage
 from opentelemetry import trace
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
 from slidestream_contracts.envelope import Envelope
 from slidestream_contracts.events import DeadLetterRecordV1, ObjectRef, SlideFormat, SlideUploadedV1
 from slidestream_contracts.states import SlideState, Step

@@ -16,6 +16,7 @@ from typing import Final
 
 import pytest
 import sqlalchemy as sa
+
 from slidestream_platform.db import (
     DatabaseSettings,
     current_revision,

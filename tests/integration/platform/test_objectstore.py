@@ -20,6 +20,7 @@ import httpx
 import pytest
 from minio import Minio
 from pydantic import SecretStr
+
 from slidestream_platform.errors import AccessError, ObjectNotFoundError
 from slidestream_platform.objectstore import MinioObjectStore, ObjectStoreSettings
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import yaml
+
 from slidestream_contracts.asyncapi import build_document
 from slidestream_contracts.topics import Topic
 

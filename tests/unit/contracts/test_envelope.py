@@ -3,6 +3,7 @@ from __future__ import annotations
 from uuid import uuid4
 
 import pytest
+
 from slidestream_contracts.envelope import Envelope, EnvelopeError, envelope_for, event_key
 from slidestream_contracts.events import ObjectRef, SlideFormat, SlideUploadedV1
 

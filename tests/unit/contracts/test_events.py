@@ -5,6 +5,7 @@ from uuid import uuid4
 
 import pytest
 from pydantic import ValidationError
+
 from slidestream_contracts.events import (
     EVENT_BY_TOPIC,
     PIPELINE_EVENTS,

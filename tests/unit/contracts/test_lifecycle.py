@@ -4,6 +4,7 @@ from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
 import pytest
+
 from slidestream_contracts.lifecycle import StatusChange, TenantMismatchError, apply
 from slidestream_contracts.states import SlideState, Step
 

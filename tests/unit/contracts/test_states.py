@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+
 from slidestream_contracts.states import SlideState, Stage, Step, WaitOutcome, wait_outcome
 
 

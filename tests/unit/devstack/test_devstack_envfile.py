@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from slidestream_devstack.envfile import parse_env, read_env_file, render_env, write_env_file
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+
 from slidestream_devstack import kafka, seaweedfs, stack
 from slidestream_devstack.credentials import load_or_create_credentials
 from slidestream_devstack.errors import StackError

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
 from slidestream_platform.db import (
     DatabaseSettings,
     current_revision,
@@ -22,7 +24,6 @@ from slidestream_platform.db import (
     upgrade_to_head,
     write_env_py,
 )
-from sqlalchemy.exc import IntegrityError
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ import json
 
 import pytest
 from pydantic import BaseModel, ValidationError
+
 from slidestream_platform.delivery import RetryPolicy, disposition
 from slidestream_platform.errors import (
     AccessError,

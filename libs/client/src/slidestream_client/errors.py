@@ -13,6 +13,9 @@ import httpx
 class SlidestreamError(Exception):
     """Base class of every error raised by the slidestream client."""
 
+    slide_id: str | None = None
+    """The slide concerned, when the server had already assigned one."""
+
 
 class ApiConnectionError(SlidestreamError):
     """The server could not be reached or did not answer in time."""
@@ -57,7 +60,7 @@ class UploadRejectedError(SlidestreamError):
 
     def __init__(self, slide_id: str, reason: str | None, detail: str | None) -> None:
         super().__init__(detail or reason or "the server rejected the upload")
-        self.slide_id = slide_id
+        self.slide_id: str | None = slide_id
         self.reason = reason
         self.detail = detail
 

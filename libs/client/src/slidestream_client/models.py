@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
+
 from slidestream_contracts.states import SlideState, Stage, Step, WaitOutcome, wait_outcome
 
 

@@ -22,11 +22,11 @@ from faststream.kafka import KafkaBroker
 from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from opentelemetry.sdk.trace import TracerProvider
+
 from slidestream_contracts.envelope import Envelope, dead_letter_envelope, envelope_for, event_key
 from slidestream_contracts.events import DeadLetterRecordV1, SlideEvent, SlideStatusV1
 from slidestream_contracts.states import Step
 from slidestream_contracts.topics import Topic, dead_letter_topic
-
 from slidestream_platform.delivery import DeliveryPolicy, RetryPolicy
 from slidestream_platform.metrics import ServiceMetrics
 from slidestream_platform.settings import ServiceSettings

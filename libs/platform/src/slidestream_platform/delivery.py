@@ -32,9 +32,9 @@ from faststream.exceptions import AckMessage
 from faststream.message import StreamMessage
 from opentelemetry import trace
 from pydantic import ValidationError
+
 from slidestream_contracts.events import DeadLetterRecordV1, SlideStatusV1
 from slidestream_contracts.states import SlideState, Step
-
 from slidestream_platform.errors import (
     AccessError,
     InvalidEventError,

@@ -15,11 +15,12 @@ from datetime import UTC, datetime
 from typing import Generic, TypeVar
 from uuid import UUID
 
+from sqlalchemy import DateTime, Engine
+from sqlmodel import Field, Session, SQLModel
+
 from slidestream_contracts.events import SlideStatusV1
 from slidestream_contracts.lifecycle import SlideRecord, StatusChange, apply
 from slidestream_contracts.states import SlideState, Step
-from sqlalchemy import DateTime, Engine
-from sqlmodel import Field, Session, SQLModel
 
 
 class SlideStateColumns(SQLModel):

@@ -54,11 +54,15 @@ def _variants(token: str) -> list[tuple[bytes, str]]:
     forms = {token, token.lower(), token.upper(), token.casefold()}
     out: list[tuple[bytes, str]] = []
     for form in sorted(forms):
+        seen: set[bytes] = set()
         for encoding in ("utf-8", "latin-1", "utf-16-le"):
             try:
-                out.append((form.encode(encoding), encoding))
+                encoded = form.encode(encoding)
             except UnicodeEncodeError:
                 continue
+            if encoded not in seen:  # ASCII is the same in UTF-8 and Latin-1
+                seen.add(encoded)
+                out.append((encoded, encoding))
     return out
 
 

@@ -7,9 +7,9 @@ from uuid import UUID
 
 from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel
-from slidestream_contracts.states import SlideState, Step
 
 from slidestream_catalog.adapters.repository import SlideRepository
+from slidestream_contracts.states import SlideState, Step
 
 
 class SlideStateView(BaseModel):

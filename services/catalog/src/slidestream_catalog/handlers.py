@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from faststream import Context
-from slidestream_contracts.events import SlideStatusV1
-from slidestream_platform.projection import status_change
 
 from slidestream_catalog.adapters.repository import SlideRepository
+from slidestream_contracts.events import SlideStatusV1
+from slidestream_platform.projection import status_change
 
 
 async def on_slide_status(

@@ -6,6 +6,11 @@ import asyncio
 from pathlib import Path
 
 from fastapi import FastAPI
+from sqlalchemy import text
+
+from slidestream_catalog import api, handlers
+from slidestream_catalog.adapters.repository import SlideRow
+from slidestream_catalog.settings import CatalogSettings
 from slidestream_contracts.topics import Topic
 from slidestream_platform.broker import make_bus
 from slidestream_platform.db import make_engine, upgrade_to_head
@@ -13,11 +18,6 @@ from slidestream_platform.logging import configure_logging
 from slidestream_platform.projection import SqlSlideStates
 from slidestream_platform.service import serve, service_app
 from slidestream_platform.telemetry import make_tracer_provider
-from sqlalchemy import text
-
-from slidestream_catalog import api, handlers
-from slidestream_catalog.adapters.repository import SlideRow
-from slidestream_catalog.settings import CatalogSettings
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 

@@ -14,9 +14,9 @@ import typer
 from pydantic import TypeAdapter
 from rich.console import Console
 from rich.table import Table
+
 from slidestream_contracts.events import TenantId
 from slidestream_platform.db import make_engine, upgrade_to_head
-
 from slidestream_upload.adapters.repository import (
     TenantExistsError,
     UnknownTenantError,

@@ -15,9 +15,9 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Header, HTTPException, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+
 from slidestream_contracts.states import SlideState, Step
 from slidestream_platform.projection import SqlSlideStates
-
 from slidestream_upload.adapters.repository import UploadRepository
 from slidestream_upload.adapters.tables import SlideStateRow, UploadRow
 from slidestream_upload.domain.manifest import (

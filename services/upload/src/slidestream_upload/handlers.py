@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from faststream import Context
+
 from slidestream_contracts.events import SlideStatusV1
 from slidestream_platform.projection import SqlSlideStates, status_change
-
 from slidestream_upload.adapters.tables import SlideStateRow
 
 

@@ -10,6 +10,8 @@ from pathlib import Path
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
 from slidestream_contracts.topics import Topic
 from slidestream_platform.broker import make_bus
 from slidestream_platform.db import make_engine, upgrade_to_head
@@ -19,8 +21,6 @@ from slidestream_platform.projection import SqlSlideStates
 from slidestream_platform.publication import VerifiedPublisher
 from slidestream_platform.service import serve, service_app
 from slidestream_platform.telemetry import make_tracer_provider
-from sqlalchemy import text
-
 from slidestream_upload import api, handlers, hooks
 from slidestream_upload.adapters.lifecycle import abort_incomplete_multipart_uploads
 from slidestream_upload.adapters.repository import UploadRepository

@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 
 from pydantic import Field, SecretStr
+
 from slidestream_platform.settings import ServiceSettings
 
 GIB = 1024**3

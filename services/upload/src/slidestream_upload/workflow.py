@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid5
 
 import uuid_utils
+
 from slidestream_contracts.events import (
     ObjectRef,
     SlideFormat,
@@ -30,7 +31,6 @@ from slidestream_contracts.states import SlideState, Step
 from slidestream_platform.broker import EventPublisher
 from slidestream_platform.objectstore.port import ObjectStore
 from slidestream_platform.publication import PublishMark, VerifiedPublisher
-
 from slidestream_upload.adapters.repository import UploadRepository
 from slidestream_upload.adapters.tables import UploadRow, UploadState, utc_now
 from slidestream_upload.adapters.tusd import HookEvent, TusdAdmin, hook_response, object_key_of

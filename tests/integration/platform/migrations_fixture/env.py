@@ -5,6 +5,7 @@ by path, outside any importable package.
 """
 
 import sqlalchemy as sa
+
 from slidestream_platform.db import run_alembic_env
 
 metadata = sa.MetaData()

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 import urllib3
 from minio.error import InvalidResponseError, S3Error, ServerError
+
 from slidestream_platform.errors import (
     AccessError,
     ObjectNotFoundError,

@@ -10,6 +10,7 @@ import pytest
 import urllib3
 from minio.commonconfig import REPLACE, CopySource
 from minio.error import S3Error
+
 from slidestream_platform.errors import RetryableError
 from slidestream_platform.objectstore import MinioObjectStore, ObjectStoreSettings
 from slidestream_platform.objectstore.parts import S3_MIN_PART_SIZE_BYTES

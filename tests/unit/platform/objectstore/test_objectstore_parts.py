@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from slidestream_platform.objectstore.parts import (
     DEFAULT_PART_SIZE_BYTES,
     MIB_BYTES,

@@ -6,6 +6,7 @@ import io
 
 import pytest
 from pydantic import SecretStr, ValidationError
+
 from slidestream_platform.errors import RetryableError
 from slidestream_platform.objectstore import (
     DEFAULT_PART_SIZE_BYTES,

@@ -6,6 +6,7 @@ import hashlib
 import io
 
 import pytest
+
 from slidestream_platform.objectstore.streams import HashingReader, PrefixedReader, read_up_to
 
 

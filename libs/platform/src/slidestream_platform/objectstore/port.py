@@ -21,6 +21,7 @@ from os import PathLike
 from typing import BinaryIO, Final, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
+
 from slidestream_contracts import events
 
 #: User-metadata name of the content digest (sent as the ``x-amz-meta-sha256`` header).

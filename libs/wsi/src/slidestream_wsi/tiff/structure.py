@@ -242,7 +242,7 @@ def _walk_chain(
         seen.add(offset)
         if len(seen) > limits.max_ifd_count:
             raise SlideBombError("more IFDs than MAX_IFD_COUNT")
-        ifd = _read_ifd(fh, structure, offset, limits)
+        ifd = read_ifd(fh, structure, offset, limits)
         ifd.parent = parent
         chain.append(ifd)
         sub = ifd.entries.get(TAG_SUB_IFDS)
@@ -253,7 +253,7 @@ def _walk_chain(
     return chain
 
 
-def _read_ifd(fh: BinaryIO, structure: TiffStructure, offset: int, limits: SlideLimits) -> Ifd:
+def read_ifd(fh: BinaryIO, structure: TiffStructure, offset: int, limits: SlideLimits) -> Ifd:
     bo = structure.byteorder
     if offset < 8:
         raise CorruptSlideError("IFD offset points into the header")

@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Protocol
 from uuid import UUID
 
-from slidestream_contracts.lifecycle import SlideRecord, StatusChange
-from slidestream_platform.projection import SlideStateColumns
 from sqlalchemy.orm import registry
 from sqlmodel import SQLModel
+
+from slidestream_contracts.lifecycle import SlideRecord, StatusChange
+from slidestream_platform.projection import SlideStateColumns
 
 
 class SlideRepository(Protocol):

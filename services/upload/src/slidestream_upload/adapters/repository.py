@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from uuid import UUID, uuid4
 
-from slidestream_platform.publication import PublishMark
 from sqlalchemy import Engine, func, or_, update
 from sqlmodel import Session, col, select
 
+from slidestream_platform.publication import PublishMark
 from slidestream_upload.adapters.tables import (
     ACTIVE_STATES,
     BatchItemRow,

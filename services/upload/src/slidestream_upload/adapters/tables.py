@@ -6,10 +6,11 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from uuid import UUID
 
-from slidestream_platform.projection import SlideStateColumns
 from sqlalchemy import DateTime
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
+
+from slidestream_platform.projection import SlideStateColumns
 
 
 def utc_now() -> datetime:

@@ -1,0 +1,171 @@
+"""In-place patching of a TIFF copy: the only writer of de-identified TIFF bytes.
+
+Every change is one of: overwrite bytes with zeros, rewrite an IFD's entry list (entries stay
+sorted, TIFF 6.0 §2), change an entry's value (in its old place when it fits, else appended at
+the end of the file on a word boundary, TIFF 6.0 §2 "Value/Offset"), or change a next-IFD
+pointer. Tile and strip data of kept images are never written: every zeroing is checked against
+the protected ranges first. The patcher counts the bytes it writes.
+"""
+
+from __future__ import annotations
+
+import bisect
+import struct
+from typing import BinaryIO
+
+from slidestream_wsi.errors import CorruptSlideError
+from slidestream_wsi.limits import SlideLimits
+from slidestream_wsi.tiff.structure import FIELD_TYPE_SIZE_BYTES, Ifd, TiffStructure, read_ifd
+
+_ZERO_CHUNK_BYTES = 1024 * 1024
+
+
+class ProtectedRanges:
+    """Byte ranges that must not change (kept image data, kept IFDs and kept values)."""
+
+    def __init__(self, ranges: list[tuple[int, int]]) -> None:
+        merged: list[tuple[int, int]] = []
+        for start, end in sorted(r for r in ranges if r[1] > r[0]):
+            if merged and start <= merged[-1][1]:
+                merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+            else:
+                merged.append((start, end))
+        self._starts = [r[0] for r in merged]
+        self._ranges = merged
+
+    def overlaps(self, start: int, end: int) -> bool:
+        index = bisect.bisect_right(self._starts, start) - 1
+        for r_start, r_end in self._ranges[max(index, 0) :]:
+            if r_start >= end:
+                return False
+            if r_end > start:
+                return True
+        return False
+
+    def subtract(self, start: int, end: int) -> list[tuple[int, int]]:
+        """The parts of ``[start, end)`` outside every protected range."""
+        pieces: list[tuple[int, int]] = []
+        cursor = start
+        index = max(bisect.bisect_right(self._starts, start) - 1, 0)
+        for r_start, r_end in self._ranges[index:]:
+            if r_start >= end:
+                break
+            if r_end <= cursor:
+                continue
+            if r_start > cursor:
+                pieces.append((cursor, r_start))
+            cursor = max(cursor, r_end)
+        if cursor < end:
+            pieces.append((cursor, end))
+        return pieces
+
+
+class TiffPatcher:
+    def __init__(
+        self, fh: BinaryIO, structure: TiffStructure, protected: ProtectedRanges, limits: SlideLimits
+    ) -> None:
+        self._fh = fh
+        self._s = structure
+        self._protected = protected
+        self._limits = limits
+        self.bytes_written = 0
+
+    # -- raw writes ---------------------------------------------------------------------------
+
+    def _write(self, offset: int, data: bytes) -> None:
+        self._fh.seek(offset)
+        self._fh.write(data)
+        self.bytes_written += len(data)
+
+    def _zero_unchecked(self, start: int, end: int) -> None:
+        position = start
+        while position < end:
+            n = min(_ZERO_CHUNK_BYTES, end - position)
+            self._write(position, bytes(n))
+            position += n
+
+    def wipe(self, start: int, end: int) -> None:
+        """Zero ``[start, end)`` except where it overlaps protected bytes (shared values)."""
+        for piece_start, piece_end in self._protected.subtract(start, end):
+            self._zero_unchecked(piece_start, piece_end)
+
+    def wipe_image_data(self, start: int, end: int) -> None:
+        """Zero a removed image's pixel data; refuse if a kept image shares those bytes."""
+        if self._protected.overlaps(start, end):
+            raise CorruptSlideError("a removed image shares pixel data with a kept image")
+        self._zero_unchecked(start, end)
+
+    def append(self, data: bytes) -> int:
+        """Write ``data`` at the end of the file on a word boundary; return its offset."""
+        self._fh.seek(0, 2)
+        end = self._fh.tell()
+        if end % 2:
+            self._write(end, b"\x00")
+            end += 1
+        self._s.pack_offset(end + len(data))  # refuses offsets a classic TIFF cannot hold
+        self._write(end, data)
+        self._s.file_size_bytes = end + len(data)
+        return end
+
+    # -- structure edits ----------------------------------------------------------------------
+
+    def _reload(self, ifd: Ifd) -> None:
+        fresh = read_ifd(self._fh, self._s, ifd.offset, self._limits)
+        ifd.entries = fresh.entries
+        ifd.entry_order = fresh.entry_order
+        ifd.next_pointer_offset = fresh.next_pointer_offset
+        ifd.next_offset = fresh.next_offset
+
+    def remove_entries(self, ifd: Ifd, codes: set[int]) -> None:
+        """Drop entries from an IFD in place; the block shrinks and its tail is zeroed."""
+        codes = codes & set(ifd.entries)
+        if not codes:
+            return
+        s = self._s
+        self._fh.seek(ifd.offset + s.count_nbytes)
+        old = self._fh.read(len(ifd.entry_order) * s.entry_nbytes)
+        kept = [
+            old[i * s.entry_nbytes : (i + 1) * s.entry_nbytes]
+            for i, code in enumerate(ifd.entry_order)
+            if code not in codes
+        ]
+        if not kept:
+            raise CorruptSlideError("an IFD would be left without entries")
+        block = s.pack_count(len(kept)) + b"".join(kept) + s.pack_offset(ifd.next_offset)
+        old_len = s.count_nbytes + len(old) + s.offset_nbytes
+        self._write(ifd.offset, block + bytes(old_len - len(block)))
+        self._reload(ifd)
+
+    def set_value(self, ifd: Ifd, code: int, value: bytes, field_type: int | None = None) -> None:
+        """Give an existing entry a new value (and count); zero the old value's bytes."""
+        s = self._s
+        entry = ifd.entries[code]
+        ftype = entry.field_type if field_type is None else field_type
+        size = FIELD_TYPE_SIZE_BYTES[ftype]
+        if len(value) % size:
+            raise ValueError("value length is not a multiple of the field type size")
+        count = len(value) // size
+        value_field_offset = entry.entry_offset + s.entry_nbytes - s.offset_nbytes
+        old_end = entry.value_offset + entry.value_nbytes
+        reusable = (
+            not entry.inline
+            and len(value) <= entry.value_nbytes
+            and not self._protected.overlaps(entry.value_offset, old_end)
+        )
+        if not entry.inline:
+            self.wipe(entry.value_offset, old_end)
+        if len(value) <= s.offset_nbytes:
+            field = value + bytes(s.offset_nbytes - len(value))
+        elif reusable:
+            self._write(entry.value_offset, value)
+            field = s.pack_offset(entry.value_offset)
+        else:
+            field = s.pack_offset(self.append(value))
+        count_field = struct.pack(s.byteorder + ("Q" if s.bigtiff else "I"), count)
+        type_field = struct.pack(s.byteorder + "H", ftype)
+        self._write(entry.entry_offset + 2, type_field + count_field + field)
+        self._reload(ifd)
+
+    def set_next_pointer(self, pointer_offset: int, value: int) -> None:
+        """Point a next-IFD field (or the header's first-IFD field) at ``value``."""
+        self._write(pointer_offset, self._s.pack_offset(value))

@@ -1,0 +1,193 @@
+"""Support for the upload tests: a private upload deployment (its own tusd and upload service
+processes, with short timings) on the shared stack's Kafka and MinIO — real servers throughout."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from uuid import uuid4
+
+import httpx
+from aiokafka import AIOKafkaConsumer
+
+from slidestream_devstack.tusd import tusd_launch
+
+READY_TIMEOUT_S = 60.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_http(url: str, *, method: str = "GET", timeout_s: float = READY_TIMEOUT_S) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if httpx.request(method, url, timeout=2).status_code < 500:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"{url} did not answer within {timeout_s} s")
+
+
+@dataclass
+class UploadDeployment:
+    stack_env: dict[str, str]
+    workdir: Path
+    ttl_s: float = 3600.0
+    api_port: int = field(default_factory=free_port)
+    tus_port: int = field(default_factory=free_port)
+    service: subprocess.Popen[bytes] | None = None
+    tusd: subprocess.Popen[bytes] | None = None
+
+    @property
+    def api(self) -> str:
+        return f"http://127.0.0.1:{self.api_port}"
+
+    @property
+    def tus_url(self) -> str:
+        return f"http://127.0.0.1:{self.tus_port}/files/"
+
+    @property
+    def service_log(self) -> Path:
+        return self.workdir / "upload.log"
+
+    @property
+    def tusd_log(self) -> Path:
+        return self.workdir / "tusd.log"
+
+    @property
+    def env_file(self) -> Path:
+        return self.workdir / "upload.env"
+
+    def service_env(self) -> dict[str, str]:
+        return {
+            "KAFKA_BOOTSTRAP": self.stack_env["KAFKA_BOOTSTRAP"],
+            "S3_ENDPOINT": self.stack_env["S3_ENDPOINT"],
+            "S3_ACCESS_KEY": self.stack_env["S3_ACCESS_KEY"],
+            "S3_SECRET_KEY": self.stack_env["S3_SECRET_KEY"],
+            "DATABASE_URL": f"sqlite:///{self.workdir / 'upload.db'}",
+            "KAFKA_CONSUMER_GROUP": f"upload-test-{uuid4().hex[:8]}",
+            "HTTP_PORT": str(self.api_port),
+            "TUS_URL": self.tus_url,
+            "UPLOAD_TTL_S": str(self.ttl_s),
+            "RECONCILE_INTERVAL_S": "1",
+            "TUSD_INTERNAL_TOKEN": "internal-test-token",
+            "DATA_DIR": str(self.workdir),
+        }
+
+    def start_service(self) -> None:
+        env = os.environ.copy()  # noqa: TID251 - building a child process environment
+        env.update(self.service_env())
+        self.env_file.write_text("".join(f"{k}={v}\n" for k, v in self.service_env().items()))
+        with self.service_log.open("ab") as log:
+            self.service = subprocess.Popen(
+                [sys.executable, "-m", "slidestream_upload.main"],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        wait_http(f"{self.api}/healthz")
+
+    def start_tusd(self) -> None:
+        launch = tusd_launch(
+            host="127.0.0.1",
+            port=self.tus_port,
+            s3_endpoint=self.stack_env["S3_ENDPOINT"],
+            s3_access_key=self.stack_env["S3_ACCESS_KEY"],
+            s3_secret_key=self.stack_env["S3_SECRET_KEY"],
+            hooks_url=f"{self.api}/hooks/tusd",
+        )
+        env = os.environ.copy()  # noqa: TID251 - building a child process environment
+        env.update(launch.env)
+        with self.tusd_log.open("ab") as log:
+            self.tusd = subprocess.Popen(launch.argv, env=env, stdout=log, stderr=subprocess.STDOUT)
+        wait_http(self.tus_url, method="OPTIONS")
+
+    @staticmethod
+    def _kill(process: subprocess.Popen[bytes] | None) -> None:
+        if process is not None and process.poll() is None:
+            process.send_signal(signal.SIGKILL)
+            process.wait(timeout=10)
+
+    def kill_service(self) -> None:
+        self._kill(self.service)
+
+    def kill_tusd(self) -> None:
+        self._kill(self.tusd)
+
+    def stop(self) -> None:
+        self.kill_tusd()
+        if self.service is not None and self.service.poll() is None:
+            self.service.send_signal(signal.SIGTERM)
+            try:
+                self.service.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self._kill(self.service)
+
+    def create_tenant(
+        self, name: str | None = None, *, quota_gib: float = 100.0
+    ) -> tuple[str, str]:
+        tenant = name or f"t-{uuid4().hex[:10]}"
+        result = subprocess.run(
+            [
+                str(Path(sys.executable).parent / "slidestream"),
+                "admin",
+                "tenant",
+                "create",
+                tenant,
+                "--quota-gib",
+                str(quota_gib),
+                "--json",
+                "--env-file",
+                str(self.env_file),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return tenant, json.loads(result.stdout)["token"]
+
+    def logs(self) -> str:
+        return self.service_log.read_text(errors="replace") + self.tusd_log.read_text(
+            errors="replace"
+        )
+
+
+async def events_for(
+    bootstrap: str, topic: str, slide_id: str, *, settle_s: float = 3.0, timeout_s: float = 60.0
+) -> list[dict[str, Any]]:
+    """Every record of ``topic`` keyed by ``slide_id``, waiting until at least one arrived and
+    then ``settle_s`` more (so a duplicate would be seen)."""
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest"
+    )
+    await consumer.start()
+    found: list[dict[str, Any]] = []
+    try:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        settle_until: float | None = None
+        while loop.time() < deadline and (settle_until is None or loop.time() < settle_until):
+            batches = await consumer.getmany(timeout_ms=300)
+            for records in batches.values():
+                for record in records:
+                    if record.key == slide_id.encode():
+                        found.append(json.loads(record.value))
+            if found and settle_until is None:
+                settle_until = loop.time() + settle_s
+    finally:
+        await consumer.stop()
+    return found
