@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import secrets
+import subprocess
+import sys
+from pathlib import Path
+from uuid import uuid4
 
 import httpx
 import pytest
@@ -24,10 +29,30 @@ def _metadata(**values: str) -> str:
     )
 
 
+def partner_token() -> str:
+    """A fresh tenant's token: tusd's pre-create hook (the upload service) admits only partners."""
+    created = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "slidestream"),
+            "admin",
+            "tenant",
+            "create",
+            f"devstack-{uuid4().hex[:8]}",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return str(json.loads(created.stdout)["token"])
+
+
 def test_resumable_upload_lands_in_quarantine(stack_env: dict[str, str]) -> None:
-    payload = secrets.token_bytes(UPLOAD_BYTES)
+    # The payload starts like a TIFF so the upload service accepts it as a slide container.
+    payload = b"II*\x00" + secrets.token_bytes(UPLOAD_BYTES - 4)
     half = UPLOAD_BYTES // 2
-    tus_headers = {"Tus-Resumable": TUS_VERSION}
+    token = partner_token()
+    tus_headers = {"Tus-Resumable": TUS_VERSION, "Authorization": f"Bearer {token}"}
     patch_headers = {**tus_headers, "Content-Type": "application/offset+octet-stream"}
 
     with httpx.Client(timeout=30.0) as http:
@@ -59,9 +84,11 @@ def test_resumable_upload_lands_in_quarantine(stack_env: dict[str, str]) -> None
         assert rest.status_code == 204, rest.text
         assert int(rest.headers["Upload-Offset"]) == UPLOAD_BYTES
 
-    # tusd's S3 upload id is "<object id>+<multipart id>"; the object is stored under the object id.
-    upload_id = upload_url.rstrip("/").rsplit("/", 1)[-1]
+    # tusd's S3 upload id is "<object id>+<multipart id>"; the object is stored under the object
+    # id, which the upload service chose: <tenant>/<slide id>/original.
+    upload_id = upload_url.split("/files/", 1)[1]
     object_key = upload_id.split("+", 1)[0]
+    assert object_key.endswith(f"/{created.headers['Slidestream-Slide-Id']}/original")
     s3 = Minio(
         httpx.URL(stack_env["S3_ENDPOINT"]).netloc.decode(),
         access_key=stack_env["S3_ACCESS_KEY"],

@@ -19,6 +19,7 @@ from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
 from typing import Protocol
+from urllib.parse import quote
 
 import httpx
 from tusclient.client import TusClient
@@ -107,6 +108,7 @@ class SlidestreamClient:
         timeout_s: float = DEFAULT_API_TIMEOUT_S,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
+        """``transport`` replaces the network for the API and tus requests (tests)."""
         if not token:
             raise ValueError("a token is required")
         self.api = api.rstrip("/")
@@ -120,6 +122,7 @@ class SlidestreamClient:
             timeout=timeout_s,
             transport=transport,
         )
+        self._transport = transport
         self._state_dir = state_dir or default_state_dir()
         self._store: StateStore | None = None
         self._info: ServerInfo | None = None
@@ -177,11 +180,11 @@ class SlidestreamClient:
         return self._info
 
     def upload_status(self, slide_id: str) -> UploadStatus:
-        response = self._request("GET", f"/v1/uploads/{slide_id}")
+        response = self._request("GET", f"/v1/uploads/{quote(slide_id, safe='')}")
         return UploadStatus.model_validate_json(response.content)
 
     def slide(self, slide_id: str) -> SlideStatus:
-        response = self._request("GET", f"/v1/slides/{slide_id}")
+        response = self._request("GET", f"/v1/slides/{quote(slide_id, safe='')}")
         return SlideStatus.model_validate_json(response.content)
 
     def create_batch(self, manifest_path: Path | str) -> BatchCreated:
@@ -219,7 +222,7 @@ class SlidestreamClient:
 
     def batch(self, batch_id: str) -> BatchReport:
         """How the uploads of a batch compare with its manifest."""
-        response = self._request("GET", f"/v1/batches/{batch_id}")
+        response = self._request("GET", f"/v1/batches/{quote(batch_id, safe='')}")
         return BatchReport.model_validate_json(response.content)
 
     # -- waiting ---------------------------------------------------------------------------------
@@ -381,7 +384,7 @@ class SlidestreamClient:
                 fingerprint, slide_id=slide_id, path=str(path), size_bytes=size_bytes
             )
 
-        with tus_http_client() as http:
+        with tus_http_client(transport=self._transport) as http:
             for attempt in (1, 2):
                 try:
                     uploader = SlideUploader(

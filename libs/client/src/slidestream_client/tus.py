@@ -56,10 +56,14 @@ class _RetryableError(Exception):
     pass
 
 
-def tus_http_client(timeout_s: float = 300.0) -> httpx.Client:
+def tus_http_client(
+    timeout_s: float = 300.0, transport: httpx.BaseTransport | None = None
+) -> httpx.Client:
     """An HTTP client for the tus byte path: a long read timeout, since tusd answers a PATCH only
     after it has stored the chunk's parts in the object store."""
-    return httpx.Client(timeout=httpx.Timeout(timeout_s, connect=15.0), follow_redirects=False)
+    return httpx.Client(
+        timeout=httpx.Timeout(timeout_s, connect=15.0), follow_redirects=False, transport=transport
+    )
 
 
 class SlideUploader(Uploader):

@@ -10,8 +10,8 @@ from typing import ClassVar, Final
 
 from aiokafka.admin import AIOKafkaAdminClient, NewPartitions, NewTopic
 from aiokafka.errors import KafkaError
-from slidestream_contracts.topics import TopicSpec, all_topics
 
+from slidestream_contracts.topics import TopicSpec, all_topics
 from slidestream_devstack import versions
 from slidestream_devstack.asyncio_bridge import run_sync
 from slidestream_devstack.builds import require_tool, run_build, stamp_matches, write_stamp

@@ -24,6 +24,8 @@ class StackContext:
     settings: DevstackSettings
     credentials: Credentials
     console: Console
+    peer_env: dict[str, str] = field(default_factory=dict)
+    """stack.env entries of the parts already running (what a service connects to)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +46,8 @@ class Part(ABC):
     """Loopback ports it binds; checked free before launch: never adopt a stranger's server."""
     ready_timeout_s: ClassVar[float] = DEFAULT_READY_TIMEOUT_S
     stop_signal: ClassVar[signal.Signals] = signal.SIGTERM
+    phase: ClassVar[int] = 0
+    """Start order between groups: servers (0) are ready before services (1) start."""
 
     def unavailable_reason(self, ctx: StackContext) -> str | None:
         """Why this part cannot run on this machine (then it is skipped), or None."""

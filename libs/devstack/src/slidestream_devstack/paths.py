@@ -75,7 +75,12 @@ class StackPaths:
 
     @property
     def sqlite_file(self) -> Path:
-        return self.local / "slidestream.db"
+        """Embedded database when PostgreSQL is absent; ``{service}`` keeps a file per service."""
+        return self.local / "data" / "{service}.db"
+
+    @property
+    def data(self) -> Path:
+        return self.local / "data"
 
     def part_dir(self, part: str) -> Path:
         return self.local / part
@@ -87,5 +92,5 @@ class StackPaths:
         return self.run / f"{part}.json"
 
     def ensure(self) -> None:
-        for directory in (self.local, self.bin, self.logs, self.run):
+        for directory in (self.local, self.bin, self.logs, self.run, self.data):
             directory.mkdir(parents=True, exist_ok=True)

@@ -33,3 +33,7 @@ TRITON_GRPC_PORT: Final = 18001
 TRITON_METRICS_PORT: Final = 18002
 
 TUSD_PORT: Final = 11080
+
+# slidestream's own services (HTTP: API, health, metrics).
+UPLOAD_PORT: Final = 8090
+CATALOG_PORT: Final = 8091

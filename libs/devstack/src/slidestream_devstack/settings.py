@@ -6,6 +6,7 @@ from pathlib import Path
 
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
 from slidestream_contracts.topics import DEFAULT_PARTITIONS
 
 

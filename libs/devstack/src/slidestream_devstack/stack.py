@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Final, Literal
 
 from rich.console import Console
@@ -38,6 +38,7 @@ from slidestream_devstack.process import (
 )
 from slidestream_devstack.readiness import tcp_open, wait_until
 from slidestream_devstack.seaweedfs import SeaweedfsPart
+from slidestream_devstack.services import CatalogServicePart, UploadServicePart
 from slidestream_devstack.settings import DevstackSettings
 from slidestream_devstack.triton import TritonPart
 from slidestream_devstack.tusd import TusdPart
@@ -49,8 +50,10 @@ ALL_PARTS: Final[tuple[Part, ...]] = (
     KafkaPart(),
     TritonPart(),
     TusdPart(),
+    UploadServicePart(),
+    CatalogServicePart(),
 )
-"""Start order; dependencies (tusd → minio) come first."""
+"""Start order within a phase; servers (phase 0) are all ready before services (phase 1) start."""
 PARTS_BY_NAME: Final[dict[str, Part]] = {part.name: part for part in ALL_PARTS}
 PART_NAMES: Final[tuple[str, ...]] = tuple(PARTS_BY_NAME)
 
@@ -201,6 +204,13 @@ def up(
 
 
 def _start(ctx: StackContext, selected: list[Part]) -> None:
+    for phase in sorted({part.phase for part in selected}):
+        # Services connect to the servers when they start, so they get the servers' endpoints.
+        phase_ctx = replace(ctx, peer_env=_running_env(ctx))
+        _start_phase(phase_ctx, [part for part in selected if part.phase == phase])
+
+
+def _start_phase(ctx: StackContext, selected: list[Part]) -> None:
     runnable: list[Part] = []
     for part in selected:
         reason = part.unavailable_reason(ctx)
@@ -264,13 +274,19 @@ def status(*, settings: DevstackSettings | None = None) -> list[PartStatus]:
     return statuses
 
 
-def _publish_env(ctx: StackContext) -> dict[str, str]:
-    """stack.env holds the entries of every part that runs now, plus the SQLite fallback."""
+def _running_env(ctx: StackContext) -> dict[str, str]:
+    """The entries of every part that runs now, plus the SQLite fallback."""
     env: dict[str, str] = {}
     for part in ALL_PARTS:
         if _running_record(ctx, part) is not None:
             env.update(part.env(ctx))
     env.setdefault("DATABASE_URL", sqlite_url(ctx.paths.sqlite_file))
+    return env
+
+
+def _publish_env(ctx: StackContext) -> dict[str, str]:
+    """stack.env holds the entries of every part that runs now, plus the SQLite fallback."""
+    env = _running_env(ctx)
     write_env_file(ctx.paths.env_file, env)
     return env
 

@@ -10,17 +10,79 @@ from slidestream_devstack.buckets import S3_REGION
 from slidestream_devstack.builds import go_install
 from slidestream_devstack.minio import ENDPOINT as MINIO_ENDPOINT
 from slidestream_devstack.part import LaunchSpec, Part, StackContext
-from slidestream_devstack.ports import LOOPBACK, TUSD_PORT
+from slidestream_devstack.ports import LOOPBACK, TUSD_PORT, UPLOAD_PORT
 from slidestream_devstack.readiness import http_ok
 
 BASE_PATH: Final = "/files/"
 URL: Final = f"http://{LOOPBACK}:{TUSD_PORT}{BASE_PATH}"
 UPLOAD_BUCKET: Final = "quarantine"
+HOOKS_URL: Final = f"http://{LOOPBACK}:{UPLOAD_PORT}/hooks/tusd"
+HOOK_EVENTS: Final = (
+    "pre-create",
+    "post-create",
+    "post-receive",
+    "pre-terminate",
+    "post-terminate",
+    "post-finish",
+)
+"""pre-create admits (auth, quota), pre-terminate guards cancellation, post-* keep the record."""
+HOOK_RETRIES: Final = 5
+HOOK_BACKOFF: Final = "1s"
+
+
+def tusd_command(
+    binary: Path,
+    *,
+    host: str,
+    port: int,
+    s3_endpoint: str,
+    s3_access_key: str,
+    s3_secret_key: str,
+    hooks_url: str | None,
+) -> tuple[list[str], dict[str, str]]:
+    """tusd's command line and environment: S3 store in quarantine, hooks to the upload service.
+
+    Shared by the stack and by tests that run a private tusd next to a private upload service.
+    """
+    argv = [
+        str(binary),
+        "-host",
+        host,
+        "-port",
+        str(port),
+        "-base-path",
+        BASE_PATH,
+        "-s3-bucket",
+        UPLOAD_BUCKET,
+        "-s3-endpoint",
+        s3_endpoint,
+        "-show-greeting=false",
+    ]
+    if hooks_url is not None:
+        argv += [
+            "-hooks-http",
+            hooks_url,
+            "-hooks-enabled-events",
+            ",".join(HOOK_EVENTS),
+            # The partner's bearer token reaches the hooks, which authenticate it.
+            "-hooks-http-forward-headers",
+            "Authorization",
+            "-hooks-http-retry",
+            str(HOOK_RETRIES),
+            "-hooks-http-backoff",
+            HOOK_BACKOFF,
+        ]
+    env = {
+        "AWS_ACCESS_KEY_ID": s3_access_key,
+        "AWS_SECRET_ACCESS_KEY": s3_secret_key,
+        "AWS_REGION": S3_REGION,
+    }
+    return argv, env
 
 
 class TusdPart(Part):
     name: ClassVar[str] = "tusd"
-    requires: ClassVar[tuple[str, ...]] = ("minio",)
+    requires: ClassVar[tuple[str, ...]] = ("minio", "upload")
     ports: ClassVar[tuple[int, ...]] = (TUSD_PORT,)
 
     def binary(self, ctx: StackContext) -> Path:
@@ -39,31 +101,16 @@ class TusdPart(Part):
         ctx.paths.part_dir(self.name).mkdir(parents=True, exist_ok=True)
 
     def launch_spec(self, ctx: StackContext) -> LaunchSpec:
-        argv = [
-            str(self.binary(ctx)),
-            "-host",
-            LOOPBACK,
-            "-port",
-            str(TUSD_PORT),
-            "-base-path",
-            BASE_PATH,
-            "-s3-bucket",
-            UPLOAD_BUCKET,
-            "-s3-endpoint",
-            MINIO_ENDPOINT,
-            "-show-greeting=false",
-        ]
-        if ctx.settings.tusd_hooks_url is not None:
-            argv += ["-hooks-http", ctx.settings.tusd_hooks_url]
-        return LaunchSpec(
-            argv=argv,
-            cwd=ctx.paths.part_dir(self.name),
-            env={
-                "AWS_ACCESS_KEY_ID": ctx.credentials.minio_root_user,
-                "AWS_SECRET_ACCESS_KEY": ctx.credentials.minio_root_password,
-                "AWS_REGION": S3_REGION,
-            },
+        argv, env = tusd_command(
+            self.binary(ctx),
+            host=LOOPBACK,
+            port=TUSD_PORT,
+            s3_endpoint=MINIO_ENDPOINT,
+            s3_access_key=ctx.credentials.minio_root_user,
+            s3_secret_key=ctx.credentials.minio_root_password,
+            hooks_url=ctx.settings.tusd_hooks_url or HOOKS_URL,
         )
+        return LaunchSpec(argv=argv, cwd=ctx.paths.part_dir(self.name), env=env)
 
     def is_ready(self, ctx: StackContext) -> bool:
         # OPTIONS is tus's capability discovery; it answers without touching the store.

@@ -75,7 +75,7 @@ class ServiceSettings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings, dotenv_settings]
         # Only a mounted Secret is read; a missing directory is the normal local case.
         if SECRETS_DIR.is_dir():
             sources.append(SecretsSettingsSource(settings_cls, secrets_dir=SECRETS_DIR))

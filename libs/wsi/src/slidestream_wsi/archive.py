@@ -144,4 +144,3 @@ def extract_zip(path: Path, destination: Path, limits: SlideLimits = DEFAULT_LIM
                     sink.write(chunk)
             extracted.append(target)
     return extracted
-

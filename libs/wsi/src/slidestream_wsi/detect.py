@@ -7,12 +7,10 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path, PurePosixPath
 
-import tifffile
-
 from slidestream_wsi.archive import ZIP_MAGIC, ArchiveListing, check_zip, read_member_head
 from slidestream_wsi.errors import SlideError, UnsupportedFormatError
 from slidestream_wsi.limits import DEFAULT_LIMITS, SlideLimits
-from slidestream_wsi.tiff.structure import read_tiff_header, walk_tiff
+from slidestream_wsi.tiff.structure import open_tifffile, read_tiff_header, walk_tiff
 
 # DICOM PS3.10 §7.1: a 128-byte preamble, then "DICM".
 DICOM_PREAMBLE_BYTES = 128
@@ -104,7 +102,7 @@ def _detect_tiff(path: Path, limits: SlideLimits) -> DetectedFormat:
     # tifffile logs warnings about odd files; detection reports through exceptions instead.
     logging.getLogger("tifffile").setLevel(logging.ERROR)
     try:
-        with tifffile.TiffFile(path) as tif:
+        with open_tifffile(path) as tif:
             first = tif.pages.first
             if first.is_philips:
                 fmt = SlideFormat.PHILIPS_TIFF
@@ -140,8 +138,11 @@ def _detect_zip(path: Path, limits: SlideLimits) -> DetectedFormat:
             if any(n.as_posix().lower() == slidedat for n in names):
                 return DetectedFormat(SlideFormat.MIRAX_ZIP, Container.ZIP, listing)
         raise UnsupportedFormatError("MRXS archive without its data folder and Slidedat.ini")
-    instances = [m for m in listing.members if PurePosixPath(m.name).name.lower() not in
-                 _DICOM_ZIP_IGNORED_NAMES]
+    instances = [
+        m
+        for m in listing.members
+        if PurePosixPath(m.name).name.lower() not in _DICOM_ZIP_IGNORED_NAMES
+    ]
     if not instances:
         raise UnsupportedFormatError("empty archive")
     for member in instances:

@@ -29,7 +29,12 @@ from slidestream_wsi.errors import (
     UnsupportedFormatError,
 )
 from slidestream_wsi.limits import DEFAULT_LIMITS, SlideLimits
-from slidestream_wsi.tiff.layout import ClassifiedIfd, PageRole, classify_ifds, tifffile_page_at
+from slidestream_wsi.tiff.layout import (
+    ClassifiedIfd,
+    PageRole,
+    classify_ifds,
+    tifffile_page_at,
+)
 from slidestream_wsi.tiff.structure import (
     TAG_ROWS_PER_STRIP,
     TAG_STRIP_BYTE_COUNTS,
@@ -40,6 +45,7 @@ from slidestream_wsi.tiff.structure import (
     TAG_TILE_WIDTH,
     Ifd,
     TiffStructure,
+    open_tifffile,
     walk_tiff,
 )
 
@@ -126,7 +132,7 @@ def validate_tiff(
         _check_declared_sizes(fh, structure, limits)
         deadline.check()
         try:
-            tif = tifffile.TiffFile(path)
+            tif = open_tifffile(path)
         except Exception as exc:
             raise CorruptSlideError("tifffile cannot parse the TIFF") from exc
         with tif:
@@ -163,14 +169,16 @@ def _check_declared_sizes(fh: BinaryIO, structure: TiffStructure, limits: SlideL
         if width * height > limits.max_decoded_pixels:
             raise SlideBombError("image pixel count exceeds MAX_DECODED_PIXELS")
         segment_w, segment_h, expected = _segment_grid(fh, structure, ifd, width, height, limits)
-        if segment_w > limits.max_tile_dimension_px or segment_h > limits.max_tile_dimension_px:
-            if expected > 1 or not _is_ndpi_jpeg(ifd):
-                raise SlideBombError("tile or strip exceeds MAX_TILE_DIMENSION_PX")
+        oversized = max(segment_w, segment_h) > limits.max_tile_dimension_px
+        if oversized and (expected > 1 or not _is_ndpi_jpeg(ifd)):
+            raise SlideBombError("tile or strip exceeds MAX_TILE_DIMENSION_PX")
         total_segments += expected
         if total_segments > limits.max_tile_count:
             raise SlideBombError("tile count exceeds MAX_TILE_COUNT")
         offsets_tag = TAG_TILE_OFFSETS if TAG_TILE_WIDTH in ifd.entries else TAG_STRIP_OFFSETS
-        counts_tag = TAG_TILE_BYTE_COUNTS if offsets_tag == TAG_TILE_OFFSETS else TAG_STRIP_BYTE_COUNTS
+        counts_tag = (
+            TAG_TILE_BYTE_COUNTS if offsets_tag == TAG_TILE_OFFSETS else TAG_STRIP_BYTE_COUNTS
+        )
         offsets_entry = ifd.entries.get(offsets_tag)
         counts_entry = ifd.entries.get(counts_tag)
         if offsets_entry is None or counts_entry is None:
@@ -242,9 +250,7 @@ def _validate_level(
     if index is None:
         raise CorruptSlideError("level whose tiles are all empty")
     decode_one_tile(fh, page, index, limits)
-    return LevelInfo(
-        int(page.imagewidth), int(page.imagelength), tile_w, tile_h, len(offsets)
-    )
+    return LevelInfo(int(page.imagewidth), int(page.imagelength), tile_w, tile_h, len(offsets))
 
 
 def decode_one_tile(

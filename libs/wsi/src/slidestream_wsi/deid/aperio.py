@@ -65,10 +65,14 @@ APERIO_KNOWN_KEYS = APERIO_KEPT_NUMERIC_KEYS | frozenset(
 )
 _NUMBER = re.compile(r"^-?\d+(\.\d+)?([eE][-+]?\d+)?$")
 _HEADER_LINES = (
-    re.compile(r"^Aperio (Image Library|Leica Biosystems GT450|Leica Biosystems [A-Z0-9]{2,8})"
-               r" v?[\d.]+ ?$"),
-    re.compile(r"^\d+x\d+ (\[\d+,\d+ \d+x\d+\] )?\(\d+x\d+\) [A-Z0-9]{2,8}(/[A-Za-z]{2,6})?"
-               r"( Q=\d+)? ?$"),
+    re.compile(
+        r"^Aperio (Image Library|Leica Biosystems GT450|Leica Biosystems [A-Z0-9]{2,8})"
+        r" v?[\d.]+ ?$"
+    ),
+    re.compile(
+        r"^\d+x\d+ (\[\d+,\d+ \d+x\d+\] )?\(\d+x\d+\) [A-Z0-9]{2,8}(/[A-Za-z]{2,6})?"
+        r"( Q=\d+)? ?$"
+    ),
     re.compile(r"^\d+x\d+ -> \d+x\d+ - ?$"),
     re.compile(r"^(label|macro) \d+x\d+ ?$"),
     re.compile(r"^Aperio Image Library v[\d.]+ ?$"),

@@ -15,7 +15,7 @@ chance in a gigabyte of compressed tiles."""
 
 _MAX_VALUE_CHARS = 256
 _TEXT_RUN = re.compile(r"[^<>\"'=\x00-\x1f|;]{6,256}")
-_NAME_SAFE = re.compile(r"^[A-Za-z0-9_.:() \-\[\]]{1,96}$")
+_NAME_SAFE = re.compile(r"^[A-Za-z0-9_.:(), \-\[\]]{1,96}$")
 
 
 class AuditRecorder:

@@ -13,12 +13,9 @@ import logging
 import shutil
 import struct
 import zlib
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
-
-import tifffile
 
 from slidestream_wsi.deid.aperio import scrub_aperio_description
 from slidestream_wsi.deid.audit import AuditRecorder
@@ -48,6 +45,8 @@ from slidestream_wsi.tiff.structure import (
     TAG_TILE_OFFSETS,
     Ifd,
     TiffStructure,
+    decode_text_value,
+    open_tifffile,
     read_ifd,
     walk_tiff,
 )
@@ -101,7 +100,7 @@ def deidentify_tiff(
         raise UnsupportedFormatError(f"de-identification of {fmt} is not supported")
     logging.getLogger("tifffile").setLevel(logging.ERROR)
     copy_stream(source, destination)
-    with tifffile.TiffFile(source) as tif, destination.open("r+b") as fh:
+    with open_tifffile(source) as tif, destination.open("r+b") as fh:
         structure = walk_tiff(fh, limits)
         classified = classify_ifds(fh, structure, fmt, limits, tif)
         editor = _TiffDeidentifier(fh, structure, fmt, policy, audit, limits, classified)
@@ -137,7 +136,7 @@ class _TiffDeidentifier:
         if entry is None:
             return None
         raw = self.s.read_value(self.fh, entry, self.limits)
-        return _decode_text(raw, entry.field_type)
+        return decode_text_value(raw, entry.field_type)
 
     def _image_ranges(self, ifd: Ifd) -> list[tuple[int, int]]:
         ranges: list[tuple[int, int]] = []
@@ -296,7 +295,8 @@ class _TiffDeidentifier:
         if want_label:
             chain_offsets.append(self._append_label(patcher))
             replaced = True
-        patcher.set_next_pointer(self.s.first_ifd_pointer_offset, chain_offsets[0])
+        if chain_offsets[0] != self.s.ifds[0].offset:
+            patcher.set_next_pointer(self.s.first_ifd_pointer_offset, chain_offsets[0])
         by_offset = {c.ifd.offset: c.ifd for c in top_kept}
         for position, offset in enumerate(chain_offsets):
             following = chain_offsets[position + 1] if position + 1 < len(chain_offsets) else 0
@@ -351,23 +351,3 @@ class _TiffDeidentifier:
         return ifd_offset
 
     _label_next_pointer_offset: int = 0
-
-
-def _decode_text(raw: bytes, field_type: int) -> str | None:
-    if field_type == _ASCII:
-        return " ".join(part.decode("latin-1") for part in raw.split(b"\x00") if part)
-    if field_type in (1, 7) and raw:
-        decoders: list[Callable[[bytes], str]] = [
-            lambda b: b.decode("utf-16-le"),
-            lambda b: b.decode("utf-8"),
-        ]
-        if raw[1:2] != b"\x00":
-            decoders.reverse()
-        for decode in decoders:
-            try:
-                text = decode(raw).strip("\x00")
-            except UnicodeDecodeError:
-                continue
-            if text and sum(c.isprintable() or c.isspace() for c in text) >= 0.9 * len(text):
-                return text
-    return None

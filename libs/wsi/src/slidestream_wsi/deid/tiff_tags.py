@@ -116,7 +116,7 @@ def kept_tags(fmt: SlideFormat) -> frozenset[int]:
 def tag_name(code: int) -> str:
     """A tag's public name from tifffile's registries, or ``tag<code>``."""
     for registry in (tifffile.TIFF.TAGS, tifffile.TIFF.NDPI_TAGS):
-        name = registry.get(code)
+        name = registry.get(code, None)
         if isinstance(name, str):
             return name
     return f"tag{code}"

@@ -105,6 +105,4 @@ def validate_dicom_instance(path: Path, limits: SlideLimits, deadline: Deadline)
             layout.file_size_bytes,
         )
     level = LevelInfo(total_columns, total_rows, columns, rows, frames)
-    return SlideInfo(
-        SlideFormat.DICOM_WSI, Container.DICOM, (level,), (), layout.file_size_bytes
-    )
+    return SlideInfo(SlideFormat.DICOM_WSI, Container.DICOM, (level,), (), layout.file_size_bytes)

@@ -1,7 +1,7 @@
 """Which IFD of a slide TIFF is a pyramid level and which is an associated image.
 
 Vendors mark associated images differently: Aperio by a ``label``/``macro`` line in the
-ImageDescription, Hamamatsu by a negative Magnification tag (−1 macro, −2 map), Philips by a
+ImageDescription, Hamamatsu by a negative Magnification tag (-1 macro, -2 map), Philips by a
 ``Label``/``Macro`` description, OME-TIFF by series (the first series is the slide). Anything that
 is not a level of the main pyramid is treated as an associated image, which de-identification
 removes: what we cannot place, we do not keep.
@@ -69,9 +69,7 @@ class ClassifiedIfd:
     """Position among the SubIFDs of its top-level IFD, when it is one."""
 
 
-def read_description(
-    fh: BinaryIO, structure: TiffStructure, ifd: Ifd, limits: SlideLimits
-) -> str:
+def read_description(fh: BinaryIO, structure: TiffStructure, ifd: Ifd, limits: SlideLimits) -> str:
     """The ImageDescription (tag 270) as text, or an empty string."""
     entry = ifd.entries.get(TAG_IMAGE_DESCRIPTION)
     if entry is None:
@@ -80,7 +78,9 @@ def read_description(
     return raw.split(b"\x00", 1)[0].decode("utf-8", errors="replace")
 
 
-def _ndpi_magnification(fh: BinaryIO, structure: TiffStructure, ifd: Ifd, limits: SlideLimits) -> float | None:
+def _ndpi_magnification(
+    fh: BinaryIO, structure: TiffStructure, ifd: Ifd, limits: SlideLimits
+) -> float | None:
     entry = ifd.entries.get(TAG_NDPI_MAGNIFICATION)
     if entry is None or entry.count < 1:
         return None

@@ -62,7 +62,11 @@ class ProtectedRanges:
 
 class TiffPatcher:
     def __init__(
-        self, fh: BinaryIO, structure: TiffStructure, protected: ProtectedRanges, limits: SlideLimits
+        self,
+        fh: BinaryIO,
+        structure: TiffStructure,
+        protected: ProtectedRanges,
+        limits: SlideLimits,
     ) -> None:
         self._fh = fh
         self._s = structure
@@ -145,7 +149,6 @@ class TiffPatcher:
         if len(value) % size:
             raise ValueError("value length is not a multiple of the field type size")
         count = len(value) // size
-        value_field_offset = entry.entry_offset + s.entry_nbytes - s.offset_nbytes
         old_end = entry.value_offset + entry.value_nbytes
         reusable = (
             not entry.inline

@@ -10,12 +10,14 @@ entry counts and values past the end of the file are refused here with typed err
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
 import numpy.typing as npt
+import tifffile
 
 from slidestream_wsi.errors import (
     CorruptSlideError,
@@ -247,8 +249,11 @@ def _walk_chain(
         chain.append(ifd)
         sub = ifd.entries.get(TAG_SUB_IFDS)
         if sub is not None:
-            for sub_offset in structure.read_integers(fh, sub, limits).tolist():
-                ifd.sub_ifds.extend(_walk_chain(fh, structure, int(sub_offset), seen, limits, ifd))
+            sub_offsets = [int(o) for o in structure.read_integers(fh, sub, limits).tolist()]
+            for sub_offset in sub_offsets:
+                if sub_offset in seen and sub_offset in {i.offset for i in ifd.sub_ifds}:
+                    continue  # already reached through the previous SubIFD's next pointer
+                ifd.sub_ifds.extend(_walk_chain(fh, structure, sub_offset, seen, limits, ifd))
         offset = ifd.next_offset
     return chain
 
@@ -307,3 +312,35 @@ def read_ifd(fh: BinaryIO, structure: TiffStructure, offset: int, limits: SlideL
     )
     next_pointer_offset = offset + count_nbytes + count * entry_nbytes
     return Ifd(offset, entries, next_pointer_offset, next_offset, order)
+
+
+def decode_text_value(raw: bytes, field_type: int) -> str | None:
+    """A tag value as text: ASCII, or BYTE/UNDEFINED that is printable UTF-8 or UTF-16LE."""
+    if field_type == 2:
+        return " ".join(part.decode("latin-1") for part in raw.split(b"\x00") if part)
+    if field_type in (1, 7) and raw:
+        decoders: list[Callable[[bytes], str]] = [
+            lambda b: b.decode("utf-16-le"),
+            lambda b: b.decode("utf-8"),
+        ]
+        if raw[1:2] != b"\x00":
+            decoders.reverse()
+        for decode in decoders:
+            try:
+                text = decode(raw).strip("\x00")
+            except UnicodeDecodeError:
+                continue
+            if text and sum(c.isprintable() or c.isspace() for c in text) >= 0.9 * len(text):
+                return text
+    return None
+
+
+def open_tifffile(path: Path) -> tifffile.TiffFile:
+    """Open with tifffile reading the IFD chain as classic TIFF, whatever the file's name.
+
+    tifffile switches to 64-bit NDPI next-IFD offsets when a file is *named* ``.ndpi``; the
+    bounded walker (and libtiff, OpenSlide) read classic 32-bit offsets, and NDPI files over
+    4 GiB (the only ones that need more) are refused by the walker. Reading every file the same
+    way keeps what we validate and what we patch identical, and independent of file names.
+    """
+    return tifffile.TiffFile(path, is_ndpi=False)

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from uuid import UUID
 
-from sqlalchemy import DateTime
+from sqlalchemy import BigInteger, DateTime
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
@@ -45,7 +45,7 @@ class TenantRow(UploadTable, table=True):
     __tablename__ = "upload_tenant"
 
     slug: str = Field(primary_key=True, max_length=63)
-    quota_bytes: int
+    quota_bytes: int = Field(sa_type=BigInteger)
     created_at: datetime = Field(default_factory=utc_now, sa_type=DateTime(timezone=True))
 
 
@@ -68,9 +68,9 @@ class UploadRow(UploadTable, table=True):
     object_key: str = Field(unique=True, max_length=1024)
     tus_id: str | None = Field(default=None, max_length=1024)
     filename: str = Field(max_length=255)
-    declared_size_bytes: int
+    declared_size_bytes: int = Field(sa_type=BigInteger)
     declared_sha256: str | None = Field(default=None, max_length=64)
-    received_bytes: int = 0
+    received_bytes: int = Field(default=0, sa_type=BigInteger)
     batch_id: UUID | None = Field(default=None, index=True)
     metadata_json: str = Field(default="{}", max_length=20_000)
     state: str = Field(index=True, max_length=16)
@@ -80,7 +80,7 @@ class UploadRow(UploadTable, table=True):
     container_format: str | None = Field(default=None, max_length=16)
     event_id: UUID | None = None
     publish_partition: int | None = None
-    publish_from_offset: int | None = None
+    publish_from_offset: int | None = Field(default=None, sa_type=BigInteger)
     lease_until: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
     created_at: datetime = Field(default_factory=utc_now, sa_type=DateTime(timezone=True))
     updated_at: datetime = Field(default_factory=utc_now, sa_type=DateTime(timezone=True))

@@ -1,8 +1,8 @@
 """create upload tables
 
-Revision ID: 8df85fe18513
+Revision ID: 995607cff458
 Revises:
-Create Date: 2026-11-26 23:39:09.587499
+Create Date: 2026-11-26 23:47:16.040536
 """
 
 from collections.abc import Sequence
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-revision: str = "8df85fe18513"
+revision: str = "995607cff458"
 down_revision: str | Sequence[str] | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -49,7 +49,7 @@ def upgrade() -> None:
     op.create_table(
         "upload_tenant",
         sa.Column("slug", sqlmodel.sql.sqltypes.AutoString(length=63), nullable=False),
-        sa.Column("quota_bytes", sa.Integer(), nullable=False),
+        sa.Column("quota_bytes", sa.BigInteger(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("slug"),
     )
@@ -60,9 +60,9 @@ def upgrade() -> None:
         sa.Column("object_key", sqlmodel.sql.sqltypes.AutoString(length=1024), nullable=False),
         sa.Column("tus_id", sqlmodel.sql.sqltypes.AutoString(length=1024), nullable=True),
         sa.Column("filename", sqlmodel.sql.sqltypes.AutoString(length=255), nullable=False),
-        sa.Column("declared_size_bytes", sa.Integer(), nullable=False),
+        sa.Column("declared_size_bytes", sa.BigInteger(), nullable=False),
         sa.Column("declared_sha256", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
-        sa.Column("received_bytes", sa.Integer(), nullable=False),
+        sa.Column("received_bytes", sa.BigInteger(), nullable=False),
         sa.Column("batch_id", sa.Uuid(), nullable=True),
         sa.Column("metadata_json", sqlmodel.sql.sqltypes.AutoString(length=20000), nullable=False),
         sa.Column("state", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
@@ -72,7 +72,7 @@ def upgrade() -> None:
         sa.Column("container_format", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=True),
         sa.Column("event_id", sa.Uuid(), nullable=True),
         sa.Column("publish_partition", sa.Integer(), nullable=True),
-        sa.Column("publish_from_offset", sa.Integer(), nullable=True),
+        sa.Column("publish_from_offset", sa.BigInteger(), nullable=True),
         sa.Column("lease_until", sa.DateTime(timezone=True), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),

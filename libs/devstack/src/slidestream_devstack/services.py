@@ -1,0 +1,84 @@
+"""slidestream's own services as parts of the local stack: one background process each.
+
+They start after the servers (``phase = 1``), with the servers' endpoints from stack.env in their
+environment, their own HTTP port, and logs under ``.local/logs/<service>.log``. A service is ready
+when its ``/readyz`` answers 200 (Kafka and its own dependencies reachable).
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import ClassVar
+
+from slidestream_devstack.part import LaunchSpec, Part, StackContext
+from slidestream_devstack.ports import CATALOG_PORT, LOOPBACK, TUSD_PORT, UPLOAD_PORT
+from slidestream_devstack.readiness import http_ok
+
+_PASSED_THROUGH = (
+    "KAFKA_BOOTSTRAP",
+    "S3_ENDPOINT",
+    "S3_ACCESS_KEY",
+    "S3_SECRET_KEY",
+    "S3_REGION",
+    "DATABASE_URL",
+    "TRITON_GRPC",
+    "TRITON_HTTP",
+)
+
+
+class ServicePart(Part):
+    """A slidestream service run as ``python -m <module>`` from the workspace environment."""
+
+    module: ClassVar[str]
+    port: ClassVar[int]
+    api_variable: ClassVar[str]
+    phase: ClassVar[int] = 1
+    ready_timeout_s: ClassVar[float] = 90.0
+
+    @property
+    def url(self) -> str:
+        return f"http://{LOOPBACK}:{self.port}"
+
+    def extra_env(self, ctx: StackContext) -> dict[str, str]:
+        return {}
+
+    def launch_spec(self, ctx: StackContext) -> LaunchSpec:
+        env = {key: ctx.peer_env[key] for key in _PASSED_THROUGH if key in ctx.peer_env}
+        env.update(
+            HTTP_HOST=LOOPBACK,
+            HTTP_PORT=str(self.port),
+            DATA_DIR=str(ctx.paths.data),
+            LOG_JSON="true",
+            **self.extra_env(ctx),
+        )
+        return LaunchSpec(argv=[sys.executable, "-m", self.module], cwd=ctx.paths.local, env=env)
+
+    def is_ready(self, ctx: StackContext) -> bool:
+        return http_ok(f"{self.url}/readyz")
+
+    def endpoint(self, ctx: StackContext) -> str:
+        return self.url
+
+    def env(self, ctx: StackContext) -> dict[str, str]:
+        return {self.api_variable: self.url}
+
+
+class UploadServicePart(ServicePart):
+    name: ClassVar[str] = "upload"
+    module: ClassVar[str] = "slidestream_upload.main"
+    port: ClassVar[int] = UPLOAD_PORT
+    ports: ClassVar[tuple[int, ...]] = (UPLOAD_PORT,)
+    api_variable: ClassVar[str] = "UPLOAD_API"
+    requires: ClassVar[tuple[str, ...]] = ("kafka", "minio", "postgres")
+
+    def extra_env(self, ctx: StackContext) -> dict[str, str]:
+        return {"TUS_URL": f"http://{LOOPBACK}:{TUSD_PORT}/files/"}
+
+
+class CatalogServicePart(ServicePart):
+    name: ClassVar[str] = "catalog"
+    module: ClassVar[str] = "slidestream_catalog.main"
+    port: ClassVar[int] = CATALOG_PORT
+    ports: ClassVar[tuple[int, ...]] = (CATALOG_PORT,)
+    api_variable: ClassVar[str] = "CATALOG_API"
+    requires: ClassVar[tuple[str, ...]] = ("kafka", "postgres")
