@@ -19,7 +19,8 @@ from uuid import uuid4
 import httpx
 from aiokafka import AIOKafkaConsumer
 
-from slidestream_devstack.tusd import tusd_launch
+from slidestream_devstack.paths import StackPaths, find_repo_root
+from slidestream_devstack.tusd import tusd_command
 
 READY_TIMEOUT_S = 60.0
 
@@ -102,7 +103,8 @@ class UploadDeployment:
         wait_http(f"{self.api}/healthz")
 
     def start_tusd(self) -> None:
-        launch = tusd_launch(
+        argv, tusd_env = tusd_command(
+            StackPaths(find_repo_root(None)).bin / "tusd",
             host="127.0.0.1",
             port=self.tus_port,
             s3_endpoint=self.stack_env["S3_ENDPOINT"],
@@ -111,9 +113,9 @@ class UploadDeployment:
             hooks_url=f"{self.api}/hooks/tusd",
         )
         env = os.environ.copy()  # noqa: TID251 - building a child process environment
-        env.update(launch.env)
+        env.update(tusd_env)
         with self.tusd_log.open("ab") as log:
-            self.tusd = subprocess.Popen(launch.argv, env=env, stdout=log, stderr=subprocess.STDOUT)
+            self.tusd = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT)
         wait_http(self.tus_url, method="OPTIONS")
 
     @staticmethod

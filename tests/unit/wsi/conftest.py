@@ -11,6 +11,7 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+
 from slidestream_wsi.deid import DeidPolicy, DeidResult, deidentify
 from slidestream_wsi.pseudonyms import PseudonymKey
 

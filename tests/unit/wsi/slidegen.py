@@ -257,10 +257,17 @@ def make_generic_tiff(directory: Path) -> PlantedSlide:
         _write_levels(
             tif, lv, TOKENS["free_text"], _common_tags(), f"ScanSoft on {TOKENS['hostname']}"
         )
-        tif.write(label_image(), compression="lzw", subfiletype=1, description="label",
-                  metadata=None)
-        tif.write(macro_image(), compression="jpeg", photometric="rgb", subfiletype=1,
-                  description="macro", metadata=None)
+        tif.write(
+            label_image(), compression="lzw", subfiletype=1, description="label", metadata=None
+        )
+        tif.write(
+            macro_image(),
+            compression="jpeg",
+            photometric="rgb",
+            subfiletype=1,
+            description="macro",
+            metadata=None,
+        )
     add_exif_ifd(path)
     return PlantedSlide("generic_tiff", path, (path,))
 
@@ -336,7 +343,9 @@ def make_ome_tiff(directory: Path) -> PlantedSlide:
     return PlantedSlide("ome_tiff", path, (path,))
 
 
-def _jpeg_with_restarts(image: npt.NDArray[np.uint8], interval_mcus: int) -> tuple[bytes, list[int]]:
+def _jpeg_with_restarts(
+    image: npt.NDArray[np.uint8], interval_mcus: int
+) -> tuple[bytes, list[int]]:
     """A JPEG with restart markers every ``interval_mcus`` MCUs, and each interval's start."""
     buffer = io.BytesIO()
     Image.fromarray(image).save(
@@ -354,7 +363,7 @@ def _jpeg_with_restarts(image: npt.NDArray[np.uint8], interval_mcus: int) -> tup
         marker = data[position + 1]
         if 0xD0 <= marker <= 0xD7:
             starts.append(position + 2)
-        position += 2 if marker != 0 else 2
+        position += 2
     return data, starts
 
 
@@ -375,8 +384,13 @@ def make_ndpi(directory: Path) -> PlantedSlide:
             tags += [
                 (65427, 2, 0, TOKENS["barcode"], True),  # SlideLabel
                 (65442, 2, 0, TOKENS["serial"], True),  # ScannerSerialNumber
-                (65449, 2, 0, f"Reference={TOKENS['accession']}\r\nUser={TOKENS['operator']}",
-                 True),  # Comments / property map
+                (
+                    65449,
+                    2,
+                    0,
+                    f"Reference={TOKENS['accession']}\r\nUser={TOKENS['operator']}",
+                    True,
+                ),  # Comments / property map
                 (65428, 2, 0, TOKENS["study"], True),  # AuthCode
             ]
         return tags
@@ -461,9 +475,7 @@ def _philips_xml() -> str:
         + attribute("PIM_DP_IMAGE_TYPE", "WSI")
         + attribute("DICOM_DERIVATION_DESCRIPTION", TOKENS["free_text"])
         + '<Attribute Name="PIIM_PIXEL_DATA_REPRESENTATION_SEQUENCE" Group="0x1001" '
-        'Element="0x8B01" PMSVR="IDataObjectArray"><Array>'
-        + levels_xml
-        + "</Array></Attribute>"
+        'Element="0x8B01" PMSVR="IDataObjectArray"><Array>' + levels_xml + "</Array></Attribute>"
         "</DataObject>"
         '<DataObject ObjectType="DPScannedImage">'
         + attribute("PIM_DP_IMAGE_TYPE", "LABELIMAGE")
@@ -479,10 +491,21 @@ def make_philips_tiff(directory: Path) -> PlantedSlide:
     lv = levels()
     with tifffile.TiffWriter(path) as tif:
         _write_levels(tif, lv, _philips_xml(), _common_tags()[:6], "Philips DP v1.0")
-        tif.write(label_image(), compression="lzw", description="Label", metadata=None,
-                  software="Philips DP v1.0")
-        tif.write(macro_image(), compression="jpeg", photometric="rgb", description="Macro",
-                  metadata=None, software="Philips DP v1.0")
+        tif.write(
+            label_image(),
+            compression="lzw",
+            description="Label",
+            metadata=None,
+            software="Philips DP v1.0",
+        )
+        tif.write(
+            macro_image(),
+            compression="jpeg",
+            photometric="rgb",
+            description="Macro",
+            metadata=None,
+            software="Philips DP v1.0",
+        )
     return PlantedSlide("philips_tiff", path, (path,))
 
 
@@ -648,8 +671,12 @@ def make_dicom_series(directory: Path) -> PlantedSlide:
     }
     lv = levels()
     files: list[Path] = []
-    items = [(lv[0], "VOLUME"), (lv[1], "VOLUME"), (label_image(), "LABEL"),
-             (macro_image(), "OVERVIEW")]
+    items = [
+        (lv[0], "VOLUME"),
+        (lv[1], "VOLUME"),
+        (label_image(), "LABEL"),
+        (macro_image(), "OVERVIEW"),
+    ]
     for instance, (image, flavor) in enumerate(items, start=1):
         ds = _wsi_dataset(image, flavor, uids, instance)
         path = folder / f"instance_{instance}.dcm"

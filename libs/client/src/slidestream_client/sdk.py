@@ -31,6 +31,7 @@ from slidestream_client.errors import (
     ManifestRefusedError,
     NotFoundError,
     SlidestreamError,
+    UploadCancelledError,
     UploadFailedError,
     UploadRefusedError,
     UploadRejectedError,
@@ -54,7 +55,13 @@ from slidestream_client.state import (
     manifest_key,
     upload_fingerprint,
 )
-from slidestream_client.tus import SlideUploader, UploadGoneError, tus_http_client
+from slidestream_client.tus import (
+    MAX_ATTEMPTS,
+    SlideUploader,
+    UploadGoneError,
+    backoff_s,
+    tus_http_client,
+)
 from slidestream_contracts.states import Stage, WaitOutcome
 
 MIB = 1024 * 1024
@@ -385,7 +392,9 @@ class SlidestreamClient:
             )
 
         with tus_http_client(transport=self._transport) as http:
-            for attempt in (1, 2):
+            restarted = False
+            failures = 0
+            while True:
                 try:
                     uploader = SlideUploader(
                         path,
@@ -403,15 +412,24 @@ class SlidestreamClient:
                 except UploadGoneError:
                     # Expired or terminated on the server: start this file again, once.
                     storage.remove_item(fingerprint)
-                    if attempt == 2:
+                    if restarted:
                         raise
+                    restarted = True
+                    continue
+                except ApiConnectionError:
+                    # The resume HEAD or the creation did not get through (tusd restarting, or
+                    # 423 while the request of a killed client still holds the upload's lock).
+                    failures += 1
+                    if failures >= MAX_ATTEMPTS:
+                        raise
+                    if (cancel or threading.Event()).wait(backoff_s(failures)):
+                        raise UploadCancelledError("upload interrupted") from None
                     continue
                 if uploader.offset != size_bytes:
                     raise UploadFailedError(
                         f"the server holds {uploader.offset} of {size_bytes} bytes"
                     )
                 return uploader
-        raise AssertionError("unreachable")
 
     def _verified(
         self, sent: UploadResult, listener: UploadProgress, verify_timeout_s: float

@@ -48,6 +48,11 @@ _RETRYABLE_STATUSES = frozenset({408, 409, 423, 429, 460, 500, 502, 503, 504})
 _GONE_STATUSES = frozenset({404, 410})
 
 
+def backoff_s(attempt: int) -> float:
+    """The pause before retry number ``attempt`` (1-based)."""
+    return RETRY_BACKOFF_S[min(attempt, len(RETRY_BACKOFF_S)) - 1]
+
+
 class UploadGoneError(UploadFailedError):
     """The stored upload URL no longer exists on the server (expired or terminated)."""
 
@@ -177,8 +182,7 @@ class SlideUploader(Uploader):
                     raise UploadFailedError(
                         f"gave up after {attempt} attempts: {error}; rerun to resume"
                     ) from error
-                delay_s = RETRY_BACKOFF_S[min(attempt, len(RETRY_BACKOFF_S)) - 1]
-                if self._cancel.wait(delay_s):
+                if self._cancel.wait(backoff_s(attempt)):
                     raise UploadCancelledError("upload interrupted") from error
                 try:
                     # tus 1.0 Core: after a failure, HEAD gives the offset to resume from.

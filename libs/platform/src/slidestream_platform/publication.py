@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from uuid import UUID
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.partitioner import DefaultPartitioner
 
 from slidestream_contracts.envelope import event_key
@@ -54,16 +55,23 @@ class VerifiedPublisher:
         await consumer.start()
         return consumer
 
+    async def _partitions(self, topic: str) -> list[int]:
+        admin = AIOKafkaAdminClient(bootstrap_servers=self._bootstrap)
+        await admin.start()
+        try:
+            [description] = await admin.describe_topics([topic])
+        finally:
+            await admin.close()
+        partitions = sorted(int(p["partition"]) for p in description.get("partitions", ()))
+        if not partitions:
+            raise RetryableError(f"topic {topic} has no partitions (does it exist?)")
+        return partitions
+
     async def mark(self, event: SlideEvent) -> PublishMark:
         topic = event.TOPIC.value
+        partitions = await self._partitions(topic)
         consumer = await self._consumer()
         try:
-            partitions = sorted(consumer.partitions_for_topic(topic) or ())
-            if not partitions:
-                await consumer.topics()  # refresh metadata once
-                partitions = sorted(consumer.partitions_for_topic(topic) or ())
-            if not partitions:
-                raise RetryableError(f"topic {topic} has no partitions (does it exist?)")
             # The same partitioner the producer uses (murmur2 of the key, as Kafka's Java client).
             partition = int(self._partitioner(event_key(event), partitions, partitions))
             tp = TopicPartition(topic, partition)

@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+import stat
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from slidestream_wsi.archive import check_zip, extract_zip
+from slidestream_wsi.errors import SlideBombError, UnsafeArchiveError
+from slidestream_wsi.limits import SlideLimits
+
+
+def _zip(path: Path, members: dict[str, bytes]) -> Path:
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return path
+
+
+@pytest.mark.parametrize(
+    "name", ["../evil.dcm", "a/../../evil.dcm", "/etc/evil.dcm", "C:/x.dcm", "a\\..\\evil.dcm"]
+)
+def test_traversal_members_are_refused(tmp_path: Path, name: str) -> None:
+    with pytest.raises(UnsafeArchiveError):
+        check_zip(_zip(tmp_path / "bad.zip", {name: b"x"}))
+
+
+def test_symlink_members_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "link.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        info = zipfile.ZipInfo("link.dcm")
+        info.create_system = 3
+        info.external_attr = (stat.S_IFLNK | 0o777) << 16
+        archive.writestr(info, "/etc/passwd")
+    with pytest.raises(UnsafeArchiveError):
+        check_zip(path)
+
+
+def test_zip_bombs_are_refused(tmp_path: Path) -> None:
+    bomb = _zip(tmp_path / "bomb.zip", {"zeros.dcm": bytes(20 * 1024 * 1024)})
+    with pytest.raises(SlideBombError):
+        check_zip(bomb)
+    many = _zip(tmp_path / "many.zip", {f"{i}.dcm": b"x" for i in range(20)})
+    with pytest.raises(SlideBombError):
+        check_zip(many, SlideLimits(max_archive_member_count=10))
+    big = _zip(tmp_path / "big.zip", {"a.dcm": b"y" * 5000})
+    with pytest.raises(SlideBombError):
+        check_zip(big, SlideLimits(max_archive_uncompressed_bytes=1000))
+
+
+def test_extracts_a_safe_archive_inside_the_destination(tmp_path: Path) -> None:
+    path = _zip(tmp_path / "ok.zip", {"series/a.dcm": b"a", "series/b.dcm": b"b"})
+    files = extract_zip(path, tmp_path / "out")
+    assert [f.read_bytes() for f in files] == [b"a", b"b"]
+    assert all(f.is_relative_to((tmp_path / "out").resolve()) for f in files)
