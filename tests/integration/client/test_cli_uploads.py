@@ -134,6 +134,7 @@ def test_resume_after_kill_9(upload_api: str, client_token: str, tmp_path: Path)
             assert line["sha256"] == expected_sha256
             resumed_from = int(str(line["resumed_from_bytes"]))
             sent = int(str(line["bytes_sent"]))
+            print(f"killed at {received} bytes received; resumed at {resumed_from}, sent {sent}")
             assert resumed_from > 0
             assert resumed_from + sent == BIG_FILE_BYTES
             assert sent < 0.70 * BIG_FILE_BYTES

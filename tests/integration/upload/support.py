@@ -85,6 +85,7 @@ class UploadDeployment:
             "TUS_URL": self.tus_url,
             "UPLOAD_TTL_S": str(self.ttl_s),
             "RECONCILE_INTERVAL_S": "1",
+            "FINALIZE_LEASE_S": "3",
             "TUSD_INTERNAL_TOKEN": "internal-test-token",
             "DATA_DIR": str(self.workdir),
         }

@@ -48,6 +48,8 @@ class FakeServer:
     """Die (raise :class:`Killed`) once this many bytes arrived in total."""
     patch_failures: list[int] = field(default_factory=list)
     """Statuses to answer the next PATCHes with (consumed one by one)."""
+    head_failures: list[int] = field(default_factory=list)
+    """Statuses to answer the next HEADs with (e.g. 423 while a killed request holds the lock)."""
     slide_states: dict[str, list[dict[str, object]]] = field(default_factory=dict)
     """Scripted GET /v1/slides answers per slide (the last one repeats)."""
     batches: dict[str, bytes] = field(default_factory=dict)
@@ -152,6 +154,8 @@ class FakeServer:
         if upload is None or upload.state in {"expired", "terminated"}:
             return httpx.Response(404)
         if request.method == "HEAD":
+            if self.head_failures:
+                return httpx.Response(self.head_failures.pop(0))
             return httpx.Response(
                 200,
                 headers={

@@ -141,6 +141,8 @@ def test_error_mapping_shows_the_server_message() -> None:
     )
     assert isinstance(manifest, ManifestRefusedError)
     assert str(manifest) == "row 3: sha256"
+    nested = error_from_response(_response(404, {"detail": {"reason": "gone", "message": "m"}}))
+    assert (nested.reason, nested.message) == ("gone", "m")
     plain = error_from_response(
         httpx.Response(502, text="bad gateway", request=httpx.Request("GET", "http://x/"))
     )

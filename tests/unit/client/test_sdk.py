@@ -108,6 +108,21 @@ def test_resume_after_kill_sends_only_the_rest(
     assert result.upload_state == "published"
 
 
+def test_resume_waits_for_a_locked_upload(
+    server: FakeServer, state_dir: Path, tmp_path: Path
+) -> None:
+    path = make_file(tmp_path, size_bytes=4 * MIB)
+    server.kill_after_bytes = MIB
+    with server.client(state_dir) as client, pytest.raises(Killed):
+        client.upload_file(path, chunk_size_bytes=MIB)
+    server.head_failures = [423, 503]
+    with server.client(state_dir) as client:
+        result = client.upload_file(path, chunk_size_bytes=MIB)
+    assert len(server.uploads) == 1
+    assert result.resumed_from_bytes == MIB
+    assert result.upload_state == "published"
+
+
 def test_rerun_of_a_finished_upload_sends_nothing(
     server: FakeServer, state_dir: Path, tmp_path: Path
 ) -> None:

@@ -74,6 +74,8 @@ def _reason_and_message(response: httpx.Response) -> tuple[str, str]:
     except (json.JSONDecodeError, UnicodeDecodeError):
         text = response.text.strip()
         return fallback_reason, text[:500] if text else fallback_message
+    if isinstance(body, dict) and isinstance(body.get("detail"), dict):
+        body = body["detail"]  # FastAPI's default shape for HTTPException(detail={...})
     if isinstance(body, dict):
         reason = body.get("reason")
         message = body.get("message") or body.get("detail")

@@ -31,7 +31,8 @@ class UploadSettings(ServiceSettings):
     """An upload not finished within this time is abandoned: terminated and removed."""
     reconcile_interval_s: float = Field(default=30, gt=0)
     """How often unfinished uploads are checked (missed post-finish hooks, expiries)."""
-    finalize_lease_s: float = Field(default=600, gt=0)
-    """How long one replica may take to verify and publish an upload before another may."""
+    finalize_lease_s: float = Field(default=30, gt=0)
+    """A finalizer holds its upload this long and renews the hold while it works; a replica that
+    died mid-way loses it after at most this long, and another replica takes over."""
     multipart_abort_after_days: int = Field(default=2, ge=1)
     """Bucket lifecycle: incomplete multipart uploads in quarantine are aborted after this."""

@@ -201,7 +201,7 @@ class UploadWorkflow:
         row = await asyncio.to_thread(self._uploads.upload_by_key, object_key_of(hook.upload.id))
         if tenant is None or row is None or row.tenant != tenant:
             return hook_response(
-                reject=True,
+                reject_termination=True,
                 status_code=404,
                 body={"reason": "not-found", "message": "no such upload for this token"},
             )
@@ -236,6 +236,7 @@ class UploadWorkflow:
         row = await asyncio.to_thread(self._uploads.claim, slide_id, lease=lease)
         if row is None:
             return
+        heartbeat = asyncio.create_task(self._keep_lease(slide_id, lease))
         try:
             if row.state == UploadState.RECEIVING:
                 info = await asyncio.to_thread(
@@ -253,7 +254,14 @@ class UploadWorkflow:
                 assert row is not None
             await self._publish_once(row)
         finally:
+            heartbeat.cancel()
             await asyncio.to_thread(self._uploads.release, slide_id)
+
+    async def _keep_lease(self, slide_id: UUID, lease: timedelta) -> None:
+        """Renew the finalization lease while verification (a multi-GB read) runs."""
+        while True:
+            await asyncio.sleep(lease.total_seconds() / 3)
+            await asyncio.to_thread(self._uploads.renew, slide_id, lease=lease)
 
     def _inspect(self, row: UploadRow, size_bytes: int) -> Verdict:
         bucket = self._settings.quarantine_bucket

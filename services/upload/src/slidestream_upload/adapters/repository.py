@@ -167,6 +167,9 @@ class UploadRepository:
                 return None
             return session.get(UploadRow, slide_id)
 
+    def renew(self, slide_id: UUID, *, lease: timedelta) -> None:
+        self._update(slide_id, lease_until=utc_now() + lease)
+
     def release(self, slide_id: UUID) -> None:
         self._update(slide_id, lease_until=None)
 

@@ -55,6 +55,7 @@ class HookRequest(_TusdModel):
 def hook_response(
     *,
     reject: bool = False,
+    reject_termination: bool = False,
     status_code: int | None = None,
     body: dict[str, str] | None = None,
     headers: dict[str, str] | None = None,
@@ -62,7 +63,8 @@ def hook_response(
     change_metadata: dict[str, str] | None = None,
 ) -> dict[str, object]:
     """A tusd hook response (JSON object) in tusd v2's field names."""
-    response: dict[str, object] = {"RejectUpload": reject}
+    # tusd reads RejectUpload only from pre-create and RejectTermination only from pre-terminate.
+    response: dict[str, object] = {"RejectUpload": reject, "RejectTermination": reject_termination}
     http: dict[str, object] = {}
     if status_code is not None:
         http["StatusCode"] = status_code
