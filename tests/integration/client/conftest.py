@@ -12,9 +12,6 @@ import pytest
 
 SLIDESTREAM = Path(sys.executable).with_name("slidestream")
 REPO_ROOT = Path(__file__).resolve().parents[3]
-FALLBACK_QUOTA_GIB = "1.99"
-"""Room for the 1 GiB test. (The admin's 10 TiB default overflows the quota column on
-PostgreSQL at the time of writing: `integer out of range`.)"""
 
 
 @pytest.fixture(scope="session")
@@ -29,7 +26,6 @@ def upload_api(stack_env: dict[str, str]) -> str:
 def _module_tenant_token(upload_api: str) -> str:
     name = f"client-{uuid.uuid4().hex[:10]}"
     argv = [str(SLIDESTREAM), "admin", "tenant", "create", name, "--json"]
-    argv += ["--quota-gib", FALLBACK_QUOTA_GIB]
     completed = subprocess.run(
         argv,
         cwd=REPO_ROOT,  # the admin command reads .local/stack.env from there

@@ -18,9 +18,11 @@ from slidestream_devstack.process import ProcessRecord, is_alive, read_record, w
 from slidestream_devstack.settings import DevstackSettings
 
 
-def test_selecting_tusd_brings_minio_first() -> None:
+def test_selecting_tusd_brings_its_store_and_hook_receiver() -> None:
     names = [part.name for part in stack.select_parts(["tusd"], with_requirements=True)]
-    assert names == ["minio", "tusd"]
+    # tusd stores into MinIO and asks the upload service (which needs Kafka and PostgreSQL).
+    assert names == ["postgres", "minio", "kafka", "tusd", "upload"]
+    assert stack.PARTS_BY_NAME["upload"].phase > stack.PARTS_BY_NAME["minio"].phase
 
 
 def test_down_selection_takes_only_the_named_parts() -> None:
@@ -31,7 +33,16 @@ def test_down_selection_takes_only_the_named_parts() -> None:
 def test_no_selection_means_every_part_in_start_order() -> None:
     names = [part.name for part in stack.select_parts(None, with_requirements=True)]
     assert names == list(stack.PART_NAMES)
-    assert set(names) == {"kafka", "minio", "seaweedfs", "postgres", "triton", "tusd"}
+    assert set(names) == {
+        "kafka",
+        "minio",
+        "seaweedfs",
+        "postgres",
+        "triton",
+        "tusd",
+        "upload",
+        "catalog",
+    }
 
 
 def test_unknown_part_is_refused() -> None:

@@ -128,7 +128,8 @@ def upload(
         Path | None,
         typer.Option(
             "--manifest",
-            help="Batch manifest (CSV, or .json): registered first, the uploads name its batch.",
+            help="Batch manifest (CSV, or .json): registered first, the uploads name its batch "
+            "(a rerun with the same manifest reuses that batch).",
             exists=True,
             dir_okay=False,
             readable=True,

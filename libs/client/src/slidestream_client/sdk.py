@@ -168,10 +168,11 @@ class SlidestreamClient:
         *,
         expect: int = httpx.codes.OK,
         refused: type[ApiError] = ApiError,
-        **kwargs: object,
+        content: bytes | None = None,
+        headers: dict[str, str] | None = None,
     ) -> httpx.Response:
         try:
-            response = self._http.request(method, path, **kwargs)  # type: ignore[arg-type]
+            response = self._http.request(method, path, content=content, headers=headers)
         except httpx.TransportError as error:
             raise ApiConnectionError(f"cannot reach {self.api}: {error}") from error
         if response.status_code != expect:
