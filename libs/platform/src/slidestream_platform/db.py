@@ -37,16 +37,18 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import Connection, Engine, MetaData, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
 from sqlmodel import Session
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+
+# Alembic is imported inside the migration functions: settings (and so every CLI start) import this
+# module, and Alembic's import alone costs about a second on small machines.
 
 #: Services are named in lower-case snake case; the name becomes a PostgreSQL schema and a file
 #: name, so it must be a plain identifier (PostgreSQL's limit is 63 bytes).
@@ -220,6 +222,8 @@ def _prepare(connection: Connection, schema: str) -> None:
 
 
 def _alembic_config(migrations_dir: Path, connection: Connection) -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(migrations_dir))
     config.attributes[_ATTR_CONNECTION] = connection
@@ -229,6 +233,8 @@ def _alembic_config(migrations_dir: Path, connection: Connection) -> Config:
 def _run_command(
     engine_or_url: Engine | str, service: str, migrations_dir: Path, action: str, revision: str
 ) -> None:
+    from alembic import command
+
     schema = schema_name(service)
     engine, owned = _engine_for(engine_or_url, service)
     try:
@@ -262,6 +268,8 @@ def downgrade_to(
 
 def current_revision(engine_or_url: Engine | str, service: str) -> str | None:
     """The revision ``service``'s database is at, ``None`` before the first migration."""
+    from alembic.runtime.migration import MigrationContext
+
     schema = schema_name(service)
     engine, owned = _engine_for(engine_or_url, service)
     try:
@@ -275,6 +283,9 @@ def current_revision(engine_or_url: Engine | str, service: str) -> str | None:
 
 def head_revision(migrations_dir: Path) -> str | None:
     """The head revision of a migrations folder (for readiness checks: current == head)."""
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
     config = Config()
     config.set_main_option("script_location", str(migrations_dir))
     return ScriptDirectory.from_config(config).get_current_head()
@@ -293,6 +304,8 @@ def make_revision(
     With ``autogenerate`` the database (brought to head first) is compared with the models'
     metadata that ``env.py`` passes to :func:`run_alembic_env`.
     """
+    from alembic import command
+
     schema = schema_name(service)
     _write_if_missing(migrations_dir / "script.py.mako", _SCRIPT_MAKO)  # Alembic's template
     engine, owned = _engine_for(engine_or_url, service)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 from uuid import UUID
 
 import typer
@@ -16,13 +16,10 @@ from rich.console import Console
 from rich.table import Table
 
 from slidestream_contracts.events import TenantId
-from slidestream_platform.db import make_engine, upgrade_to_head
-from slidestream_upload.adapters.repository import (
-    TenantExistsError,
-    UnknownTenantError,
-    UploadRepository,
-)
 from slidestream_upload.settings import GIB, UploadSettings
+
+if TYPE_CHECKING:
+    from slidestream_upload.adapters.repository import UploadRepository
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 LOCAL_STACK_ENV = Path(".local/stack.env")
@@ -43,6 +40,11 @@ EnvFile = Annotated[
 
 
 def _repository(env_file: Path | None) -> UploadRepository:
+    # Imported here: the `slidestream` CLI loads this plug-in on every start, and the database
+    # stack (SQLAlchemy, Alembic) costs seconds that partners' commands should not pay.
+    from slidestream_platform.db import make_engine, upgrade_to_head
+    from slidestream_upload.adapters.repository import UploadRepository
+
     chosen = env_file or (LOCAL_STACK_ENV if LOCAL_STACK_ENV.exists() else None)
     settings = UploadSettings(_env_file=chosen)
     engine = make_engine(settings.database, settings.service_name)
@@ -66,7 +68,7 @@ def tenant_create(
     uploads = _repository(env_file)
     try:
         uploads.create_tenant(slug, quota_bytes=int(quota_gib * GIB))
-    except TenantExistsError as error:
+    except ValueError as error:  # TenantExistsError
         _err.print(f"[red]error:[/] tenant {slug!r} exists; use `slidestream admin token create`")
         raise typer.Exit(1) from error
     issued = uploads.issue_token(slug, label="initial")
@@ -100,7 +102,7 @@ def token_create(
     """Issue another token for a tenant (printed once)."""
     try:
         issued = _repository(env_file).issue_token(tenant, label=label)
-    except UnknownTenantError as error:
+    except LookupError as error:  # UnknownTenantError
         _err.print(f"[red]error:[/] no tenant {tenant!r}")
         raise typer.Exit(1) from error
     typer.echo(issued.token)
