@@ -11,7 +11,7 @@ UV ?= uv
 PYTEST_ARGS ?=
 PY := $(UV) run --frozen
 
-.PHONY: help setup system-packages uv sync up down status test test-unit lint format asyncapi
+.PHONY: help setup system-packages uv sync up down status demo test test-unit lint format asyncapi bench bench-upload
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -42,6 +42,9 @@ setup: system-packages sync ## create the environment (idempotent)
 
 up: setup ## start the local stack and the services; endpoints in .local/stack.env
 	$(PY) slidestream stack up
+
+demo: setup ## the main job: the stack, sample slides uploaded and followed through every stage
+	$(PY) slidestream stack demo
 
 down: ## stop everything `make up` started
 	$(PY) slidestream stack down

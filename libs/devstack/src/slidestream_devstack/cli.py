@@ -126,5 +126,20 @@ def logs(
             return
 
 
+@app.command()
+def demo() -> None:
+    """Sample slides through every stage that runs: upload, follow, one table per slide."""
+    from slidestream_devstack.demo import run_demo
+
+    settings = DevstackSettings()
+    try:
+        env = stack.up(settings=settings, console=_stderr)
+    except StackError as error:
+        raise _fail(error) from error
+    running = [part.name for part in stack.status(settings=settings) if part.state == "healthy"]
+    surprises = run_demo(env, running, StackPaths(find_repo_root(settings.home)))
+    raise typer.Exit(code=1 if surprises else 0)
+
+
 if __name__ == "__main__":
     app()

@@ -1,0 +1,229 @@
+"""``make demo``: sample slides through every pipeline stage that runs in the local stack.
+
+1. a ``demo`` tenant (token kept in ``.local/demo/token``, mode 0600);
+2. sample slides of several vendor layouts with *invented* patient data planted in their
+   metadata and label images (``slidestream_wsi.samples``), plus one file that is not a slide;
+3. ``slidestream upload`` (the partner CLI, resumable, with progress bars);
+4. each slide followed with ``slidestream status --wait`` up to the furthest stage whose service
+   runs now, and one table per slide: stage by stage, the state and the time it took.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+import zipfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from slidestream_contracts.states import Stage
+from slidestream_devstack.paths import StackPaths
+
+DEMO_TENANT = "demo"
+STAGE_TIMEOUT_S = 300
+STAGE_SERVICE: dict[Stage, str] = {
+    Stage.UPLOADED: "upload",
+    Stage.DEIDENTIFIED: "deid",
+    Stage.CONVERTED: "convert",
+    Stage.QC: "qc",
+    Stage.INFERRED: "inference",
+    Stage.INDEXED: "search",
+}
+"""Which service completes each stage: the demo follows a slide as far as services run."""
+
+
+@dataclass(frozen=True, slots=True)
+class StageResult:
+    stage: Stage
+    state: str
+    reason: str
+    seconds: float
+    reached: bool
+
+
+def _cli() -> str:
+    return str(Path(sys.executable).parent / "slidestream")
+
+
+def stages_to_follow(running_parts: Sequence[str]) -> list[Stage]:
+    """The pipeline stages, in order, up to the first whose service does not run."""
+    stages: list[Stage] = []
+    for stage in Stage:
+        if STAGE_SERVICE[stage] not in running_parts:
+            break
+        stages.append(stage)
+    return stages
+
+
+def demo_token(paths: StackPaths, console: Console) -> str:
+    token_file = paths.local / "demo" / "token"
+    if token_file.exists():
+        return token_file.read_text(encoding="utf-8").strip()
+    token_file.parent.mkdir(parents=True, exist_ok=True)
+    created = subprocess.run(
+        [_cli(), "admin", "tenant", "create", DEMO_TENANT, "--json"],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=paths.root,
+    )
+    if created.returncode != 0:
+        raise RuntimeError(
+            "could not create the demo tenant (it may exist from an older .local/; "
+            f"`slidestream admin token create {DEMO_TENANT}` issues a new token): "
+            f"{created.stderr.strip()[-500:]}"
+        )
+    token = str(json.loads(created.stdout)["token"])
+    token_file.touch(mode=0o600)
+    token_file.write_text(token, encoding="utf-8")
+    console.print(f"[green]✓[/] tenant [bold]{DEMO_TENANT}[/] created; token in {token_file}")
+    return token
+
+
+def make_sample_slides(folder: Path) -> list[Path]:
+    """A few layouts (small, a few MB each) and one impostor; reused when already there."""
+    from slidestream_wsi import samples  # imported late: numpy/pydicom are not needed otherwise
+
+    folder.mkdir(parents=True, exist_ok=True)
+    makers: dict[str, Callable[[Path], samples.PlantedSlide]] = {
+        "svs": samples.make_svs,
+        "ome": samples.make_ome_tiff,
+        "philips": samples.make_philips_tiff,
+        "dicom": samples.make_dicom_series,
+    }
+    slides: list[Path] = []
+    for name, make in makers.items():
+        work = folder.parent / "work" / name
+        existing = sorted(folder.glob(f"{name}-*"))
+        if existing:
+            slides.append(existing[0])
+            continue
+        work.mkdir(parents=True, exist_ok=True)
+        planted = make(work)
+        if planted.path.is_dir():  # a DICOM series travels as one zip
+            target = folder / f"{name}-series.zip"
+            with zipfile.ZipFile(target, "w") as archive:
+                for file in planted.files:
+                    archive.write(file, arcname=file.name)
+        else:
+            target = folder / f"{name}-{planted.path.name}"
+            planted.path.replace(target)
+        slides.append(target)
+    impostor = folder / "not-a-slide.svs"
+    if not impostor.exists():
+        impostor.write_text("This is a text file with a slide's extension.\n", encoding="utf-8")
+    slides.append(impostor)
+    return slides
+
+
+def upload(
+    slides: Sequence[Path], *, api: str, token: str, state_dir: Path
+) -> list[dict[str, str]]:
+    """Upload with the partner CLI: its progress bars on stderr, one JSON line per file."""
+    result = subprocess.run(
+        [
+            _cli(),
+            "upload",
+            *map(str, slides),
+            "--json",
+            "--api",
+            api,
+            "--token",
+            token,
+            "--state-dir",
+            str(state_dir),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        check=False,
+    )
+    return [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+
+
+def follow(slide_id: str, stages: Sequence[Stage], *, api: str, token: str) -> list[StageResult]:
+    results: list[StageResult] = []
+    for stage in stages:
+        started = time.monotonic()
+        waited = subprocess.run(
+            [
+                _cli(),
+                "status",
+                slide_id,
+                "--wait",
+                stage.value,
+                "--timeout",
+                str(STAGE_TIMEOUT_S),
+                "--json",
+                "--api",
+                api,
+                "--token",
+                token,
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        body = json.loads(waited.stdout) if waited.stdout.strip().startswith("{") else {}
+        results.append(
+            StageResult(
+                stage=stage,
+                state=str(body.get("state") or "-"),
+                reason=str(body.get("reason") or ""),
+                seconds=time.monotonic() - started,
+                reached=waited.returncode == 0,
+            )
+        )
+        if waited.returncode != 0:
+            break
+    return results
+
+
+def slide_table(filename: str, slide_id: str, results: Sequence[StageResult]) -> Table:
+    table = Table(title=f"{filename}  [dim]{slide_id}[/]", title_justify="left")
+    table.add_column("stage")
+    table.add_column("state")
+    table.add_column("reason")
+    table.add_column("wait", justify="right")
+    for result in results:
+        mark = "[green]✓[/]" if result.reached else "[red]✗[/]"
+        table.add_row(
+            f"{mark} {result.stage.value}", result.state, result.reason, f"{result.seconds:.1f} s"
+        )
+    return table
+
+
+def run_demo(env: dict[str, str], running_parts: Sequence[str], paths: StackPaths) -> int:
+    """The whole demo; returns the number of slides that did not go as far as expected."""
+    console = Console()
+    api = env["UPLOAD_API"]
+    token = demo_token(paths, console)
+    slides = make_sample_slides(paths.local / "demo" / "slides")
+    console.print(f"[bold]uploading {len(slides)} files[/] with `slidestream upload` …")
+    uploaded = upload(slides, api=api, token=token, state_dir=paths.local / "demo" / "state")
+    stages = stages_to_follow(running_parts)
+    console.print(f"following each slide through: {', '.join(s.value for s in stages)}")
+    surprises = 0
+    for line in uploaded:
+        name = Path(line.get("path", "?")).name
+        slide_id = line.get("slide_id") or ""
+        if not slide_id:
+            console.print(f"[red]✗[/] {name}: {line.get('error') or 'no slide id'}")
+            surprises += 1
+            continue
+        results = follow(slide_id, stages, api=api, token=token)
+        console.print(slide_table(name, slide_id, results))
+        expected_rejection = name == "not-a-slide.svs"
+        went_through = len(results) == len(stages) and all(r.reached for r in results)
+        if went_through == expected_rejection:
+            surprises += 1
+    console.print(
+        f"\n[bold]The upload API stays up at {api}[/] (token: {paths.local / 'demo' / 'token'}); "
+        "`make status` shows the stack, `make down` stops it."
+    )
+    return surprises
