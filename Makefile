@@ -70,5 +70,10 @@ format: sync ## apply ruff's fixes and formatting
 	$(PY) ruff check --fix .
 	$(PY) ruff format .
 
+bench: bench-upload ## every benchmark (results in docs/benchmarks.md)
+
+bench-upload: setup ## CLI upload through tusd vs direct MinIO multipart (1 and 4 GiB)
+	$(PY) python -m tests.bench.bench_upload
+
 asyncapi: sync ## regenerate docs/asyncapi.yaml from libs/contracts
 	$(PY) python -m slidestream_contracts.asyncapi --out docs/asyncapi.yaml
