@@ -164,7 +164,8 @@ def main() -> int:
             path.unlink()
     body = (
         "| size | direct `fput_object` | `slidestream upload` (end to end) "
-        "| CLI throughput ÷ direct (goal ≥ 0.9) | killed at ~50 % + resumed | resumed ÷ uninterrupted (goal ≤ 1.1) | "
+        "| CLI throughput ÷ direct (goal ≥ 0.9) | killed at ~50 % + resumed "
+        "| resumed ÷ uninterrupted (goal ≤ 1.1) | "
         "CLI peak RSS |\n|---|---|---|---|---|---|---|\n" + "\n".join(rows) + "\n\n"
         "The CLI time includes what the direct upload does not do: the client's sha256 of the "
         "file, the tus protocol through tusd, and the server's verification (magic bytes and a "
