@@ -42,6 +42,7 @@ def test_no_selection_means_every_part_in_start_order() -> None:
         "tusd",
         "upload",
         "catalog",
+        "deid",
     }
 
 

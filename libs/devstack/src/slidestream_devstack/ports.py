@@ -37,3 +37,4 @@ TUSD_PORT: Final = 11080
 # slidestream's own services (HTTP: API, health, metrics).
 UPLOAD_PORT: Final = 8090
 CATALOG_PORT: Final = 8091
+DEID_PORT: Final = 8092

@@ -11,8 +11,9 @@ import sys
 from typing import ClassVar
 
 from slidestream_devstack.part import LaunchSpec, Part, StackContext
-from slidestream_devstack.ports import CATALOG_PORT, LOOPBACK, TUSD_PORT, UPLOAD_PORT
+from slidestream_devstack.ports import CATALOG_PORT, DEID_PORT, LOOPBACK, TUSD_PORT, UPLOAD_PORT
 from slidestream_devstack.readiness import http_ok
+from slidestream_devstack.secret_files import deid_pseudonym_key_file
 
 _PASSED_THROUGH = (
     "KAFKA_BOOTSTRAP",
@@ -82,3 +83,22 @@ class CatalogServicePart(ServicePart):
     ports: ClassVar[tuple[int, ...]] = (CATALOG_PORT,)
     api_variable: ClassVar[str] = "CATALOG_API"
     requires: ClassVar[tuple[str, ...]] = ("kafka", "postgres")
+
+
+class DeidServicePart(ServicePart):
+    name: ClassVar[str] = "deid"
+    module: ClassVar[str] = "slidestream_deid.main"
+    port: ClassVar[int] = DEID_PORT
+    ports: ClassVar[tuple[int, ...]] = (DEID_PORT,)
+    api_variable: ClassVar[str] = "DEID_API"
+    requires: ClassVar[tuple[str, ...]] = ("kafka", "minio", "postgres")
+
+    def prepare(self, ctx: StackContext) -> None:
+        deid_pseudonym_key_file(ctx.paths.local)
+
+    def extra_env(self, ctx: StackContext) -> dict[str, str]:
+        # The path only: the key itself never enters an environment (or stack.env).
+        return {
+            "PSEUDONYM_KEY_FILE": str(deid_pseudonym_key_file(ctx.paths.local)),
+            "PSEUDONYM_KEY_VERSION": "1",
+        }

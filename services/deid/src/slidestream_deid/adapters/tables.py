@@ -1,0 +1,97 @@
+"""The deid service's tables (its own metadata: no other service reads or writes them).
+
+``deid_pseudonym_vault`` is the only place in the platform that maps original identifiers to
+pseudonyms: treat the schema like the quarantine bucket (patient data, restricted access).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from uuid import UUID
+
+from sqlalchemy import BigInteger, DateTime, UniqueConstraint
+from sqlalchemy.orm import registry
+from sqlmodel import Field, SQLModel
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class DeidTable(SQLModel, registry=registry()):
+    """Base of the deid service's tables."""
+
+
+metadata = DeidTable.metadata
+
+
+class Outcome(StrEnum):
+    DEIDENTIFIED = "deidentified"
+    REJECTED = "rejected"
+
+
+class ProcessedRow(DeidTable, table=True):
+    """One decided input (slide id + sha256 of the original): a redelivery republishes
+    ``events_json`` instead of doing the work again."""
+
+    __tablename__ = "deid_processed"
+
+    slide_id: UUID = Field(primary_key=True)
+    input_sha256: str = Field(primary_key=True, max_length=64)
+    tenant: str = Field(index=True, max_length=63)
+    outcome: str = Field(max_length=16)
+    reason: str | None = Field(default=None, max_length=64)
+    events_json: str = Field(max_length=200_000)
+    """The events to (re)publish, in order, as JSON (they carry no patient data)."""
+    processed_at: datetime = Field(default_factory=utc_now, sa_type=DateTime(timezone=True))
+
+
+class AuditRow(DeidTable, table=True):
+    """What de-identification did to one slide: names of removed fields and images, never
+    their values."""
+
+    __tablename__ = "deid_audit"
+
+    slide_id: UUID = Field(primary_key=True)
+    input_sha256: str = Field(primary_key=True, max_length=64)
+    tenant: str = Field(index=True, max_length=63)
+    slide_format: str = Field(max_length=32)
+    removed_fields_json: str = Field(max_length=100_000)
+    removed_images_json: str = Field(max_length=10_000)
+    software_version: str = Field(max_length=200)
+    key_version: int
+    artefacts_json: str = Field(max_length=100_000)
+    bytes_rewritten: int = Field(sa_type=BigInteger)
+    output_bytes: int = Field(sa_type=BigInteger)
+    created_at: datetime = Field(default_factory=utc_now, sa_type=DateTime(timezone=True))
+
+
+class VaultRow(DeidTable, table=True):
+    """Original identifier → pseudonym, per key version (rotation adds rows, never rewrites)."""
+
+    __tablename__ = "deid_pseudonym_vault"
+    __table_args__ = (
+        UniqueConstraint("tenant", "role", "original_id", "key_version", name="uq_deid_vault_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    tenant: str = Field(max_length=63)
+    role: str = Field(max_length=32)
+    original_id: str = Field(max_length=256)
+    key_version: int
+    pseudonym: str = Field(index=True, max_length=64)
+    created_at: datetime = Field(default_factory=utc_now, sa_type=DateTime(timezone=True))
+
+
+class RetentionRow(DeidTable, table=True):
+    """Quarantine objects of a decided slide, deleted once ``delete_after`` has passed."""
+
+    __tablename__ = "deid_quarantine_retention"
+
+    slide_id: UUID = Field(primary_key=True)
+    tenant: str = Field(max_length=63)
+    bucket: str = Field(max_length=63)
+    keys_json: str = Field(max_length=10_000)
+    delete_after: datetime = Field(index=True, sa_type=DateTime(timezone=True))
+    deleted_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))

@@ -1,0 +1,106 @@
+"""Wiring of the deid service: settings → adapters → workflow → app. No logic lives here."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from fastapi import FastAPI
+from sqlalchemy import text
+
+from slidestream_contracts.states import Step
+from slidestream_contracts.topics import Topic
+from slidestream_deid import handlers
+from slidestream_deid.adapters.repository import SqlDeidRecords
+from slidestream_deid.adapters.slides import WsiSlideTools
+from slidestream_deid.settings import DeidSettings
+from slidestream_deid.workflow import DeidWorkflow
+from slidestream_platform.broker import make_bus
+from slidestream_platform.db import make_engine, upgrade_to_head
+from slidestream_platform.logging import configure_logging
+from slidestream_platform.objectstore.minio_store import MinioObjectStore
+from slidestream_platform.service import serve, service_app
+from slidestream_platform.telemetry import make_tracer_provider
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+logger = logging.getLogger(__name__)
+
+_background: set[asyncio.Task[None]] = set()
+
+
+def _every(interval_s: float, job: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:
+    async def start() -> None:
+        async def loop() -> None:
+            while True:
+                await asyncio.sleep(interval_s)
+                try:
+                    await job()
+                except Exception:  # keep the loop alive; the next round retries
+                    logger.exception("periodic job failed")
+
+        # Held by the event loop until shutdown cancels it.
+        _background.add(asyncio.get_running_loop().create_task(loop()))
+
+    return start
+
+
+def create_app(settings: DeidSettings) -> FastAPI:
+    key = settings.pseudonym_key()  # fail at start, not at the first slide
+    tracer_provider = make_tracer_provider(
+        settings.service_name, otlp_endpoint=settings.otel_exporter_otlp_endpoint
+    )
+    bus = make_bus(settings, step=Step.DEID, tracer_provider=tracer_provider)
+    engine = make_engine(settings.database, settings.service_name)
+    store = MinioObjectStore(settings.object_store)
+    workflow = DeidWorkflow(
+        settings=settings,
+        store=store,
+        records=SqlDeidRecords(engine),
+        slides=WsiSlideTools(),
+        publisher=bus.publisher,
+        key=key,
+    )
+
+    async def prepare() -> None:
+        await asyncio.to_thread(upgrade_to_head, engine, settings.service_name, MIGRATIONS_DIR)
+        await asyncio.to_thread(
+            store.ensure_buckets, [settings.quarantine_bucket, settings.deidentified_bucket]
+        )
+
+    async def database_ready() -> None:
+        def ping() -> None:
+            with engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+
+        await asyncio.to_thread(ping)
+
+    async def object_store_ready() -> None:
+        for bucket in (settings.quarantine_bucket, settings.deidentified_bucket):
+            await asyncio.to_thread(store.stat, bucket, ".readiness")
+
+    bus.broker.context.set_global("workflow", workflow)
+    bus.subscribe(Topic.SLIDES_UPLOADED, handlers.on_slide_uploaded)
+    app = service_app(
+        bus,
+        readiness_checks={"database": database_ready, "object_store": object_store_ready},
+        on_startup=[
+            prepare,
+            workflow.sweep_retention,
+            _every(settings.retention_sweep_interval_s, workflow.sweep_retention),
+        ],
+    )
+    app.state.settings = settings
+    app.state.workflow = workflow
+    return app
+
+
+def main() -> None:
+    settings = DeidSettings()
+    configure_logging(settings.service_name, level=settings.log_level, json_lines=settings.log_json)
+    serve(create_app(settings), host=settings.http_host, port=settings.http_port)
+
+
+if __name__ == "__main__":
+    main()

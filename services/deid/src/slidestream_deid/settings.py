@@ -1,0 +1,73 @@
+"""The deid service's settings (one frozen class; the pseudonym key comes from a file).
+
+The key file holds the HMAC secret of the pseudonyms (at least 32 bytes; a trailing newline is
+ignored). Only its *path* and *version* are settings: the bytes are read by
+:meth:`DeidSettings.pseudonym_key` into a :class:`~slidestream_wsi.pseudonyms.PseudonymKey`,
+whose ``repr`` hides them, so they never reach an environment dump, a log line, a trace or an
+event. On Kubernetes the file is a mounted Secret; locally the devstack generates it once under
+``.local/secrets/``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretBytes
+
+from slidestream_platform.settings import ServiceSettings
+from slidestream_wsi.deid import AssociatedImagePolicy, DicomDatePolicy
+from slidestream_wsi.pseudonyms import MIN_KEY_BYTES, PseudonymKey
+
+DAY_S = 24 * 3600
+MAX_KEY_FILE_BYTES = 4096
+"""A key file larger than this is a misconfiguration (a wrong path), not a key."""
+
+
+class PseudonymKeyError(ValueError):
+    """The key file is missing, unreadable or too short (the message never holds key bytes)."""
+
+
+def read_secret_file(path: Path) -> SecretBytes:
+    """The bytes of a secret file, wrapped so that ``repr``/``str``/dumps show ``**********``."""
+    try:
+        raw = path.read_bytes()[: MAX_KEY_FILE_BYTES + 1]
+    except OSError as error:
+        raise PseudonymKeyError(f"cannot read the pseudonym key file {path}") from error
+    if len(raw) > MAX_KEY_FILE_BYTES:
+        raise PseudonymKeyError(f"{path} is larger than {MAX_KEY_FILE_BYTES} bytes: not a key")
+    secret = raw.rstrip(b"\r\n")
+    if len(secret) < MIN_KEY_BYTES:
+        raise PseudonymKeyError(f"{path} holds fewer than {MIN_KEY_BYTES} bytes")
+    return SecretBytes(secret)
+
+
+class DeidSettings(ServiceSettings):
+    service_name: str = "deid"
+    http_port: int = 8092
+    kafka_max_poll_interval_s: float = Field(default=1800.0, gt=0)
+    """A multi-gigabyte slide is downloaded, rewritten, scanned and uploaded inside one
+    delivery; the group must not evict the consumer meanwhile."""
+
+    quarantine_bucket: str = "quarantine"
+    deidentified_bucket: str = "deidentified"
+    quarantine_retention_s: float = Field(default=7 * DAY_S, ge=0)
+    """How long an original stays in quarantine after deid has decided on it (for operators to
+    investigate a rejection or replay a dead letter); then it is deleted."""
+    retention_sweep_interval_s: float = Field(default=300.0, gt=0)
+    """How often originals past their retention are looked for."""
+
+    pseudonym_key_file: Path
+    """File holding the HMAC secret of the pseudonyms (mounted Secret)."""
+    pseudonym_key_version: int = Field(default=1, ge=1)
+    """Version of that key; raise it when rotating (old vault rows stay resolvable)."""
+
+    associated_images: AssociatedImagePolicy = AssociatedImagePolicy.REMOVE
+    dicom_dates: DicomDatePolicy = DicomDatePolicy.REMOVE
+    work_dir: Path | None = None
+    """Scratch space for the original and the output (two slide sizes); the system temp
+    directory when unset."""
+
+    def pseudonym_key(self) -> PseudonymKey:
+        """The versioned key, read from :attr:`pseudonym_key_file` (raises PseudonymKeyError)."""
+        secret = read_secret_file(self.pseudonym_key_file)
+        return PseudonymKey(self.pseudonym_key_version, secret.get_secret_value())

@@ -1,0 +1,508 @@
+"""The deid use case: one uploaded slide in, a de-identified slide (or a refusal) out.
+
+Per ``slides.uploaded.v1``:
+
+1. stream the original from ``quarantine`` to local scratch (checking its sha256), read the
+   manifest row and the client's file name (both stay in quarantine);
+2. pseudonymise the manifest identifiers (keyed HMAC, current key version);
+3. de-identify with :mod:`slidestream_wsi` (detection, bounded validation, rewrite in place,
+   the library's own post-conditions);
+4. **re-open the output and scan it**: every metadata string for the slide's identifiers,
+   associated images left, and every byte for the identifiers and the values removed;
+   any finding fails closed: ``slides.rejected.v1`` (``phi-residual``), nothing written
+   outside quarantine;
+5. on success write ``deidentified/<tenant>/<slide_id>/<artefact>``, then record the audit
+   entry, the vault rows, the decision and the retention of the original in one transaction,
+   then publish ``slides.deidentified.v1`` and the ``deidentified`` status.
+
+Idempotency: the decision (with the exact events) is stored under (slide id, sha256 of the
+original) *before* publishing, and events carry deterministic ids. A redelivery finds the
+decision and republishes the same events without redoing the work — which also works after the
+original has left quarantine. A crash before the decision was stored redoes the work, which is
+deterministic (same keys, same bytes).
+
+Slides that can never be processed (not a slide, corrupt, truncated, a bomb, unsupported) raise
+:class:`DeidPoisonError`: the delivery middleware dead-letters them and publishes
+``failed:deid``; the partition moves on to the next slide.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Protocol
+from uuid import UUID, uuid5
+
+from slidestream_contracts.events import (
+    EVENT_BY_TOPIC,
+    DeidAuditSummary,
+    ObjectRef,
+    SlideDeidentifiedV1,
+    SlideEvent,
+    SlideRejectedV1,
+    SlideStatusV1,
+    SlideUploadedV1,
+)
+from slidestream_contracts.states import SlideState, Step
+from slidestream_deid.adapters.repository import DeidRecords
+from slidestream_deid.adapters.slides import SlideTools
+from slidestream_deid.adapters.tables import (
+    AuditRow,
+    Outcome,
+    ProcessedRow,
+    RetentionRow,
+    utc_now,
+)
+from slidestream_deid.domain.artefacts import artefact_name, content_type, object_key
+from slidestream_deid.domain.identifiers import (
+    MAX_MANIFEST_BYTES,
+    ManifestError,
+    SlideIdentifiers,
+    identifiers_from,
+    parse_manifest,
+    parse_tus_info,
+    scan_tokens,
+)
+from slidestream_deid.domain.pseudonyms import Pseudonymisation, pseudonymise
+from slidestream_deid.domain.verdict import (
+    REASON_PHI_RESIDUAL,
+    ByteHit,
+    Finding,
+    Verdict,
+    byte_findings,
+    decide,
+    image_findings,
+    is_residual_failure,
+    metadata_findings,
+    poison_reason,
+)
+from slidestream_deid.settings import DeidSettings
+from slidestream_platform.errors import PoisonError
+from slidestream_platform.objectstore.port import ObjectStore
+from slidestream_wsi.deid import DeidPolicy, DeidResult
+from slidestream_wsi.detect import Container
+from slidestream_wsi.errors import DeidentificationError, SlideError
+from slidestream_wsi.pseudonyms import PseudonymKey
+
+logger = logging.getLogger(__name__)
+
+DOWNLOAD_CHUNK_BYTES = 8 * 1024 * 1024
+MAX_TUS_INFO_BYTES = 64 * 1024
+"""tusd's ``.info`` objects are a few hundred bytes."""
+RETENTION_BATCH = 100
+EVENT_ID_NAMESPACE = UUID("0b7d4f3e-2a1c-4e8b-9d55-8f3a6c1e2b90")
+"""Namespace of deid's deterministic event ids: UUIDv5 of slide id, input sha256 and topic."""
+
+
+class DeidPoisonError(PoisonError):
+    """This slide can never be de-identified (the reason says why; never a metadata value)."""
+
+    reason = "invalid-slide"
+
+
+class Publisher(Protocol):
+    async def publish(self, event: SlideEvent, *, event_id: UUID | None = None) -> None: ...
+
+
+def software_version() -> str:
+    """The versions that decide what de-identification does, for the audit trail."""
+
+    def of(package: str) -> str:
+        try:
+            return version(package)
+        except PackageNotFoundError:
+            return "unknown"
+
+    return f"slidestream-deid {of('slidestream-deid')}; slidestream-wsi {of('slidestream-wsi')}"
+
+
+def event_id(slide_id: UUID, input_sha256: str, topic: str) -> UUID:
+    return uuid5(EVENT_ID_NAMESPACE, f"{slide_id}/{input_sha256}/{topic}")
+
+
+def events_of(row: ProcessedRow) -> list[SlideEvent]:
+    """The events a decision publishes, in order."""
+    stored = json.loads(row.events_json)
+    return [EVENT_BY_TOPIC[item["topic"]].model_validate(item["event"]) for item in stored]
+
+
+def _events_json(events: Sequence[SlideEvent]) -> str:
+    return json.dumps(
+        [{"topic": e.TOPIC.value, "event": e.model_dump(mode="json")} for e in events]
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Timings:
+    """Where the time of one de-identification went (for logs and the benchmark)."""
+
+    download_s: float = 0.0
+    deidentify_s: float = 0.0
+    scan_s: float = 0.0
+    upload_s: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    processed: ProcessedRow
+    timings: Timings
+    result: DeidResult | None = None
+
+
+class DeidWorkflow:
+    def __init__(
+        self,
+        *,
+        settings: DeidSettings,
+        store: ObjectStore,
+        records: DeidRecords,
+        slides: SlideTools,
+        publisher: Publisher,
+        key: PseudonymKey,
+    ) -> None:
+        self._settings = settings
+        self._store = store
+        self._records = records
+        self._slides = slides
+        self._publisher = publisher
+        self._key = key
+        self._software_version = software_version()
+
+    # -- the consumed event --------------------------------------------------------------------
+
+    async def on_uploaded(self, event: SlideUploadedV1) -> None:
+        processed = await asyncio.to_thread(
+            self._records.processed, event.slide_id, event.original.sha256
+        )
+        if processed is None:
+            decision = await asyncio.to_thread(self.decide, event)
+            processed = decision.processed
+        else:
+            logger.info(
+                "redelivered slide already decided; republishing",
+                extra={"slide_id": str(event.slide_id), "outcome": processed.outcome},
+            )
+        for outgoing in events_of(processed):
+            await self._publisher.publish(
+                outgoing,
+                event_id=event_id(processed.slide_id, processed.input_sha256, outgoing.TOPIC),
+            )
+
+    def decide(self, event: SlideUploadedV1) -> Decision:
+        """Do the work and record the decision (blocking; runs in a worker thread)."""
+        self._check_buckets(event)
+        try:
+            with tempfile.TemporaryDirectory(
+                prefix="deid-", dir=self._settings.work_dir
+            ) as scratch:
+                return self._decide_in(event, Path(scratch))
+        except PoisonError:
+            # Operators may replay the dead letter within the retention; then it goes.
+            self._records.schedule_retention(self._retention(event))
+            raise
+
+    # -- steps ---------------------------------------------------------------------------------
+
+    def _check_buckets(self, event: SlideUploadedV1) -> None:
+        refs = [event.original] + ([event.manifest] if event.manifest is not None else [])
+        if any(ref.bucket != self._settings.quarantine_bucket for ref in refs):
+            # Only quarantine may hold what deid reads; anything else is a forged or broken event.
+            raise DeidPoisonError(
+                "the event references objects outside the quarantine bucket",
+                reason="unexpected-bucket",
+            )
+
+    def _decide_in(self, event: SlideUploadedV1, scratch: Path) -> Decision:
+        started = time.perf_counter()
+        original = scratch / "original"
+        self._download(event.original, original)
+        downloaded = time.perf_counter()
+        identifiers = self._identifiers(event)
+        names = pseudonymise(self._key, event.tenant, event.slide_id, identifiers)
+        policy = DeidPolicy(
+            tenant=event.tenant,
+            key=self._key,
+            pseudonym=names.primary,
+            associated_images=self._settings.associated_images,
+            dicom_dates=self._settings.dicom_dates,
+        )
+        try:
+            result, series = self._deidentify(original, scratch / "out", policy)
+        except DeidentificationError as error:
+            if not is_residual_failure(error):
+                raise DeidPoisonError(str(error), reason=poison_reason(error)) from error
+            verdict = decide([Finding("library", "post-condition")])
+            timings = Timings(downloaded - started, time.perf_counter() - downloaded)
+            return Decision(self._reject(event, verdict), timings)
+        except SlideError as error:
+            raise DeidPoisonError(str(error), reason=poison_reason(error)) from error
+        deidentified = time.perf_counter()
+        original.unlink()  # free the scratch space before the scan and upload
+        verdict = self._gate(result, identifiers, series=series)
+        scanned = time.perf_counter()
+        if not verdict.clean:
+            timings = Timings(
+                downloaded - started, deidentified - downloaded, scanned - deidentified
+            )
+            return Decision(self._reject(event, verdict), timings, result)
+        artefacts = self._upload(event, result, series=series)
+        uploaded = time.perf_counter()
+        processed = self._accept(event, result, names, artefacts)
+        timings = Timings(
+            downloaded - started,
+            deidentified - downloaded,
+            scanned - deidentified,
+            uploaded - scanned,
+        )
+        logger.info(
+            "slide deidentified",
+            extra={
+                "slide_id": str(event.slide_id),
+                "tenant": event.tenant,
+                "format": result.format.value,
+                "bytes_rewritten": result.bytes_rewritten,
+                "output_bytes": result.output_bytes,
+                "download_s": round(timings.download_s, 3),
+                "deidentify_s": round(timings.deidentify_s, 3),
+                "scan_s": round(timings.scan_s, 3),
+                "upload_s": round(timings.upload_s, 3),
+            },
+        )
+        return Decision(processed, timings, result)
+
+    def _download(self, ref: ObjectRef, target: Path) -> None:
+        digest = hashlib.sha256()
+        size = 0
+        with (
+            self._store.open_stream(ref.bucket, ref.key) as stream,
+            target.open("wb") as out,
+        ):
+            while chunk := stream.read(DOWNLOAD_CHUNK_BYTES):
+                digest.update(chunk)
+                out.write(chunk)
+                size += len(chunk)
+        if size != ref.size_bytes or digest.hexdigest() != ref.sha256:
+            raise DeidPoisonError(
+                "the original's bytes do not match the event's size and sha256",
+                reason="checksum-mismatch",
+            )
+
+    def _read_small(self, bucket: str, key: str, limit_bytes: int) -> bytes:
+        with self._store.open_stream(bucket, key) as stream:
+            return stream.read(limit_bytes + 1)
+
+    def _identifiers(self, event: SlideUploadedV1) -> SlideIdentifiers:
+        manifest: dict[str, object] | None = None
+        if event.manifest is not None:
+            content = self._read_small(
+                event.manifest.bucket, event.manifest.key, MAX_MANIFEST_BYTES
+            )
+            try:
+                manifest = parse_manifest(content)
+            except ManifestError as error:
+                # Without its identifiers the output cannot be checked: fail closed.
+                raise DeidPoisonError(str(error), reason="invalid-manifest") from error
+        client_filename: str | None = None
+        info_key = f"{event.original.key}.info"
+        info = self._store.stat(event.original.bucket, info_key)
+        if info is not None and info.size_bytes <= MAX_TUS_INFO_BYTES:
+            raw = self._read_small(event.original.bucket, info_key, MAX_TUS_INFO_BYTES)
+            client_filename = parse_tus_info(raw)
+        return identifiers_from(manifest, client_filename)
+
+    def _deidentify(
+        self, original: Path, out_dir: Path, policy: DeidPolicy
+    ) -> tuple[DeidResult, bool]:
+        """The result, and whether it is a series (a zipped DICOM series gives a folder)."""
+        detected = self._slides.detect(original)  # bounded; picks a file or folder destination
+        series = detected.container is Container.ZIP
+        out_dir.mkdir()
+        destination = out_dir / ("series" if series else "slide")
+        return self._slides.deidentify(original, destination, policy), series
+
+    def _gate(self, result: DeidResult, identifiers: SlideIdentifiers, *, series: bool) -> Verdict:
+        """Re-open every output: metadata strings, associated images, and every byte."""
+        metadata_tokens = scan_tokens(identifiers, (), ()).metadata_tokens
+        findings: list[Finding] = []
+        retained: list[str] = []
+        names: dict[Path, str] = {}
+        try:
+            for output in result.outputs:
+                name = artefact_name(result.format, output.name, series=series)
+                names[output] = name
+                inventory = self._slides.inventory(output)
+                strings = [(s.location, s.value) for s in inventory.strings]
+                retained.extend(value for _, value in strings)
+                findings.extend(metadata_findings(strings, metadata_tokens, name))
+                findings.extend(
+                    image_findings(
+                        inventory.associated_images,
+                        label_replaced=result.label_replaced,
+                        artefact=name,
+                    )
+                )
+            tokens = scan_tokens(identifiers, result.audit.scan_tokens(), retained)
+            for output in result.outputs:
+                hits = self._slides.scan(output, tokens.byte_tokens)
+                findings.extend(
+                    byte_findings(
+                        ByteHit(names[output], hit.token_index, hit.offset, hit.encoding)
+                        for hit in hits
+                    )
+                )
+        except SlideError as error:
+            raise DeidPoisonError(
+                "the de-identified output cannot be re-opened", reason="deid-failed"
+            ) from error
+        return decide(findings)
+
+    def _upload(
+        self, event: SlideUploadedV1, result: DeidResult, *, series: bool
+    ) -> tuple[ObjectRef, ...]:
+        refs: list[ObjectRef] = []
+        for output in result.outputs:
+            artefact = artefact_name(result.format, output.name, series=series)
+            written = self._store.put_file(
+                self._settings.deidentified_bucket,
+                object_key(event.tenant, event.slide_id, artefact),
+                output,
+                content_type=content_type(artefact),
+            )
+            refs.append(written.to_event_ref())
+        return tuple(refs)
+
+    # -- decisions -----------------------------------------------------------------------------
+
+    def _retention(self, event: SlideUploadedV1) -> RetentionRow:
+        keys = [event.original.key, f"{event.original.key}.info"]
+        if event.manifest is not None:
+            keys.append(event.manifest.key)
+        return RetentionRow(
+            slide_id=event.slide_id,
+            tenant=event.tenant,
+            bucket=self._settings.quarantine_bucket,
+            keys_json=json.dumps(keys),
+            delete_after=utc_now() + timedelta(seconds=self._settings.quarantine_retention_s),
+        )
+
+    def _reject(self, event: SlideUploadedV1, verdict: Verdict) -> ProcessedRow:
+        detail = verdict.detail()
+        logger.warning(
+            "slide rejected: identity left after de-identification",
+            extra={
+                "slide_id": str(event.slide_id),
+                "tenant": event.tenant,
+                "reason": REASON_PHI_RESIDUAL,
+                "findings": len(verdict.findings),
+            },
+        )
+        events: list[SlideEvent] = [
+            SlideRejectedV1(
+                slide_id=event.slide_id,
+                tenant=event.tenant,
+                step=Step.DEID,
+                reason=REASON_PHI_RESIDUAL,
+                detail=detail,
+            ),
+            SlideStatusV1(
+                slide_id=event.slide_id,
+                tenant=event.tenant,
+                state=SlideState.REJECTED,
+                step=Step.DEID,
+                reason=REASON_PHI_RESIDUAL,
+                detail=detail,
+            ),
+        ]
+        processed = ProcessedRow(
+            slide_id=event.slide_id,
+            input_sha256=event.original.sha256,
+            tenant=event.tenant,
+            outcome=Outcome.REJECTED.value,
+            reason=REASON_PHI_RESIDUAL,
+            events_json=_events_json(events),
+        )
+        return self._records.record_outcome(
+            processed, audit=None, vault=(), retention=self._retention(event)
+        )
+
+    def _accept(
+        self,
+        event: SlideUploadedV1,
+        result: DeidResult,
+        names: Pseudonymisation,
+        artefacts: tuple[ObjectRef, ...],
+    ) -> ProcessedRow:
+        props = self._slides.properties(result.outputs[0])
+        width_px, height_px = max(result.levels, key=lambda wh: wh[0] * wh[1])
+        summary = DeidAuditSummary(
+            removed_fields=result.audit.removed_fields,
+            removed_images=result.audit.removed_images,
+            software_version=self._software_version,
+            key_version=self._key.version,
+        )
+        deidentified = SlideDeidentifiedV1(
+            slide_id=event.slide_id,
+            tenant=event.tenant,
+            artefacts=artefacts,
+            format=result.format.value,
+            vendor=props.vendor,
+            width_px=width_px,
+            height_px=height_px,
+            level_count=len(result.levels),
+            mpp_x=props.mpp_x,
+            mpp_y=props.mpp_y,
+            objective_power=props.objective_power,
+            pseudonyms=names.by_role,
+            audit=summary,
+        )
+        status = SlideStatusV1(
+            slide_id=event.slide_id,
+            tenant=event.tenant,
+            occurred_at=deidentified.occurred_at,
+            state=SlideState.DEIDENTIFIED,
+            step=Step.DEID,
+        )
+        processed = ProcessedRow(
+            slide_id=event.slide_id,
+            input_sha256=event.original.sha256,
+            tenant=event.tenant,
+            outcome=Outcome.DEIDENTIFIED.value,
+            events_json=_events_json([deidentified, status]),
+        )
+        audit = AuditRow(
+            slide_id=event.slide_id,
+            input_sha256=event.original.sha256,
+            tenant=event.tenant,
+            slide_format=result.format.value,
+            removed_fields_json=json.dumps(list(result.audit.removed_fields)),
+            removed_images_json=json.dumps(list(result.audit.removed_images)),
+            software_version=self._software_version,
+            key_version=self._key.version,
+            artefacts_json=json.dumps([ref.key for ref in artefacts]),
+            bytes_rewritten=result.bytes_rewritten,
+            output_bytes=result.output_bytes,
+        )
+        return self._records.record_outcome(
+            processed, audit=audit, vault=names.entries, retention=self._retention(event)
+        )
+
+    # -- retention -----------------------------------------------------------------------------
+
+    async def sweep_retention(self) -> None:
+        """Delete quarantine originals whose retention has passed."""
+        now = utc_now()
+        due = await asyncio.to_thread(self._records.due_for_deletion, now, RETENTION_BATCH)
+        for row in due:
+            for key in json.loads(row.keys_json):
+                await asyncio.to_thread(self._store.delete, row.bucket, key)
+            await asyncio.to_thread(self._records.mark_deleted, row.slide_id, now)
+            logger.info("quarantine original deleted", extra={"slide_id": str(row.slide_id)})

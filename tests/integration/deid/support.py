@@ -1,0 +1,283 @@
+"""Support for the deid tests: a private deid process (own consumer group, short retention) on the
+shared stack's Kafka, MinIO and PostgreSQL, a publisher of uploaded events, and a collector of
+everything deid publishes."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import io
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from uuid import UUID, uuid4
+
+import httpx
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.partitioner import DefaultPartitioner
+from aiokafka.structs import OffsetAndMetadata
+
+from slidestream_contracts.events import ObjectRef, SlideFormat, SlideUploadedV1
+from slidestream_contracts.topics import Topic
+from slidestream_platform.objectstore.minio_store import MinioObjectStore
+from slidestream_platform.objectstore.settings import ObjectStoreSettings
+
+READY_TIMEOUT_S = 90.0
+QUARANTINE = "quarantine"
+DEIDENTIFIED = "deidentified"
+OUTPUT_TOPICS = (
+    Topic.SLIDES_DEIDENTIFIED.value,
+    Topic.SLIDES_REJECTED.value,
+    Topic.SLIDES_STATUS.value,
+    "dlq.deid.v1",
+)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def object_store(stack_env: dict[str, str]) -> MinioObjectStore:
+    return MinioObjectStore(
+        ObjectStoreSettings(
+            endpoint=stack_env["S3_ENDPOINT"],
+            access_key=stack_env["S3_ACCESS_KEY"],
+            secret_key=stack_env["S3_SECRET_KEY"],
+        )
+    )
+
+
+async def commit_group_at_end(bootstrap: str, group: str, topic: str) -> None:
+    """Start ``group`` at the end of ``topic``: the shared stack's history is not ours to replay."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        assert partitions, f"{topic} has no partitions"
+        consumer.assign(partitions)
+        ends = await consumer.end_offsets(partitions)
+        await consumer.commit({tp: OffsetAndMetadata(offset, "") for tp, offset in ends.items()})
+    finally:
+        await consumer.stop()
+
+
+@dataclass
+class Record:
+    topic: str
+    key: str | None
+    headers: dict[str, str]
+    value: dict[str, Any]
+
+
+@dataclass
+class Collector:
+    """Every record deid publishes from the moment :meth:`start` returns."""
+
+    bootstrap: str
+    records: list[Record] = field(default_factory=list)
+    _consumer: AIOKafkaConsumer | None = None
+    _task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None)
+        await consumer.start()
+        partitions = [
+            TopicPartition(topic, p)
+            for topic in OUTPUT_TOPICS
+            for p in consumer.partitions_for_topic(topic) or ()
+        ]
+        consumer.assign(partitions)
+        await consumer.seek_to_end(*partitions)
+        for tp in partitions:  # resolve the end positions now, before anything is published
+            await consumer.position(tp)
+        self._consumer = consumer
+        self._task = asyncio.create_task(self._run(consumer))
+
+    async def _run(self, consumer: AIOKafkaConsumer) -> None:
+        while True:
+            batches = await consumer.getmany(timeout_ms=200)
+            for records in batches.values():
+                for record in records:
+                    self.records.append(
+                        Record(
+                            topic=record.topic,
+                            key=record.key.decode() if record.key else None,
+                            headers={k: v.decode() for k, v in record.headers or ()},
+                            value=json.loads(record.value),
+                        )
+                    )
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+        if self._consumer is not None:
+            await self._consumer.stop()
+
+    def of(self, slide_id: UUID, topic: str | None = None) -> list[Record]:
+        return [
+            r
+            for r in self.records
+            if r.key == str(slide_id) and (topic is None or r.topic == topic)
+        ]
+
+    async def wait_for(
+        self, predicate: Callable[[], bool], *, timeout_s: float = 120.0, what: str = ""
+    ) -> None:
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while asyncio.get_running_loop().time() < deadline:
+            if predicate():
+                return
+            await asyncio.sleep(0.2)
+        raise AssertionError(f"timed out waiting for {what or predicate}")
+
+    async def settle(self, seconds: float = 3.0) -> None:
+        """Give a duplicate the time to show up."""
+        await asyncio.sleep(seconds)
+
+
+@dataclass
+class DeidProcess:
+    stack_env: dict[str, str]
+    workdir: Path
+    key_file: Path
+    retention_s: float
+    port: int = field(default_factory=free_port)
+    group: str = field(default_factory=lambda: f"deid-test-{uuid4().hex[:8]}")
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def log_path(self) -> Path:
+        return self.workdir / "deid.log"
+
+    def start(self) -> None:
+        env = os.environ.copy()  # noqa: TID251 - building a child process environment
+        env.update(
+            KAFKA_BOOTSTRAP=self.stack_env["KAFKA_BOOTSTRAP"],
+            KAFKA_CONSUMER_GROUP=self.group,
+            KAFKA_MAX_ATTEMPTS="2",
+            KAFKA_RETRY_BACKOFF_INITIAL_S="0.2",
+            S3_ENDPOINT=self.stack_env["S3_ENDPOINT"],
+            S3_ACCESS_KEY=self.stack_env["S3_ACCESS_KEY"],
+            S3_SECRET_KEY=self.stack_env["S3_SECRET_KEY"],
+            DATABASE_URL=self.stack_env["POSTGRES_URL"],
+            HTTP_PORT=str(self.port),
+            DATA_DIR=str(self.workdir),
+            WORK_DIR=str(self.workdir),
+            LOG_JSON="true",
+            PSEUDONYM_KEY_FILE=str(self.key_file),
+            PSEUDONYM_KEY_VERSION="1",
+            QUARANTINE_RETENTION_S=str(self.retention_s),
+            RETENTION_SWEEP_INTERVAL_S="1",
+        )
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "slidestream_deid.main"],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while time.monotonic() < deadline:
+            assert self.process.poll() is None, f"deid exited:\n{self.logs()[-3000:]}"
+            try:
+                if httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.3)
+        raise AssertionError(f"deid never became ready:\n{self.logs()[-3000:]}")
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=40)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def logs(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+def slide_id_on_partition(partition: int, partitions: int) -> UUID:
+    """A slide id whose events land on ``partition`` (Kafka's murmur2 partitioner of the key)."""
+    partitioner = DefaultPartitioner()
+    all_partitions = list(range(partitions))
+    while True:
+        candidate = uuid4()
+        key = str(candidate).encode()
+        if partitioner(key, all_partitions, all_partitions) == partition:
+            return candidate
+
+
+def partition_of(slide_id: UUID, partitions: int) -> int:
+    all_partitions = list(range(partitions))
+    return int(DefaultPartitioner()(str(slide_id).encode(), all_partitions, all_partitions))
+
+
+def put_slide(
+    store: MinioObjectStore,
+    *,
+    tenant: str,
+    slide: Path,
+    manifest: dict[str, object] | None,
+    client_filename: str | None = None,
+    slide_id: UUID | None = None,
+) -> SlideUploadedV1:
+    """What upload leaves behind for one slide: the original, its manifest row, tusd's info."""
+    slide_id = slide_id or uuid4()
+    prefix = f"{tenant}/{slide_id}"
+    original = store.put_file(QUARANTINE, f"{prefix}/original", slide)
+    if client_filename is not None:
+        info = json.dumps({"MetaData": {"filename": client_filename}}).encode()
+        store.put_stream(QUARANTINE, f"{prefix}/original.info", io.BytesIO(info), len(info))
+    manifest_ref: ObjectRef | None = None
+    if manifest is not None:
+        body = json.dumps(manifest).encode()
+        written = store.put_stream(
+            QUARANTINE, f"{prefix}/manifest.json", io.BytesIO(body), len(body)
+        )
+        manifest_ref = written.to_event_ref()
+    return SlideUploadedV1(
+        slide_id=slide_id,
+        tenant=tenant,
+        original=original.to_event_ref(),
+        container_format=container_of(slide),
+        upload_id=f"test-{slide_id}",
+        manifest=manifest_ref,
+    )
+
+
+def container_of(path: Path) -> SlideFormat:
+    """What upload's sniffing would have said (deid detects the format itself regardless)."""
+    with path.open("rb") as handle:
+        head = handle.read(132)
+    if head.startswith(b"PK"):
+        return SlideFormat.ZIP
+    if head[128:132] == b"DICM":
+        return SlideFormat.DICOM
+    if head[2:4] in (b"+\x00", b"\x00+"):
+        return SlideFormat.BIGTIFF
+    return SlideFormat.TIFF
+
+
+def sha256_of(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()

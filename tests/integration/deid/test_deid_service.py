@@ -1,0 +1,315 @@
+"""The deid service as a real process on the real stack: slides with planted PHI go in through
+quarantine and ``slides.uploaded.v1``; de-identified slides, refusals and dead letters come out.
+
+Tests in this module share one deid process (module fixture) and run in order.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from uuid import UUID
+
+import openslide
+import pytest
+from sqlmodel import Session, select
+
+from slidestream_contracts.events import (
+    DeadLetterRecordV1,
+    SlideDeidentifiedV1,
+    SlideRejectedV1,
+    SlideStatusV1,
+    SlideUploadedV1,
+)
+from slidestream_contracts.topics import Topic
+from slidestream_deid.adapters.tables import AuditRow, ProcessedRow, RetentionRow, VaultRow
+from slidestream_wsi.pseudonyms import PseudonymKey, pseudonym
+from slidestream_wsi.samples import LAYOUT_MAKERS, TOKENS
+from slidestream_wsi.scan import scan_bytes_for_tokens
+from tests.integration.deid.conftest import RETENTION_S, Deployment
+from tests.integration.deid.support import (
+    DEIDENTIFIED,
+    QUARANTINE,
+    partition_of,
+    put_slide,
+    slide_id_on_partition,
+)
+from tests.unit.deid.slides import write_svs
+from tests.unit.wsi.conftest import OPENSLIDE_FIXTURES, openslide_fixtures  # noqa: F401
+
+pytestmark = pytest.mark.integration
+
+DEID = Topic.SLIDES_DEIDENTIFIED.value
+REJECTED = Topic.SLIDES_REJECTED.value
+STATUS = Topic.SLIDES_STATUS.value
+DLQ = "dlq.deid.v1"
+
+MANIFEST: dict[str, object] = {
+    "filename": f"{TOKENS['filename']}.svs",
+    "sha256": "0" * 64,
+    "case_id": TOKENS["accession"],
+    "specimen_id": TOKENS["specimen"],
+    "species": "human",
+    "organ": "colon",
+    "stain": "H&E",
+    "extra": {"patient_id": TOKENS["patient_id"], "barcode": TOKENS["barcode"]},
+}
+PLANTED = list(dict.fromkeys([*TOKENS.values(), f"{TOKENS['filename']}.svs"]))
+
+
+async def publish(deployment: Deployment, event: SlideUploadedV1) -> None:
+    await deployment.bus.publisher.publish(event)
+
+
+def statuses(deployment: Deployment, slide_id: UUID) -> list[str]:
+    return [r.value["state"] for r in deployment.collector.of(slide_id, STATUS)]
+
+
+async def wait_decided(deployment: Deployment, slide_id: UUID, timeout_s: float = 180.0) -> None:
+    """Until deid published a terminal outcome for the slide (deidentified, rejected, failed)."""
+
+    def decided() -> bool:
+        return any(
+            state in ("deidentified", "rejected", "failed:deid")
+            for state in statuses(deployment, slide_id)
+        )
+
+    await deployment.collector.wait_for(decided, timeout_s=timeout_s, what=f"slide {slide_id}")
+
+
+def download(deployment: Deployment, key: str, target: Path) -> Path:
+    with deployment.store.open_stream(DEIDENTIFIED, key) as stream, target.open("wb") as out:
+        shutil.copyfileobj(stream, out)
+    return target
+
+
+def deidentified_keys(deployment: Deployment, slide_id: UUID) -> list[str]:
+    prefix = f"{deployment.tenant}/{slide_id}/"
+    return [o.key for o in deployment.store.list(DEIDENTIFIED, prefix)]
+
+
+def rows(deployment: Deployment, table: type[object], slide_id: UUID) -> list[object]:
+    with Session(deployment.engine) as session:
+        query = select(table).where(table.slide_id == slide_id)  # type: ignore[attr-defined]
+        return list(session.exec(query))
+
+
+def planted_upload(directory: Path, layout: str) -> Path:
+    slide = LAYOUT_MAKERS[layout](directory)
+    if layout != "dicom":
+        return Path(slide.path)
+    archive = directory / "series"
+    return Path(shutil.make_archive(str(archive), "zip", slide.path))
+
+
+@pytest.mark.parametrize("layout", sorted(LAYOUT_MAKERS))
+async def test_planted_layouts_leave_quarantine_without_identity(
+    deployment: Deployment, tmp_path: Path, layout: str
+) -> None:
+    slide = planted_upload(tmp_path, layout)
+    event = put_slide(
+        deployment.store,
+        tenant=deployment.tenant,
+        slide=slide,
+        manifest=MANIFEST,
+        client_filename=f"{TOKENS['filename']}.svs",
+    )
+    await publish(deployment, event)
+    await wait_decided(deployment, event.slide_id)
+
+    [record] = deployment.collector.of(event.slide_id, DEID)
+    deid = SlideDeidentifiedV1.model_validate(record.value)
+    assert record.headers["ce_source"] == "/slidestream/deid"
+    assert statuses(deployment, event.slide_id) == ["deidentified"]
+    assert (deid.width_px, deid.height_px) == (2048, 1536)
+    assert deid.level_count >= 2
+    assert deid.audit.removed_images  # label and macro/overview
+    assert deid.audit.key_version == 1
+    key = PseudonymKey(1, deployment.key_file.read_bytes().rstrip(b"\n"))
+    assert deid.pseudonyms["case"] == pseudonym(key, deployment.tenant, "case", TOKENS["accession"])
+    assert set(deid.pseudonyms) == {"case", "specimen", "patient"}
+
+    # Every artefact is where the event says, whole, and free of every planted token.
+    assert sorted(ref.key for ref in deid.artefacts) == deidentified_keys(
+        deployment, event.slide_id
+    )
+    outputs = tmp_path / "out"
+    outputs.mkdir()
+    for ref in deid.artefacts:
+        assert ref.key.startswith(f"{deployment.tenant}/{event.slide_id}/")
+        local = download(deployment, ref.key, outputs / ref.key.rsplit("/", 1)[-1])
+        assert local.stat().st_size == ref.size_bytes
+        assert scan_bytes_for_tokens(local, PLANTED) == []
+    first = outputs / deid.artefacts[0].key.rsplit("/", 1)[-1]
+    if layout not in ("dicom", "ome_tiff"):
+        with openslide.OpenSlide(first) as opened:
+            assert opened.dimensions == (2048, 1536)
+            assert not {"label", "macro"} & set(opened.associated_images)
+
+    # The audit names what went, never what it said; events carry no identifier either.
+    [audit] = rows(deployment, AuditRow, event.slide_id)
+    assert isinstance(audit, AuditRow)
+    text = audit.model_dump_json().lower() + json.dumps(record.value).lower()
+    assert [token for token in PLANTED if token.lower() in text] == []
+    assert audit.key_version == 1 and "slidestream-wsi" in audit.software_version
+
+
+def test_the_vault_holds_one_row_per_identifier_whatever_the_slide_count(
+    deployment: Deployment,
+) -> None:
+    with Session(deployment.engine) as session:
+        query = select(VaultRow).where(VaultRow.tenant == deployment.tenant)
+        vault = list(session.exec(query))
+    assert sorted((row.role, row.original_id, row.key_version) for row in vault) == [
+        ("case", TOKENS["accession"], 1),
+        ("patient", TOKENS["patient_id"], 1),
+        ("specimen", TOKENS["specimen"], 1),
+    ]
+
+
+async def test_identifier_hidden_in_tile_bytes_is_rejected_and_nothing_leaves_quarantine(
+    deployment: Deployment, tmp_path: Path
+) -> None:
+    case_id = "CASE-ZQ-55121-HIDDEN"
+    slide = write_svs(tmp_path / "hidden.svs", 1024, 768, hidden_text=f"case {case_id}")
+    event = put_slide(
+        deployment.store,
+        tenant=deployment.tenant,
+        slide=slide,
+        manifest={**MANIFEST, "case_id": case_id},
+    )
+    await publish(deployment, event)
+    await wait_decided(deployment, event.slide_id)
+
+    [record] = deployment.collector.of(event.slide_id, REJECTED)
+    rejected = SlideRejectedV1.model_validate(record.value)
+    assert (rejected.step, rejected.reason) == ("deid", "phi-residual")
+    assert case_id not in rejected.detail and "bytes:slide.svs@" in rejected.detail
+    assert statuses(deployment, event.slide_id) == ["rejected"]
+    assert deployment.collector.of(event.slide_id, DEID) == []
+    assert deidentified_keys(deployment, event.slide_id) == []
+    assert rows(deployment, AuditRow, event.slide_id) == []
+    assert deployment.store.stat(QUARANTINE, event.original.key) is not None  # kept for review
+
+
+async def test_corrupt_slide_is_dead_lettered_and_the_next_slide_on_its_partition_completes(
+    deployment: Deployment, tmp_path: Path
+) -> None:
+    good_source = write_svs(tmp_path / "good.svs", 1024, 768)
+    corrupt = tmp_path / "corrupt.svs"
+    corrupt.write_bytes(good_source.read_bytes()[:40_000])
+    bad = put_slide(deployment.store, tenant=deployment.tenant, slide=corrupt, manifest=None)
+    partition = partition_of(bad.slide_id, deployment.partitions)
+    good = put_slide(
+        deployment.store,
+        tenant=deployment.tenant,
+        slide=good_source,
+        manifest=None,
+        slide_id=slide_id_on_partition(partition, deployment.partitions),
+    )
+    await publish(deployment, bad)
+    await publish(deployment, good)
+    await wait_decided(deployment, bad.slide_id)
+    await wait_decided(deployment, good.slide_id)
+
+    [dead] = deployment.collector.of(bad.slide_id, DLQ)
+    record = DeadLetterRecordV1.model_validate(dead.value)
+    assert record.slide_id == bad.slide_id and record.original_topic == "slides.uploaded.v1"
+    assert record.error_reason in {"truncated-slide", "corrupt-slide"}
+    assert record.attempts == 1  # poison: no retries
+    [failed] = deployment.collector.of(bad.slide_id, STATUS)
+    assert SlideStatusV1.model_validate(failed.value).state == "failed:deid"
+    assert statuses(deployment, good.slide_id) == ["deidentified"]
+    # Without a manifest, the slide still gets a pseudonym (from its id) but no vault row.
+    [deid] = deployment.collector.of(good.slide_id, DEID)
+    assert SlideDeidentifiedV1.model_validate(deid.value).pseudonyms == {}
+
+
+async def test_redelivery_republishes_the_same_result_without_new_rows_or_keys(
+    deployment: Deployment, tmp_path: Path
+) -> None:
+    slide = write_svs(tmp_path / "again.svs", 1024, 768)
+    event = put_slide(deployment.store, tenant=deployment.tenant, slide=slide, manifest=MANIFEST)
+    await publish(deployment, event)
+    await wait_decided(deployment, event.slide_id)
+    keys = deidentified_keys(deployment, event.slide_id)
+    [first] = deployment.collector.of(event.slide_id, DEID)
+
+    await publish(deployment, event)  # what Kafka does after a crash before the commit
+    await deployment.collector.wait_for(
+        lambda: len(deployment.collector.of(event.slide_id, DEID)) == 2, what="the republish"
+    )
+    await deployment.collector.settle()
+
+    second = deployment.collector.of(event.slide_id, DEID)[1]
+    assert second.headers["ce_id"] == first.headers["ce_id"]
+    assert second.value == first.value
+    assert deidentified_keys(deployment, event.slide_id) == keys
+    for table in (ProcessedRow, AuditRow, RetentionRow):
+        assert len(rows(deployment, table, event.slide_id)) == 1
+    logs = deployment.process.logs()
+    done = [
+        line
+        for line in logs.splitlines()
+        if str(event.slide_id) in line and '"slide deidentified"' in line
+    ]
+    assert len(done) == 1  # the work ran once; the redelivery was answered from the record
+
+
+@pytest.mark.parametrize("name", OPENSLIDE_FIXTURES)
+async def test_openslide_fixtures_are_deidentified_or_cleanly_dead_lettered(
+    deployment: Deployment,
+    openslide_fixtures: Path,  # noqa: F811 - the fixture imported above
+    tmp_path: Path,
+    name: str,
+) -> None:
+    source = openslide_fixtures / name
+    event = put_slide(deployment.store, tenant=deployment.tenant, slide=source, manifest=None)
+    await publish(deployment, event)
+    await wait_decided(deployment, event.slide_id)
+    await deployment.collector.settle(1.0)
+
+    outcome = statuses(deployment, event.slide_id)
+    if name in ("unreadable.svs", "unopenable.tiff"):
+        assert outcome == ["failed:deid"]
+        assert len(deployment.collector.of(event.slide_id, DLQ)) == 1
+        assert deidentified_keys(deployment, event.slide_id) == []
+        return
+    assert outcome == ["deidentified"]
+    [record] = deployment.collector.of(event.slide_id, DEID)
+    deid = SlideDeidentifiedV1.model_validate(record.value)
+    local = download(deployment, deid.artefacts[0].key, tmp_path / name)
+    with openslide.OpenSlide(source) as before, openslide.OpenSlide(local) as after:
+        assert after.dimensions == before.dimensions == (deid.width_px, deid.height_px)
+        assert after.level_count == before.level_count
+        region = (0, 0), 0, (min(16, before.dimensions[0]), min(16, before.dimensions[1]))
+        assert after.read_region(*region).tobytes() == before.read_region(*region).tobytes()
+
+
+async def test_quarantine_originals_are_deleted_after_the_retention(
+    deployment: Deployment,
+) -> None:
+    decided = [
+        r.key for r in deployment.collector.records if r.topic == STATUS and r.key is not None
+    ]
+    slide_ids = {UUID(key) for key in decided}
+    assert slide_ids
+    prefixes = [f"{deployment.tenant}/{slide_id}/" for slide_id in slide_ids]
+
+    def left() -> list[str]:
+        return [o.key for prefix in prefixes for o in deployment.store.list(QUARANTINE, prefix)]
+
+    await deployment.collector.wait_for(
+        lambda: not left(), timeout_s=RETENTION_S + 60, what="quarantine to empty"
+    )
+    # What left quarantine de-identified stays.
+    assert any(deployment.store.list(DEIDENTIFIED, f"{deployment.tenant}/"))
+
+
+def test_the_pseudonym_key_never_reaches_logs_or_events(deployment: Deployment) -> None:
+    secret = deployment.key_file.read_bytes().strip().decode()
+    assert secret not in deployment.process.logs()
+    assert secret[:16] not in deployment.process.logs()
+    published = json.dumps([r.value for r in deployment.collector.records])
+    assert secret[:16] not in published

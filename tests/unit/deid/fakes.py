@@ -1,0 +1,114 @@
+"""In-memory stand-ins for the deid workflow's ports (object store, publisher)."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from os import PathLike
+from pathlib import Path
+from typing import BinaryIO
+from uuid import UUID
+
+from slidestream_contracts.events import SlideEvent
+from slidestream_platform.errors import ObjectNotFoundError
+from slidestream_platform.objectstore.port import (
+    DEFAULT_CONTENT_TYPE,
+    ObjectInfo,
+    ObjectRef,
+    ObjectSummary,
+)
+
+
+@dataclass
+class MemoryStore:
+    objects: dict[tuple[str, str], bytes] = field(default_factory=dict)
+    deleted: list[tuple[str, str]] = field(default_factory=list)
+
+    def put_stream(
+        self,
+        bucket: str,
+        key: str,
+        stream: BinaryIO,
+        length: int | None = None,
+        *,
+        content_type: str = DEFAULT_CONTENT_TYPE,
+        metadata: Mapping[str, str] | None = None,
+    ) -> ObjectRef:
+        data = stream.read() if length is None else stream.read(length)
+        self.objects[(bucket, key)] = data
+        return ObjectRef(
+            bucket=bucket,
+            key=key,
+            sha256=hashlib.sha256(data).hexdigest(),
+            size_bytes=len(data),
+            etag="etag",
+        )
+
+    def put_file(
+        self,
+        bucket: str,
+        key: str,
+        path: str | PathLike[str],
+        *,
+        content_type: str = DEFAULT_CONTENT_TYPE,
+        metadata: Mapping[str, str] | None = None,
+    ) -> ObjectRef:
+        with Path(path).open("rb") as handle:
+            return self.put_stream(bucket, key, handle, content_type=content_type)
+
+    def put_bytes(self, bucket: str, key: str, data: bytes) -> ObjectRef:
+        return self.put_stream(bucket, key, io.BytesIO(data))
+
+    @contextmanager
+    def open_stream(
+        self, bucket: str, key: str, *, offset: int = 0, length: int | None = None
+    ) -> Iterator[BinaryIO]:
+        if (bucket, key) not in self.objects:
+            raise ObjectNotFoundError(f"s3://{bucket}/{key}: not found")
+        data = self.objects[(bucket, key)]
+        end = len(data) if length is None else offset + length
+        yield io.BytesIO(data[offset:end])
+
+    def stat(self, bucket: str, key: str) -> ObjectInfo | None:
+        data = self.objects.get((bucket, key))
+        if data is None:
+            return None
+        return ObjectInfo(
+            bucket=bucket,
+            key=key,
+            size_bytes=len(data),
+            etag="etag",
+            sha256=hashlib.sha256(data).hexdigest(),
+        )
+
+    def delete(self, bucket: str, key: str) -> None:
+        self.objects.pop((bucket, key), None)
+        self.deleted.append((bucket, key))
+
+    def copy(self, src_bucket: str, src_key: str, dst_bucket: str, dst_key: str) -> ObjectRef:
+        return self.put_bytes(dst_bucket, dst_key, self.objects[(src_bucket, src_key)])
+
+    def presign_get(self, bucket: str, key: str, expires_s: int = 3600) -> str:
+        return f"memory://{bucket}/{key}"
+
+    def presign_put(self, bucket: str, key: str, expires_s: int = 3600) -> str:
+        return f"memory://{bucket}/{key}"
+
+    def ensure_buckets(self, names: Iterable[str]) -> None:
+        pass
+
+    def list(self, bucket: str, prefix: str = "") -> Iterator[ObjectSummary]:
+        for (b, key), data in sorted(self.objects.items()):
+            if b == bucket and key.startswith(prefix):
+                yield ObjectSummary(bucket=b, key=key, size_bytes=len(data), etag="etag")
+
+
+@dataclass
+class RecordingPublisher:
+    sent: list[tuple[SlideEvent, UUID | None]] = field(default_factory=list)
+
+    async def publish(self, event: SlideEvent, *, event_id: UUID | None = None) -> None:
+        self.sent.append((event, event_id))

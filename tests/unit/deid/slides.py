@@ -1,0 +1,108 @@
+"""Synthetic SVS files built from a few pre-encoded JPEG tiles, written over and over.
+
+Encoding is the slow part of making a slide; encoding four tiles once and repeating their bytes
+makes a multi-gigabyte slide in the time it takes to write it (the deid benchmark), and lets a
+test hide text *inside* a tile (a JPEG COM segment, which decoders skip), i.e. in bytes that
+de-identification keeps untouched by design.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import struct
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import tifffile
+
+from slidestream_wsi.samples import TOKENS, tissue
+
+TILE_PX = 256
+SEED_TILES = 4
+
+# What an Aperio scanner writes, with planted PHI in the fields it uses for identity.
+APERIO_PHI_PAIRS = (
+    "AppMag = 20",
+    "MPP = 0.4990",
+    f"Filename = {TOKENS['filename']}",
+    "Date = 11/23/87",
+    "Time = 04:05:06",
+    f"User = {TOKENS['operator']}",
+    f"ScanScope ID = {TOKENS['serial']}",
+    f"Barcode = {TOKENS['barcode']}",
+)
+
+
+@functools.cache
+def seed_tiles() -> tuple[bytes, ...]:
+    """Four distinct JPEG tiles exactly as tifffile encodes them (YCbCr 4:2:0)."""
+    buffer = io.BytesIO()
+    with tifffile.TiffWriter(buffer) as tif:
+        tif.write(
+            tissue(TILE_PX * 2, TILE_PX * 2, seed=7),
+            tile=(TILE_PX, TILE_PX),
+            compression="jpeg",
+            compressionargs={"level": 90},
+            photometric="rgb",
+            metadata=None,
+        )
+    data = buffer.getvalue()
+    with tifffile.TiffFile(io.BytesIO(data)) as tif:
+        page = tif.pages.first
+        return tuple(
+            data[offset : offset + count]
+            for offset, count in zip(page.dataoffsets, page.databytecounts, strict=True)
+        )
+
+
+def with_comment(tile: bytes, text: str) -> bytes:
+    """The tile with a JPEG COM segment (ITU T.81 B.2.4.5) holding ``text`` after its SOI."""
+    payload = text.encode("utf-8")
+    return tile[:2] + b"\xff\xfe" + struct.pack(">H", len(payload) + 2) + payload + tile[2:]
+
+
+def _segments(count: int, hidden_text: str | None) -> Iterator[bytes]:
+    tiles = seed_tiles()
+    for index in range(count):
+        tile = tiles[index % len(tiles)]
+        yield with_comment(tile, hidden_text) if hidden_text and index == 1 else tile
+
+
+def aperio_description(width_px: int, height_px: int, pairs: tuple[str, ...]) -> str:
+    header = (
+        "Aperio Image Library v12.0.15\r\n"
+        f"{width_px}x{height_px} [0,0 {width_px}x{height_px}] ({TILE_PX}x{TILE_PX}) JPEG/RGB Q=90"
+    )
+    return "|".join([header, *pairs])
+
+
+def write_svs(
+    path: Path,
+    width_px: int,
+    height_px: int,
+    *,
+    pairs: tuple[str, ...] = APERIO_PHI_PAIRS,
+    hidden_text: str | None = None,
+    levels: int = 2,
+) -> Path:
+    """A tiled-JPEG Aperio SVS (BigTIFF when large) whose tiles repeat :func:`seed_tiles`."""
+    description = aperio_description(width_px, height_px, pairs)
+    big = width_px * height_px * 3 > 2**31
+    with tifffile.TiffWriter(path, bigtiff=big) as tif:
+        for level in range(levels):
+            w, h = width_px >> level, height_px >> level
+            count = -(-w // TILE_PX) * -(-h // TILE_PX)
+            tif.write(
+                _segments(count, hidden_text if level == 0 else None),
+                shape=(h, w, 3),
+                dtype=np.uint8,
+                tile=(TILE_PX, TILE_PX),
+                compression="jpeg",
+                photometric="rgb",
+                description=description if level == 0 else None,
+                subfiletype=0 if level == 0 else 1,
+                metadata=None,
+            )
+    return path

@@ -1,0 +1,311 @@
+"""The deid workflow end to end on in-memory ports: real slides, real library, SQLite records.
+
+The integration tests run the same paths through Kafka, MinIO and PostgreSQL; these pin the
+decisions quickly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from uuid import UUID, uuid4
+
+import pytest
+from sqlalchemy import Engine, func
+from sqlmodel import Session, select
+
+from slidestream_contracts.events import (
+    ObjectRef,
+    SlideDeidentifiedV1,
+    SlideFormat,
+    SlideRejectedV1,
+    SlideStatusV1,
+    SlideUploadedV1,
+)
+from slidestream_contracts.states import SlideState
+from slidestream_deid.adapters.repository import SqlDeidRecords
+from slidestream_deid.adapters.slides import WsiSlideTools
+from slidestream_deid.adapters.tables import AuditRow, ProcessedRow, RetentionRow, VaultRow
+from slidestream_deid.main import MIGRATIONS_DIR
+from slidestream_deid.settings import DeidSettings
+from slidestream_deid.workflow import DeidPoisonError, DeidWorkflow
+from slidestream_platform.db import make_engine, upgrade_to_head
+from slidestream_wsi.deid import DeidPolicy, DeidResult
+from slidestream_wsi.pseudonyms import pseudonym
+from slidestream_wsi.samples import TOKENS, make_svs
+from slidestream_wsi.scan import scan_bytes_for_tokens
+from tests.unit.deid.fakes import MemoryStore, RecordingPublisher
+from tests.unit.deid.slides import write_svs
+
+TENANT = "acme"
+MANIFEST = {
+    "filename": f"{TOKENS['filename']}.svs",
+    "sha256": "0" * 64,
+    "case_id": TOKENS["accession"],
+    "specimen_id": TOKENS["specimen"],
+    "species": "human",
+    "organ": "colon",
+    "stain": "H&E",
+    "extra": {"patient_id": TOKENS["patient_id"], "barcode": TOKENS["barcode"]},
+}
+
+
+class CountingTools(WsiSlideTools):
+    def __init__(self) -> None:
+        super().__init__()
+        self.deidentify_calls = 0
+
+    def deidentify(self, source: Path, destination: Path, policy: DeidPolicy) -> DeidResult:
+        self.deidentify_calls += 1
+        return super().deidentify(source, destination, policy)
+
+
+@dataclass
+class Harness:
+    workflow: DeidWorkflow
+    store: MemoryStore
+    publisher: RecordingPublisher
+    tools: CountingTools
+    engine: Engine
+    settings: DeidSettings
+
+    def upload(
+        self, slide: Path, *, manifest: dict[str, object] | None = MANIFEST
+    ) -> SlideUploadedV1:
+        slide_id = uuid4()
+        prefix = f"{TENANT}/{slide_id}"
+        original = self.store.put_bytes("quarantine", f"{prefix}/original", slide.read_bytes())
+        info = {"MetaData": {"filename": f"{TOKENS['filename']}.svs"}}
+        self.store.put_bytes("quarantine", f"{prefix}/original.info", json.dumps(info).encode())
+        manifest_ref = None
+        if manifest is not None:
+            body = json.dumps(manifest).encode()
+            manifest_ref = self.store.put_bytes("quarantine", f"{prefix}/manifest.json", body)
+        return SlideUploadedV1(
+            slide_id=slide_id,
+            tenant=TENANT,
+            original=original.to_event_ref(),
+            container_format=SlideFormat.TIFF,
+            upload_id="test",
+            manifest=manifest_ref.to_event_ref() if manifest_ref else None,
+        )
+
+    def count(self, table: type[object], slide_id: UUID | None = None) -> int:
+        with Session(self.engine) as session:
+            query = select(func.count()).select_from(table)
+            if slide_id is not None:
+                query = query.where(table.slide_id == slide_id)  # type: ignore[attr-defined]
+            return int(session.exec(query).one())
+
+    def deidentified_objects(self, slide_id: UUID) -> dict[str, bytes]:
+        prefix = f"{TENANT}/{slide_id}/"
+        return {
+            key: data
+            for (bucket, key), data in self.store.objects.items()
+            if bucket == "deidentified" and key.startswith(prefix)
+        }
+
+
+@pytest.fixture
+def harness(tmp_path: Path) -> Iterator[Harness]:
+    key_file = tmp_path / "key"
+    key_file.write_text("k" * 64)
+    settings = DeidSettings(
+        pseudonym_key_file=key_file,
+        database_url=f"sqlite:///{tmp_path / 'deid.db'}",
+        data_dir=tmp_path,
+        quarantine_retention_s=3600,
+        work_dir=tmp_path,
+    )
+    engine = make_engine(settings.database, "deid")
+    upgrade_to_head(engine, "deid", MIGRATIONS_DIR)
+    store, publisher, tools = MemoryStore(), RecordingPublisher(), CountingTools()
+    workflow = DeidWorkflow(
+        settings=settings,
+        store=store,
+        records=SqlDeidRecords(engine),
+        slides=tools,
+        publisher=publisher,
+        key=settings.pseudonym_key(),
+    )
+    yield Harness(workflow, store, publisher, tools, engine, settings)
+    engine.dispose()
+
+
+def truncated_copy(source: Path, target: Path) -> Path:
+    data = source.read_bytes()
+    target.write_bytes(data[: len(data) // 2])
+    return target
+
+
+@pytest.fixture(scope="module")
+def planted_svs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_svs(tmp_path_factory.mktemp("planted")).path
+
+
+async def test_planted_svs_is_deidentified_recorded_and_published(
+    harness: Harness, planted_svs: Path, tmp_path: Path
+) -> None:
+    event = harness.upload(planted_svs)
+    await harness.workflow.on_uploaded(event)
+
+    [(deid, deid_id), (status, status_id)] = harness.publisher.sent
+    assert isinstance(deid, SlideDeidentifiedV1) and isinstance(status, SlideStatusV1)
+    assert status.state is SlideState.DEIDENTIFIED and deid_id != status_id
+    assert (deid.format, deid.vendor, deid.level_count) == ("aperio_svs", "aperio", 3)
+    assert (deid.width_px, deid.height_px) == (2048, 1536)
+    assert deid.mpp_x == pytest.approx(0.499) and deid.objective_power == 20
+    key = harness.settings.pseudonym_key()
+    assert deid.pseudonyms == {
+        "case": pseudonym(key, TENANT, "case", TOKENS["accession"]),
+        "specimen": pseudonym(key, TENANT, "specimen", TOKENS["specimen"]),
+        "patient": pseudonym(key, TENANT, "patient", TOKENS["patient_id"]),
+    }
+    assert {"label", "macro"} <= set(deid.audit.removed_images)
+    assert "aperio.Filename" in deid.audit.removed_fields
+    assert deid.audit.key_version == 1 and "slidestream-wsi" in deid.audit.software_version
+
+    [artefact] = deid.artefacts
+    assert artefact.key == f"{TENANT}/{event.slide_id}/slide.svs"
+    stored = harness.deidentified_objects(event.slide_id)
+    assert list(stored) == [artefact.key]
+    output = tmp_path / "output.svs"
+    output.write_bytes(stored[artefact.key])
+    assert hashlib.sha256(output.read_bytes()).hexdigest() == artefact.sha256
+    assert scan_bytes_for_tokens(output, list(TOKENS.values())) == []
+
+    # Names, never values, in the audit trail; the vault holds the mapping.
+    with Session(harness.engine) as session:
+        audit = session.exec(select(AuditRow)).one()
+        vault = session.exec(select(VaultRow)).all()
+    audit_text = audit.model_dump_json()
+    assert not [token for token in TOKENS.values() if token.lower() in audit_text.lower()]
+    assert {(row.role, row.original_id, row.pseudonym) for row in vault} == {
+        (role, original, deid.pseudonyms[role])
+        for role, original in (
+            ("case", TOKENS["accession"]),
+            ("specimen", TOKENS["specimen"]),
+            ("patient", TOKENS["patient_id"]),
+        )
+    }
+    # The events carry no identifier either.
+    published = deid.model_dump_json() + status.model_dump_json()
+    assert not [token for token in TOKENS.values() if token in published]
+    assert harness.count(RetentionRow, event.slide_id) == 1
+
+
+async def test_redelivery_republishes_the_same_events_without_redoing_work(
+    harness: Harness, planted_svs: Path
+) -> None:
+    event = harness.upload(planted_svs)
+    await harness.workflow.on_uploaded(event)
+    first = list(harness.publisher.sent)
+    stored = harness.deidentified_objects(event.slide_id)
+
+    await harness.workflow.on_uploaded(event)
+
+    assert harness.tools.deidentify_calls == 1
+    assert harness.publisher.sent[2:] == first
+    assert harness.deidentified_objects(event.slide_id) == stored
+    for table in (ProcessedRow, AuditRow, RetentionRow):
+        assert harness.count(table, event.slide_id) == 1
+    assert harness.count(VaultRow) == 3
+
+
+async def test_identifier_hidden_in_tile_bytes_is_rejected_and_nothing_leaves(
+    harness: Harness, tmp_path: Path
+) -> None:
+    case_id = "CASE-HIDDEN-4471-ZQ"
+    slide = write_svs(tmp_path / "hidden.svs", 1024, 768, hidden_text=f"case {case_id}")
+    event = harness.upload(slide, manifest={**MANIFEST, "case_id": case_id})
+    await harness.workflow.on_uploaded(event)
+
+    [(rejected, _), (status, _)] = harness.publisher.sent
+    assert isinstance(rejected, SlideRejectedV1) and rejected.reason == "phi-residual"
+    assert isinstance(status, SlideStatusV1) and status.state is SlideState.REJECTED
+    assert rejected.detail.startswith("1 residual finding(s) in bytes: bytes:slide.svs@")
+    assert case_id not in rejected.detail
+    assert harness.deidentified_objects(event.slide_id) == {}
+    assert harness.count(AuditRow) == 0 and harness.count(VaultRow) == 0
+    with Session(harness.engine) as session:
+        processed = session.exec(select(ProcessedRow)).one()
+    assert (processed.outcome, processed.reason) == ("rejected", "phi-residual")
+
+
+async def test_identifier_in_a_kept_metadata_field_is_rejected(
+    harness: Harness, tmp_path: Path
+) -> None:
+    # AppMag is kept when numeric; a case id that is a number shows up there.
+    slide = write_svs(tmp_path / "numeric.svs", 1024, 768, pairs=("AppMag = 40", "MPP = 0.25"))
+    event = harness.upload(slide, manifest={**MANIFEST, "case_id": "0.25"})
+    await harness.workflow.on_uploaded(event)
+    [(rejected, _), _] = harness.publisher.sent
+    assert isinstance(rejected, SlideRejectedV1)
+    assert "metadata:slide.svs:" in rejected.detail
+
+
+async def test_corrupt_slide_is_poison_and_its_original_is_scheduled_for_deletion(
+    harness: Harness, planted_svs: Path, tmp_path: Path
+) -> None:
+    event = harness.upload(truncated_copy(planted_svs, tmp_path / "truncated.svs"))
+    with pytest.raises(DeidPoisonError) as raised:
+        await harness.workflow.on_uploaded(event)
+    assert raised.value.reason in {"truncated-slide", "corrupt-slide"}
+    assert harness.publisher.sent == []
+    assert harness.count(ProcessedRow) == 0
+    assert harness.count(RetentionRow, event.slide_id) == 1
+
+
+async def test_not_a_slide_and_wrong_checksum_and_foreign_bucket_are_poison(
+    harness: Harness, planted_svs: Path, tmp_path: Path
+) -> None:
+    text = tmp_path / "notes.txt"
+    text.write_bytes(b"II*\x00 not really a tiff" * 10)
+    with pytest.raises(DeidPoisonError):
+        await harness.workflow.on_uploaded(harness.upload(text))
+
+    event = harness.upload(planted_svs)
+    forged = event.model_copy(
+        update={"original": event.original.model_copy(update={"sha256": "1" * 64})}
+    )
+    with pytest.raises(DeidPoisonError) as raised:
+        await harness.workflow.on_uploaded(forged)
+    assert raised.value.reason == "checksum-mismatch"
+
+    elsewhere = event.model_copy(
+        update={"original": ObjectRef(**{**event.original.model_dump(), "bucket": "derived"})}
+    )
+    with pytest.raises(DeidPoisonError) as raised:
+        await harness.workflow.on_uploaded(elsewhere)
+    assert raised.value.reason == "unexpected-bucket"
+
+
+async def test_retention_deletes_the_quarantine_objects_once_due(
+    harness: Harness, planted_svs: Path
+) -> None:
+    event = harness.upload(planted_svs)
+    await harness.workflow.on_uploaded(event)
+    await harness.workflow.sweep_retention()
+    assert ("quarantine", event.original.key) in harness.store.objects  # not due yet
+
+    with Session(harness.engine) as session:
+        row = session.get(RetentionRow, event.slide_id)
+        assert row is not None
+        row.delete_after = row.delete_after.replace(year=2000)
+        session.add(row)
+        session.commit()
+    await harness.workflow.sweep_retention()
+
+    prefix = f"{TENANT}/{event.slide_id}/"
+    assert not [
+        key
+        for (bucket, key) in harness.store.objects
+        if bucket == "quarantine" and key.startswith(prefix)
+    ]
+    assert harness.deidentified_objects(event.slide_id)  # the de-identified slide stays
+    # A redelivery after deletion still answers with the recorded decision.
+    await harness.workflow.on_uploaded(event)
+    assert harness.publisher.sent[2:] == harness.publisher.sent[:2]
