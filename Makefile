@@ -65,6 +65,7 @@ lint: sync ## ruff, mypy, import contract, AsyncAPI document up to date
 	$(PY) mypy -p slidestream_contracts -p slidestream_platform -p slidestream_devstack -p slidestream_client -p slidestream_wsi -p slidestream_catalog -p slidestream_upload -p slidestream_deid
 	$(PY) lint-imports
 	$(PY) python -m slidestream_contracts.asyncapi --check docs/asyncapi.yaml
+	$(PY) python -m slidestream_contracts.schemas --check docs/schemas
 
 format: sync ## apply ruff's fixes and formatting
 	$(PY) ruff check --fix .
@@ -75,5 +76,6 @@ bench: bench-upload ## every benchmark (results in docs/benchmarks.md)
 bench-upload: setup ## CLI upload through tusd vs direct MinIO multipart (1 and 4 GiB)
 	$(PY) python -m tests.bench.bench_upload
 
-asyncapi: sync ## regenerate docs/asyncapi.yaml from libs/contracts
+asyncapi: sync ## regenerate docs/asyncapi.yaml and docs/schemas/ from libs/contracts
 	$(PY) python -m slidestream_contracts.asyncapi --out docs/asyncapi.yaml
+	$(PY) python -m slidestream_contracts.schemas --out docs/schemas

@@ -64,6 +64,7 @@ async def commit_group_at_end(bootstrap: str, group: str, topic: str) -> None:
     )
     await consumer.start()
     try:
+        await consumer.topics()  # fetches the cluster metadata that partitions_for_topic reads
         partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
         assert partitions, f"{topic} has no partitions"
         consumer.assign(partitions)
@@ -93,6 +94,7 @@ class Collector:
     async def start(self) -> None:
         consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None)
         await consumer.start()
+        await consumer.topics()  # fetches the cluster metadata that partitions_for_topic reads
         partitions = [
             TopicPartition(topic, p)
             for topic in OUTPUT_TOPICS

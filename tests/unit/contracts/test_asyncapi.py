@@ -20,3 +20,12 @@ def test_document_lists_every_topic_with_its_schema() -> None:
     assert {topic.value for topic in Topic} <= addresses
     assert "dlq.deid.v1" in addresses
     assert "SlideUploadedV1" in document["components"]["schemas"]
+
+
+def test_committed_json_schemas_match_the_code() -> None:
+    from slidestream_contracts.schemas import schema_documents
+
+    folder = DOCUMENT.parent / "schemas"
+    committed = {path.name: path.read_text(encoding="utf-8") for path in folder.glob("*.json")}
+    assert committed == schema_documents(), "run `make asyncapi`"
+    assert "slides.uploaded.v1.json" in committed
