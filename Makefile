@@ -11,7 +11,7 @@ UV ?= uv
 PYTEST_ARGS ?=
 PY := $(UV) run --frozen
 
-.PHONY: help setup system-packages uv sync up down status demo test test-unit lint format asyncapi bench bench-upload
+.PHONY: help setup system-packages uv sync up down status demo test test-unit lint format asyncapi bench bench-upload bench-deid
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -71,10 +71,13 @@ format: sync ## apply ruff's fixes and formatting
 	$(PY) ruff check --fix .
 	$(PY) ruff format .
 
-bench: bench-upload ## every benchmark (results in docs/benchmarks.md)
+bench: bench-upload bench-deid ## every benchmark (results in docs/benchmarks.md)
 
 bench-upload: setup ## CLI upload through tusd vs direct MinIO multipart (1 and 4 GiB)
 	$(PY) python -m tests.bench.bench_upload
+
+bench-deid: setup ## de-identify a generated 1.5 GiB SVS vs a server-side copy of it
+	$(PY) python -m tests.bench.bench_deid
 
 asyncapi: sync ## regenerate docs/asyncapi.yaml and docs/schemas/ from libs/contracts
 	$(PY) python -m slidestream_contracts.asyncapi --out docs/asyncapi.yaml

@@ -22,6 +22,7 @@ from uuid import UUID, uuid4
 
 import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.structs import OffsetAndMetadata
 
@@ -57,16 +58,26 @@ def object_store(stack_env: dict[str, str]) -> MinioObjectStore:
     )
 
 
+async def partitions_of(bootstrap: str, topic: str) -> list[int]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        [description] = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    found = sorted(int(p["partition"]) for p in description.get("partitions", ()))
+    assert found, f"{topic} has no partitions"
+    return found
+
+
 async def commit_group_at_end(bootstrap: str, group: str, topic: str) -> None:
     """Start ``group`` at the end of ``topic``: the shared stack's history is not ours to replay."""
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False
     )
+    partitions = [TopicPartition(topic, p) for p in await partitions_of(bootstrap, topic)]
     await consumer.start()
     try:
-        await consumer.topics()  # fetches the cluster metadata that partitions_for_topic reads
-        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
-        assert partitions, f"{topic} has no partitions"
         consumer.assign(partitions)
         ends = await consumer.end_offsets(partitions)
         await consumer.commit({tp: OffsetAndMetadata(offset, "") for tp, offset in ends.items()})
@@ -93,13 +104,12 @@ class Collector:
 
     async def start(self) -> None:
         consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None)
-        await consumer.start()
-        await consumer.topics()  # fetches the cluster metadata that partitions_for_topic reads
         partitions = [
             TopicPartition(topic, p)
             for topic in OUTPUT_TOPICS
-            for p in consumer.partitions_for_topic(topic) or ()
+            for p in await partitions_of(self.bootstrap, topic)
         ]
+        await consumer.start()
         consumer.assign(partitions)
         await consumer.seek_to_end(*partitions)
         for tp in partitions:  # resolve the end positions now, before anything is published

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import tifffile
 
-from slidestream_wsi.samples import TOKENS, tissue
+from slidestream_wsi.samples import TOKENS, label_image, macro_image, tissue
 
 TILE_PX = 256
 SEED_TILES = 4
@@ -86,8 +86,11 @@ def write_svs(
     pairs: tuple[str, ...] = APERIO_PHI_PAIRS,
     hidden_text: str | None = None,
     levels: int = 2,
+    label_and_macro: bool = False,
 ) -> Path:
-    """A tiled-JPEG Aperio SVS (BigTIFF when large) whose tiles repeat :func:`seed_tiles`."""
+    """A tiled-JPEG Aperio SVS (BigTIFF when large) whose tiles repeat :func:`seed_tiles`,
+    optionally with Aperio's label (LZW) and macro (JPEG) images at the end, as scanners write
+    them (the label shows the planted name, accession and barcode)."""
     description = aperio_description(width_px, height_px, pairs)
     big = width_px * height_px * 3 > 2**31
     with tifffile.TiffWriter(path, bigtiff=big) as tif:
@@ -103,6 +106,22 @@ def write_svs(
                 photometric="rgb",
                 description=description if level == 0 else None,
                 subfiletype=0 if level == 0 else 1,
+                metadata=None,
+            )
+        if label_and_macro:
+            tif.write(
+                label_image(),
+                compression="lzw",
+                subfiletype=1,
+                description="Aperio Image Library v12.0.15\nlabel 300x100",
+                metadata=None,
+            )
+            tif.write(
+                macro_image(),
+                compression="jpeg",
+                photometric="rgb",
+                subfiletype=9,
+                description="Aperio Image Library v12.0.15\nmacro 360x120",
                 metadata=None,
             )
     return path
