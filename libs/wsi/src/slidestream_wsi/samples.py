@@ -15,7 +15,7 @@ from __future__ import annotations
 import base64
 import io
 import struct
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,7 +27,7 @@ from PIL import Image, ImageDraw, ImageFont
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.encaps import encapsulate
 from pydicom.sequence import Sequence
-from pydicom.uid import JPEGBaseline8Bit, generate_uid
+from pydicom.uid import UID, JPEGBaseline8Bit, generate_uid
 
 LEVEL0_WIDTH_PX = 2048
 LEVEL0_HEIGHT_PX = 1536
@@ -541,14 +541,14 @@ def _code(value: str, scheme: str, meaning: str) -> Dataset:
 
 
 def _wsi_dataset(
-    image: npt.NDArray[np.uint8], flavor: str, uids: dict[str, str], instance: int
+    image: npt.NDArray[np.uint8], flavor: str, uids: Mapping[str, str], instance: int
 ) -> Dataset:
     height, width = image.shape[:2]
     tiled = flavor in ("VOLUME", "THUMBNAIL")
     frame_h, frame_w = (TILE_PX, TILE_PX) if tiled else (height, width)
     frames = list(_frames(image)) if tiled else [_encode_jpeg(image)]
     meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.77.1.6"
+    meta.MediaStorageSOPClassUID = UID("1.2.840.10008.5.1.4.1.1.77.1.6")
     meta.MediaStorageSOPInstanceUID = generate_uid()
     meta.TransferSyntaxUID = JPEGBaseline8Bit
     meta.SourceApplicationEntityTitle = "ZORROWELL_AE"
