@@ -201,7 +201,15 @@ async def test_poison_message_is_dead_lettered_with_its_headers(kafka_bootstrap:
                 match=lambda r: r.key == str(slide_id).encode(),
             )
             tp = TopicPartition(meta.topic, meta.partition)
-            committed = await committed_offset(kafka_bootstrap, settings.consumer_group, tp)
+            # The offset is committed right after the dead letter and the status are published;
+            # give the consumer a moment to do so.
+            committed: int | None = None
+            deadline = asyncio.get_running_loop().time() + WAIT_S
+            while asyncio.get_running_loop().time() < deadline:
+                committed = await committed_offset(kafka_bootstrap, settings.consumer_group, tp)
+                if committed is not None and committed > meta.offset:
+                    break
+                await asyncio.sleep(0.2)
     finally:
         await producer.stop()
 

@@ -47,6 +47,7 @@ def wait_http(url: str, *, method: str = "GET", timeout_s: float = READY_TIMEOUT
 class UploadDeployment:
     stack_env: dict[str, str]
     workdir: Path
+    name: str = "upload"
     ttl_s: float = 3600.0
     api_port: int = field(default_factory=free_port)
     tus_port: int = field(default_factory=free_port)
@@ -80,7 +81,9 @@ class UploadDeployment:
             "S3_ACCESS_KEY": self.stack_env["S3_ACCESS_KEY"],
             "S3_SECRET_KEY": self.stack_env["S3_SECRET_KEY"],
             "DATABASE_URL": f"sqlite:///{self.workdir / 'upload.db'}",
-            "KAFKA_CONSUMER_GROUP": f"upload-test-{uuid4().hex[:8]}",
+            # One group per deployment name, kept across runs: a new group would replay the whole
+            # slides.status.v1 history of this machine before reaching this run's events.
+            "KAFKA_CONSUMER_GROUP": f"upload-test-{self.name}",
             "HTTP_PORT": str(self.api_port),
             "TUS_URL": self.tus_url,
             "UPLOAD_TTL_S": str(self.ttl_s),

@@ -27,7 +27,7 @@ def short_lived(
     stack_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[UploadDeployment]:
     deployment = UploadDeployment(
-        stack_env=stack_env, workdir=tmp_path_factory.mktemp("expiry"), ttl_s=TTL_S
+        stack_env=stack_env, workdir=tmp_path_factory.mktemp("expiry"), ttl_s=TTL_S, name="expiry"
     )
     deployment.start_service()
     deployment.start_tusd()

@@ -136,7 +136,7 @@ async def test_raw_http_tus_upload_publishes_exactly_one_uploaded_event(
     stored = s3(deployment).get_object("quarantine", f"{tenant}/{slide_id}/original").read()
     assert hashlib.sha256(stored).digest() == hashlib.sha256(body).digest()
     # The partner-facing state follows slides.status.v1.
-    deadline = time.monotonic() + WAIT_S
+    deadline = time.monotonic() + 2 * WAIT_S
     while api(deployment, token, f"/v1/slides/{slide_id}").json()["state"] != "uploaded":
         assert time.monotonic() < deadline
         await asyncio.sleep(0.3)

@@ -16,6 +16,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 
 import uvicorn
 from fastapi import APIRouter, FastAPI, Response
@@ -29,6 +30,30 @@ logger = logging.getLogger(__name__)
 ReadinessCheck = Callable[[], Awaitable[None]]
 """Raises when a dependency is not usable; returns otherwise."""
 
+
+@dataclass(frozen=True, slots=True)
+class PeriodicJob:
+    """Work a service repeats in the background (reconciliation, retention sweeps).
+
+    It runs once right after start (catching up on what happened while the service was down),
+    then every ``interval_s``; a failing round is logged and the next one retries. Jobs are
+    cancelled before the broker stops, so shutdown does not wait for a sleeping loop.
+    """
+
+    name: str
+    interval_s: float
+    run: Callable[[], Awaitable[None]]
+
+
+async def _repeat(job: PeriodicJob) -> None:
+    while True:
+        try:
+            await job.run()
+        except Exception:  # keep the loop alive; the next round retries
+            logger.exception("periodic job failed", extra={"job": job.name})
+        await asyncio.sleep(job.interval_s)
+
+
 READINESS_TIMEOUT_S = 3.0
 GRACEFUL_SHUTDOWN_TIMEOUT_S = 30
 
@@ -39,6 +64,7 @@ def service_app(
     readiness_checks: Mapping[str, ReadinessCheck] | None = None,
     routers: Sequence[APIRouter] = (),
     on_startup: Sequence[Callable[[], Awaitable[None]]] = (),
+    periodic_jobs: Sequence[PeriodicJob] = (),
 ) -> FastAPI:
     checks = dict(readiness_checks or {})
 
@@ -47,10 +73,14 @@ def service_app(
         for hook in on_startup:
             await hook()
         await bus.broker.start()
+        tasks = [asyncio.create_task(_repeat(job), name=job.name) for job in periodic_jobs]
         logger.info("service started", extra={"service": bus.settings.service_name})
         try:
             yield
         finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
             await bus.broker.stop()
             logger.info("service stopped", extra={"service": bus.settings.service_name})
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -21,29 +20,11 @@ from slidestream_platform.broker import make_bus
 from slidestream_platform.db import make_engine, upgrade_to_head
 from slidestream_platform.logging import configure_logging
 from slidestream_platform.objectstore.minio_store import MinioObjectStore
-from slidestream_platform.service import serve, service_app
+from slidestream_platform.service import PeriodicJob, serve, service_app
 from slidestream_platform.telemetry import make_tracer_provider
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 logger = logging.getLogger(__name__)
-
-_background: set[asyncio.Task[None]] = set()
-
-
-def _every(interval_s: float, job: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:
-    async def start() -> None:
-        async def loop() -> None:
-            while True:
-                await asyncio.sleep(interval_s)
-                try:
-                    await job()
-                except Exception:  # keep the loop alive; the next round retries
-                    logger.exception("periodic job failed")
-
-        # Held by the event loop until shutdown cancels it.
-        _background.add(asyncio.get_running_loop().create_task(loop()))
-
-    return start
 
 
 def create_app(settings: DeidSettings) -> FastAPI:
@@ -85,10 +66,11 @@ def create_app(settings: DeidSettings) -> FastAPI:
     app = service_app(
         bus,
         readiness_checks={"database": database_ready, "object_store": object_store_ready},
-        on_startup=[
-            prepare,
-            workflow.sweep_retention,
-            _every(settings.retention_sweep_interval_s, workflow.sweep_retention),
+        on_startup=[prepare],
+        periodic_jobs=[
+            PeriodicJob(
+                "sweep-quarantine", settings.retention_sweep_interval_s, workflow.sweep_retention
+            )
         ],
     )
     app.state.settings = settings

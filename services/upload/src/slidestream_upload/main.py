@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from fastapi import FastAPI, HTTPException, Request
@@ -19,7 +18,7 @@ from slidestream_platform.logging import configure_logging
 from slidestream_platform.objectstore.minio_store import MinioObjectStore
 from slidestream_platform.projection import SqlSlideStates
 from slidestream_platform.publication import VerifiedPublisher
-from slidestream_platform.service import serve, service_app
+from slidestream_platform.service import PeriodicJob, serve, service_app
 from slidestream_platform.telemetry import make_tracer_provider
 from slidestream_upload import api, handlers, hooks
 from slidestream_upload.adapters.lifecycle import abort_incomplete_multipart_uploads
@@ -31,25 +30,6 @@ from slidestream_upload.workflow import UploadWorkflow
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 logger = logging.getLogger(__name__)
-
-
-def _every(interval_s: float, job: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:
-    async def start() -> None:
-        async def loop() -> None:
-            while True:
-                await asyncio.sleep(interval_s)
-                try:
-                    await job()
-                except Exception:  # keep the loop alive; the next round retries
-                    logger.exception("periodic job failed")
-
-        # Held by the event loop until shutdown cancels it.
-        _background.add(asyncio.get_running_loop().create_task(loop()))
-
-    return start
-
-
-_background: set[asyncio.Task[None]] = set()
 
 
 def create_app(settings: UploadSettings) -> FastAPI:
@@ -96,10 +76,9 @@ def create_app(settings: UploadSettings) -> FastAPI:
         bus,
         readiness_checks={"database": database_ready, "object_store": object_store_ready},
         routers=[api.router, hooks.router],
-        on_startup=[
-            prepare,
-            workflow.reconcile_once,
-            _every(settings.reconcile_interval_s, workflow.reconcile_once),
+        on_startup=[prepare],
+        periodic_jobs=[
+            PeriodicJob("reconcile-uploads", settings.reconcile_interval_s, workflow.reconcile_once)
         ],
     )
 
