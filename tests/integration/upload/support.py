@@ -18,6 +18,7 @@ from uuid import uuid4
 
 import httpx
 from aiokafka import AIOKafkaConsumer
+from aiokafka.admin import AIOKafkaAdminClient
 
 from slidestream_devstack.paths import StackPaths, find_repo_root
 from slidestream_devstack.tusd import tusd_command
@@ -48,6 +49,7 @@ class UploadDeployment:
     stack_env: dict[str, str]
     workdir: Path
     name: str = "upload"
+    consumer_group: str = field(default_factory=lambda: f"upload-test-{uuid4().hex[:8]}")
     ttl_s: float = 3600.0
     api_port: int = field(default_factory=free_port)
     tus_port: int = field(default_factory=free_port)
@@ -81,9 +83,11 @@ class UploadDeployment:
             "S3_ACCESS_KEY": self.stack_env["S3_ACCESS_KEY"],
             "S3_SECRET_KEY": self.stack_env["S3_SECRET_KEY"],
             "DATABASE_URL": f"sqlite:///{self.workdir / 'upload.db'}",
-            # One group per deployment name, kept across runs: a new group would replay the whole
-            # slides.status.v1 history of this machine before reaching this run's events.
-            "KAFKA_CONSUMER_GROUP": f"upload-test-{self.name}",
+            # A fresh group that starts at the end of slides.status.v1: replaying this machine's
+            # whole history would take minutes. start_service waits until the group has joined, so
+            # no event of this run is published before the consumer is positioned.
+            "KAFKA_CONSUMER_GROUP": self.consumer_group,
+            "KAFKA_AUTO_OFFSET_RESET": "latest",
             "HTTP_PORT": str(self.api_port),
             "TUS_URL": self.tus_url,
             "UPLOAD_TTL_S": str(self.ttl_s),
@@ -105,6 +109,24 @@ class UploadDeployment:
                 stderr=subprocess.STDOUT,
             )
         wait_http(f"{self.api}/healthz")
+        asyncio.run(self._wait_for_consumer_group())
+
+    async def _wait_for_consumer_group(self) -> None:
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.stack_env["KAFKA_BOOTSTRAP"])
+        await admin.start()
+        try:
+            deadline = time.monotonic() + READY_TIMEOUT_S
+            while time.monotonic() < deadline:
+                [response] = await admin.describe_consumer_groups([self.consumer_group])
+                # DescribeGroups v2: (error_code, group, state, protocol_type, protocol, members)
+                _error, _name, state, _type, _protocol, members = response.groups[0]
+                if state == "Stable" and members:
+                    await asyncio.sleep(1.0)  # the new member resets its positions to the end
+                    return
+                await asyncio.sleep(0.3)
+        finally:
+            await admin.close()
+        raise AssertionError(f"consumer group {self.consumer_group} never became stable")
 
     def start_tusd(self) -> None:
         argv, tusd_env = tusd_command(
