@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -109,7 +110,10 @@ class UploadDeployment:
                 stderr=subprocess.STDOUT,
             )
         wait_http(f"{self.api}/healthz")
-        asyncio.run(self._wait_for_consumer_group())
+        # start_service is called from sync fixtures and from async tests alike: run the admin
+        # client's coroutine on a loop of its own, in a worker thread.
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            pool.submit(asyncio.run, self._wait_for_consumer_group()).result()
 
     async def _wait_for_consumer_group(self) -> None:
         admin = AIOKafkaAdminClient(bootstrap_servers=self.stack_env["KAFKA_BOOTSTRAP"])
