@@ -3,6 +3,7 @@ upload API, tusd and MinIO of the local stack."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import os
@@ -18,6 +19,7 @@ import pytest
 from slidestream_client.models import UploadState
 from slidestream_client.sdk import SlidestreamClient
 from slidestream_client.state import UploadRecord
+from tests.integration.upload.support import events_for
 
 from .conftest import SLIDESTREAM
 
@@ -89,7 +91,9 @@ def recorded_upload(state_dir: Path) -> UploadRecord | None:
     return None
 
 
-def test_resume_after_kill_9(upload_api: str, client_token: str, tmp_path: Path) -> None:
+def test_resume_after_kill_9(
+    upload_api: str, client_token: str, tmp_path: Path, stack_env: dict[str, str]
+) -> None:
     big = tmp_path / "big.tif"
     state_dir = tmp_path / "state"
     expected_sha256 = sparse_slide(big, BIG_FILE_BYTES)
@@ -143,6 +147,11 @@ def test_resume_after_kill_9(upload_api: str, client_token: str, tmp_path: Path)
             upload = client.upload_status(slide_id)
             assert upload.state is UploadState.PUBLISHED
             assert upload.received_bytes == upload.size_bytes == BIG_FILE_BYTES
+            # Killed, resumed, and still exactly one slides.uploaded.v1 with the file's digest.
+            events = asyncio.run(
+                events_for(stack_env["KAFKA_BOOTSTRAP"], "slides.uploaded.v1", slide_id)
+            )
+            assert [event["original"]["sha256"] for event in events] == [expected_sha256]
     finally:
         big.unlink(missing_ok=True)
 
