@@ -44,10 +44,9 @@ CLI = str(CLIENT_VENV / "bin" / "slidestream")
 
 
 def partner_cli() -> None:
-    """The client as partners install it: only slidestream-client and what it needs."""
-    if Path(CLI).exists():
-        return
-    subprocess.run(["uv", "venv", "-q", "-p", "3.11", str(CLIENT_VENV)], check=True)
+    """The client as partners install it: only slidestream-client and what it needs (rebuilt
+    from the working tree on every run, so the benchmark measures the current code)."""
+    subprocess.run(["uv", "venv", "-q", "--clear", "-p", "3.11", str(CLIENT_VENV)], check=True)
     subprocess.run(
         [
             "uv",
@@ -100,8 +99,10 @@ def direct_upload(env: dict[str, str], path: Path) -> float:
     return elapsed
 
 
-def cli_command(env: dict[str, str], token: str, path: Path, state_dir: Path) -> list[str]:
-    return [
+def cli_command(
+    env: dict[str, str], token: str, path: Path, state_dir: Path, *, wait: bool = True
+) -> list[str]:
+    command = [
         "/usr/bin/time",
         "-f",
         "%M",
@@ -116,12 +117,19 @@ def cli_command(env: dict[str, str], token: str, path: Path, state_dir: Path) ->
         "--state-dir",
         str(state_dir),
     ]
+    # --verify-timeout 0: report as soon as tusd holds the last byte (transfer only).
+    return command if wait else [*command, "--verify-timeout", "0"]
 
 
-def cli_upload(env: dict[str, str], token: str, path: Path, state_dir: Path) -> tuple[float, int]:
+def cli_upload(
+    env: dict[str, str], token: str, path: Path, state_dir: Path, *, wait: bool = True
+) -> tuple[float, int]:
     started = time.perf_counter()
     result = subprocess.run(
-        cli_command(env, token, path, state_dir), capture_output=True, text=True, check=False
+        cli_command(env, token, path, state_dir, wait=wait),
+        capture_output=True,
+        text=True,
+        check=False,
     )
     elapsed = time.perf_counter() - started
     if result.returncode != 0:
