@@ -94,7 +94,8 @@ def _download_openslide_sdist(target: Path) -> Path:
         archives = sorted(target.glob(f"openslide_python-{OPENSLIDE_PYTHON_VERSION}.tar.gz"))
         if done.returncode == 0 and archives:
             return archives[0]
-    pytest.skip("could not download the openslide-python sdist (OpenSlide's test slides)")
+    # A required fixture: without it the public-slide tests would prove nothing, so fail loudly.
+    pytest.fail("could not download the openslide-python sdist (OpenSlide's test slides) from PyPI")
 
 
 @pytest.fixture(scope="session")
