@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import tifffile
 
-from slidestream_wsi.samples import TOKENS, label_image, macro_image, tissue
+from slidestream_wsi.samples import TOKENS, tissue, write_aperio_label_and_macro
 
 TILE_PX = 256
 SEED_TILES = 4
@@ -109,19 +109,5 @@ def write_svs(
                 metadata=None,
             )
         if label_and_macro:
-            tif.write(
-                label_image(),
-                compression="lzw",
-                subfiletype=1,
-                description="Aperio Image Library v12.0.15\nlabel 300x100",
-                metadata=None,
-            )
-            tif.write(
-                macro_image(),
-                compression="jpeg",
-                photometric="rgb",
-                subfiletype=9,
-                description="Aperio Image Library v12.0.15\nmacro 360x120",
-                metadata=None,
-            )
+            write_aperio_label_and_macro(tif)
     return path

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
 import subprocess
 import sys
@@ -12,6 +11,7 @@ from types import ModuleType
 
 import pytest
 
+from slidestream_wsi import samples
 from slidestream_wsi.deid import DeidPolicy, DeidResult, deidentify
 from slidestream_wsi.pseudonyms import PseudonymKey
 
@@ -21,23 +21,13 @@ OPENSLIDE_PYTHON_VERSION = "1.4.7"
 OPENSLIDE_FIXTURES = ("small.svs", "boxes.tiff", "boxes_0.dcm", "unreadable.svs", "unopenable.tiff")
 
 
-def _load_slidegen() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "wsi_slidegen", Path(__file__).with_name("slidegen.py")
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-SLIDEGEN = _load_slidegen()
+SLIDEGEN = samples
 
 
 @pytest.fixture(scope="session")
 def slidegen() -> ModuleType:
-    return SLIDEGEN
+    """The sample-slide generator (slidestream_wsi.samples: the demo and benchmarks use it too)."""
+    return samples
 
 
 @pytest.fixture(scope="session")

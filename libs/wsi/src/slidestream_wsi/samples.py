@@ -182,6 +182,25 @@ def _write_levels(
         )
 
 
+def write_aperio_label_and_macro(tif: tifffile.TiffWriter) -> None:
+    """Append Aperio's label and macro pages (SVS layout: after the pyramid), text drawn in."""
+    tif.write(
+        label_image(),
+        compression="lzw",
+        subfiletype=1,
+        description="Aperio Image Library v12.0.15\nlabel 300x100",
+        metadata=None,
+    )
+    tif.write(
+        macro_image(),
+        compression="jpeg",
+        photometric="rgb",
+        subfiletype=9,
+        description="Aperio Image Library v12.0.15\nmacro 360x120",
+        metadata=None,
+    )
+
+
 def make_svs(directory: Path) -> PlantedSlide:
     path = directory / "planted.svs"
     lv = levels()
@@ -235,21 +254,7 @@ def make_svs(directory: Path) -> PlantedSlide:
                 description=description,
                 metadata=None,
             )
-        tif.write(
-            label_image(),
-            compression="lzw",
-            subfiletype=1,
-            description="Aperio Image Library v12.0.15\nlabel 300x100",
-            metadata=None,
-        )
-        tif.write(
-            macro_image(),
-            compression="jpeg",
-            photometric="rgb",
-            subfiletype=9,
-            description="Aperio Image Library v12.0.15\nmacro 360x120",
-            metadata=None,
-        )
+        write_aperio_label_and_macro(tif)
     add_exif_ifd(path)
     return PlantedSlide("svs", path, (path,))
 
