@@ -62,7 +62,7 @@ test-unit: sync ## the fast tests only (no servers)
 lint: sync ## ruff, mypy, import contract, AsyncAPI document up to date
 	$(PY) ruff check .
 	$(PY) ruff format --check .
-	$(PY) mypy -p slidestream_contracts -p slidestream_platform -p slidestream_devstack -p slidestream_client -p slidestream_wsi -p slidestream_catalog -p slidestream_upload -p slidestream_deid
+	$(PY) mypy -p slidestream_contracts -p slidestream_platform -p slidestream_devstack -p slidestream_client -p slidestream_wsi -p slidestream_catalog -p slidestream_upload -p slidestream_deid -p slidestream_convert -p slidestream_qc
 	$(PY) lint-imports
 	$(PY) python -m slidestream_contracts.asyncapi --check docs/asyncapi.yaml
 	$(PY) python -m slidestream_contracts.schemas --check docs/schemas

@@ -11,7 +11,15 @@ import sys
 from typing import ClassVar
 
 from slidestream_devstack.part import LaunchSpec, Part, StackContext
-from slidestream_devstack.ports import CATALOG_PORT, DEID_PORT, LOOPBACK, TUSD_PORT, UPLOAD_PORT
+from slidestream_devstack.ports import (
+    CATALOG_PORT,
+    CONVERT_PORT,
+    DEID_PORT,
+    LOOPBACK,
+    QC_PORT,
+    TUSD_PORT,
+    UPLOAD_PORT,
+)
 from slidestream_devstack.readiness import http_ok
 from slidestream_devstack.secret_files import deid_pseudonym_key_file
 
@@ -102,3 +110,27 @@ class DeidServicePart(ServicePart):
             "PSEUDONYM_KEY_FILE": str(deid_pseudonym_key_file(ctx.paths.local)),
             "PSEUDONYM_KEY_VERSION": "1",
         }
+
+
+class ConvertServicePart(ServicePart):
+    name: ClassVar[str] = "convert"
+    module: ClassVar[str] = "slidestream_convert.main"
+    port: ClassVar[int] = CONVERT_PORT
+    ports: ClassVar[tuple[int, ...]] = (CONVERT_PORT,)
+    api_variable: ClassVar[str] = "CONVERT_API"
+    requires: ClassVar[tuple[str, ...]] = ("kafka", "minio", "postgres")
+
+    def extra_env(self, ctx: StackContext) -> dict[str, str]:
+        return {"WORK_DIR": str(ctx.paths.local / "scratch" / "convert")}
+
+
+class QcServicePart(ServicePart):
+    name: ClassVar[str] = "qc"
+    module: ClassVar[str] = "slidestream_qc.main"
+    port: ClassVar[int] = QC_PORT
+    ports: ClassVar[tuple[int, ...]] = (QC_PORT,)
+    api_variable: ClassVar[str] = "QC_API"
+    requires: ClassVar[tuple[str, ...]] = ("kafka", "minio", "postgres")
+
+    def extra_env(self, ctx: StackContext) -> dict[str, str]:
+        return {"WORK_DIR": str(ctx.paths.local / "scratch" / "qc")}

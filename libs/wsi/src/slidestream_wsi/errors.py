@@ -2,7 +2,8 @@
 
 Every way a slide can be refused derives from :class:`SlideError`, so a service maps one class to
 its poison-message handling. Messages name what was wrong, never a metadata value: a message may
-end up in a log or a dead-letter topic, and a value may be patient data.
+end up in a log or a dead-letter topic, and a value may be patient data. ``reason`` is the short
+code that dead-letter records, rejection events and ``failed:<step>`` statuses carry.
 """
 
 from __future__ import annotations
@@ -11,26 +12,51 @@ from __future__ import annotations
 class SlideError(Exception):
     """A slide that cannot be processed, however often it is retried."""
 
+    reason = "invalid-slide"
+
 
 class UnsupportedFormatError(SlideError):
     """The bytes are not a slide format we recognise, or one we cannot de-identify yet."""
+
+    reason = "unsupported-format"
 
 
 class UnsafeArchiveError(SlideError):
     """A zip upload with traversal members, links, or a decompression-bomb shape."""
 
+    reason = "unsafe-archive"
+
 
 class SlideBombError(SlideError):
     """Declared sizes, counts or work exceed the limits in :mod:`slidestream_wsi.limits`."""
+
+    reason = "slide-bomb"
 
 
 class TruncatedSlideError(SlideError):
     """A structure or a tile points past the end of the file."""
 
+    reason = "truncated-slide"
+
 
 class CorruptSlideError(SlideError):
     """The structure is inconsistent (IFD loop, overlapping data) or a tile does not decode."""
 
+    reason = "corrupt-slide"
+
 
 class DeidentificationError(SlideError):
     """De-identification could not be completed safely; nothing should be published."""
+
+    reason = "deid-failed"
+
+
+class PyramidLevelError(SlideError):
+    """QC cannot read the pyramid economically: no level small enough to decode whole (only a
+    full-resolution level), or a level it asked for is not among the files given."""
+
+    reason = "qc-no-level"
+
+
+class QcThresholdsError(ValueError):
+    """A tenant's QC thresholds are malformed (unknown name, wrong type, warn past fail)."""

@@ -1,0 +1,1 @@
+"""The convert service: de-identified slides to DICOM WSI and pyramidal TIFF."""

@@ -1,0 +1,1 @@
+"""The convert service's adapters: the converter, its tables and their repository."""

@@ -1,0 +1,1 @@
+"""Pure rules of the convert service (no SDK imports: the import contract checks it)."""

@@ -1,0 +1,81 @@
+"""Wiring of the convert service: settings → adapters → workflow → app. No logic lives here."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from fastapi import FastAPI
+from sqlalchemy import text
+
+from slidestream_contracts.states import Step
+from slidestream_contracts.topics import Topic
+from slidestream_convert import handlers
+from slidestream_convert.adapters.converter import SlideConverter, WsiConverter
+from slidestream_convert.adapters.repository import SqlConversionRecords
+from slidestream_convert.settings import ConvertSettings
+from slidestream_convert.workflow import ConvertMetrics, ConvertWorkflow
+from slidestream_platform.broker import make_bus
+from slidestream_platform.db import make_engine, upgrade_to_head
+from slidestream_platform.logging import configure_logging
+from slidestream_platform.objectstore.minio_store import MinioObjectStore
+from slidestream_platform.publication import VerifiedPublisher
+from slidestream_platform.service import serve, service_app
+from slidestream_platform.telemetry import make_tracer_provider
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+
+def create_app(settings: ConvertSettings, converter: SlideConverter | None = None) -> FastAPI:
+    tracer_provider = make_tracer_provider(
+        settings.service_name, otlp_endpoint=settings.otel_exporter_otlp_endpoint
+    )
+    bus = make_bus(settings, step=Step.CONVERT, tracer_provider=tracer_provider)
+    engine = make_engine(settings.database, settings.service_name)
+    store = MinioObjectStore(settings.object_store)
+    workflow = ConvertWorkflow(
+        settings=settings,
+        store=store,
+        records=SqlConversionRecords(engine),
+        converter=converter or WsiConverter(),
+        publisher=bus.publisher,
+        verifier=VerifiedPublisher(settings.kafka_bootstrap, bus.publisher),
+        metrics=ConvertMetrics.register(bus.metrics.registry),
+    )
+    buckets = [settings.deidentified_bucket, settings.converted_bucket]
+
+    async def prepare() -> None:
+        await asyncio.to_thread(upgrade_to_head, engine, settings.service_name, MIGRATIONS_DIR)
+        await asyncio.to_thread(store.ensure_buckets, buckets)
+
+    async def database_ready() -> None:
+        def ping() -> None:
+            with engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+
+        await asyncio.to_thread(ping)
+
+    async def object_store_ready() -> None:
+        for bucket in buckets:
+            await asyncio.to_thread(store.stat, bucket, ".readiness")
+
+    bus.broker.context.set_global("workflow", workflow)
+    bus.subscribe(Topic.SLIDES_DEIDENTIFIED, handlers.on_slide_deidentified)
+    app = service_app(
+        bus,
+        readiness_checks={"database": database_ready, "object_store": object_store_ready},
+        on_startup=[prepare],
+    )
+    app.state.settings = settings
+    app.state.workflow = workflow
+    return app
+
+
+def main() -> None:
+    settings = ConvertSettings()
+    configure_logging(settings.service_name, level=settings.log_level, json_lines=settings.log_json)
+    serve(create_app(settings), host=settings.http_host, port=settings.http_port)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,42 @@
+"""The convert service's settings (one frozen class)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+
+from slidestream_platform.settings import ServiceSettings
+
+OutputName = Literal["dicom", "tiff"]
+
+
+class ConvertSettings(ServiceSettings):
+    service_name: str = "convert"
+    http_port: int = 8093
+
+    deidentified_bucket: str = "deidentified"
+    converted_bucket: str = "converted"
+
+    default_outputs: tuple[OutputName, ...] = ("dicom", "tiff")
+    """What a slide is converted to unless its tenant says otherwise."""
+    tenant_outputs: dict[str, tuple[OutputName, ...]] = Field(default_factory=dict)
+    """Per-tenant override, e.g. ``TENANT_OUTPUTS='{"lab-a": ["dicom"]}'``."""
+
+    tile_size_px: int = Field(default=256, ge=64, le=4096)
+    """Tile size of re-encoded and generated levels (copied levels keep the source's tiles)."""
+    jpeg_quality: int = Field(default=90, ge=1, le=100)
+    """JPEG quality when a level has to be re-encoded (exactly once)."""
+    verify: Literal["sample", "full"] = "sample"
+    """Pixel proof of copied levels: a sample of tiles, or every tile."""
+    sample_tiles_per_level: int = Field(default=16, ge=1)
+    run_dciodvfy: bool = True
+    """The DICOM conformance gate (dicom3tools); only switch it off where the tool is absent."""
+
+    membership_poll_s: float = Field(default=5.0, gt=0)
+    """While one slide converts, the consumer's partitions are paused and polled this often, so
+    a conversion longer than ``KAFKA_MAX_POLL_INTERVAL_S`` keeps the group stable."""
+    work_dir: Path | None = None
+    """Scratch space for the source and the outputs (about three slide sizes); the system temp
+    directory when unset."""

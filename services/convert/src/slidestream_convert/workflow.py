@@ -1,0 +1,374 @@
+"""The convert use case: one de-identified slide in, DICOM WSI and/or pyramidal TIFF out.
+
+Per ``slides.deidentified.v1``:
+
+1. converted before? (slide id + digest of the de-identified artefacts in
+   ``convert_conversions``) → publish only what is not out yet, done;
+2. with the consumer's partitions paused and polled (:mod:`slidestream_platform.membership`, so
+   a conversion longer than ``max.poll.interval.ms`` keeps the group stable): stream the
+   artefacts from ``deidentified`` to scratch (sha256 and size checked), convert with
+   :mod:`slidestream_wsi.convert` (lossless copy where possible, pixel proof, conformance gate),
+   upload the outputs and the provenance record to ``converted/<tenant>/<slide_id>/…``
+   (deterministic keys: a redo overwrites);
+3. take the publication mark of ``slides.converted.v1``'s partition, store the row with the
+   events, publish ``slides.converted.v1`` and the ``converted`` status, record "published".
+
+The offset is committed after the handler returns (``NACK_ON_ERROR``), i.e. after step 3.
+Slides that can never be converted raise :class:`ConvertPoisonError` (dead letter,
+``failed:convert``); storage faults and a missing conformance tool are retried.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+from uuid import UUID
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+from slidestream_contracts.events import (
+    EVENT_BY_TOPIC,
+    Compression,
+    ConvertedLevel,
+    ObjectRef,
+    SlideConvertedV1,
+    SlideDeidentifiedV1,
+    SlideEvent,
+    SlideStatusV1,
+)
+from slidestream_contracts.states import SlideState, Step
+from slidestream_convert.adapters.converter import SlideConverter
+from slidestream_convert.adapters.repository import ConversionRecords
+from slidestream_convert.adapters.tables import ConversionRow
+from slidestream_convert.domain.artefacts import (
+    PROVENANCE_ARTEFACT,
+    content_type,
+    dicom_artefact,
+    object_key,
+    source_file_name,
+    tiff_artefact,
+)
+from slidestream_convert.domain.inputs import event_id, input_digest
+from slidestream_convert.domain.outputs import outputs_for
+from slidestream_convert.settings import ConvertSettings
+from slidestream_platform.errors import PoisonError
+from slidestream_platform.membership import PausableConsumer, keep_group_membership
+from slidestream_platform.objectstore.port import ObjectStore
+from slidestream_platform.publication import PublishMark
+from slidestream_wsi.convert import ConversionOptions, ConversionResult, DicomIdentity
+from slidestream_wsi.errors import SlideError
+
+logger = logging.getLogger(__name__)
+
+DOWNLOAD_CHUNK_BYTES = 8 * 1024 * 1024
+PROGRESS_LOG_EVERY_S = 10.0
+"""A long conversion logs its progress this often (tiles done / total)."""
+
+
+class ConvertPoisonError(PoisonError):
+    """This slide can never be converted (the reason says why)."""
+
+    reason = "invalid-slide"
+
+
+class Publisher(Protocol):
+    async def publish(self, event: SlideEvent, *, event_id: UUID | None = None) -> None: ...
+
+
+class Verifier(Protocol):
+    """The exactly-once helper (:class:`~slidestream_platform.publication.VerifiedPublisher`)."""
+
+    async def mark(self, event: SlideEvent) -> PublishMark: ...
+
+    async def was_published(self, event: SlideEvent, mark: PublishMark, event_id: UUID) -> bool: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ConvertMetrics:
+    seconds: Histogram
+    output_bytes: Counter
+    levels: Counter
+
+    @classmethod
+    def register(cls, registry: CollectorRegistry) -> ConvertMetrics:
+        return cls(
+            seconds=Histogram(
+                "slidestream_convert_seconds",
+                "Wall time of one conversion (download, convert, verify, upload).",
+                buckets=(1, 5, 15, 30, 60, 120, 300, 600, 1200, 3600),
+                registry=registry,
+            ),
+            output_bytes=Counter(
+                "slidestream_convert_output_bytes",
+                "Bytes written to the converted bucket.",
+                ["output"],
+                registry=registry,
+            ),
+            levels=Counter(
+                "slidestream_convert_levels",
+                "Pyramid levels written, by how they were produced.",
+                ["how"],
+                registry=registry,
+            ),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Converted:
+    events: tuple[SlideEvent, ...]
+    conversion_s: float
+    output_bytes: int
+
+
+def _events_json(events: Sequence[SlideEvent]) -> str:
+    return json.dumps(
+        [{"topic": e.TOPIC.value, "event": e.model_dump(mode="json")} for e in events]
+    )
+
+
+def events_of(row: ConversionRow) -> list[SlideEvent]:
+    stored = json.loads(row.events_json)
+    return [EVENT_BY_TOPIC[item["topic"]].model_validate(item["event"]) for item in stored]
+
+
+class ConvertWorkflow:
+    def __init__(
+        self,
+        *,
+        settings: ConvertSettings,
+        store: ObjectStore,
+        records: ConversionRecords,
+        converter: SlideConverter,
+        publisher: Publisher,
+        verifier: Verifier,
+        metrics: ConvertMetrics,
+    ) -> None:
+        self._settings = settings
+        self._store = store
+        self._records = records
+        self._converter = converter
+        self._publisher = publisher
+        self._verifier = verifier
+        self._metrics = metrics
+
+    # -- the consumed event --------------------------------------------------------------------
+
+    async def on_deidentified(
+        self, event: SlideDeidentifiedV1, consumer: PausableConsumer | None = None
+    ) -> None:
+        digest = input_digest([a.sha256 for a in event.artefacts])
+        found = await asyncio.to_thread(self._records.find, event.slide_id, digest)
+        if found is not None:
+            row, fresh = found, False
+        else:
+            async with keep_group_membership(
+                consumer, poll_every_s=self._settings.membership_poll_s
+            ):
+                converted = await asyncio.to_thread(self.convert, event, digest)
+            candidate = await self._stored(event, digest, converted)
+            row, fresh = await asyncio.to_thread(self._records.insert_if_absent, candidate)
+        if row.published_at is not None:
+            logger.info("redelivered slide already converted and announced", extra=_log(event))
+            return
+        await self._publish(row, verify=not fresh)
+
+    async def _stored(
+        self, event: SlideDeidentifiedV1, digest: str, converted: Converted
+    ) -> ConversionRow:
+        mark = await self._verifier.mark(converted.events[0])
+        return ConversionRow(
+            slide_id=event.slide_id,
+            input_sha256=digest,
+            tenant=event.tenant,
+            events_json=_events_json(converted.events),
+            mark_partition=mark.partition,
+            mark_offset=mark.from_offset,
+            conversion_s=converted.conversion_s,
+            output_bytes=converted.output_bytes,
+        )
+
+    async def _publish(self, row: ConversionRow, *, verify: bool) -> None:
+        """Publish the row's events; ``verify`` first looks for the converted event in its
+        partition after the mark (a crash after publishing and before recording it)."""
+        mark = PublishMark(partition=row.mark_partition, from_offset=row.mark_offset)
+        for outgoing in events_of(row):
+            outgoing_id = event_id(row.slide_id, row.input_sha256, outgoing.TOPIC)
+            if (
+                verify
+                and isinstance(outgoing, SlideConvertedV1)
+                and await self._verifier.was_published(outgoing, mark, outgoing_id)
+            ):
+                continue
+            await self._publisher.publish(outgoing, event_id=outgoing_id)
+        await asyncio.to_thread(self._records.mark_published, row.slide_id, row.input_sha256)
+
+    # -- the work (in a worker thread) ---------------------------------------------------------
+
+    def convert(self, event: SlideDeidentifiedV1, digest: str) -> Converted:
+        started = time.perf_counter()
+        scratch_parent = self._settings.work_dir
+        if scratch_parent is not None:
+            scratch_parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(
+            prefix=f"convert-{event.slide_id}-", dir=scratch_parent
+        ) as scratch_name:
+            scratch = Path(scratch_name)
+            sources = [
+                self._download(ref, scratch / "in" / source_file_name(ref.key, index))
+                for index, ref in enumerate(event.artefacts)
+            ]
+            out_dir = scratch / "out"
+            out_dir.mkdir()
+            result = self._convert(event, sources, out_dir)
+            converted_event, output_bytes = self._upload(event, result, digest, out_dir)
+        elapsed = time.perf_counter() - started
+        self._metrics.seconds.observe(elapsed)
+        for level in result.levels:
+            how = "generated" if level.generated else "copied" if level.lossless_copy else "encoded"
+            self._metrics.levels.labels(how=how).inc()
+        status = SlideStatusV1(
+            slide_id=event.slide_id,
+            tenant=event.tenant,
+            state=SlideState.CONVERTED,
+            step=Step.CONVERT,
+        )
+        logger.info(
+            "slide converted",
+            extra={
+                **_log(event),
+                "levels": len(result.levels),
+                "lossless_levels": sum(1 for lv in result.levels if lv.lossless_copy),
+                "output_bytes": output_bytes,
+                "seconds": round(elapsed, 3),
+            },
+        )
+        return Converted((converted_event, status), elapsed, output_bytes)
+
+    def _download(self, ref: ObjectRef, target: Path) -> Path:
+        if ref.bucket != self._settings.deidentified_bucket:
+            raise ConvertPoisonError(
+                f"the event points outside the {self._settings.deidentified_bucket} bucket",
+                reason="wrong-bucket",
+            )
+        target.parent.mkdir(parents=True, exist_ok=True)
+        digest = hashlib.sha256()
+        size = 0
+        with self._store.open_stream(ref.bucket, ref.key) as stream, target.open("wb") as out:
+            while chunk := stream.read(DOWNLOAD_CHUNK_BYTES):
+                digest.update(chunk)
+                out.write(chunk)
+                size += len(chunk)
+        if size != ref.size_bytes or digest.hexdigest() != ref.sha256:
+            raise ConvertPoisonError(
+                f"{ref.key}: the bytes do not match the event's size and sha256",
+                reason="checksum-mismatch",
+            )
+        return target
+
+    def _convert(
+        self, event: SlideDeidentifiedV1, sources: Sequence[Path], out_dir: Path
+    ) -> ConversionResult:
+        settings = self._settings
+        options = ConversionOptions(
+            outputs=outputs_for(event.tenant, settings.default_outputs, settings.tenant_outputs),
+            tile_size_px=settings.tile_size_px,
+            jpeg_quality=settings.jpeg_quality,
+            verify=settings.verify,
+            sample_tiles_per_level=settings.sample_tiles_per_level,
+            run_dciodvfy=settings.run_dciodvfy,
+        )
+        identity = DicomIdentity(
+            slide_id=str(event.slide_id),
+            patient_pseudonym=event.pseudonyms.get("patient"),
+            case_pseudonym=event.pseudonyms.get("case"),
+            specimen_pseudonym=event.pseudonyms.get("specimen"),
+        )
+        last_log = time.monotonic()
+
+        def progress(done: int, total: int) -> None:
+            nonlocal last_log
+            now = time.monotonic()
+            if now - last_log >= PROGRESS_LOG_EVERY_S:
+                last_log = now
+                logger.info(
+                    "converting", extra={**_log(event), "tiles_done": done, "tiles_total": total}
+                )
+
+        try:
+            return self._converter.convert(sources, out_dir, identity, options, progress)
+        except SlideError as error:
+            raise ConvertPoisonError(
+                f"{type(error).__name__}: {error}", reason=error.reason
+            ) from error
+
+    def _put(self, event: SlideDeidentifiedV1, artefact: str, path: Path) -> ObjectRef:
+        written = self._store.put_file(
+            self._settings.converted_bucket,
+            object_key(event.tenant, event.slide_id, artefact),
+            path,
+            content_type=content_type(artefact),
+        )
+        output = artefact.split("/", 1)[0] if "/" in artefact else "provenance"
+        self._metrics.output_bytes.labels(output=output).inc(written.size_bytes)
+        return written.to_event_ref()
+
+    def _upload(
+        self, event: SlideDeidentifiedV1, result: ConversionResult, digest: str, out_dir: Path
+    ) -> tuple[SlideConvertedV1, int]:
+        dicom = tuple(self._put(event, dicom_artefact(p.name), p) for p in result.dicom_files)
+        tiff = (
+            self._put(event, tiff_artefact(result.tiff_file.name), result.tiff_file)
+            if result.tiff_file is not None
+            else None
+        )
+        provenance_file = out_dir / PROVENANCE_ARTEFACT
+        provenance_file.write_text(
+            json.dumps(
+                {
+                    "slide_id": str(event.slide_id),
+                    "input_sha256": digest,
+                    "inputs": [a.model_dump(mode="json") for a in event.artefacts],
+                    **result.provenance,
+                },
+                indent=2,
+                sort_keys=True,
+                default=str,
+            )
+        )
+        provenance = self._put(event, PROVENANCE_ARTEFACT, provenance_file)
+        levels = tuple(
+            ConvertedLevel(
+                index=level.index,
+                width_px=level.width_px,
+                height_px=level.height_px,
+                tile_size_px=level.tile_size_px,
+                mpp_x=level.mpp_x,
+                mpp_y=level.mpp_y,
+                compression=Compression(level.compression),
+                lossless_copy=level.lossless_copy,
+                pixel_proof_sha256=level.pixel_proof_sha256,
+            )
+            for level in result.levels
+        )
+        written = sum(ref.size_bytes for ref in (*dicom, *((tiff,) if tiff else ()), provenance))
+        converted = SlideConvertedV1(
+            slide_id=event.slide_id,
+            tenant=event.tenant,
+            dicom=dicom,
+            tiff=tiff,
+            levels=levels,
+            provenance=provenance,
+        )
+        return converted, written
+
+
+def _log(event: SlideDeidentifiedV1) -> dict[str, str]:
+    return {"slide_id": str(event.slide_id), "tenant": event.tenant}

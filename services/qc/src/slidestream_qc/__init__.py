@@ -1,0 +1,1 @@
+"""The qc service: a quality gate on every converted slide."""

@@ -1,0 +1,1 @@
+"""The qc service's adapters: the QC run, its tables and their repository."""

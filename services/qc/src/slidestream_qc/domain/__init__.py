@@ -1,0 +1,1 @@
+"""Pure rules of the qc service (no SDK imports: the import contract checks it)."""
