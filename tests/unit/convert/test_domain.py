@@ -7,8 +7,9 @@ from uuid import uuid4
 import pytest
 
 from slidestream_convert.domain.artefacts import content_type, object_key, source_file_name
-from slidestream_convert.domain.inputs import event_id, input_digest
+from slidestream_convert.domain.inputs import EVENT_ID_NAMESPACE, input_digest
 from slidestream_convert.domain.outputs import OutputPolicyError, outputs_for
+from slidestream_platform.decisions import DecisionPublisher
 
 
 def test_input_digest_of_one_file_is_its_sha256_and_of_a_series_is_order_free() -> None:
@@ -18,6 +19,7 @@ def test_input_digest_of_one_file_is_its_sha256_and_of_a_series_is_order_free() 
 
 
 def test_event_ids_are_deterministic_per_slide_input_and_topic() -> None:
+    event_id = DecisionPublisher(None, None, EVENT_ID_NAMESPACE).event_id  # type: ignore[arg-type]
     slide = uuid4()
     assert event_id(slide, "d", "t") == event_id(slide, "d", "t")
     assert event_id(slide, "d", "t") != event_id(slide, "d", "u")

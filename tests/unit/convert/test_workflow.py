@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import UTC, datetime
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,8 +23,10 @@ from slidestream_contracts.events import (
 )
 from slidestream_contracts.states import SlideState
 from slidestream_convert.adapters.tables import ConversionRow
+from slidestream_convert.domain.inputs import EVENT_ID_NAMESPACE
 from slidestream_convert.settings import ConvertSettings
 from slidestream_convert.workflow import ConvertMetrics, ConvertPoisonError, ConvertWorkflow
+from slidestream_platform.decisions import DecisionPublisher
 from slidestream_platform.publication import PublishMark
 from slidestream_wsi.convert import (
     ConversionOptions,
@@ -52,9 +55,7 @@ class MemoryRecords:
         return row, True
 
     def mark_published(self, slide_id: UUID, input_sha256: str) -> None:
-        from slidestream_convert.adapters.tables import utc_now
-
-        self.rows[(slide_id, input_sha256)].published_at = utc_now()
+        self.rows[(slide_id, input_sha256)].published_at = datetime.now(UTC)
 
 
 @dataclass
@@ -153,10 +154,9 @@ def harness(tmp_path: Path, **settings: object) -> Harness:
     workflow = ConvertWorkflow(
         settings=ConvertSettings(work_dir=tmp_path, **settings),  # type: ignore[arg-type]
         store=store,
-        records=records,
+        records=records,  # type: ignore[arg-type]  # the in-memory stand-in
         converter=converter,
-        publisher=publisher,
-        verifier=verifier,
+        decisions=DecisionPublisher(publisher, verifier, EVENT_ID_NAMESPACE),
         metrics=ConvertMetrics.register(CollectorRegistry()),
     )
     return Harness(workflow, store, records, converter, publisher, verifier)
@@ -212,7 +212,7 @@ async def test_a_crash_between_publishing_and_recording_it_does_not_duplicate_th
     h = harness(tmp_path)
     event = deidentified_event(h.store)
     await h.workflow.on_deidentified(event)
-    [(converted, converted_id), _] = h.publisher.sent
+    [(_, converted_id), _] = h.publisher.sent
     assert converted_id is not None
     # As if the process died after publishing and before recording "published":
     row = next(iter(h.records.rows.values()))

@@ -12,11 +12,13 @@ from slidestream_contracts.states import Step
 from slidestream_contracts.topics import Topic
 from slidestream_convert import handlers
 from slidestream_convert.adapters.converter import SlideConverter, WsiConverter
-from slidestream_convert.adapters.repository import SqlConversionRecords
+from slidestream_convert.adapters.tables import ConversionRow
+from slidestream_convert.domain.inputs import EVENT_ID_NAMESPACE
 from slidestream_convert.settings import ConvertSettings
 from slidestream_convert.workflow import ConvertMetrics, ConvertWorkflow
 from slidestream_platform.broker import make_bus
 from slidestream_platform.db import make_engine, upgrade_to_head
+from slidestream_platform.decisions import DecisionPublisher, SqlDecisionRecords
 from slidestream_platform.logging import configure_logging
 from slidestream_platform.objectstore.minio_store import MinioObjectStore
 from slidestream_platform.publication import VerifiedPublisher
@@ -36,10 +38,13 @@ def create_app(settings: ConvertSettings, converter: SlideConverter | None = Non
     workflow = ConvertWorkflow(
         settings=settings,
         store=store,
-        records=SqlConversionRecords(engine),
+        records=SqlDecisionRecords(engine, ConversionRow),
         converter=converter or WsiConverter(),
-        publisher=bus.publisher,
-        verifier=VerifiedPublisher(settings.kafka_bootstrap, bus.publisher),
+        decisions=DecisionPublisher(
+            publisher=bus.publisher,
+            verifier=VerifiedPublisher(settings.kafka_bootstrap, bus.publisher),
+            namespace=EVENT_ID_NAMESPACE,
+        ),
         metrics=ConvertMetrics.register(bus.metrics.registry),
     )
     buckets = [settings.deidentified_bucket, settings.converted_bucket]

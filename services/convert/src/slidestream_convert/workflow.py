@@ -29,13 +29,10 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
-from uuid import UUID
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from slidestream_contracts.events import (
-    EVENT_BY_TOPIC,
     Compression,
     ConvertedLevel,
     ObjectRef,
@@ -46,7 +43,6 @@ from slidestream_contracts.events import (
 )
 from slidestream_contracts.states import SlideState, Step
 from slidestream_convert.adapters.converter import SlideConverter
-from slidestream_convert.adapters.repository import ConversionRecords
 from slidestream_convert.adapters.tables import ConversionRow
 from slidestream_convert.domain.artefacts import (
     PROVENANCE_ARTEFACT,
@@ -56,9 +52,15 @@ from slidestream_convert.domain.artefacts import (
     source_file_name,
     tiff_artefact,
 )
-from slidestream_convert.domain.inputs import event_id, input_digest
+from slidestream_convert.domain.inputs import input_digest
 from slidestream_convert.domain.outputs import outputs_for
 from slidestream_convert.settings import ConvertSettings
+from slidestream_platform.decisions import (
+    DecisionPublisher,
+    SqlDecisionRecords,
+    events_from_json,
+    events_to_json,
+)
 from slidestream_platform.errors import PoisonError
 from slidestream_platform.membership import PausableConsumer, keep_group_membership
 from slidestream_platform.objectstore.port import ObjectStore
@@ -77,18 +79,6 @@ class ConvertPoisonError(PoisonError):
     """This slide can never be converted (the reason says why)."""
 
     reason = "invalid-slide"
-
-
-class Publisher(Protocol):
-    async def publish(self, event: SlideEvent, *, event_id: UUID | None = None) -> None: ...
-
-
-class Verifier(Protocol):
-    """The exactly-once helper (:class:`~slidestream_platform.publication.VerifiedPublisher`)."""
-
-    async def mark(self, event: SlideEvent) -> PublishMark: ...
-
-    async def was_published(self, event: SlideEvent, mark: PublishMark, event_id: UUID) -> bool: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,35 +118,22 @@ class Converted:
     output_bytes: int
 
 
-def _events_json(events: Sequence[SlideEvent]) -> str:
-    return json.dumps(
-        [{"topic": e.TOPIC.value, "event": e.model_dump(mode="json")} for e in events]
-    )
-
-
-def events_of(row: ConversionRow) -> list[SlideEvent]:
-    stored = json.loads(row.events_json)
-    return [EVENT_BY_TOPIC[item["topic"]].model_validate(item["event"]) for item in stored]
-
-
 class ConvertWorkflow:
     def __init__(
         self,
         *,
         settings: ConvertSettings,
         store: ObjectStore,
-        records: ConversionRecords,
+        records: SqlDecisionRecords[ConversionRow],
         converter: SlideConverter,
-        publisher: Publisher,
-        verifier: Verifier,
+        decisions: DecisionPublisher,
         metrics: ConvertMetrics,
     ) -> None:
         self._settings = settings
         self._store = store
         self._records = records
         self._converter = converter
-        self._publisher = publisher
-        self._verifier = verifier
+        self._decisions = decisions
         self._metrics = metrics
 
     # -- the consumed event --------------------------------------------------------------------
@@ -183,12 +160,12 @@ class ConvertWorkflow:
     async def _stored(
         self, event: SlideDeidentifiedV1, digest: str, converted: Converted
     ) -> ConversionRow:
-        mark = await self._verifier.mark(converted.events[0])
+        mark = await self._decisions.mark(converted.events)
         return ConversionRow(
             slide_id=event.slide_id,
             input_sha256=digest,
             tenant=event.tenant,
-            events_json=_events_json(converted.events),
+            events_json=events_to_json(converted.events),
             mark_partition=mark.partition,
             mark_offset=mark.from_offset,
             conversion_s=converted.conversion_s,
@@ -196,18 +173,9 @@ class ConvertWorkflow:
         )
 
     async def _publish(self, row: ConversionRow, *, verify: bool) -> None:
-        """Publish the row's events; ``verify`` first looks for the converted event in its
-        partition after the mark (a crash after publishing and before recording it)."""
         mark = PublishMark(partition=row.mark_partition, from_offset=row.mark_offset)
-        for outgoing in events_of(row):
-            outgoing_id = event_id(row.slide_id, row.input_sha256, outgoing.TOPIC)
-            if (
-                verify
-                and isinstance(outgoing, SlideConvertedV1)
-                and await self._verifier.was_published(outgoing, mark, outgoing_id)
-            ):
-                continue
-            await self._publisher.publish(outgoing, event_id=outgoing_id)
+        events = events_from_json(row.events_json)
+        await self._decisions.publish(row.slide_id, row.input_sha256, events, mark, verify=verify)
         await asyncio.to_thread(self._records.mark_published, row.slide_id, row.input_sha256)
 
     # -- the work (in a worker thread) ---------------------------------------------------------

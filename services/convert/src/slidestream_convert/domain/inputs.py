@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from uuid import UUID, uuid5
+from uuid import UUID
 
 EVENT_ID_NAMESPACE = UUID("6f1c3a52-94d1-4c1e-8a7e-2d0b7f4c9e13")
 """Namespace of convert's deterministic event ids: UUIDv5 of slide id, input digest and topic."""
@@ -17,7 +17,3 @@ def input_digest(artefact_sha256s: Sequence[str]) -> str:
         return artefact_sha256s[0]
     joined = "\n".join(sorted(artefact_sha256s)).encode()
     return hashlib.sha256(joined).hexdigest()
-
-
-def event_id(slide_id: UUID, digest: str, topic: str) -> UUID:
-    return uuid5(EVENT_ID_NAMESPACE, f"{slide_id}/{digest}/{topic}")

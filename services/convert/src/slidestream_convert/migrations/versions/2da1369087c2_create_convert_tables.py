@@ -1,8 +1,8 @@
 """create convert tables
 
-Revision ID: 183b973f3f0d
+Revision ID: 2da1369087c2
 Revises:
-Create Date: 2026-11-27 01:56:47.462756
+Create Date: 2026-11-27 01:58:51.733424
 """
 
 from collections.abc import Sequence
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-revision: str = "183b973f3f0d"
+revision: str = "2da1369087c2"
 down_revision: str | Sequence[str] | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -27,7 +27,7 @@ def upgrade() -> None:
         sa.Column("events_json", sqlmodel.sql.sqltypes.AutoString(length=400000), nullable=False),
         sa.Column("mark_partition", sa.Integer(), nullable=False),
         sa.Column("mark_offset", sa.BigInteger(), nullable=False),
-        sa.Column("converted_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("decided_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("published_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("conversion_s", sa.Float(), nullable=False),
         sa.Column("output_bytes", sa.BigInteger(), nullable=False),

@@ -1,0 +1,146 @@
+"""A service's stored decision about one input, and its publication exactly once.
+
+The pattern every consuming step follows (DESIGN.md §4, "effectively once"):
+
+1. do the work; write the outputs under deterministic keys (a redo overwrites);
+2. take the :class:`~slidestream_platform.publication.VerifiedPublisher` mark of the first
+   event's partition and store the decision — the exact events, as JSON — in the service's own
+   table, keyed by (slide id, input digest);
+3. publish the events with deterministic CloudEvents ids, then record "published".
+
+A redelivery finds the decision: nothing to do when it was published; otherwise the first
+event is looked for after the mark (a crash after publishing and before recording it) and only
+what is missing goes out. The later events (statuses) are idempotent for their consumers (same
+id, same state), so they are simply sent again.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Generic, Protocol, TypeVar
+from uuid import UUID, uuid5
+
+from sqlalchemy import BigInteger, DateTime, Engine
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Field, Session, SQLModel
+
+from slidestream_contracts.events import EVENT_BY_TOPIC, SlideEvent
+from slidestream_platform.publication import PublishMark
+
+RowT = TypeVar("RowT", bound="DecisionColumns")
+
+
+class Publisher(Protocol):
+    async def publish(self, event: SlideEvent, *, event_id: UUID | None = None) -> None: ...
+
+
+class Verifier(Protocol):
+    """The exactly-once helper (:class:`~slidestream_platform.publication.VerifiedPublisher`)."""
+
+    async def mark(self, event: SlideEvent) -> PublishMark: ...
+
+    async def was_published(self, event: SlideEvent, mark: PublishMark, event_id: UUID) -> bool: ...
+
+
+def events_to_json(events: Sequence[SlideEvent]) -> str:
+    return json.dumps(
+        [{"topic": e.TOPIC.value, "event": e.model_dump(mode="json")} for e in events]
+    )
+
+
+def events_from_json(stored: str) -> list[SlideEvent]:
+    return [
+        EVENT_BY_TOPIC[item["topic"]].model_validate(item["event"]) for item in json.loads(stored)
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionPublisher:
+    """Publishes a stored decision's events once (see the module docstring)."""
+
+    publisher: Publisher
+    verifier: Verifier
+    namespace: UUID
+    """Of the service's deterministic event ids: UUIDv5(namespace, slide/digest/topic)."""
+
+    def event_id(self, slide_id: UUID, input_digest: str, topic: str) -> UUID:
+        return uuid5(self.namespace, f"{slide_id}/{input_digest}/{topic}")
+
+    async def mark(self, events: Sequence[SlideEvent]) -> PublishMark:
+        return await self.verifier.mark(events[0])
+
+    async def publish(
+        self,
+        slide_id: UUID,
+        input_digest: str,
+        events: Sequence[SlideEvent],
+        mark: PublishMark,
+        *,
+        verify: bool,
+    ) -> None:
+        """Publish ``events``; with ``verify`` the first is skipped when already after ``mark``."""
+        for index, outgoing in enumerate(events):
+            outgoing_id = self.event_id(slide_id, input_digest, outgoing.TOPIC)
+            if (
+                verify
+                and index == 0
+                and await self.verifier.was_published(outgoing, mark, outgoing_id)
+            ):
+                continue
+            await self.publisher.publish(outgoing, event_id=outgoing_id)
+
+
+class DecisionColumns(SQLModel):
+    """The columns of a service's decision table; the service's table class inherits them
+    (``class ConversionRow(DecisionColumns, ConvertTable, table=True)``) and adds its own."""
+
+    slide_id: UUID = Field(primary_key=True)
+    input_sha256: str = Field(primary_key=True, max_length=64)
+    """Digest of the input the decision is about (one artefact's sha256, or of several)."""
+    tenant: str = Field(index=True, max_length=63)
+    events_json: str = Field(max_length=400_000)
+    """The events to publish, in order (references and numbers only, never patient data)."""
+    mark_partition: int
+    mark_offset: int = Field(sa_type=BigInteger)
+    decided_at: datetime = Field(
+        default_factory=lambda: datetime.now(UTC), sa_type=DateTime(timezone=True)
+    )
+    published_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+
+
+class SqlDecisionRecords(Generic[RowT]):
+    """One row per decided input in the service's own table (``row_type``)."""
+
+    def __init__(self, engine: Engine, row_type: type[RowT]) -> None:
+        self._engine = engine
+        self._row_type = row_type
+
+    def find(self, slide_id: UUID, input_sha256: str) -> RowT | None:
+        with Session(self._engine) as session:
+            return session.get(self._row_type, (slide_id, input_sha256))
+
+    def insert_if_absent(self, row: RowT) -> tuple[RowT, bool]:
+        """Store ``row`` and return it with ``True``; when a row for the same input exists
+        already (another consumer decided it meanwhile), return that one with ``False``."""
+        try:
+            with Session(self._engine) as session:
+                session.add(row)
+                session.commit()
+                session.refresh(row)
+                return row, True
+        except IntegrityError:
+            existing = self.find(row.slide_id, row.input_sha256)
+            if existing is None:  # pragma: no cover - the conflicting row cannot vanish
+                raise
+            return existing, False
+
+    def mark_published(self, slide_id: UUID, input_sha256: str) -> None:
+        with Session(self._engine) as session:
+            row = session.get(self._row_type, (slide_id, input_sha256))
+            if row is not None and row.published_at is None:
+                row.published_at = datetime.now(UTC)
+                session.add(row)
+                session.commit()

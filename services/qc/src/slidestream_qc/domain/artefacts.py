@@ -1,0 +1,53 @@
+"""What QC reads and writes.
+
+Reads: only the DICOM instances of the levels it needs (``converted/…/dicom/level-<i>.dcm``, one
+object per level), so a gigabyte slide costs QC a few megabytes; the pyramidal TIFF when the
+tenant has no DICOM output. Writes: ``derived/<tenant>/<slide_id>/qc/…`` under fixed names, so
+a redelivery overwrites.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Protocol, TypeVar
+from uuid import UUID
+
+QC_FOLDER = "qc"
+REPORT_NAME = "report.json"
+SUMMARY_NAME = "index.html"
+
+
+class Ref(Protocol):
+    @property
+    def key(self) -> str: ...
+
+
+R = TypeVar("R", bound=Ref)
+
+
+def dicom_level_file_name(index: int) -> str:
+    """The converter's deterministic name of level ``index``'s instance."""
+    return f"level-{index}.dcm"
+
+
+def refs_for_levels(dicom: Sequence[R], indices: Sequence[int]) -> list[R] | None:
+    """The DICOM objects holding ``indices``; ``None`` when one of them is missing."""
+    by_name: Mapping[str, R] = {ref.key.rsplit("/", 1)[-1]: ref for ref in dicom}
+    chosen = [by_name.get(dicom_level_file_name(i)) for i in indices]
+    if any(ref is None for ref in chosen):
+        return None
+    return [ref for ref in chosen if ref is not None]
+
+
+def derived_key(tenant: str, slide_id: UUID, name: str) -> str:
+    return f"{tenant}/{slide_id}/{QC_FOLDER}/{name}"
+
+
+def content_type(name: str) -> str:
+    if name.endswith(".png"):
+        return "image/png"
+    if name.endswith(".json"):
+        return "application/json"
+    if name.endswith(".html"):
+        return "text/html; charset=utf-8"
+    return "application/octet-stream"

@@ -1,0 +1,86 @@
+"""Wiring of the qc service: settings → adapters → workflow → app. No logic lives here."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from fastapi import FastAPI
+from sqlalchemy import text
+
+from slidestream_contracts.states import Step
+from slidestream_contracts.topics import Topic
+from slidestream_platform.broker import make_bus
+from slidestream_platform.db import make_engine, upgrade_to_head
+from slidestream_platform.decisions import DecisionPublisher, SqlDecisionRecords
+from slidestream_platform.logging import configure_logging
+from slidestream_platform.objectstore.minio_store import MinioObjectStore
+from slidestream_platform.publication import VerifiedPublisher
+from slidestream_platform.service import serve, service_app
+from slidestream_platform.telemetry import make_tracer_provider
+from slidestream_qc import handlers
+from slidestream_qc.adapters.runner import QcRunner, WsiQcRunner
+from slidestream_qc.adapters.tables import QcDecisionRow
+from slidestream_qc.domain.outcome import EVENT_ID_NAMESPACE
+from slidestream_qc.settings import QcSettings
+from slidestream_qc.workflow import QcMetrics, QcWorkflow
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+
+def create_app(settings: QcSettings, runner: QcRunner | None = None) -> FastAPI:
+    tracer_provider = make_tracer_provider(
+        settings.service_name, otlp_endpoint=settings.otel_exporter_otlp_endpoint
+    )
+    bus = make_bus(settings, step=Step.QC, tracer_provider=tracer_provider)
+    engine = make_engine(settings.database, settings.service_name)
+    store = MinioObjectStore(settings.object_store)
+    workflow = QcWorkflow(
+        settings=settings,
+        store=store,
+        records=SqlDecisionRecords(engine, QcDecisionRow),
+        runner=runner or WsiQcRunner(),
+        decisions=DecisionPublisher(
+            publisher=bus.publisher,
+            verifier=VerifiedPublisher(settings.kafka_bootstrap, bus.publisher),
+            namespace=EVENT_ID_NAMESPACE,
+        ),
+        metrics=QcMetrics.register(bus.metrics.registry),
+    )
+    buckets = [settings.converted_bucket, settings.derived_bucket]
+
+    async def prepare() -> None:
+        await asyncio.to_thread(upgrade_to_head, engine, settings.service_name, MIGRATIONS_DIR)
+        await asyncio.to_thread(store.ensure_buckets, buckets)
+
+    async def database_ready() -> None:
+        def ping() -> None:
+            with engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+
+        await asyncio.to_thread(ping)
+
+    async def object_store_ready() -> None:
+        for bucket in buckets:
+            await asyncio.to_thread(store.stat, bucket, ".readiness")
+
+    bus.broker.context.set_global("workflow", workflow)
+    bus.subscribe(Topic.SLIDES_CONVERTED, handlers.on_slide_converted)
+    app = service_app(
+        bus,
+        readiness_checks={"database": database_ready, "object_store": object_store_ready},
+        on_startup=[prepare],
+    )
+    app.state.settings = settings
+    app.state.workflow = workflow
+    return app
+
+
+def main() -> None:
+    settings = QcSettings()
+    configure_logging(settings.service_name, level=settings.log_level, json_lines=settings.log_json)
+    serve(create_app(settings), host=settings.http_host, port=settings.http_port)
+
+
+if __name__ == "__main__":
+    main()

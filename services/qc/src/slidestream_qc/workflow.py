@@ -1,0 +1,308 @@
+"""The qc use case: one converted slide in, a verdict with its report and pictures out.
+
+Per ``slides.converted.v1``:
+
+1. judged before? (slide id + digest of the converted artefacts in ``qc_decisions``) → publish
+   only what is not out yet, done;
+2. choose the levels QC needs from the event's level list alone, download only their DICOM
+   instances (the pyramidal TIFF when the tenant has no DICOM output), run the measures with
+   the tenant's thresholds;
+3. write ``derived/<tenant>/<slide_id>/qc/{report.json, *.png, index.html}`` (fixed names);
+4. store the decision, publish ``slides.qc.v1`` and the status ``qc_passed``/``qc_warned``/
+   ``qc_failed`` (with the reasons), record "published". Failing slides stop here: inference
+   consumes only passed and warned ones.
+
+Slides that can never be judged raise :class:`QcPoisonError` (dead letter, ``failed:qc``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import io
+import logging
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+from slidestream_contracts.events import (
+    ObjectRef,
+    QcMeasure,
+    QcVerdict,
+    SlideConvertedV1,
+    SlideEvent,
+    SlideQcV1,
+    SlideStatusV1,
+)
+from slidestream_contracts.states import Step
+from slidestream_platform.decisions import (
+    DecisionPublisher,
+    SqlDecisionRecords,
+    events_from_json,
+    events_to_json,
+)
+from slidestream_platform.errors import PoisonError
+from slidestream_platform.objectstore.port import ObjectStore
+from slidestream_platform.publication import PublishMark
+from slidestream_qc.adapters.runner import QcOutcome, QcRunner
+from slidestream_qc.adapters.tables import QcDecisionRow
+from slidestream_qc.domain.artefacts import (
+    REPORT_NAME,
+    SUMMARY_NAME,
+    content_type,
+    derived_key,
+    refs_for_levels,
+)
+from slidestream_qc.domain.outcome import state_for, status_detail
+from slidestream_qc.settings import QcSettings
+from slidestream_wsi.errors import SlideError
+from slidestream_wsi.qc import PyramidLevel, QcThresholds
+
+logger = logging.getLogger(__name__)
+
+DOWNLOAD_CHUNK_BYTES = 8 * 1024 * 1024
+
+
+class QcPoisonError(PoisonError):
+    """This slide can never be judged (the reason says why)."""
+
+    reason = "invalid-slide"
+
+
+@dataclass(frozen=True, slots=True)
+class QcMetrics:
+    seconds: Histogram
+    verdicts: Counter
+    fraction_read: Histogram
+
+    @classmethod
+    def register(cls, registry: CollectorRegistry) -> QcMetrics:
+        return cls(
+            seconds=Histogram(
+                "slidestream_qc_seconds",
+                "Wall time of one QC run (download of the needed levels, measures, uploads).",
+                buckets=(0.5, 1, 2, 5, 10, 30, 60, 120, 300),
+                registry=registry,
+            ),
+            verdicts=Counter(
+                "slidestream_qc_verdicts", "QC verdicts.", ["verdict"], registry=registry
+            ),
+            fraction_read=Histogram(
+                "slidestream_qc_fraction_read",
+                "Bytes QC read / bytes of the converted slide.",
+                buckets=(0.001, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0),
+                registry=registry,
+            ),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Judged:
+    events: tuple[SlideEvent, ...]
+    verdict: str
+    fraction_read: float
+    seconds: float
+
+
+def input_digest(event: SlideConvertedV1) -> str:
+    """Digest of everything QC may read: the converted artefacts' own digests."""
+    refs = [*event.dicom, *((event.tiff,) if event.tiff else ())]
+    joined = "\n".join(sorted(ref.sha256 for ref in refs)).encode()
+    return hashlib.sha256(joined).hexdigest()
+
+
+def pyramid_levels(event: SlideConvertedV1) -> tuple[PyramidLevel, ...]:
+    """The pyramid as the event describes it (no download needed to choose levels)."""
+    base_width = max(level.width_px for level in event.levels)
+    return tuple(
+        PyramidLevel(
+            index=level.index,
+            width_px=level.width_px,
+            height_px=level.height_px,
+            mpp_x=level.mpp_x,
+            mpp_y=level.mpp_y,
+            downsample=base_width / level.width_px,
+            tile_width_px=level.tile_size_px,
+            tile_height_px=level.tile_size_px,
+        )
+        for level in sorted(event.levels, key=lambda lv: lv.index)
+    )
+
+
+class QcWorkflow:
+    def __init__(
+        self,
+        *,
+        settings: QcSettings,
+        store: ObjectStore,
+        records: SqlDecisionRecords[QcDecisionRow],
+        runner: QcRunner,
+        decisions: DecisionPublisher,
+        metrics: QcMetrics,
+    ) -> None:
+        self._settings = settings
+        self._store = store
+        self._records = records
+        self._runner = runner
+        self._decisions = decisions
+        self._metrics = metrics
+
+    async def on_converted(self, event: SlideConvertedV1) -> None:
+        digest = input_digest(event)
+        found = await asyncio.to_thread(self._records.find, event.slide_id, digest)
+        if found is not None:
+            row, fresh = found, False
+        else:
+            judged = await asyncio.to_thread(self.judge, event)
+            mark = await self._decisions.mark(judged.events)
+            candidate = QcDecisionRow(
+                slide_id=event.slide_id,
+                input_sha256=digest,
+                tenant=event.tenant,
+                events_json=events_to_json(judged.events),
+                mark_partition=mark.partition,
+                mark_offset=mark.from_offset,
+                verdict=judged.verdict,
+                fraction_read=judged.fraction_read,
+                seconds=judged.seconds,
+            )
+            row, fresh = await asyncio.to_thread(self._records.insert_if_absent, candidate)
+        if row.published_at is not None:
+            logger.info("redelivered slide already judged", extra=_log(event))
+            return
+        mark = PublishMark(partition=row.mark_partition, from_offset=row.mark_offset)
+        events = events_from_json(row.events_json)
+        await self._decisions.publish(row.slide_id, digest, events, mark, verify=not fresh)
+        await asyncio.to_thread(self._records.mark_published, row.slide_id, digest)
+
+    # -- the work (in a worker thread) ---------------------------------------------------------
+
+    def thresholds_for(self, tenant: str) -> QcThresholds:
+        merged: dict[str, object] = {
+            **self._settings.default_thresholds,
+            **self._settings.tenant_thresholds.get(tenant, {}),
+        }
+        return QcThresholds.from_mapping(merged)
+
+    def judge(self, event: SlideConvertedV1) -> Judged:
+        started = time.perf_counter()
+        scratch_parent = self._settings.work_dir
+        if scratch_parent is not None:
+            scratch_parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(
+            prefix=f"qc-{event.slide_id}-", dir=scratch_parent
+        ) as scratch_name:
+            outcome = self._measure(event, Path(scratch_name))
+        report_ref, pictures = self._upload(event, outcome)
+        report = outcome.report
+        elapsed = time.perf_counter() - started
+        self._metrics.seconds.observe(elapsed)
+        self._metrics.verdicts.labels(verdict=report.verdict).inc()
+        self._metrics.fraction_read.observe(report.read_fraction)
+        qc_event = SlideQcV1(
+            slide_id=event.slide_id,
+            tenant=event.tenant,
+            verdict=QcVerdict(report.verdict),
+            measures=tuple(
+                QcMeasure(
+                    name=m.name,
+                    value=m.value,
+                    unit=m.unit,
+                    threshold=m.threshold,
+                    verdict=QcVerdict(m.verdict),
+                )
+                for m in report.measures
+            ),
+            reasons=report.reasons,
+            report=report_ref,
+            overlays=pictures,
+        )
+        status = SlideStatusV1(
+            slide_id=event.slide_id,
+            tenant=event.tenant,
+            state=state_for(report.verdict),
+            step=Step.QC,
+            reason=None if report.verdict == "pass" else f"qc-{report.verdict}",
+            detail=status_detail(report.reasons),
+        )
+        logger.info(
+            "slide judged",
+            extra={
+                **_log(event),
+                "verdict": report.verdict,
+                "fraction_read": round(report.read_fraction, 5),
+                "seconds": round(elapsed, 3),
+            },
+        )
+        return Judged((qc_event, status), report.verdict, report.read_fraction, elapsed)
+
+    def _measure(self, event: SlideConvertedV1, scratch: Path) -> QcOutcome:
+        thresholds = self.thresholds_for(event.tenant)
+        label = f"{event.tenant}/{event.slide_id}"
+        levels = pyramid_levels(event)
+        try:
+            needed = self._runner.levels_needed(levels)
+            chosen = refs_for_levels(event.dicom, needed) if event.dicom else None
+            if chosen is not None:
+                files = [self._download(ref, scratch) for ref in chosen]
+                total = sum(ref.size_bytes for ref in event.dicom)
+                return self._runner.run_dicom(files, levels, total, thresholds, label)
+            if event.tiff is not None:
+                return self._runner.run_tiff(self._download(event.tiff, scratch), thresholds, label)
+        except SlideError as error:
+            raise QcPoisonError(f"{type(error).__name__}: {error}", reason=error.reason) from error
+        raise QcPoisonError(
+            "the converted event names neither the needed DICOM levels nor a TIFF",
+            reason="nothing-to-read",
+        )
+
+    def _download(self, ref: ObjectRef, scratch: Path) -> Path:
+        if ref.bucket != self._settings.converted_bucket:
+            raise QcPoisonError(
+                f"the event points outside the {self._settings.converted_bucket} bucket",
+                reason="wrong-bucket",
+            )
+        target = scratch / ref.key.rsplit("/", 1)[-1]
+        digest = hashlib.sha256()
+        size = 0
+        with self._store.open_stream(ref.bucket, ref.key) as stream, target.open("wb") as out:
+            while chunk := stream.read(DOWNLOAD_CHUNK_BYTES):
+                digest.update(chunk)
+                out.write(chunk)
+                size += len(chunk)
+        if size != ref.size_bytes or digest.hexdigest() != ref.sha256:
+            raise QcPoisonError(
+                f"{ref.key}: the bytes do not match the event's size and sha256",
+                reason="checksum-mismatch",
+            )
+        return target
+
+    def _put(self, event: SlideConvertedV1, name: str, data: bytes) -> ObjectRef:
+        written = self._store.put_stream(
+            self._settings.derived_bucket,
+            derived_key(event.tenant, event.slide_id, name),
+            io.BytesIO(data),
+            len(data),
+            content_type=content_type(name),
+        )
+        return written.to_event_ref()
+
+    def _upload(
+        self, event: SlideConvertedV1, outcome: QcOutcome
+    ) -> tuple[ObjectRef, tuple[ObjectRef, ...]]:
+        pictures = tuple(
+            self._put(event, name, data)
+            for name, data in sorted(outcome.pictures.items())
+            if name != SUMMARY_NAME
+        )
+        if SUMMARY_NAME in outcome.pictures:
+            pictures = (*pictures, self._put(event, SUMMARY_NAME, outcome.pictures[SUMMARY_NAME]))
+        report = self._put(event, REPORT_NAME, outcome.report.to_json().encode())
+        return report, pictures
+
+
+def _log(event: SlideConvertedV1) -> dict[str, str]:
+    return {"slide_id": str(event.slide_id), "tenant": event.tenant}
