@@ -18,6 +18,7 @@ import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from rich.console import Console
 from rich.table import Table
@@ -26,6 +27,7 @@ from slidestream_contracts.states import Stage
 from slidestream_devstack.paths import StackPaths
 
 DEMO_TENANT = "demo"
+QC_BUCKET = "derived"
 STAGE_TIMEOUT_S = 300
 STAGE_SERVICE: dict[Stage, str] = {
     Stage.UPLOADED: "upload",
@@ -146,6 +148,16 @@ def upload(
     return [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
 
 
+MAX_REASON_CHARS = 90
+
+
+def _reason(body: dict[str, object]) -> str:
+    """The reason code with its human detail (QC lists the measures that warned or failed)."""
+    reason, detail = str(body.get("reason") or ""), str(body.get("detail") or "")
+    text = f"{reason}: {detail}" if reason and detail else reason or detail
+    return text if len(text) <= MAX_REASON_CHARS else text[: MAX_REASON_CHARS - 1] + "…"
+
+
 def follow(slide_id: str, stages: Sequence[Stage], *, api: str, token: str) -> list[StageResult]:
     results: list[StageResult] = []
     for stage in stages:
@@ -174,7 +186,7 @@ def follow(slide_id: str, stages: Sequence[Stage], *, api: str, token: str) -> l
             StageResult(
                 stage=stage,
                 state=str(body.get("state") or "-"),
-                reason=str(body.get("reason") or ""),
+                reason=_reason(body),
                 seconds=time.monotonic() - started,
                 reached=waited.returncode == 0,
             )
@@ -198,6 +210,29 @@ def slide_table(filename: str, slide_id: str, results: Sequence[StageResult]) ->
     return table
 
 
+def fetch_qc_pictures(env: dict[str, str], slide_id: str, target: Path) -> Path | None:
+    """Copy the slide's QC report and pictures (``derived/<tenant>/<slide>/qc/``) next to the
+    demo, so they can be opened in a browser; returns the HTML summary's path."""
+    from minio import Minio
+
+    endpoint = urlsplit(env["S3_ENDPOINT"])
+    client = Minio(
+        endpoint.netloc,
+        access_key=env["S3_ACCESS_KEY"],
+        secret_key=env["S3_SECRET_KEY"],
+        secure=endpoint.scheme == "https",
+    )
+    prefix = f"{DEMO_TENANT}/{slide_id}/qc/"
+    summary: Path | None = None
+    for item in client.list_objects(QC_BUCKET, prefix=prefix, recursive=True):
+        name = str(item.object_name)
+        local = target / name.removeprefix(prefix)
+        client.fget_object(QC_BUCKET, name, str(local))
+        if local.name == "index.html":
+            summary = local
+    return summary
+
+
 def run_demo(env: dict[str, str], running_parts: Sequence[str], paths: StackPaths) -> int:
     """The whole demo; returns the number of slides that did not go as far as expected."""
     console = Console()
@@ -218,6 +253,10 @@ def run_demo(env: dict[str, str], running_parts: Sequence[str], paths: StackPath
             continue
         results = follow(slide_id, stages, api=api, token=token)
         console.print(slide_table(name, slide_id, results))
+        if any(r.stage == Stage.QC and r.reached for r in results):
+            summary = fetch_qc_pictures(env, slide_id, paths.local / "demo" / "qc" / name)
+            if summary is not None:
+                console.print(f"  QC pictures: [link=file://{summary}]{summary}[/link]")
         expected_rejection = name == "not-a-slide.svs"
         went_through = len(results) == len(stages) and all(r.reached for r in results)
         if went_through == expected_rejection:

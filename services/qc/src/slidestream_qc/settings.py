@@ -16,10 +16,10 @@ class QcSettings(ServiceSettings):
     converted_bucket: str = "converted"
     derived_bucket: str = "derived"
 
-    default_thresholds: dict[str, float] = Field(default_factory=dict)
+    default_thresholds: dict[str, float | None] = Field(default_factory=dict)
     """Overrides of the library's documented defaults (``slidestream_wsi.qc.QcThresholds``) for
-    every tenant, e.g. ``DEFAULT_THRESHOLDS='{"blur_fraction_fail": 0.5}'``."""
-    tenant_thresholds: dict[str, dict[str, float]] = Field(default_factory=dict)
+    every tenant, e.g. ``DEFAULT_THRESHOLDS={"blur_fraction_max_fail": 0.5}``."""
+    tenant_thresholds: dict[str, dict[str, float | None]] = Field(default_factory=dict)
     """Per-tenant (or per-project tenant) overrides on top of ``default_thresholds``."""
 
     work_dir: Path | None = None
