@@ -227,10 +227,10 @@ async def test_tenant_thresholds_override_the_platform_defaults(tmp_path: Path) 
         default_thresholds={"blur_fraction_max_fail": 0.5},
         tenant_thresholds={TENANT: {"blur_fraction_max_warn": 0.2, "pen_fraction_max_warn": None}},
     )
-    other = flow.thresholds_for("someone-else")
+    other = flow._settings.thresholds_for("someone-else")
     assert other.blur_fraction_max_fail == 0.5
     assert other.blur_fraction_max_warn == QcThresholds().blur_fraction_max_warn
-    mine = flow.thresholds_for(TENANT)
+    mine = flow._settings.thresholds_for(TENANT)
     assert (mine.blur_fraction_max_warn, mine.blur_fraction_max_fail) == (0.2, 0.5)
     assert mine.pen_fraction_max_warn is None
     await flow.on_converted(converted_event(store))
@@ -253,3 +253,11 @@ async def test_tampered_level_bytes_are_poison(tmp_path: Path) -> None:
     with pytest.raises(QcPoisonError) as caught:
         await flow.on_converted(event)
     assert caught.value.reason == "checksum-mismatch" and publisher.sent == []
+
+
+def test_a_misspelt_threshold_stops_the_service_at_start(tmp_path: Path) -> None:
+    from slidestream_wsi.qc.thresholds import QcThresholdsError
+
+    with pytest.raises((QcThresholdsError, ValueError)) as caught:
+        QcSettings(tenant_thresholds={TENANT: {"blur_fractoin_max_warn": 0.2}})
+    assert "blur_fractoin_max_warn" in str(caught.value)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from slidestream_platform.settings import ServiceSettings
+from slidestream_wsi.qc.thresholds import QcThresholds
 
 
 class QcSettings(ServiceSettings):
@@ -24,3 +25,19 @@ class QcSettings(ServiceSettings):
 
     work_dir: Path | None = None
     """Scratch space for the level files QC reads; the system temp directory when unset."""
+
+    @model_validator(mode="after")
+    def _thresholds_are_known(self) -> QcSettings:
+        # A misspelt threshold name must stop the service at start, not dead-letter slides.
+        self.thresholds_for("")
+        for tenant in self.tenant_thresholds:
+            self.thresholds_for(tenant)
+        return self
+
+    def thresholds_for(self, tenant: str) -> QcThresholds:
+        """The platform defaults, then ``default_thresholds``, then the tenant's own values."""
+        merged: dict[str, object] = {
+            **self.default_thresholds,
+            **self.tenant_thresholds.get(tenant, {}),
+        }
+        return QcThresholds.from_mapping(merged)

@@ -59,7 +59,7 @@ from slidestream_qc.domain.artefacts import (
 from slidestream_qc.domain.outcome import state_for, status_detail
 from slidestream_qc.settings import QcSettings
 from slidestream_wsi.errors import SlideError
-from slidestream_wsi.qc import PyramidLevel, QcThresholds
+from slidestream_wsi.qc import PyramidLevel
 
 logger = logging.getLogger(__name__)
 
@@ -180,13 +180,6 @@ class QcWorkflow:
 
     # -- the work (in a worker thread) ---------------------------------------------------------
 
-    def thresholds_for(self, tenant: str) -> QcThresholds:
-        merged: dict[str, object] = {
-            **self._settings.default_thresholds,
-            **self._settings.tenant_thresholds.get(tenant, {}),
-        }
-        return QcThresholds.from_mapping(merged)
-
     def judge(self, event: SlideConvertedV1) -> Judged:
         started = time.perf_counter()
         scratch_parent = self._settings.work_dir
@@ -240,7 +233,7 @@ class QcWorkflow:
         return Judged((qc_event, status), report.verdict, report.read_fraction, elapsed)
 
     def _measure(self, event: SlideConvertedV1, scratch: Path) -> QcOutcome:
-        thresholds = self.thresholds_for(event.tenant)
+        thresholds = self._settings.thresholds_for(event.tenant)
         label = f"{event.tenant}/{event.slide_id}"
         levels = pyramid_levels(event)
         try:
