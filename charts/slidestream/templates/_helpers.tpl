@@ -1,0 +1,46 @@
+{{/* Names and labels shared by every template. */}}
+{{- define "slidestream.fullname" -}}
+{{- if contains .Chart.Name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name .Chart.Name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "slidestream.labels" -}}
+app.kubernetes.io/part-of: slidestream
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+{{- end -}}
+
+{{- define "slidestream.selector" -}}
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+app.kubernetes.io/name: {{ .name }}
+{{- end -}}
+
+{{/* Where the servers are: explicit values win, else the in-chart servers. */}}
+{{- define "slidestream.kafkaBootstrap" -}}
+{{- if .Values.kafka.bootstrap -}}{{ .Values.kafka.bootstrap }}
+{{- else if .Values.inChart.kafka.enabled -}}{{ include "slidestream.fullname" . }}-kafka:9092
+{{- else -}}{{ fail "set kafka.bootstrap, or inChart.kafka.enabled=true" }}
+{{- end -}}
+{{- end -}}
+
+{{- define "slidestream.s3Endpoint" -}}
+{{- if .Values.objectStore.endpoint -}}{{ .Values.objectStore.endpoint }}
+{{- else if .Values.inChart.minio.enabled -}}http://{{ include "slidestream.fullname" . }}-minio:9000
+{{- else -}}{{ fail "set objectStore.endpoint, or inChart.minio.enabled=true" }}
+{{- end -}}
+{{- end -}}
+
+{{- define "slidestream.databaseSecret" -}}
+{{- if .Values.database.existingSecret -}}{{ .Values.database.existingSecret }}
+{{- else if .Values.inChart.postgres.enabled -}}{{ include "slidestream.fullname" . }}-postgres-url
+{{- end -}}
+{{- end -}}
+
+{{- define "slidestream.image" -}}
+{{- $tag := .root.Values.image.tag | default .root.Chart.AppVersion -}}
+{{- printf "%s/%s/%s:%s" .root.Values.image.registry .root.Values.image.repository .name $tag -}}
+{{- end -}}

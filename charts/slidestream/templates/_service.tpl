@@ -1,0 +1,184 @@
+{{/*
+One slidestream service: Deployment + Service (+ KEDA ScaledObject, + PodDisruptionBudget).
+Called by services.yaml with (dict "root" $ "name" <service> "svc" <its values>).
+*/}}
+{{- define "slidestream.service" -}}
+{{- $root := .root -}}
+{{- $name := .name -}}
+{{- $svc := .svc -}}
+{{- $full := printf "%s-%s" (include "slidestream.fullname" $root) $name -}}
+{{- $pod := $root.Values.podDefaults -}}
+{{- $dbSecret := include "slidestream.databaseSecret" $root -}}
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {{ $full }}
+  labels:
+    {{- include "slidestream.labels" $root | nindent 4 }}
+    app.kubernetes.io/name: {{ $name }}
+    app.kubernetes.io/component: service
+spec:
+  {{- if not (and $root.Values.keda.enabled $svc.consumes) }}
+  replicas: {{ if $dbSecret }}{{ $svc.replicas }}{{ else }}1{{ end }}
+  {{- end }}
+  selector:
+    matchLabels:
+      {{- include "slidestream.selector" (dict "root" $root "name" $name) | nindent 6 }}
+  {{- if not $dbSecret }}
+  strategy: {type: Recreate}  # SQLite on a per-pod volume: one writer at a time
+  {{- end }}
+  template:
+    metadata:
+      labels:
+        {{- include "slidestream.labels" $root | nindent 8 }}
+        app.kubernetes.io/name: {{ $name }}
+      annotations:
+        prometheus.io/scrape: "true"
+        prometheus.io/port: {{ $svc.port | quote }}
+        prometheus.io/path: /metrics
+    spec:
+      {{- with $root.Values.imagePullSecrets }}
+      imagePullSecrets: {{- toYaml . | nindent 8 }}
+      {{- end }}
+      securityContext: {{- toYaml $pod.securityContext | nindent 8 }}
+      terminationGracePeriodSeconds: {{ $svc.terminationGracePeriodSeconds | default $pod.terminationGracePeriodSeconds }}
+      {{- with ($svc.nodeSelector | default $pod.nodeSelector) }}
+      nodeSelector: {{- toYaml . | nindent 8 }}
+      {{- end }}
+      {{- with ($svc.tolerations | default $pod.tolerations) }}
+      tolerations: {{- toYaml . | nindent 8 }}
+      {{- end }}
+      {{- with ($svc.affinity | default $pod.affinity) }}
+      affinity: {{- toYaml . | nindent 8 }}
+      {{- end }}
+      containers:
+        - name: {{ $name }}
+          image: {{ include "slidestream.image" (dict "root" $root "name" $name) }}
+          imagePullPolicy: {{ $root.Values.image.pullPolicy }}
+          securityContext: {{- toYaml $pod.containerSecurityContext | nindent 12 }}
+          ports:
+            - {name: http, containerPort: {{ $svc.port }}}
+          env:
+            - {name: SERVICE_NAME, value: {{ $name | quote }}}
+            - {name: HTTP_HOST, value: "0.0.0.0"}
+            - {name: HTTP_PORT, value: {{ $svc.port | quote }}}
+            - {name: LOG_JSON, value: "true"}
+            - {name: DATA_DIR, value: /var/lib/slidestream}
+            - {name: WORK_DIR, value: /scratch}
+            - {name: KAFKA_BOOTSTRAP, value: {{ include "slidestream.kafkaBootstrap" $root | quote }}}
+            - {name: S3_ENDPOINT, value: {{ include "slidestream.s3Endpoint" $root | quote }}}
+            - {name: S3_REGION, value: {{ $root.Values.objectStore.region | quote }}}
+            {{- with $root.Values.otel.endpoint }}
+            - {name: OTEL_EXPORTER_OTLP_ENDPOINT, value: {{ . | quote }}}
+            {{- end }}
+            {{- if eq $name "deid" }}
+            - {name: PSEUDONYM_KEY_FILE, value: /run/secrets/slidestream-pseudonym/pseudonym_key}
+            - {name: PSEUDONYM_KEY_VERSION, value: {{ $svc.pseudonymKey.version | quote }}}
+            {{- end }}
+            {{- range $key, $value := $svc.env }}
+            {{- if $value }}
+            - {name: {{ $key }}, value: {{ $value | quote }}}
+            {{- end }}
+            {{- end }}
+          readinessProbe:
+            httpGet: {path: /readyz, port: http}
+            periodSeconds: 10
+            failureThreshold: 3
+          livenessProbe:
+            httpGet: {path: /healthz, port: http}
+            periodSeconds: 20
+            failureThreshold: 3
+          startupProbe:
+            httpGet: {path: /healthz, port: http}
+            periodSeconds: 5
+            failureThreshold: 60
+          resources: {{- toYaml $svc.resources | nindent 12 }}
+          volumeMounts:
+            - {name: secrets, mountPath: /run/secrets/slidestream, readOnly: true}
+            - {name: scratch, mountPath: /scratch}
+            - {name: data, mountPath: /var/lib/slidestream}
+            - {name: tmp, mountPath: /tmp}
+            {{- if eq $name "deid" }}
+            - {name: pseudonym-key, mountPath: /run/secrets/slidestream-pseudonym, readOnly: true}
+            {{- end }}
+      volumes:
+        - name: secrets
+          projected:
+            sources:
+              - secret:
+                  name: {{ $root.Values.objectStoreSecret }}
+                  items:
+                    - {key: s3_access_key, path: s3_access_key}
+                    - {key: s3_secret_key, path: s3_secret_key}
+              {{- if $dbSecret }}
+              - secret:
+                  name: {{ $dbSecret }}
+                  items:
+                    - {key: database_url, path: database_url}
+              {{- end }}
+        - name: scratch
+          emptyDir: {sizeLimit: {{ $svc.scratch.sizeLimit }}}
+        - name: data
+          emptyDir: {}
+        - name: tmp
+          emptyDir: {sizeLimit: 256Mi}
+        {{- if eq $name "deid" }}
+        - name: pseudonym-key
+          secret:
+            secretName: {{ $svc.pseudonymKey.existingSecret }}
+            defaultMode: 0400
+        {{- end }}
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: {{ $full }}
+  labels:
+    {{- include "slidestream.labels" $root | nindent 4 }}
+    app.kubernetes.io/name: {{ $name }}
+spec:
+  selector:
+    {{- include "slidestream.selector" (dict "root" $root "name" $name) | nindent 4 }}
+  ports:
+    - {name: http, port: {{ $svc.port }}, targetPort: http}
+---
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata:
+  name: {{ $full }}
+  labels:
+    {{- include "slidestream.labels" $root | nindent 4 }}
+    app.kubernetes.io/name: {{ $name }}
+spec:
+  maxUnavailable: 1
+  selector:
+    matchLabels:
+      {{- include "slidestream.selector" (dict "root" $root "name" $name) | nindent 6 }}
+{{- if and $root.Values.keda.enabled $svc.consumes }}
+---
+apiVersion: keda.sh/v1alpha1
+kind: ScaledObject
+metadata:
+  name: {{ $full }}
+  labels:
+    {{- include "slidestream.labels" $root | nindent 4 }}
+    app.kubernetes.io/name: {{ $name }}
+spec:
+  scaleTargetRef:
+    name: {{ $full }}
+  minReplicaCount: 1
+  maxReplicaCount: {{ min $root.Values.keda.maxReplicas $root.Values.kafka.partitions }}
+  pollingInterval: {{ $root.Values.keda.pollingInterval }}
+  cooldownPeriod: {{ $root.Values.keda.cooldownPeriod }}
+  triggers:
+    {{- range $svc.consumes }}
+    - type: kafka
+      metadata:
+        bootstrapServers: {{ include "slidestream.kafkaBootstrap" $root | quote }}
+        consumerGroup: {{ $name | quote }}
+        topic: {{ . | quote }}
+        lagThreshold: {{ $root.Values.keda.lagThreshold | quote }}
+        offsetResetPolicy: earliest
+    {{- end }}
+{{- end }}
+{{- end -}}

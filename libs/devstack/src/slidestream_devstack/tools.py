@@ -1,0 +1,45 @@
+"""Developer tools the stack does not run but the tests and `make chart` need (Helm).
+
+Built from source through the Go module proxy, pinned in :mod:`slidestream_devstack.versions`,
+into ``.local/bin`` — the same way as tusd and MinIO, so a fresh machine needs only Go.
+
+``python -m slidestream_devstack.tools helm`` builds Helm if needed and prints its path.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from rich.console import Console
+
+from slidestream_devstack import versions
+from slidestream_devstack.builds import go_install
+from slidestream_devstack.paths import StackPaths, find_repo_root
+
+
+def ensure_helm(paths: StackPaths | None = None, console: Console | None = None) -> Path:
+    """The pinned ``helm`` binary, built on first use (about 3 minutes on 2 cores)."""
+    paths = paths or StackPaths(find_repo_root(None))
+    paths.ensure()
+    binary = paths.bin / "helm"
+    go_install(
+        module=versions.HELM_MODULE,
+        version=versions.HELM_VERSION,
+        binary=binary,
+        console=console or Console(stderr=True),
+        log_path=paths.logs / "helm-build.log",
+    )
+    return binary
+
+
+def main(argv: list[str]) -> int:
+    if argv == ["helm"]:
+        print(ensure_helm())
+        return 0
+    print("usage: python -m slidestream_devstack.tools helm", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
