@@ -11,7 +11,7 @@ UV ?= uv
 PYTEST_ARGS ?=
 PY := $(UV) run --frozen
 
-.PHONY: help setup system-packages uv sync up down status demo test test-unit lint format asyncapi bench bench-upload bench-deid
+.PHONY: help setup system-packages uv sync up down status demo test test-unit lint format asyncapi chart bench bench-upload bench-deid bench-convert bench-qc
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -67,11 +67,17 @@ lint: sync ## ruff, mypy, import contract, AsyncAPI document up to date
 	$(PY) python -m slidestream_contracts.asyncapi --check docs/asyncapi.yaml
 	$(PY) python -m slidestream_contracts.schemas --check docs/schemas
 
+chart: sync ## lint and render charts/slidestream with the pinned Helm (built on first use)
+	helm=$$($(PY) python -m slidestream_devstack.tools helm) && \
+	$$helm lint charts/slidestream --strict --set kafka.bootstrap=kafka:9092,objectStore.endpoint=http://s3:9000 && \
+	$$helm template slidestream charts/slidestream --kube-version 1.31.0 --set kafka.bootstrap=kafka:9092,objectStore.endpoint=http://s3:9000 > /dev/null && \
+	echo "chart renders"
+
 format: sync ## apply ruff's fixes and formatting
 	$(PY) ruff check --fix .
 	$(PY) ruff format .
 
-bench: bench-upload bench-deid ## every benchmark (results in docs/benchmarks.md)
+bench: bench-upload bench-deid bench-convert bench-qc ## every benchmark (results in docs/benchmarks.md)
 
 bench-upload: setup ## CLI upload through tusd vs direct MinIO multipart (1 and 4 GiB)
 	$(PY) python -m tests.bench.bench_upload
@@ -82,3 +88,9 @@ bench-deid: setup ## de-identify a generated 1.5 GiB SVS vs a server-side copy o
 asyncapi: sync ## regenerate docs/asyncapi.yaml and docs/schemas/ from libs/contracts
 	$(PY) python -m slidestream_contracts.asyncapi --out docs/asyncapi.yaml
 	$(PY) python -m slidestream_contracts.schemas --out docs/schemas
+
+bench-convert: setup ## convert a generated ~50k x 40k JPEG SVS to DICOM vs wsidicomizer and a plain copy
+	$(PY) python -m tests.bench.bench_convert
+
+bench-qc: setup ## QC of the same slide vs a HistoQC-style reference pass
+	$(PY) python -m tests.bench.bench_qc
