@@ -93,7 +93,7 @@ class ScriptedRunner:
             read_fraction=bytes_read / total,
             levels_read=self.needed,
         )
-        return QcOutcome(report, {"overlay.png": b"\x89PNG overlay", "index.html": b"<html>"})
+        return QcOutcome(report, {"overlay.png": b"\x89PNG overlay", "report.html": b"<html>"})
 
     def run_dicom(
         self,
@@ -186,14 +186,14 @@ async def test_only_the_needed_levels_are_downloaded_and_outputs_land_in_derived
     assert total == sum(ref.size_bytes for ref in event.dicom)
     derived = sorted(k for (b, k) in store.objects if b == "derived")
     prefix = f"{TENANT}/{event.slide_id}/qc/"
-    assert derived == [prefix + "index.html", prefix + "overlay.png", prefix + "report.json"]
+    assert derived == [prefix + "overlay.png", prefix + "report.html", prefix + "report.json"]
     report = json.loads(store.objects[("derived", prefix + "report.json")])
     assert report["schema_version"] == "qc-report.v1"
 
     [(qc, _), (status, _)] = publisher.sent
     assert isinstance(qc, SlideQcV1) and qc.verdict == "pass"
     assert qc.report is not None and qc.report.key == prefix + "report.json"
-    assert [o.key.rsplit("/", 1)[-1] for o in qc.overlays] == ["overlay.png", "index.html"]
+    assert [o.key.rsplit("/", 1)[-1] for o in qc.overlays] == ["overlay.png", "report.html"]
     assert isinstance(status, SlideStatusV1) and status.state == SlideState.QC_PASSED
 
 

@@ -228,7 +228,7 @@ def fetch_qc_pictures(env: dict[str, str], slide_id: str, target: Path) -> Path 
         name = str(item.object_name)
         local = target / name.removeprefix(prefix)
         client.fget_object(QC_BUCKET, name, str(local))
-        if local.name == "index.html":
+        if local.name == "report.html":
             summary = local
     return summary
 

@@ -60,3 +60,18 @@ class PyramidLevelError(SlideError):
 
 class QcThresholdsError(ValueError):
     """A tenant's QC thresholds are malformed (unknown name, wrong type, warn past fail)."""
+
+
+class ConformanceError(SlideError):
+    """A converted output failed its conformance gate (``dciodvfy`` errors, an independent reader
+    that cannot open it, or pixels that differ from the source on a lossless level)."""
+
+
+class ConformanceToolMissing(RuntimeError):  # noqa: N818 - the name the services catch
+    """A tool of the conformance gate (``dciodvfy``) is not installed: an environment problem, not
+    a bad slide, so it is deliberately no :class:`SlideError` and the message is retried."""
+
+
+class MissingPixelSpacingError(UnsupportedFormatError):
+    """The slide declares no pixel spacing, which DICOM WSI requires (Pixel Measures, Type 1),
+    and the caller gave no assumed spacing to write instead."""

@@ -702,3 +702,229 @@ LAYOUT_MAKERS = {
     "philips_tiff": make_philips_tiff,
     "dicom": make_dicom_series,
 }
+
+
+# -- Leica SCN and Ventana BIF (BigTIFF) --------------------------------------------------------
+
+LEICA_SCN_NAMESPACE = "http://www.leica-microsystems.com/scn/2010/10/01"
+"""The SCN namespace OpenSlide's leica driver requires as the XML default namespace."""
+SCN_MAIN_NM_PER_PX = 500
+"""Level-0 pixel size of the synthetic SCN main image, in nanometres (0.5 um)."""
+SCN_MACRO_NM_PER_PX = 10_000
+"""Pixel size of the synthetic SCN macro image, in nanometres."""
+VENTANA_SOFTWARE = "ScanOutputManager 1.1.0.15854"
+"""Software value of Ventana BIF files (tifffile detects BIF by this prefix)."""
+
+
+def _scn_xml(macro_shape: tuple[int, int]) -> str:
+    """The SCN collection: a macro image covering the slide, and the main image (3 levels)."""
+    macro_h, macro_w = macro_shape
+    collection_w = macro_w * SCN_MACRO_NM_PER_PX
+    collection_h = macro_h * SCN_MACRO_NM_PER_PX
+
+    def image(name: str, view: tuple[int, int, int, int], dims: list[tuple[int, int, int]]) -> str:
+        dimensions = "".join(
+            f'<dimension sizeX="{w}" sizeY="{h}" r="{r}" ifd="{ifd}"/>'
+            for r, (w, h, ifd) in enumerate(dims)
+        )
+        return (
+            f'<image name="{name}" uuid="urn:uuid:{TOKENS["study"]}">'
+            f"<creationDate>{TOKENS['scan_date']}.60Z</creationDate>"
+            f'<device model="Leica SCN400;Leica SCN" version="1.5.1.10804 2012/05/10 13:29:07;'
+            f'1.5.1.10864" serial="{TOKENS["serial"]}"/>'
+            f'<pixels sizeX="{dims[0][0]}" sizeY="{dims[0][1]}">{dimensions}</pixels>'
+            f'<view sizeX="{view[0]}" sizeY="{view[1]}" offsetX="{view[2]}" '
+            f'offsetY="{view[3]}" spacingZ="0"/>'
+            "<scanSettings><objectiveSettings><objective>20</objective></objectiveSettings>"
+            "<illuminationSettings><numericalAperture>0.4</numericalAperture>"
+            "<illuminationSource>brightfield</illuminationSource></illuminationSettings>"
+            f"<user>{TOKENS['operator']}</user></scanSettings>"
+            f"<comment>{TOKENS['free_text']}</comment>"
+            "</image>"
+        )
+
+    main_view = (
+        LEVEL0_WIDTH_PX * SCN_MAIN_NM_PER_PX,
+        LEVEL0_HEIGHT_PX * SCN_MAIN_NM_PER_PX,
+        SCN_MACRO_NM_PER_PX * 16,
+        SCN_MACRO_NM_PER_PX * 16,
+    )
+    main_dims = [(LEVEL0_WIDTH_PX >> i, LEVEL0_HEIGHT_PX >> i, 1 + i) for i in range(3)]
+    return (
+        '<?xml version="1.0" encoding="utf-8"?>'
+        f'<scn xmlns="{LEICA_SCN_NAMESPACE}">'
+        f'<collection name="{TOKENS["filename"]}" uuid="urn:uuid:{TOKENS["accession"]}" '
+        f'sizeX="{collection_w}" sizeY="{collection_h}">'
+        # The 2010/10/01 namespace stores the barcode Base64-encoded (OpenSlide decodes it).
+        f"<barcode>{base64.b64encode(TOKENS['barcode'].encode()).decode()}</barcode>"
+        + image(TOKENS["patient_name"], (collection_w, collection_h, 0, 0), [(macro_w, macro_h, 0)])
+        + image(TOKENS["specimen"], main_view, main_dims)
+        + "</collection></scn>"
+    )
+
+
+def make_leica_scn(directory: Path) -> PlantedSlide:
+    """A Leica SCN: BigTIFF, IFD 0 is the (tiled) macro carrying the SCN XML, then the levels."""
+    path = directory / "planted.scn"
+    lv = levels()
+    macro = macro_image()
+    # The macro is tiled: OpenSlide requires directory 0 of a Leica slide to be tiled.
+    macro_tiles = np.full((128, 384, 3), 255, dtype=np.uint8)
+    macro_tiles[: macro.shape[0], : macro.shape[1]] = macro
+    with tifffile.TiffWriter(path, bigtiff=True) as tif:
+        tif.write(
+            macro_tiles,
+            tile=(128, 128),
+            compression="jpeg",
+            photometric="rgb",
+            description=_scn_xml(macro_tiles.shape[:2]),
+            software=f"Leica SCN {TOKENS['hostname']}",
+            datetime="1987:11:23 04:05:06",
+            metadata=None,
+            extratags=_common_tags()[:6],
+        )
+        for image in lv:
+            tif.write(
+                image,
+                tile=(TILE_PX, TILE_PX),
+                compression="jpeg",
+                compressionargs={"level": 95},
+                photometric="rgb",
+                resolution=(1e4 / (SCN_MAIN_NM_PER_PX / 1000), 1e4 / (SCN_MAIN_NM_PER_PX / 1000)),
+                resolutionunit="CENTIMETER",
+                metadata=None,
+            )
+    return PlantedSlide("leica_scn", path, (path,))
+
+
+def _ventana_iscan_xmp() -> bytes:
+    """The iScan XML packet of directory 0 (OpenSlide copies every attribute to a property)."""
+    return (
+        '<?xml version="1.0" encoding="utf-8"?>'
+        f'<iScan BarCode1D="{TOKENS["barcode"]}" BarCode2D="{TOKENS["accession"]}" '
+        f'ScanDate="{TOKENS["scan_date"]}" ScanTime="04:05:06" UserName="{TOKENS["operator"]}" '
+        f'UnitNumber="{TOKENS["serial"]}" SlideAnnotation="{TOKENS["free_text"]}" '
+        f'FileName="{TOKENS["filename"]}" Magnification="20" ScanRes="0.465" Z-layers="1" '
+        'Z-spacing="1" FocusMode="1" BuildVersion="3.3.1.1">'
+        f'<AOI0 Left="10" Top="20" Right="2058" Bottom="1556" Name="{TOKENS["patient_id"]}"/>'
+        "</iScan>"
+    ).encode()
+
+
+def _ventana_encode_info(cols: int, rows: int) -> bytes:
+    """Level-0 EncodeInfo: one AOI of ``cols`` x ``rows`` tiles with two zero-overlap joints.
+
+    Tiles are numbered from 1, serpentine from the bottom row (OpenSlide's ventana driver):
+    tile 1 is bottom-left, tile 2 its right neighbour, tile ``2 * cols`` the tile above tile 1.
+    """
+    joints = (
+        f'<TileJointInfo FlagJoined="1" Confidence="90" Direction="RIGHT" Tile1="1" Tile2="2" '
+        f'OverlapX="0" OverlapY="0"/>'
+        f'<TileJointInfo FlagJoined="1" Confidence="90" Direction="UP" Tile1="1" '
+        f'Tile2="{2 * cols}" OverlapX="0" OverlapY="0"/>'
+    )
+    return (
+        '<?xml version="1.0" encoding="utf-8"?>'
+        '<EncodeInfo Ver="2">'
+        f'<SlideInfo UnitNumber="{TOKENS["serial"]}" Operator="{TOKENS["operator"]}"/>'
+        "<SlideStitchInfo>"
+        f'<ImageInfo AOIScanned="1" AOIIndex="0" Width="{TILE_PX}" Height="{TILE_PX}" '
+        f'NumRows="{rows}" NumCols="{cols}" Pos-X="0" Pos-Y="0">{joints}</ImageInfo>'
+        "</SlideStitchInfo>"
+        '<AoiOrigin><AOI0 OriginX="0" OriginY="0"/></AoiOrigin>'
+        "</EncodeInfo>"
+    ).encode()
+
+
+def make_ventana_bif(directory: Path) -> PlantedSlide:
+    """A Ventana BIF: BigTIFF with Label_Image (IFD 0, iScan XMP), Thumbnail, then the levels."""
+    path = directory / "planted.bif"
+    lv = levels()
+    iscan = _ventana_iscan_xmp()
+    with tifffile.TiffWriter(path, bigtiff=True) as tif:
+        tif.write(
+            macro_image(),
+            compression="jpeg",
+            photometric="rgb",
+            description="Label_Image",
+            software=VENTANA_SOFTWARE,
+            datetime="1987:11:23 04:05:06",
+            metadata=None,
+            extratags=[
+                (700, 1, len(iscan), iscan, True),
+                *[t for t in _common_tags()[:6] if t[0] != 700],
+            ],
+        )
+        tif.write(
+            lv[2][::2, ::2].copy(),
+            compression="jpeg",
+            photometric="rgb",
+            description="Thumbnail",
+            software=VENTANA_SOFTWARE,
+            metadata=None,
+        )
+        for index, image in enumerate(lv):
+            encode = _ventana_encode_info(LEVEL0_WIDTH_PX // TILE_PX, LEVEL0_HEIGHT_PX // TILE_PX)
+            tif.write(
+                image,
+                tile=(TILE_PX, TILE_PX),
+                compression="jpeg",
+                compressionargs={"level": 95},
+                photometric="rgb",
+                description=f"level={index} mag={20 // 2**index:g} quality=95",
+                software=VENTANA_SOFTWARE,
+                metadata=None,
+                extratags=[(700, 1, len(encode), encode, True)] if index == 0 else [],
+            )
+    return PlantedSlide("ventana_bif", path, (path,))
+
+
+LAYOUT_MAKERS["leica_scn"] = make_leica_scn
+LAYOUT_MAKERS["ventana_bif"] = make_ventana_bif
+
+
+# -- conversion inputs ------------------------------------------------------------------------
+
+CONVERT_MPP_UM = 0.5
+"""Pixel spacing of the conversion samples (resolution tags in pixels per centimetre)."""
+
+
+def make_conversion_tiff(
+    directory: Path,
+    name: str,
+    *,
+    compression: str = "jpeg",
+    tile_px: int | None = TILE_PX,
+    size_px: tuple[int, int] = (LEVEL0_WIDTH_PX, LEVEL0_HEIGHT_PX),
+    downsamples: tuple[int, ...] = (1, 2, 4),
+    strip_rows: int = 64,
+) -> Path:
+    """A PHI-free, already de-identified-looking RGB pyramid for the converter's tests.
+
+    ``compression`` is any tifffile codec name (``jpeg``, ``jpeg2000``, ``none``, ``zlib``...);
+    ``tile_px=None`` writes stripes of ``strip_rows`` rows instead of tiles; ``downsamples``
+    picks which levels exist (``(1,)`` leaves the whole pyramid to be generated, ``(1, 4)``
+    leaves a gap); odd ``size_px`` give partial edge tiles.
+    """
+    path = directory / name
+    width, height = size_px
+    level0 = tissue(width, height, seed=3)
+    with tifffile.TiffWriter(path, bigtiff=False) as tif:
+        for index, factor in enumerate(downsamples):
+            image = np.ascontiguousarray(level0[::factor, ::factor])
+            args: dict[str, object] = {
+                "compression": None if compression == "none" else compression,
+                "photometric": "rgb",
+                "subfiletype": 0 if index == 0 else 1,
+                "resolution": (1e4 / (CONVERT_MPP_UM * factor),) * 2,
+                "resolutionunit": "CENTIMETER",
+                "metadata": None,
+            }
+            if tile_px is None:
+                args["rowsperstrip"] = strip_rows
+            else:
+                args["tile"] = (tile_px, tile_px)
+            if compression == "jpeg":
+                args["compressionargs"] = {"level": 90}
+            tif.write(image, **args)  # type: ignore[arg-type]
+    return path

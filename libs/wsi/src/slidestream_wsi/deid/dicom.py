@@ -16,9 +16,11 @@ from pathlib import Path
 import pydicom
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.encaps import encapsulate
 from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
 from pydicom.tag import BaseTag
+from pydicom.uid import UID, JPEGBaseline8Bit
 
 from slidestream_wsi.deid.audit import AuditRecorder
 from slidestream_wsi.deid.dicom_profile import (
@@ -32,6 +34,7 @@ from slidestream_wsi.deid.dicom_profile import (
     DUMMY_TEXT,
     DUMMY_TIME,
 )
+from slidestream_wsi.deid.label import pseudonym_label, pseudonym_label_jpeg
 from slidestream_wsi.deid.policy import DeidPolicy, DicomDatePolicy
 from slidestream_wsi.dicom.pixeldata import DicomHeader, read_dicom_header
 from slidestream_wsi.dicom.validate import ASSOCIATED_IMAGE_FLAVORS, image_flavor
@@ -294,3 +297,83 @@ def _deidentify_file_meta(meta: FileMetaDataset, ds: Dataset, ctx: _Context) -> 
     meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
     meta.ImplementationClassUID = pydicom.uid.PYDICOM_IMPLEMENTATION_UID
     meta.ImplementationVersionName = "SLIDESTREAM1"
+
+
+LABEL_PIXEL_SPACING_MM = 0.08
+"""Pixel spacing written on a generated label (a 320 px label is then 25.6 mm wide, about the
+width of a slide label); the generated image has no physical origin, so this is nominal."""
+_LABEL_UID_ROLE = "slidestream-pseudonym-label"
+# Attributes of the reference that describe its own pixels or frames, not the series.
+_REFERENCE_ONLY_KEYWORDS = (
+    "PerFrameFunctionalGroupsSequence",
+    "NumberOfFocalPlanes",
+    "DimensionIndexSequence",
+    "ConcatenationUID",
+    "SOPInstanceUIDOfConcatenationSource",
+    "InConcatenationNumber",
+    "InConcatenationTotalNumber",
+    "IconImageSequence",
+)
+
+
+def write_pseudonym_label_instance(
+    reference: Path, destination: Path, policy: DeidPolicy, limits: SlideLimits
+) -> str:
+    """Write a LABEL instance showing only the pseudonym into the series of ``reference``.
+
+    ``reference`` is an already de-identified instance of the series: its patient, study,
+    series, frame-of-reference and specimen attributes are copied, so the label belongs to the
+    same slide (PS3.3 C.8.12.4: a VL Whole Slide Microscopy LABEL image). The label is one
+    baseline JPEG frame (YBR_FULL_422), and its SOP Instance UID is keyed on the series, so
+    repeating the de-identification gives the same file. Returns the SOP Instance UID.
+    """
+    ds = read_dicom_header(reference, limits).dataset
+    if str(ds.get("PatientIdentityRemoved", "")) != "YES":
+        raise DeidentificationError("the label reference is not a de-identified instance")
+    image = pseudonym_label(policy.pseudonym)
+    height, width = int(image.shape[0]), int(image.shape[1])
+    for keyword in _REFERENCE_ONLY_KEYWORDS:
+        if keyword in ds:
+            del ds[keyword]
+    uid = UID(remap_uid(policy.key, policy.tenant, f"{_LABEL_UID_ROLE}/{ds.SeriesInstanceUID}"))
+    ds.SOPInstanceUID = uid
+    ds.file_meta.MediaStorageSOPInstanceUID = uid
+    ds.file_meta.TransferSyntaxUID = JPEGBaseline8Bit
+    # PS3.3 C.8.12.4.1.1: DERIVED, the pixels are generated, not acquired.
+    ds.ImageType = ["DERIVED", "PRIMARY", "LABEL", "NONE"]
+    ds.InstanceNumber = int(ds.get("InstanceNumber", 0) or 0) + 1000
+    ds.SamplesPerPixel = 3
+    ds.PhotometricInterpretation = "YBR_FULL_422"
+    ds.PlanarConfiguration = 0
+    ds.BitsAllocated = 8
+    ds.BitsStored = 8
+    ds.HighBit = 7
+    ds.PixelRepresentation = 0
+    ds.Rows = height
+    ds.Columns = width
+    ds.NumberOfFrames = 1
+    ds.TotalPixelMatrixRows = height
+    ds.TotalPixelMatrixColumns = width
+    ds.TotalPixelMatrixFocalPlanes = 1
+    ds.DimensionOrganizationType = "TILED_FULL"
+    ds.ImagedVolumeWidth = width * LABEL_PIXEL_SPACING_MM
+    ds.ImagedVolumeHeight = height * LABEL_PIXEL_SPACING_MM
+    ds.ImagedVolumeDepth = 0.0
+    # The label shows a pseudonym only: nothing that identifies the patient is burned in.
+    ds.BurnedInAnnotation = "NO"
+    ds.SpecimenLabelInImage = "YES"
+    ds.LossyImageCompression = "01"
+    ds.LossyImageCompressionMethod = "ISO_10918_1"
+    shared = Dataset()
+    measures = Dataset()
+    measures.PixelSpacing = [LABEL_PIXEL_SPACING_MM, LABEL_PIXEL_SPACING_MM]
+    measures.SliceThickness = 0
+    shared.PixelMeasuresSequence = Sequence([measures])
+    frame_type = Dataset()
+    frame_type.FrameType = ds.ImageType
+    shared.WholeSlideMicroscopyImageFrameTypeSequence = Sequence([frame_type])
+    ds.SharedFunctionalGroupsSequence = Sequence([shared])
+    ds.PixelData = encapsulate([pseudonym_label_jpeg(image)])
+    ds["PixelData"].VR = "OB"
+    pydicom.dcmwrite(destination, ds, enforce_file_format=True)
+    return uid

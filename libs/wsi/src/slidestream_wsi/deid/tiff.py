@@ -19,7 +19,12 @@ from typing import BinaryIO
 
 from slidestream_wsi.deid.aperio import scrub_aperio_description
 from slidestream_wsi.deid.audit import AuditRecorder
-from slidestream_wsi.deid.label import pseudonym_label
+from slidestream_wsi.deid.label import (
+    add_ome_label_image,
+    pseudonym_label,
+    pseudonym_label_jpeg,
+)
+from slidestream_wsi.deid.leica import scrub_scn_xml
 from slidestream_wsi.deid.ome import scrub_ome_xml
 from slidestream_wsi.deid.philips import scrub_philips_xml
 from slidestream_wsi.deid.policy import AssociatedImagePolicy, DeidPolicy
@@ -32,12 +37,14 @@ from slidestream_wsi.deid.tiff_tags import (
     kept_tags,
     tag_name,
 )
+from slidestream_wsi.deid.ventana import bif_software, scrub_bif_description, scrub_bif_xmp
 from slidestream_wsi.detect import SlideFormat
 from slidestream_wsi.errors import DeidentificationError, UnsupportedFormatError
 from slidestream_wsi.limits import SlideLimits
 from slidestream_wsi.tiff.layout import ClassifiedIfd, PageRole, classify_ifds
 from slidestream_wsi.tiff.patch import ProtectedRanges, TiffPatcher
 from slidestream_wsi.tiff.structure import (
+    FIELD_TYPE_SIZE_BYTES,
     TAG_STRIP_BYTE_COUNTS,
     TAG_STRIP_OFFSETS,
     TAG_SUB_IFDS,
@@ -58,22 +65,42 @@ TIFF_DEID_FORMATS = frozenset(
         SlideFormat.OME_TIFF,
         SlideFormat.HAMAMATSU_NDPI,
         SlideFormat.PHILIPS_TIFF,
+        SlideFormat.LEICA_SCN,
+        SlideFormat.VENTANA_BIF,
     }
 )
 # Formats whose label can be replaced by a generated one that their readers recognise.
 LABEL_REPLACEMENT_FORMATS = frozenset(
-    {SlideFormat.APERIO_SVS, SlideFormat.GENERIC_TIFF, SlideFormat.PHILIPS_TIFF}
+    {
+        SlideFormat.APERIO_SVS,
+        SlideFormat.GENERIC_TIFF,
+        SlideFormat.PHILIPS_TIFF,
+        SlideFormat.VENTANA_BIF,
+        SlideFormat.OME_TIFF,
+        SlideFormat.HAMAMATSU_NDPI,
+    }
 )
+# Formats whose readers look for their metadata in directory 0 only: when directory 0 is
+# removed (a Leica macro, a Ventana label), its scrubbed metadata moves to the new first one.
+FIRST_DIRECTORY_METADATA_FORMATS = frozenset({SlideFormat.LEICA_SCN, SlideFormat.VENTANA_BIF})
+TAG_XMP = 700
+NDPI_MACRO_MAGNIFICATION = -1.0
+"""NDPI has no label image: its macro (Magnification -1) shows the label, so the generated
+label takes the macro's place and magnification (OpenSlide's hamamatsu driver)."""
 PHILIPS_SOFTWARE = "Philips DP v1.0"
 """Software value kept on Philips files: readers detect the format by its prefix."""
 
 COPY_CHUNK_BYTES = 8 * 1024 * 1024
+_BYTE = 1
 _ASCII = 2
 _SHORT = 3
 _LONG = 4
+_FLOAT = 11
 _LONG8 = 16
 _TIFF_DEFLATE = 8  # Adobe Deflate (TIFF Technical Note, zlib)
 _RGB = 2
+_YCBCR = 6
+_TIFF_JPEG = 7  # TIFF Technical Note 2 JPEG
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +155,35 @@ class _TiffDeidentifier:
         self.kept = [c for c in classified if c.role.kept]
         self.removed = [c for c in classified if not c.role.kept]
         self.allowed = kept_tags(fmt)
+        self.top_kept = [c for c in self.kept if c.sub_index is None]
+        if not self.top_kept:
+            raise DeidentificationError("no pyramid level is left to keep")
+        slot_roles = {PageRole.LABEL}
+        if fmt is SlideFormat.HAMAMATSU_NDPI:
+            slot_roles.add(PageRole.MACRO)
+        self.label_slot = next(
+            (
+                c.top_level_index
+                for c in self.removed
+                if c.role in slot_roles and c.sub_index is None
+            ),
+            None,
+        )
+        self.want_label = self._wants_label(self.label_slot)
+        # Top-level index -> position in the output chain, a generated label included.
+        self.label_position = (
+            sum(c.top_level_index < self.label_slot for c in self.top_kept)
+            if self.want_label and self.label_slot is not None
+            else None
+        )
+        self.renumbering = {
+            c.top_level_index: new
+            + int(self.label_position is not None and new >= self.label_position)
+            for new, c in enumerate(self.top_kept)
+        }
+        self.first_payload: dict[int, tuple[int, bytes]] = {}
+        if fmt in FIRST_DIRECTORY_METADATA_FORMATS:
+            self.first_payload = self._first_directory_payload(structure.ifds[0])
 
     # -- planning -----------------------------------------------------------------------------
 
@@ -159,13 +215,44 @@ class _TiffDeidentifier:
     def _block_range(self, ifd: Ifd) -> tuple[int, int]:
         return ifd.offset, self.s.ifd_block_end(ifd)
 
-    def _plan_ifd(self, item: ClassifiedIfd) -> tuple[set[int], dict[int, bytes]]:
+    def _first_directory_payload(self, first: Ifd) -> dict[int, tuple[int, bytes]]:
+        """Scrubbed directory-0 metadata that readers need on the first directory."""
+        payload: dict[int, tuple[int, bytes]] = {}
+        if self.fmt is SlideFormat.LEICA_SCN:
+            text = self._text(first, TAG_IMAGE_DESCRIPTION) or ""
+            scrubbed = scrub_scn_xml(text, self.renumbering, self.audit)
+            payload[TAG_IMAGE_DESCRIPTION] = (_ASCII, scrubbed.encode("utf-8") + b"\x00")
+        elif self.fmt is SlideFormat.VENTANA_BIF:
+            xmp = self._text(first, TAG_XMP)
+            scrubbed_xmp = scrub_bif_xmp(xmp, self.audit) if xmp else None
+            if scrubbed_xmp is None:
+                raise DeidentificationError("Ventana BIF directory 0 has no iScan XMP packet")
+            payload[TAG_XMP] = (_BYTE, scrubbed_xmp.encode("utf-8"))
+            software = bif_software(self._text(first, TAG_SOFTWARE) or "", self.audit)
+            payload[TAG_SOFTWARE] = (_ASCII, software.encode("ascii") + b"\x00")
+        return payload
+
+    def _plan_ifd(self, item: ClassifiedIfd) -> tuple[set[int], dict[int, tuple[int, bytes]]]:
         ifd = item.ifd
         remove: set[int] = set()
-        replace: dict[int, bytes] = {}
+        replace: dict[int, tuple[int, bytes]] = {}
         is_first = item.top_level_index == 0 and item.sub_index is None
+        if is_first and self.first_payload:
+            for code, value in self.first_payload.items():
+                if code in ifd.entries:
+                    self.audit.removed_value(self._text(ifd, code) or "")
+                    replace[code] = value
         for code in ifd.entry_order:
-            if code in self.allowed:
+            if code in self.allowed or code in replace:
+                continue
+            if code == TAG_XMP and self.fmt is SlideFormat.VENTANA_BIF:
+                xmp = self._text(ifd, code) or ""
+                scrubbed_xmp = scrub_bif_xmp(xmp, self.audit) if xmp else None
+                self.audit.removed_value(xmp)
+                if scrubbed_xmp is None:
+                    remove.add(code)
+                else:
+                    replace[code] = (_BYTE, scrubbed_xmp.encode("utf-8"))
                 continue
             if code == TAG_IMAGE_DESCRIPTION:
                 scrubbed = self._scrub_description(ifd, is_first)
@@ -173,13 +260,13 @@ class _TiffDeidentifier:
                     remove.add(code)
                     self.audit.removed_field("tiff.ImageDescription", self._text(ifd, code))
                 else:
-                    replace[code] = scrubbed.encode("utf-8") + b"\x00"
+                    replace[code] = (_ASCII, scrubbed.encode("utf-8") + b"\x00")
                 continue
             if code == TAG_SOFTWARE and self.fmt is SlideFormat.PHILIPS_TIFF:
                 current = self._text(ifd, code) or ""
                 if current != PHILIPS_SOFTWARE:
                     self.audit.removed_field("tiff.Software", current)
-                    replace[code] = PHILIPS_SOFTWARE.encode("ascii") + b"\x00"
+                    replace[code] = (_ASCII, PHILIPS_SOFTWARE.encode("ascii") + b"\x00")
                 continue
             remove.add(code)
             if code not in PRIVATE_IFD_TAGS:
@@ -195,12 +282,16 @@ class _TiffDeidentifier:
         if self.fmt is SlideFormat.APERIO_SVS:
             return scrub_aperio_description(text, self.audit)
         if self.fmt is SlideFormat.OME_TIFF and is_first:
-            kept_top = [c for c in self.kept if c.sub_index is None]
-            renumber = {c.top_level_index: new for new, c in enumerate(kept_top)}
             kept_images = 1
-            return scrub_ome_xml(text, kept_images, renumber, self.audit)
+            scrubbed = scrub_ome_xml(text, kept_images, self.renumbering, self.audit)
+            if self.label_position is not None:
+                scrubbed = add_ome_label_image(scrubbed, self.label_position)
+            return scrubbed
         if self.fmt is SlideFormat.PHILIPS_TIFF and is_first:
             return scrub_philips_xml(text, self.audit)
+        if self.fmt is SlideFormat.VENTANA_BIF:
+            return scrub_bif_description(text, self.audit)
+        self.audit.removed_value(text)
         return None
 
     # -- execution ----------------------------------------------------------------------------
@@ -211,21 +302,25 @@ class _TiffDeidentifier:
                 if not any(c.ifd is sub and c.role.kept for c in self.classified):
                     raise DeidentificationError("a kept level has a SubIFD that is not a level")
         plans = {id(c.ifd): self._plan_ifd(c) for c in self.kept}
+        label_first = self.label_position == 0
+        # The first kept directory gets directory 0's metadata in a rewritten copy of its IFD
+        # (entries cannot grow in place), so its old block is not protected: it is zeroed.
+        relocate_first = (
+            bool(self.first_payload) and self.top_kept[0].top_level_index != 0 and not label_first
+        )
         protected: list[tuple[int, int]] = []
         for item in self.kept:
             remove, replace = plans[id(item.ifd)]
-            protected.append(self._block_range(item.ifd))
+            if not (relocate_first and item is self.top_kept[0]):
+                protected.append(self._block_range(item.ifd))
             protected.extend(self._image_ranges(item.ifd))
             for code, entry in item.ifd.entries.items():
                 if not entry.inline and code not in remove and code not in replace:
                     protected.append((entry.value_offset, entry.value_offset + entry.value_nbytes))
         patcher = TiffPatcher(self.fh, self.s, ProtectedRanges(protected), self.limits)
 
-        label_slot: int | None = None
         for item in self.removed:
             self._wipe_removed_ifd(patcher, item)
-            if item.role is PageRole.LABEL and item.sub_index is None and label_slot is None:
-                label_slot = item.top_level_index
 
         for item in self.kept:
             remove, replace = plans[id(item.ifd)]
@@ -236,10 +331,12 @@ class _TiffDeidentifier:
                 if not entry.inline:
                     patcher.wipe(entry.value_offset, entry.value_offset + entry.value_nbytes)
             patcher.remove_entries(item.ifd, remove)
-            for code, value in replace.items():
-                patcher.set_value(item.ifd, code, value, field_type=_ASCII)
+            for code, (field_type, value) in replace.items():
+                patcher.set_value(item.ifd, code, value, field_type=field_type)
 
-        replaced = self._relink(patcher, label_slot)
+        replaced = self._relink(
+            patcher, self.label_slot if self.want_label else None, relocate_first
+        )
         self.fh.flush()
         return TiffDeidOutcome(patcher.bytes_written, replaced)
 
@@ -275,46 +372,94 @@ class _TiffDeidentifier:
                 patcher.wipe(entry.value_offset, entry.value_offset + entry.value_nbytes)
         patcher.wipe(*self._block_range(private))
 
-    def _relink(self, patcher: TiffPatcher, label_slot: int | None) -> bool:
-        chain_offsets: list[int] = []
-        replaced = False
-        want_label = (
+    def _wants_label(self, label_slot: int | None) -> bool:
+        want = (
             self.policy.associated_images is AssociatedImagePolicy.REPLACE_WITH_PSEUDONYM
             and label_slot is not None
         )
-        if want_label and self.fmt not in LABEL_REPLACEMENT_FORMATS:
+        if want and self.fmt not in LABEL_REPLACEMENT_FORMATS:
             self.audit.removed_field("label_replacement_unsupported_for_format")
-            want_label = False
-        top_kept = [c for c in self.kept if c.sub_index is None]
-        for item in top_kept:
-            if want_label and label_slot is not None and item.top_level_index > label_slot:
-                chain_offsets.append(self._append_label(patcher))
-                want_label = False
+            return False
+        return want
+
+    def _relink(self, patcher: TiffPatcher, label_slot: int | None, relocate_first: bool) -> bool:
+        """Chain the kept directories (and a generated label in the old label's place)."""
+        # directory offset -> (offset of its next pointer, the pointer's current value)
+        links: dict[int, tuple[int, int]] = {
+            c.ifd.offset: (c.ifd.next_pointer_offset, c.ifd.next_offset) for c in self.top_kept
+        }
+        chain_offsets: list[int] = []
+        replaced = False
+        for item in self.top_kept:
+            if label_slot is not None and not replaced and item.top_level_index > label_slot:
+                extra = self.first_payload if not chain_offsets else {}
+                chain_offsets.append(self._append_label(patcher, links, extra))
                 replaced = True
             chain_offsets.append(item.ifd.offset)
-        if want_label:
-            chain_offsets.append(self._append_label(patcher))
+        if label_slot is not None and not replaced:
+            chain_offsets.append(self._append_label(patcher, links, {}))
             replaced = True
+        if relocate_first:
+            chain_offsets[0] = self._relocate(patcher, self.top_kept[0].ifd, links)
         if chain_offsets[0] != self.s.ifds[0].offset:
             patcher.set_next_pointer(self.s.first_ifd_pointer_offset, chain_offsets[0])
-        by_offset = {c.ifd.offset: c.ifd for c in top_kept}
         for position, offset in enumerate(chain_offsets):
             following = chain_offsets[position + 1] if position + 1 < len(chain_offsets) else 0
-            if offset in by_offset:
-                ifd = by_offset[offset]
-                if ifd.next_offset != following:
-                    patcher.set_next_pointer(ifd.next_pointer_offset, following)
-            else:
-                patcher.set_next_pointer(self._label_next_pointer_offset, following)
+            pointer_offset, current = links[offset]
+            if current != following:
+                patcher.set_next_pointer(pointer_offset, following)
         return replaced
 
-    def _append_label(self, patcher: TiffPatcher) -> int:
+    def _entry_bytes(
+        self, patcher: TiffPatcher, code: int, field_type: int, count: int, raw: bytes
+    ) -> bytes:
+        """One IFD entry; a value longer than the offset field is appended to the file."""
+        s = self.s
+        if len(raw) <= s.offset_nbytes:
+            field = raw + bytes(s.offset_nbytes - len(raw))
+        else:
+            field = s.pack_offset(patcher.append(raw))
+        count_fmt = "Q" if s.bigtiff else "I"
+        return struct.pack(s.byteorder + "HH" + count_fmt, code, field_type, count) + field
+
+    def _relocate(self, patcher: TiffPatcher, ifd: Ifd, links: dict[int, tuple[int, int]]) -> int:
+        """Append a copy of ``ifd`` holding the first-directory metadata; zero the old block."""
+        s = self.s
+        self.fh.seek(ifd.offset + s.count_nbytes)
+        raw = self.fh.read(len(ifd.entry_order) * s.entry_nbytes)
+        entries = {
+            code: raw[i * s.entry_nbytes : (i + 1) * s.entry_nbytes]
+            for i, code in enumerate(ifd.entry_order)
+        }
+        for code, (field_type, value) in self.first_payload.items():
+            old = ifd.entries.get(code)
+            if old is not None and not old.inline:
+                patcher.wipe(old.value_offset, old.value_offset + old.value_nbytes)
+            count = len(value) // FIELD_TYPE_SIZE_BYTES[field_type]
+            entries[code] = self._entry_bytes(patcher, code, field_type, count, value)
+        block = s.pack_count(len(entries))
+        block += b"".join(entries[code] for code in sorted(entries))  # TIFF 6.0 §2: ascending
+        block += s.pack_offset(0)
+        offset = patcher.append(block)
+        patcher.wipe(*self._block_range(ifd))
+        links[offset] = (offset + len(block) - s.offset_nbytes, 0)
+        return offset
+
+    def _append_label(
+        self,
+        patcher: TiffPatcher,
+        links: dict[int, tuple[int, int]],
+        extra: dict[int, tuple[int, bytes]],
+    ) -> int:
         image = pseudonym_label(self.policy.pseudonym)
         height, width = int(image.shape[0]), int(image.shape[1])
-        strip = zlib.compress(image.tobytes(), 9)
+        jpeg = self.fmt is SlideFormat.HAMAMATSU_NDPI
+        # OpenSlide reads an NDPI macro only as one JPEG strip; elsewhere lossless Deflate.
+        strip = pseudonym_label_jpeg(image) if jpeg else zlib.compress(image.tobytes(), 9)
         description = {
             SlideFormat.APERIO_SVS: f"Aperio Image Library\r\nlabel {width}x{height}",
             SlideFormat.PHILIPS_TIFF: "Label",
+            SlideFormat.VENTANA_BIF: "Label Image",
         }.get(self.fmt, "label")
         s = self.s
         bo = s.byteorder
@@ -327,8 +472,8 @@ class _TiffDeidentifier:
             (256, _LONG, 1, struct.pack(bo + "I", width)),
             (257, _LONG, 1, struct.pack(bo + "I", height)),
             (258, _SHORT, 3, struct.pack(bo + "HHH", 8, 8, 8)),
-            (259, _SHORT, 1, struct.pack(bo + "H", _TIFF_DEFLATE)),
-            (262, _SHORT, 1, struct.pack(bo + "H", _RGB)),
+            (259, _SHORT, 1, struct.pack(bo + "H", _TIFF_JPEG if jpeg else _TIFF_DEFLATE)),
+            (262, _SHORT, 1, struct.pack(bo + "H", _YCBCR if jpeg else _RGB)),
             (270, _ASCII, len(description) + 1, description.encode("ascii") + b"\x00"),
             (273, offset_type, 1, struct.pack(bo + offset_fmt, strip_offset)),
             (277, _SHORT, 1, struct.pack(bo + "H", 3)),
@@ -336,18 +481,22 @@ class _TiffDeidentifier:
             (279, offset_type, 1, struct.pack(bo + offset_fmt, len(strip))),
             (284, _SHORT, 1, struct.pack(bo + "H", 1)),
         ]
-        entries = b""
-        for code, ftype, count, raw in values:
-            if len(raw) <= s.offset_nbytes:
-                field = raw + bytes(s.offset_nbytes - len(raw))
-            else:
-                field = s.pack_offset(patcher.append(raw))
-            entries += struct.pack(bo + "HH", code, ftype)
-            entries += struct.pack(bo + ("Q" if s.bigtiff else "I"), count) + field
+        if jpeg:
+            values += [
+                (530, _SHORT, 2, struct.pack(bo + "HH", 2, 2)),  # YCbCrSubSampling 4:2:0
+                (271, _ASCII, 10, b"Hamamatsu\x00"),  # Make: NDPI readers require it
+                (65420, _LONG, 1, struct.pack(bo + "I", 1)),  # FileFormat
+                (65421, _FLOAT, 1, struct.pack(bo + "f", NDPI_MACRO_MAGNIFICATION)),
+            ]
+        values = [v for v in values if v[0] not in extra]
+        for code, (field_type, raw) in extra.items():
+            values.append((code, field_type, len(raw) // FIELD_TYPE_SIZE_BYTES[field_type], raw))
+        entries = b"".join(
+            self._entry_bytes(patcher, code, ftype, count, raw)
+            for code, ftype, count, raw in sorted(values)
+        )
         block = s.pack_count(len(values)) + entries + s.pack_offset(0)
         ifd_offset = patcher.append(block)
-        self._label_next_pointer_offset = ifd_offset + len(block) - s.offset_nbytes
+        links[ifd_offset] = (ifd_offset + len(block) - s.offset_nbytes, 0)
         self.audit.removed_field("label_replaced_with_pseudonym")
         return ifd_offset
-
-    _label_next_pointer_offset: int = 0

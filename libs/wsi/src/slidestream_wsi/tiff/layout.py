@@ -16,6 +16,7 @@ from enum import StrEnum
 from typing import BinaryIO
 
 import tifffile
+from defusedxml import ElementTree as SafeET
 
 from slidestream_wsi.detect import SlideFormat
 from slidestream_wsi.errors import CorruptSlideError
@@ -121,6 +122,8 @@ def classify_ifds(
             raise ValueError("OME-TIFF classification needs the tifffile handle")
         ome_kept_offsets, ome_roles = _ome_series_roles(tif)
 
+    if fmt in (SlideFormat.LEICA_SCN, SlideFormat.VENTANA_BIF):
+        return _classify_by_vendor_roles(fh, structure, fmt, limits)
     result: list[ClassifiedIfd] = []
     base_w, base_h = _dims(fh, structure, structure.ifds[0], limits)
     for top_index, ifd in enumerate(structure.ifds):
@@ -153,6 +156,88 @@ def classify_ifds(
     return result
 
 
+def _classify_by_vendor_roles(
+    fh: BinaryIO, structure: TiffStructure, fmt: SlideFormat, limits: SlideLimits
+) -> list[ClassifiedIfd]:
+    """Leica SCN and Ventana BIF name every directory's role; directory 0 may be the macro."""
+    scn_roles = (
+        scn_directory_roles(read_description(fh, structure, structure.ifds[0], limits))
+        if fmt is SlideFormat.LEICA_SCN
+        else {}
+    )
+    result: list[ClassifiedIfd] = []
+    for top_index, ifd in enumerate(structure.ifds):
+        width, height = _dims(fh, structure, ifd, limits)
+        tiled = TAG_TILE_WIDTH in ifd.entries and TAG_TILE_LENGTH in ifd.entries
+        if fmt is SlideFormat.LEICA_SCN:
+            role = scn_roles.get(top_index, PageRole.ASSOCIATED)
+        else:
+            role = bif_directory_role(read_description(fh, structure, ifd, limits))
+        if role is PageRole.LEVEL and not tiled:
+            role = PageRole.ASSOCIATED
+        result.append(ClassifiedIfd(ifd, role, width, height, tiled, top_index))
+        for sub_index, sub in enumerate(_flatten_subifds(ifd)):
+            sub_w, sub_h = _dims(fh, structure, sub, limits)
+            sub_tiled = TAG_TILE_WIDTH in sub.entries and TAG_TILE_LENGTH in sub.entries
+            # Neither format uses SubIFDs; one that turns up is not placed, so not kept.
+            result.append(
+                ClassifiedIfd(
+                    sub, PageRole.ASSOCIATED, sub_w, sub_h, sub_tiled, top_index, sub_index
+                )
+            )
+    if not any(item.role is PageRole.LEVEL for item in result):
+        raise CorruptSlideError("no directory is a pyramid level of the main image")
+    return result
+
+
+def scn_directory_roles(description: str) -> dict[int, PageRole]:
+    """Directory index -> role from a Leica SCN collection (OpenSlide's leica driver rules).
+
+    The macro image is the ``<image>`` whose ``<view>`` starts at (0, 0) and has the size of
+    the ``<collection>``; every ``<dimension ifd=...>`` of any other image is a level.
+    """
+    try:
+        root = SafeET.fromstring(description)
+    except Exception as exc:  # defusedxml raises its own and expat's errors
+        raise CorruptSlideError("Leica SCN description XML does not parse safely") from exc
+    roles: dict[int, PageRole] = {}
+    for collection in (c for c in root if _local(c.tag) == "collection"):
+        size = (collection.get("sizeX"), collection.get("sizeY"))
+        for image in (i for i in collection if _local(i.tag) == "image"):
+            view = next((v for v in image if _local(v.tag) == "view"), None)
+            is_macro = view is not None and (
+                view.get("offsetX") == "0"
+                and view.get("offsetY") == "0"
+                and (view.get("sizeX"), view.get("sizeY")) == size
+            )
+            for node in image.iter():
+                if _local(node.tag) != "dimension":
+                    continue
+                try:
+                    index = int(node.get("ifd", ""))
+                except ValueError as exc:
+                    raise CorruptSlideError("Leica SCN dimension without an IFD index") from exc
+                roles[index] = PageRole.MACRO if is_macro else PageRole.LEVEL
+    return roles
+
+
+def bif_directory_role(description: str) -> PageRole:
+    """Role of a Ventana BIF directory from its ImageDescription (OpenSlide's ventana driver)."""
+    text = description.strip()
+    if "level=" in text:
+        return PageRole.LEVEL
+    if text in ("Label Image", "Label_Image"):
+        # The whole-slide photograph with the label (OpenSlide calls it "macro").
+        return PageRole.LABEL
+    if text == "Thumbnail":
+        return PageRole.THUMBNAIL
+    return PageRole.ASSOCIATED
+
+
+def _local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]
+
+
 def _flatten_subifds(ifd: Ifd) -> list[Ifd]:
     out: list[Ifd] = []
     stack = list(reversed(ifd.sub_ifds))
@@ -177,6 +262,9 @@ def _top_level_role(
     description = read_description(fh, structure, ifd, limits)
     if fmt is SlideFormat.HAMAMATSU_NDPI:
         magnification = _ndpi_magnification(fh, structure, ifd, limits)
+        if magnification == NDPI_MACRO_MAGNIFICATION and description.strip() == "label":
+            # A generated pseudonym label in the macro's place (slidestream_wsi.deid.tiff).
+            return PageRole.LABEL
         if magnification == NDPI_MACRO_MAGNIFICATION:
             return PageRole.MACRO
         if magnification == NDPI_MAP_MAGNIFICATION:

@@ -14,7 +14,8 @@ from uuid import UUID
 
 QC_FOLDER = "qc"
 REPORT_NAME = "report.json"
-SUMMARY_NAME = "index.html"
+SUMMARY_NAME = "report.html"
+"""The one-page summary; it refers to the PNGs beside it by relative name."""
 
 
 class Ref(Protocol):

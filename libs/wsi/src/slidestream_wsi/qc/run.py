@@ -1,0 +1,183 @@
+"""``run_qc``: read the two levels QC needs, measure, judge against the thresholds, draw."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+
+import numpy as np
+import numpy.typing as npt
+
+from slidestream_wsi.qc.analysis import RUIFROK_EOSIN, RUIFROK_HEMATOXYLIN, Analysis, analyse
+from slidestream_wsi.qc.focus import FocusResult, measure_focus
+from slidestream_wsi.qc.levels import choose_levels, level_mpp
+from slidestream_wsi.qc.pictures import QcPictures, render
+from slidestream_wsi.qc.pyramid import PyramidLevel, PyramidSource
+from slidestream_wsi.qc.report import (
+    LevelUse,
+    QcMeasureResult,
+    QcReport,
+    StainVectors,
+    worst,
+)
+from slidestream_wsi.qc.thresholds import QcThresholds
+
+# name → (unit, what it is). Order is the report's order.
+MEASURES: dict[str, tuple[str, str]] = {
+    "tissue_fraction": ("fraction of slide area", "share of the slide covered by tissue"),
+    "tissue_area_mm2": ("mm²", "tissue area"),
+    "tissue_fragments": ("count", "separate tissue pieces of at least 0.01 mm²"),
+    "blur_fraction": ("fraction of tissue", "tissue in out-of-focus tiles at ~5x"),
+    "pen_fraction": ("fraction of slide area", "marker ink of any colour"),
+    "pen_on_tissue_fraction": ("fraction of tissue", "tissue region covered by ink"),
+    "pen_blue_fraction": ("fraction of slide area", "blue ink"),
+    "pen_green_fraction": ("fraction of slide area", "green ink"),
+    "pen_black_fraction": ("fraction of slide area", "black ink"),
+    "pen_red_fraction": ("fraction of slide area", "red ink"),
+    "fold_fraction": ("fraction of tissue", "folded (double-layer) tissue"),
+    "dark_spot_fraction": ("fraction of slide area", "small very dark specks (debris, dust)"),
+    "bubble_fraction": ("fraction of slide area", "inside air bubbles under the coverslip"),
+    "coverslip_edge_count": ("count", "straight dark edges (coverslip or mounting edge)"),
+    "tissue_brightness": ("luminance 0-1", "mean luminance of tissue"),
+    "tissue_contrast": ("luminance 0-1", "RMS contrast (standard deviation) of tissue"),
+    "tissue_saturation": ("saturation 0-1", "mean HSV saturation of tissue"),
+    "tissue_clipped_fraction": ("fraction of tissue", "tissue pixels with a channel at 255"),
+    "background_brightness": ("luminance 0-1", "mean luminance of bare glass"),
+    "background_unevenness": ("luminance 0-1", "spread of glass luminance over an 8x8 grid"),
+    "hematoxylin_angle_deg": ("degrees", "Macenko haematoxylin vector vs Ruifrok's"),
+    "eosin_angle_deg": ("degrees", "Macenko eosin vector vs Ruifrok's"),
+    "hematoxylin_density": ("optical density", "mean haematoxylin (HED deconvolution)"),
+    "eosin_density": ("optical density", "mean eosin (HED deconvolution)"),
+}
+_STAIN_ANGLES = ("hematoxylin_angle_deg", "eosin_angle_deg")
+
+
+def run_qc(
+    source: PyramidSource,
+    thresholds: QcThresholds | None = None,
+    slide_label: str = "",
+) -> tuple[QcReport, QcPictures]:
+    """Measure one slide from the levels :func:`levels_needed` names and judge it."""
+    started = time.perf_counter()
+    thresholds = thresholds or QcThresholds()
+    choice = choose_levels(source.levels)
+    rgb = source.read_level(choice.analysis.index)
+    mpp = level_mpp(choice.analysis)
+    analysis = analyse(rgb, mpp)
+    notes = list(analysis.notes)
+    if not (choice.analysis.mpp_x or choice.analysis.mpp_y):
+        notes.append("the slide gives no pixel spacing: 40x (0.25 µm/px at level 0) assumed")
+    focus: FocusResult | None = None
+    if analysis.values["tissue_fraction"] > 0 and int(analysis.tissue.sum()) >= 100:
+        focus = measure_focus(analysis.tissue, choice.focus, _tile_reader(source, choice, rgb))
+        analysis.values["blur_fraction"] = focus.blurred_fraction
+    measures = tuple(_judge(analysis, thresholds))
+    failing = [m for m in measures if m.verdict != "pass"]
+    reasons = tuple(
+        f"{m.name} = {m.value:.4g} {m.unit}: {m.verdict} (limit {m.threshold:.4g})"
+        for m in failing
+        if m.threshold is not None
+    )
+    stain = None
+    if analysis.stain_vectors is not None:
+        limits_ok = (
+            all(m.verdict == "pass" for m in measures if m.name in _STAIN_ANGLES)
+            or not thresholds.expect_he_stain
+        )
+        stain = StainVectors(
+            hematoxylin=analysis.stain_vectors[0],
+            eosin=analysis.stain_vectors[1],
+            he_stain_ok=limits_ok and _near_he(analysis, thresholds),
+        )
+    uses = [
+        LevelUse(
+            index=choice.analysis.index,
+            purpose="analysis",
+            mpp=mpp,
+            tiles_read=_tiles(choice.analysis),
+            tiles_total=_tiles(choice.analysis),
+        )
+    ]
+    if focus is not None and choice.focus.index != choice.analysis.index:
+        uses.append(
+            LevelUse(
+                index=choice.focus.index,
+                purpose="focus",
+                mpp=level_mpp(choice.focus),
+                tiles_read=focus.tiles_read,
+                tiles_total=focus.tiles_total,
+            )
+        )
+    levels_read = tuple(sorted({use.index for use in uses}))
+    report = QcReport(
+        slide_label=slide_label,
+        verdict=worst([m.verdict for m in measures]),
+        measures=measures,
+        reasons=reasons,
+        bytes_read=source.bytes_read,
+        total_bytes=source.total_bytes,
+        read_fraction=source.bytes_read / source.total_bytes if source.total_bytes else 0.0,
+        levels_read=levels_read,
+        level_use=tuple(uses),
+        stain=stain,
+        notes=tuple(notes),
+        elapsed_s=0.0,
+    )
+    pictures = render(rgb, analysis, focus, report)
+    report = report.model_copy(update={"elapsed_s": time.perf_counter() - started})
+    return report, pictures
+
+
+def _tiles(level: PyramidLevel) -> int:
+    columns = -(-level.width_px // level.tile_width_px)
+    rows = -(-level.height_px // level.tile_height_px)
+    return columns * rows
+
+
+def _near_he(analysis: Analysis, thresholds: QcThresholds) -> bool:
+    if analysis.stain_vectors is None:
+        return False
+    from slidestream_wsi.qc.analysis import angle_deg
+
+    limit_h = thresholds.hematoxylin_angle_deg_max_warn
+    limit_e = thresholds.eosin_angle_deg_max_warn
+    return (
+        limit_h is None or angle_deg(analysis.stain_vectors[0], RUIFROK_HEMATOXYLIN) <= limit_h
+    ) and (limit_e is None or angle_deg(analysis.stain_vectors[1], RUIFROK_EOSIN) <= limit_e)
+
+
+def _tile_reader(source: PyramidSource, choice: object, analysis_rgb: npt.NDArray[np.uint8]):  # type: ignore[no-untyped-def]
+    from slidestream_wsi.qc.levels import LevelChoice
+
+    assert isinstance(choice, LevelChoice)
+    focus = choice.focus
+
+    def read(origins: Iterable[tuple[int, int]]) -> list[tuple[int, int, npt.NDArray[np.uint8]]]:
+        if focus.index == choice.analysis.index:
+            # Already decoded whole: cut the tiles out instead of reading them again.
+            return [
+                (x, y, analysis_rgb[y : y + focus.tile_height_px, x : x + focus.tile_width_px])
+                for x, y in origins
+            ]
+        return list(source.iter_tiles(focus.index, origins))
+
+    return read
+
+
+def _judge(analysis: Analysis, thresholds: QcThresholds) -> Iterable[QcMeasureResult]:
+    for name, (unit, description) in MEASURES.items():
+        if name not in analysis.values:
+            continue
+        value = float(analysis.values[name])
+        if name in _STAIN_ANGLES and not thresholds.expect_he_stain:
+            verdict, threshold = "pass", None
+        else:
+            verdict, threshold = thresholds.limits_of(name).judge(value)
+        yield QcMeasureResult(
+            name=name,
+            value=value,
+            unit=unit,
+            threshold=threshold,
+            verdict=verdict,
+            description=description,
+        )
