@@ -1,6 +1,9 @@
 """Fixtures of the convert tests: the convert service in this process (own consumer group), on
 the shared stack's Kafka, MinIO and PostgreSQL, and de-identified slides to feed it.
 
+Two instances run in one consumer group, as two replicas would: if a slow conversion cost its
+member the group, the other instance would be handed the partition and convert the slide again.
+
 The stack's own convert service is stopped for the module (it would take the test's events) and
 started again afterwards.
 """
@@ -62,7 +65,7 @@ class SlowConverter(WsiConverter):
         return super().convert(sources, out_dir, identity, options, progress)
 
 
-@dataclass
+@dataclass(eq=False)  # handlers live in sets: identity hashing
 class LogCounter(logging.Handler):
     messages: list[tuple[str, str]] = field(default_factory=list)
 
@@ -113,8 +116,9 @@ async def deployment(stack_env: dict[str, str]) -> AsyncIterator[Deployment]:
         membership_poll_s=1.0,
         log_json=False,
     )
-    converter = SlowConverter()
+    converter = SlowConverter()  # shared: it counts conversions across both replicas
     app = create_app(settings, converter=converter)
+    replica = create_app(settings, converter=converter)
     collector = Collector(bootstrap, OUTPUT_TOPICS)
     bus = make_bus(
         ServiceSettings(service_name="deid", kafka_bootstrap=bootstrap),
@@ -128,7 +132,7 @@ async def deployment(stack_env: dict[str, str]) -> AsyncIterator[Deployment]:
     await collector.start()
     await bus.broker.start()
     try:
-        async with app.router.lifespan_context(app):
+        async with app.router.lifespan_context(app), replica.router.lifespan_context(replica):
             yield Deployment(
                 app=app,
                 converter=converter,

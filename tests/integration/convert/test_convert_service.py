@@ -13,7 +13,7 @@ import pytest
 from wsidicom import WsiDicom
 
 from slidestream_contracts.events import SlideConvertedV1, SlideStatusV1
-from slidestream_contracts.states import SlideState
+from slidestream_contracts.states import SlideState, Step
 from slidestream_contracts.topics import Topic
 from slidestream_wsi import samples
 from tests.integration.convert.conftest import Deployment, deidentified_event
@@ -146,7 +146,7 @@ async def test_a_corrupt_slide_is_dead_lettered_and_the_next_one_converts(
     )
     await collector.wait_for(
         lambda: any(
-            SlideStatusV1.model_validate(r.value).state == SlideState.failed("convert")
+            SlideStatusV1.model_validate(r.value).state == SlideState.failed(Step.CONVERT)
             for r in collector.of(bad.slide_id, STATUS)
         ),
         what="failed:convert",

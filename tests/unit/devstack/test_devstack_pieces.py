@@ -43,6 +43,8 @@ def test_no_selection_means_every_part_in_start_order() -> None:
         "upload",
         "catalog",
         "deid",
+        "convert",
+        "qc",
     }
 
 

@@ -38,7 +38,13 @@ from slidestream_devstack.process import (
 )
 from slidestream_devstack.readiness import tcp_open, wait_until
 from slidestream_devstack.seaweedfs import SeaweedfsPart
-from slidestream_devstack.services import CatalogServicePart, DeidServicePart, UploadServicePart
+from slidestream_devstack.services import (
+    CatalogServicePart,
+    ConvertServicePart,
+    DeidServicePart,
+    QcServicePart,
+    UploadServicePart,
+)
 from slidestream_devstack.settings import DevstackSettings
 from slidestream_devstack.triton import TritonPart
 from slidestream_devstack.tusd import TusdPart
@@ -53,6 +59,8 @@ ALL_PARTS: Final[tuple[Part, ...]] = (
     UploadServicePart(),
     CatalogServicePart(),
     DeidServicePart(),
+    ConvertServicePart(),
+    QcServicePart(),
 )
 """Start order within a phase; servers (phase 0) are all ready before services (phase 1) start."""
 PARTS_BY_NAME: Final[dict[str, Part]] = {part.name: part for part in ALL_PARTS}

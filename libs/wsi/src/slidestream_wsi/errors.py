@@ -66,6 +66,8 @@ class ConformanceError(SlideError):
     """A converted output failed its conformance gate (``dciodvfy`` errors, an independent reader
     that cannot open it, or pixels that differ from the source on a lossless level)."""
 
+    reason = "conformance-failed"
+
 
 class ConformanceToolMissing(RuntimeError):  # noqa: N818 - the name the services catch
     """A tool of the conformance gate (``dciodvfy``) is not installed: an environment problem, not
@@ -75,3 +77,5 @@ class ConformanceToolMissing(RuntimeError):  # noqa: N818 - the name the service
 class MissingPixelSpacingError(UnsupportedFormatError):
     """The slide declares no pixel spacing, which DICOM WSI requires (Pixel Measures, Type 1),
     and the caller gave no assumed spacing to write instead."""
+
+    reason = "missing-pixel-spacing"

@@ -7,9 +7,8 @@ from typing import Literal
 
 from pydantic import Field
 
+from slidestream_convert.domain.outputs import OutputName
 from slidestream_platform.settings import ServiceSettings
-
-OutputName = Literal["dicom", "tiff"]
 
 
 class ConvertSettings(ServiceSettings):
@@ -31,6 +30,10 @@ class ConvertSettings(ServiceSettings):
     verify: Literal["sample", "full"] = "sample"
     """Pixel proof of copied levels: a sample of tiles, or every tile."""
     sample_tiles_per_level: int = Field(default=16, ge=1)
+    assumed_mpp_um: float | None = Field(default=None, gt=0)
+    """Pixel spacing to declare when a slide states none. DICOM WSI requires one, so without
+    this setting such a slide is dead-lettered (``missing-pixel-spacing``) rather than given an
+    invented resolution."""
     run_dciodvfy: bool = True
     """The DICOM conformance gate (dicom3tools); only switch it off where the tool is absent."""
 

@@ -252,6 +252,7 @@ class ConvertWorkflow:
             verify=settings.verify,
             sample_tiles_per_level=settings.sample_tiles_per_level,
             run_dciodvfy=settings.run_dciodvfy,
+            assumed_mpp_um=settings.assumed_mpp_um,
         )
         identity = DicomIdentity(
             slide_id=str(event.slide_id),

@@ -1,0 +1,301 @@
+"""Conversion cost of one large slide vs a plain file copy and vs wsidicomizer, same run.
+
+* the slide: a generated Aperio SVS (tiled JPEG, two levels) of about 50 000 x 40 000 pixels
+  (``--size full``, ~1 GB) or 6 144 x 4 608 (``--size small``, to prove the harness), built from
+  four pre-encoded tiles written over and over (tests/unit/deid/slides.py), cached under
+  ``.local/bench/``;
+* ``copy``: ``shutil.copyfile`` of the slide (the floor of any conversion that writes it once);
+* ``ours``: ``convert_slide(..., outputs={"dicom"})`` with the default options (tiles copied,
+  the levels below level 1 generated, dciodvfy and the re-open checks included);
+* ``wsidicomizer``: its CLI with default settings and with ``--workers <cores>`` (version
+  pinned below, run with ``uv tool run`` in its own environment: it needs Python >= 3.12 and a
+  wsidicom older than ours, so it cannot join the workspace).
+
+Every contender runs in a child process of a small runner process, which reports the child's
+wall time and peak RSS (``getrusage(RUSAGE_CHILDREN)``: the runner waits for exactly one child).
+
+Usage: ``make bench-convert`` (``python -m tests.bench.bench_convert [--size full|small]``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from slidestream_devstack.paths import StackPaths, find_repo_root
+from tests.bench.report import write_section
+from tests.unit.deid.slides import TILE_PX, aperio_description, seed_tiles
+
+GIB = 1024**3
+MIB = 1024**2
+SIZES_PX = {"full": (50_000, 40_000), "small": (6_144, 4_608)}
+WSIDICOMIZER_VERSION = "0.31.0"
+WSIDICOMIZER_PYTHON = "3.12"
+SPEED_GOAL = 2.0
+"""ours must be at least this many times faster than wsidicomizer's default CLI."""
+COPY_RATIO_GOAL = 1.5
+"""ours (lossless path) at most this many times a plain copy."""
+RSS_GOAL_BYTES = int(1.5 * GIB)
+
+
+def write_scanner_svs(path: Path, width_px: int, height_px: int) -> None:
+    """A two-level tiled-JPEG SVS laid out as Aperio scanners write it: level 0, a stripped
+    thumbnail page, level 1, label and macro (tifffile and opentile, wsidicomizer's reader,
+    find the levels by that order). Tiles repeat :func:`seed_tiles`, so a GiB takes seconds."""
+    import itertools
+
+    import numpy as np
+    import tifffile
+
+    from slidestream_wsi.samples import tissue, write_aperio_label_and_macro
+
+    tiles = seed_tiles()
+    description = aperio_description(width_px, height_px, ("AppMag = 20", "MPP = 0.4990"))
+    with tifffile.TiffWriter(path, bigtiff=width_px * height_px * 3 > 2**31) as tif:
+        for level in range(2):
+            w, h = width_px >> level, height_px >> level
+            count = -(-w // TILE_PX) * -(-h // TILE_PX)
+            tif.write(
+                itertools.islice(itertools.cycle(tiles), count),
+                shape=(h, w, 3),
+                dtype=np.uint8,
+                tile=(TILE_PX, TILE_PX),
+                compression="jpeg",
+                photometric="rgb",
+                description=description,
+                # Aperio levels are NewSubfileType 0; tifffile reads a reduced-image flag in an
+                # SVS as a label page.
+                subfiletype=0,
+                metadata=None,
+            )
+            if level == 0:
+                tif.write(
+                    tissue(TILE_PX, TILE_PX * height_px // width_px),
+                    compression="jpeg",
+                    photometric="rgb",
+                    # One strip no wider than a tile: wsidicomizer 0.31 serves a stripped
+                    # thumbnail as one tile of the pyramid's tile size, failing on wider ones.
+                    rowsperstrip=TILE_PX * height_px // width_px,
+                    description=description.replace("\r\n", " -> thumbnail\r\n", 1),
+                    metadata=None,
+                )
+        # tifffile and opentile take the last two pages of an SVS as label and macro.
+        write_aperio_label_and_macro(tif)
+
+
+def slide_file(size: str) -> Path:
+    cache = StackPaths(find_repo_root(None)).local / "bench"
+    cache.mkdir(parents=True, exist_ok=True)
+    width, height = SIZES_PX[size]
+    # Whole tiles: the generator repeats pre-encoded full tiles.
+    width, height = math.ceil(width / TILE_PX) * TILE_PX, math.ceil(height / TILE_PX) * TILE_PX
+    path = cache / f"convert-scanner-{width}x{height}.svs"
+    if not path.exists():
+        started = time.perf_counter()
+        partial = path.with_suffix(".partial")
+        write_scanner_svs(partial, width, height)
+        partial.replace(path)
+        print(
+            f"generated {path} ({path.stat().st_size / GIB:.2f} GiB) "
+            f"in {time.perf_counter() - started:.1f} s",
+            file=sys.stderr,
+        )
+    return path
+
+
+def wsidicomizer_command(python: str | None) -> list[str]:
+    uv = shutil.which("uv")
+    if uv is None:
+        raise SystemExit("uv is needed to run the wsidicomizer peer")
+    return [
+        uv,
+        "tool",
+        "run",
+        "--no-python-downloads",
+        "--python",
+        python or WSIDICOMIZER_PYTHON,
+        "--from",
+        f"wsidicomizer=={WSIDICOMIZER_VERSION}",
+        "wsidicomizer",
+    ]
+
+
+# -- the runner: one child, its wall time and peak RSS ---------------------------------------
+
+
+def runner(command: list[str]) -> None:
+    started = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    wall_s = time.perf_counter() - started
+    # ru_maxrss is in KiB on Linux (getrusage(2)); the runner waited for this one child only.
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+    print(
+        json.dumps(
+            {
+                "wall_s": wall_s,
+                "peak_rss_bytes": peak,
+                "returncode": done.returncode,
+                "stdout_tail": done.stdout[-2000:],
+                "stderr_tail": done.stderr[-2000:],
+            }
+        )
+    )
+
+
+def run_contender(name: str, command: list[str], *, may_fail: bool = False) -> dict[str, object]:
+    done = subprocess.run(
+        [sys.executable, "-m", "tests.bench.bench_convert", "--runner", json.dumps(command)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"{name}: runner failed:\n{done.stderr[-4000:]}")
+    result: dict[str, object] = json.loads(done.stdout.strip().splitlines()[-1])
+    if result["returncode"] != 0:
+        if not may_fail:
+            raise SystemExit(f"{name} failed:\n{result['stderr_tail']}")
+        last = str(result["stderr_tail"]).strip().splitlines()[-1:] or ["no output"]
+        print(f"{name} FAILED: {last[0]}", file=sys.stderr)
+        result["failure"] = last[0]
+        return result
+    print(
+        f"{name}: {result['wall_s']:.2f} s, {result['peak_rss_bytes'] / MIB:.0f} MiB",
+        file=sys.stderr,
+    )
+    return result
+
+
+# -- the children -----------------------------------------------------------------------------
+
+
+def copy_child(source: str, target: str) -> None:
+    shutil.copyfile(source, target)
+    with Path(target).open("rb+") as fh:
+        os.fsync(fh.fileno())
+
+
+def ours_child(source: str, out_dir: str) -> None:
+    from slidestream_wsi.convert import ConversionOptions, DicomIdentity, convert_slide
+
+    result = convert_slide(
+        [Path(source)],
+        Path(out_dir),
+        DicomIdentity(slide_id="0190d0c4-7a1b-7c2d-8e3f-0a1b2c3d4e5f"),
+        ConversionOptions(outputs=frozenset({"dicom"})),
+    )
+    for path in result.dicom_files:
+        with path.open("rb+") as fh:
+            os.fsync(fh.fileno())
+    summary = {
+        "levels": [
+            [lv.width_px, lv.height_px, lv.compression, lv.lossless_copy, lv.generated]
+            for lv in result.levels
+        ],
+        "timings_s": result.provenance["timings_s"],
+        "output_bytes": sum(p.stat().st_size for p in result.dicom_files),
+    }
+    print(json.dumps(summary))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", choices=sorted(SIZES_PX), default="full")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--wsidicomizer-python", help="interpreter for the peer (>= 3.12)")
+    parser.add_argument("--skip-peer", action="store_true", help="time copy and ours only")
+    parser.add_argument("--runner", help=argparse.SUPPRESS)
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.runner:
+        runner(json.loads(args.runner))
+        return
+    if args.child:
+        name, *rest = json.loads(args.child)
+        {"copy": copy_child, "ours": ours_child}[name](*rest)
+        return
+
+    slide = slide_file(args.size)
+    size = slide.stat().st_size
+    me = [sys.executable, "-m", "tests.bench.bench_convert", "--child"]
+    results: dict[str, dict[str, object]] = {}
+    with tempfile.TemporaryDirectory(prefix="bench-convert-", dir=slide.parent) as scratch:
+        work = Path(scratch)
+        results["copy"] = run_contender(
+            "copy", [*me, json.dumps(["copy", str(slide), str(work / "copy.svs")])]
+        )
+        (work / "copy.svs").unlink()
+        results["ours"] = run_contender(
+            "ours", [*me, json.dumps(["ours", str(slide), str(work / "ours")])]
+        )
+        ours_summary = json.loads(str(results["ours"]["stdout_tail"]).strip().splitlines()[-1])
+        shutil.rmtree(work / "ours")
+        if not args.skip_peer:
+            peer = wsidicomizer_command(args.wsidicomizer_python)
+            # First call installs the peer's environment; keep that out of the timing.
+            subprocess.run([*peer, "--version"], capture_output=True, check=True)
+            for name, extra in (
+                ("wsidicomizer", []),
+                (f"wsidicomizer --workers {args.workers}", ["--workers", str(args.workers)]),
+            ):
+                target = work / name.replace(" ", "_")
+                results[name] = run_contender(
+                    name, [*peer, "-i", str(slide), "-o", str(target), *extra], may_fail=True
+                )
+                shutil.rmtree(target, ignore_errors=True)
+
+    copy_s = float(results["copy"]["wall_s"])  # type: ignore[arg-type]
+    ours_s = float(results["ours"]["wall_s"])  # type: ignore[arg-type]
+    rows = []
+    for name, result in results.items():
+        if "failure" in result:
+            rows.append(f"| {name} | failed: `{result['failure']}` | | | |")
+            continue
+        wall = float(result["wall_s"])  # type: ignore[arg-type]
+        rss = int(result["peak_rss_bytes"])  # type: ignore[call-overload]
+        rows.append(
+            f"| {name} | {wall:.2f} s | {wall / copy_s:.2f}x | {ours_s / wall:.2f} "
+            f"| {rss / MIB:.0f} MiB |"
+        )
+    verdicts = [
+        f"ours / copy = **{ours_s / copy_s:.2f}x** (goal <= {COPY_RATIO_GOAL}x: "
+        f"{'meets' if ours_s / copy_s <= COPY_RATIO_GOAL else 'misses'})",
+        f"peak RSS of ours {int(results['ours']['peak_rss_bytes']) / MIB:.0f} MiB "  # type: ignore[call-overload]
+        f"(goal < {RSS_GOAL_BYTES / GIB:.1f} GiB)",
+    ]
+    if "wsidicomizer" in results and "failure" not in results["wsidicomizer"]:
+        speedup = float(results["wsidicomizer"]["wall_s"]) / ours_s  # type: ignore[arg-type]
+        verdicts.append(
+            f"wsidicomizer default / ours = **{speedup:.2f}x** (goal >= {SPEED_GOAL}x: "
+            f"{'meets' if speedup >= SPEED_GOAL else 'misses'})"
+        )
+    width, height = SIZES_PX[args.size]
+    body = f"""
+Slide: generated Aperio SVS `--size {args.size}`, about {width}x{height} px, 2 levels of
+256 px JPEG tiles, {size / GIB:.2f} GiB ({size:,} bytes). Each contender runs in a child process;
+times include fsync of the outputs (ours, copy). Ours: `convert_slide(outputs={{"dicom"}})`,
+default options: levels {ours_summary["levels"]}, internal timings {ours_summary["timings_s"]},
+output {ours_summary["output_bytes"] / GIB:.2f} GiB. wsidicomizer {WSIDICOMIZER_VERSION} CLI.
+
+| contender | wall | vs copy | ours / it | peak RSS |
+|---|---|---|---|---|
+{chr(10).join(rows)}
+
+{chr(10).join("- " + v for v in verdicts)}
+"""
+    if args.size == "full":
+        write_section("convert", "make bench-convert", body)
+    print(body)
+
+
+if __name__ == "__main__":
+    main()
