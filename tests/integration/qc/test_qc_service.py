@@ -128,7 +128,10 @@ async def test_a_clean_slide_passes_and_its_report_and_pictures_are_in_derived(
     assert report["schema_version"] == "qc-report.v1"
     total = sum(ref.size_bytes for ref in converted.dicom)
     assert report["total_bytes"] == total
-    assert report["bytes_read"] <= 0.10 * total  # never level 0, only small levels
+    # Never level 0: on this 4096 px test slide the ~5x focus level is a quarter of level 0's
+    # pixels, so the fraction is larger than on a real 50k px slide (make bench-qc: < 10 %).
+    assert 0 not in report["levels_read"]
+    assert report["bytes_read"] < 0.5 * total
     overlay_names = {ref.key.rsplit("/", 1)[-1] for ref in qc.overlays}
     assert "report.html" in overlay_names
     assert any(name.endswith(".png") for name in overlay_names)
@@ -140,7 +143,9 @@ async def test_a_clean_slide_passes_and_its_report_and_pictures_are_in_derived(
 async def test_a_slide_without_tissue_fails_and_stops_with_its_reason(
     pipeline: Pipeline, tmp_path: Path
 ) -> None:
-    slide = synthetic.write_truth_slide(tmp_path / "empty.tiff", synthetic.SlideTruth(tissue=False))
+    slide = tmp_path / "empty.tiff"
+    painted = synthetic.paint_tissue(seed=6, empty=True)
+    synthetic.write_tiff_pyramid(slide, painted.rgb, painted.mpp_um)
     _, qc = await judged(pipeline, slide)
     assert qc.verdict == "fail"
     assert any("tissue" in reason for reason in qc.reasons)
