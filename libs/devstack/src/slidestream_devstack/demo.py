@@ -117,11 +117,25 @@ def make_sample_slides(folder: Path) -> list[Path]:
             target = folder / f"{name}-{planted.path.name}"
             planted.path.replace(target)
         slides.append(target)
+    slides.append(he_like_slide(folder))
     impostor = folder / "not-a-slide.svs"
     if not impostor.exists():
         impostor.write_text("This is a text file with a slide's extension.\n", encoding="utf-8")
     slides.append(impostor)
     return slides
+
+
+def he_like_slide(folder: Path) -> Path:
+    """A painted H&E-like section at 1 µm/px (a few mm of tissue, like a small biopsy) that a
+    quality gate should pass: the planted-PHI samples above are a millimetre wide and fail QC
+    for too little tissue, which the demo shows too."""
+    from slidestream_wsi.qc import synthetic  # late: OpenCV is only needed here
+
+    target = folder / "he-section.tiff"
+    if not target.exists():
+        painted = synthetic.paint_tissue(seed=11)
+        synthetic.write_tiff_pyramid(target, painted.rgb, painted.mpp_um)
+    return target
 
 
 def upload(
@@ -148,7 +162,7 @@ def upload(
     return [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
 
 
-MAX_REASON_CHARS = 90
+MAX_REASON_CHARS = 160
 
 
 def _reason(body: dict[str, object]) -> str:
@@ -197,15 +211,21 @@ def follow(slide_id: str, stages: Sequence[Stage], *, api: str, token: str) -> l
 
 
 def slide_table(filename: str, slide_id: str, results: Sequence[StageResult]) -> Table:
+    """One row per stage (reached or not, and how long it was waited for); the slide's state
+    and reason, which every wait reports, once, on the last row."""
     table = Table(title=f"{filename}  [dim]{slide_id}[/]", title_justify="left")
     table.add_column("stage")
-    table.add_column("state")
-    table.add_column("reason")
     table.add_column("wait", justify="right")
-    for result in results:
+    table.add_column("state now")
+    table.add_column("reason")
+    for index, result in enumerate(results):
         mark = "[green]✓[/]" if result.reached else "[red]✗[/]"
+        last = index == len(results) - 1
         table.add_row(
-            f"{mark} {result.stage.value}", result.state, result.reason, f"{result.seconds:.1f} s"
+            f"{mark} {result.stage.value}",
+            f"{result.seconds:.1f} s",
+            result.state if last else "",
+            result.reason if last else "",
         )
     return table
 
