@@ -23,7 +23,9 @@ from slidestream_wsi.qc import (
 )
 from tests.unit.wsi.qc.planted import QcCase
 
-SCHEMA_FILE = Path(__file__).resolve().parents[4] / "docs" / "schemas" / "qc-report.v1.json"
+SCHEMA_FILE = (
+    Path(__file__).resolve().parents[4] / "docs" / "schemas" / "reports" / "qc-report.v1.json"
+)
 
 
 def pyramid_of(width: int, height: int, mpp: float | None, count: int) -> list[PyramidLevel]:
@@ -124,7 +126,7 @@ def test_report_json_round_trip_and_units(qc_case: Callable[[str], QcCase]) -> N
 
 
 def test_published_schema_is_current() -> None:
-    assert SCHEMA_FILE.exists(), "run write_report_schema(docs/schemas/qc-report.v1.json)"
+    assert SCHEMA_FILE.exists(), "run write_report_schema(docs/schemas/reports/qc-report.v1.json)"
     assert json.loads(SCHEMA_FILE.read_text()) == report_json_schema()
 
 

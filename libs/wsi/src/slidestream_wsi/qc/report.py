@@ -1,5 +1,5 @@
 """The QC report: a versioned, frozen pydantic model whose JSON Schema is published at
-``docs/schemas/qc-report.v1.json`` (:func:`write_report_schema`).
+``docs/schemas/reports/qc-report.v1.json`` (:func:`write_report_schema`).
 
 Within ``qc-report.v1`` fields may be added with defaults, never renamed or removed (the rule
 the event contracts follow, docs/architecture.md).
