@@ -2,19 +2,23 @@
 
 * the slide: a generated pyramidal tiled TIFF (``--size full``: 50 000 x 40 000 px at 0.25 µm/px,
   a 40x scan; ``--size small``: 16 384 x 12 288 px, to prove the harness), JPEG tiles of 256 px,
-  every level 2x smaller down to ~256 px, built from pre-encoded tiles painted per level at that
-  level's scale (tissue with nuclei in H&E optical density, glass, a defocused region), laid out
-  by a low-resolution tissue map (about a third of the slide), cached under ``.local/bench/``;
+  every level 2x smaller down to ~256 px, built from pre-encoded tiles of each kind (tissue with
+  nuclei in H&E optical density, glass, defocused tissue) painted at ~1 µm/px and area-averaged
+  to each level's scale, laid out by one tissue map at level-0 tile resolution (about a third of
+  the slide; tiles across a boundary are composed from their parts) so that every level shows
+  the same tissue; cached under ``.local/bench/``. The map is the planted truth the measures of
+  both passes are compared with;
 * ``reference``: what HistoQC does for its tissue and blur modules, written for this benchmark:
-  read the 1.25x level whole and the 5x level whole, Otsu tissue mask on the 1.25x grey image
-  (OpenCV's Otsu, the algorithm HistoQC takes from scikit-image), Laplacian variance over every
-  256-px tile of the 5x level;
+  read the 1.25x level whole, Otsu tissue mask on its grey image (OpenCV's Otsu, the algorithm
+  HistoQC takes from scikit-image), and decode every 256-px tile of the 5x level, tile by tile,
+  scoring each by its Laplacian variance;
 * ``ours``: ``slidestream_wsi.qc.run_qc`` (every measure, the pictures and the HTML).
 
-Both run in child processes, one after the other, so each peak RSS is its own; both read through
-the same counting reader, so the bytes-read fractions compare.
+Both run in child processes, alternating, so each peak RSS is its own; both read through the same
+counting reader, so the bytes-read fractions compare. The goal's ratio uses the QC call's time;
+the whole child process's time (interpreter, imports) is reported next to it.
 
-Usage: ``make bench-qc`` (``python -m tests.bench.bench_qc [--size full|small]``).
+Usage: ``make bench-qc`` (``python -m tests.bench.bench_qc [--size full|small] [--repeats N]``).
 """
 
 from __future__ import annotations
@@ -35,8 +39,6 @@ import numpy as np
 import numpy.typing as npt
 import tifffile
 
-from slidestream_wsi.qc import synthetic
-
 SIZES = {"full": (50_000, 40_000), "small": (16_384, 12_288)}
 LEVEL0_MPP = 0.25
 TILE_PX = 256
@@ -47,6 +49,12 @@ READ_FRACTION_GOAL = 0.10
 MIB = 1024**2
 REFERENCE_THUMBNAIL_MPP = 8.0
 REFERENCE_FOCUS_MPP = 2.0
+DEFOCUS_SIGMA_UM = 4.0
+"""Gaussian sigma of the planted defocus, in µm (a few µm out of the focal plane at 40x)."""
+DEFOCUSED_TISSUE_SHARE = 0.2
+"""Share of the tissue (its left part) planted out of focus."""
+SLIDE_VERSION = 2
+"""Part of the cached slide's name: bump it when the painting changes."""
 REFERENCE_BLUR_VARIANCE_MIN = 0.0015
 """Laplacian variance (grey 0-1) below which the reference calls a 5x tile blurred."""
 
@@ -54,52 +62,121 @@ REFERENCE_BLUR_VARIANCE_MIN = 0.0015
 # -- the slide ---------------------------------------------------------------------------------
 
 
+def _paint_mpp(mpp_um: float) -> float:
+    """Spacing the seed tiles of a level are painted at before being shrunk to the level.
+
+    A coarse level painted directly at its own spacing has nuclei of at least one whole pixel
+    (64 µm² at 8 µm/px, against ~30 µm² for a 6 µm nucleus), so its tissue comes out nearly
+    black. A scanner's coarse levels are area averages of the fine ones: paint at 1 µm/px (at
+    most 8x finer, to keep the canvas small) and shrink with area averaging.
+    """
+    return max(min(mpp_um, 1.0), mpp_um / 8)
+
+
 def _seed_tiles(mpp_um: float, seed: int) -> dict[str, list[bytes]]:
     """Pre-encoded tiles of each kind, painted at this level's scale."""
+    from slidestream_wsi.qc import synthetic
+
     kinds: dict[str, list[bytes]] = {"glass": [], "tissue": [], "blurred": []}
+    paint_mpp = _paint_mpp(mpp_um)
+    canvas_px = round(TILE_PX * mpp_um / paint_mpp)
     for index in range(SEED_TILES_PER_KIND):
+        # Painted larger than needed and cut from the middle: the painter leaves glass in
+        # the corners of its canvas.
+        margin = canvas_px // 8
         painted = synthetic.paint_tissue(
-            TILE_PX * 2, TILE_PX * 2, seed=seed * 100 + index, tissue_share=0.999, mpp_um=mpp_um
+            canvas_px + 2 * margin,
+            canvas_px + 2 * margin,
+            seed=seed * 100 + index,
+            tissue_share=0.999,
+            mpp_um=paint_mpp,
+        ).rgb[margin : margin + canvas_px, margin : margin + canvas_px]
+        tissue = np.asarray(
+            cv2.resize(painted, (TILE_PX, TILE_PX), interpolation=cv2.INTER_AREA), np.uint8
         )
-        tissue = painted.rgb[:TILE_PX, :TILE_PX]
         glass = synthetic.paint_tissue(TILE_PX, TILE_PX, seed=index, mpp_um=mpp_um, empty=True).rgb
-        blurred = cv2.GaussianBlur(tissue, (0, 0), max(0.5, 4.0 / mpp_um))
+        blurred = cv2.GaussianBlur(tissue, (0, 0), max(0.5, DEFOCUS_SIGMA_UM / mpp_um))
         for kind, image in (("tissue", tissue), ("glass", glass), ("blurred", blurred)):
             kinds[kind].append(bytes(imagecodecs.jpeg8_encode(image, level=JPEG_QUALITY)))
     return kinds
 
 
-def _tissue_map(columns: int, rows: int) -> npt.NDArray[np.uint8]:
-    """0 glass, 1 tissue, 2 defocused tissue, on a 1/4-tile grid of level 0."""
+GLASS, TISSUE, DEFOCUSED = 0, 1, 2
+KIND_NAMES = ("glass", "tissue", "blurred")
+
+
+def tissue_map(columns: int, rows: int) -> npt.NDArray[np.uint8]:
+    """GLASS, TISSUE or DEFOCUSED per level-0 tile: the slide's planted truth.
+
+    About a third of the slide is tissue; the left :data:`DEFOCUSED_TISSUE_SHARE` of the tissue
+    (by columns) is out of focus.
+    """
+    from slidestream_wsi.qc import synthetic
+
     painted = synthetic.paint_tissue(columns * 4, rows * 4, seed=11, tissue_share=0.33)
-    kinds = painted.tissue.astype(np.uint8)
-    defocused = np.zeros_like(kinds)
-    defocused[:, : kinds.shape[1] // 5] = 1  # the left fifth of the slide is out of focus
-    return np.where((kinds == 1) & (defocused == 1), 2, kinds).astype(np.uint8)
+    share = cv2.resize(
+        painted.tissue.astype(np.float32), (columns, rows), interpolation=cv2.INTER_AREA
+    )
+    kinds = (share >= 0.5).astype(np.uint8)
+    per_column = kinds.sum(axis=0).cumsum()
+    cut = int(np.searchsorted(per_column, DEFOCUSED_TISSUE_SHARE * per_column[-1]))
+    kinds[:, :cut][kinds[:, :cut] == TISSUE] = DEFOCUSED
+    return kinds
+
+
+def planted_truth(kinds: npt.NDArray[np.uint8]) -> dict[str, float]:
+    tissue = int((kinds != GLASS).sum())
+    return {
+        "tissue_fraction": tissue / kinds.size,
+        "blur_fraction": int((kinds == DEFOCUSED).sum()) / max(1, tissue),
+    }
 
 
 def write_slide(path: Path, width: int, height: int) -> None:
     columns0, rows0 = math.ceil(width / TILE_PX), math.ceil(height / TILE_PX)
-    kind_map = _tissue_map(columns0, rows0)
-    names = ("glass", "tissue", "blurred")
+    kind_map = tissue_map(columns0, rows0)
     with tifffile.TiffWriter(path, bigtiff=True) as tif:
         level, level_w, level_h = 0, width, height
         while True:
             mpp = LEVEL0_MPP * width / level_w
             seeds = _seed_tiles(mpp, level)
+            decoded = {
+                kind: [imagecodecs.jpeg8_decode(tile) for tile in tiles]
+                for kind, tiles in seeds.items()
+            }
             columns, rows = math.ceil(level_w / TILE_PX), math.ceil(level_h / TILE_PX)
+            span = 2**level  # level-0 tiles along each side of one tile of this level
 
             def tiles(
-                columns: int = columns, rows: int = rows, seeds: dict[str, list[bytes]] = seeds
+                columns: int = columns,
+                rows: int = rows,
+                span: int = span,
+                seeds: dict[str, list[bytes]] = seeds,
+                decoded: dict[str, list[npt.NDArray[np.uint8]]] = decoded,
             ) -> Iterator[bytes]:
                 for row in range(rows):
                     for column in range(columns):
-                        y = min(kind_map.shape[0] - 1, int((row + 0.5) / rows * kind_map.shape[0]))
-                        x = min(
-                            kind_map.shape[1] - 1, int((column + 0.5) / columns * kind_map.shape[1])
-                        )
-                        variants = seeds[names[kind_map[y, x]]]
-                        yield variants[(row * 7 + column * 13) % len(variants)]
+                        cells = kind_map[
+                            row * span : (row + 1) * span, column * span : (column + 1) * span
+                        ]
+                        variant = (row * 7 + column * 13) % SEED_TILES_PER_KIND
+                        if cells.size == 0:
+                            yield seeds["glass"][variant]
+                        elif (cells == cells.flat[0]).all():
+                            yield seeds[KIND_NAMES[cells.flat[0]]][variant]
+                        else:
+                            # A tile across a boundary: each part from its own kind's tile, so
+                            # every level shows the same tissue and the same defocus.
+                            full = np.full((span, span), GLASS, np.uint8)
+                            full[: cells.shape[0], : cells.shape[1]] = cells
+                            where = cv2.resize(
+                                full, (TILE_PX, TILE_PX), interpolation=cv2.INTER_NEAREST
+                            )
+                            tile = decoded["glass"][variant].copy()
+                            for kind in (TISSUE, DEFOCUSED):
+                                inside = where == kind
+                                tile[inside] = decoded[KIND_NAMES[kind]][variant][inside]
+                            yield bytes(imagecodecs.jpeg8_encode(tile, level=JPEG_QUALITY))
 
             tif.write(
                 tiles(),
@@ -123,7 +200,7 @@ def slide_file(size: str) -> Path:
     cache = StackPaths(find_repo_root(None)).local / "bench"
     cache.mkdir(parents=True, exist_ok=True)
     width, height = SIZES[size]
-    path = cache / f"qc-{width}x{height}.tif"
+    path = cache / f"qc-v{SLIDE_VERSION}-{width}x{height}.tif"
     if not path.exists():
         started = time.perf_counter()
         partial = path.with_suffix(".partial")
@@ -161,23 +238,35 @@ def run_reference(path: Path) -> dict[str, object]:
         grey = cv2.cvtColor(thumbnail, cv2.COLOR_RGB2GRAY)
         otsu, _ = cv2.threshold(grey, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
         tissue = grey < otsu
-        focus = source.read_level(nearest(REFERENCE_FOCUS_MPP))
-        focus_grey = cv2.cvtColor(focus, cv2.COLOR_RGB2GRAY).astype(np.float32) / 255
-        laplacian = cv2.Laplacian(focus_grey, cv2.CV_32F, ksize=1)
-        blurred = total = 0
-        for y in range(0, focus_grey.shape[0], TILE_PX):
-            for x in range(0, focus_grey.shape[1], TILE_PX):
-                total += 1
-                blurred += float(laplacian[y : y + TILE_PX, x : x + TILE_PX].var()) < (
-                    REFERENCE_BLUR_VARIANCE_MIN
-                )
+        focus_index = nearest(REFERENCE_FOCUS_MPP)
+        focus_level = source.levels[focus_index]
+        # HistoQC works on a float grey image (scikit-image's convention, 0-1); every tile of
+        # the 5x level is decoded and scored, tile by tile.
+        columns = math.ceil(focus_level.width_px / focus_level.tile_width_px)
+        rows = math.ceil(focus_level.height_px / focus_level.tile_height_px)
+        blurred_tiles = np.zeros((rows, columns), dtype=bool)
+        for x, y, tile in source.iter_tiles(focus_index):
+            tile_grey = cv2.cvtColor(tile, cv2.COLOR_RGB2GRAY).astype(np.float32) / 255
+            variance = float(cv2.Laplacian(tile_grey, cv2.CV_32F, ksize=1).var())
+            blurred_tiles[y // focus_level.tile_height_px, x // focus_level.tile_width_px] = (
+                variance < REFERENCE_BLUR_VARIANCE_MIN
+            )
+        # The Otsu mask brought to the 5x tile grid: which tiles are mostly tissue, so the
+        # blurred share of tissue compares with ours and with the planted truth.
+        tissue_tiles = (
+            cv2.resize(tissue.astype(np.float32), (columns, rows), interpolation=cv2.INTER_AREA)
+            >= 0.5
+        )
         result: dict[str, object] = {
             "tissue_fraction": float(tissue.mean()),
-            "blurred_tile_fraction": blurred / total,
+            "blurred_tile_fraction": float(blurred_tiles.mean()),
+            "blur_fraction": float((blurred_tiles & tissue_tiles).sum())
+            / max(1, int(tissue_tiles.sum())),
+            "tiles_scored": int(blurred_tiles.size),
             "bytes_read": source.bytes_read,
             "total_bytes": source.total_bytes,
         }
-    result["wall_s"] = time.perf_counter() - started
+    result["qc_s"] = time.perf_counter() - started
     result["peak_rss_bytes"] = _peak_rss_bytes()
     return result
 
@@ -188,12 +277,14 @@ def run_ours(path: Path) -> dict[str, object]:
     started = time.perf_counter()
     with open_tiff_pyramid(path) as source:
         report, pictures = run_qc(source, slide_label=path.name)
-    wall_s = time.perf_counter() - started
+    qc_s = time.perf_counter() - started
+    measured = {m.name: m.value for m in report.measures}
     return {
-        "wall_s": wall_s,
+        "qc_s": qc_s,
         "verdict": report.verdict,
-        "tissue_fraction": report.measure("tissue_fraction").value,
-        "blur_fraction": report.measure("blur_fraction").value,
+        "tissue_fraction": measured["tissue_fraction"],
+        "blur_fraction": measured.get("blur_fraction", float("nan")),
+        "tiles_scored": sum(use.tiles_read for use in report.level_use if use.purpose == "focus"),
         "bytes_read": report.bytes_read,
         "total_bytes": report.total_bytes,
         "levels_read": list(report.levels_read),
@@ -204,16 +295,25 @@ def run_ours(path: Path) -> dict[str, object]:
 
 
 def child(kind: str, path: Path) -> dict[str, object]:
+    """One worker in a fresh interpreter; ``process_s`` is its whole life (start-up, imports,
+    QC, exit) as the parent sees it, ``qc_s`` the QC call alone as the worker times it."""
+    started = time.perf_counter()
     done = subprocess.run(
         [sys.executable, "-m", "tests.bench.bench_qc", "--worker", kind, "--path", str(path)],
         capture_output=True,
         text=True,
         check=False,
     )
+    process_s = time.perf_counter() - started
     if done.returncode != 0:
         raise SystemExit(f"{kind} worker failed:\n{done.stderr[-4000:]}")
     result: dict[str, object] = json.loads(done.stdout.strip().splitlines()[-1])
+    result["process_s"] = process_s
     return result
+
+
+def _seconds(run: dict[str, object], key: str) -> float:
+    return float(str(run[key]))
 
 
 # -- the parent ----------------------------------------------------------------------------
@@ -222,34 +322,79 @@ def child(kind: str, path: Path) -> dict[str, object]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--size", choices=sorted(SIZES), default="full")
+    parser.add_argument(
+        "--repeats", type=int, default=3, help="runs of each pass, alternating; the best counts"
+    )
     parser.add_argument("--worker", choices=("ours", "reference"), help=argparse.SUPPRESS)
     parser.add_argument("--path", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         worker = run_ours if args.worker == "ours" else run_reference
-        print(json.dumps(worker(args.path)))
+        # The first call is what one slide costs a fresh process (lazy initialisation in
+        # OpenCV and NumPy included); the second what each further slide costs a running
+        # service. Peak RSS is the process's, over both.
+        cold = worker(args.path)
+        warm = worker(args.path)
+        cold["qc_warm_s"] = warm["qc_s"]
+        cold["peak_rss_bytes"] = warm["peak_rss_bytes"]
+        print(json.dumps(cold))
         return
 
     slide = slide_file(args.size)
-    # Reference first, then ours, then the reference again: the page cache is warm for both.
-    reference_runs = [child("reference", slide)]
-    ours = child("ours", slide)
-    reference_runs.append(child("reference", slide))
-    reference = min(reference_runs, key=lambda run: float(str(run["wall_s"])))
-    ours_s, reference_s = float(str(ours["wall_s"])), float(str(reference["wall_s"]))
+    width, height = SIZES[args.size]
+    truth = planted_truth(tissue_map(math.ceil(width / TILE_PX), math.ceil(height / TILE_PX)))
+    # Alternating, so that both passes see the same page cache and the same neighbours' load;
+    # each pass's best run counts (the least disturbed by other processes on the machine).
+    runs: dict[str, list[dict[str, object]]] = {"reference": [], "ours": []}
+    for _ in range(max(1, args.repeats)):
+        for kind in ("reference", "ours"):
+            runs[kind].append(child(kind, slide))
+    reference = min(runs["reference"], key=lambda run: _seconds(run, "qc_s"))
+    ours = min(runs["ours"], key=lambda run: _seconds(run, "qc_s"))
+    ours_s, reference_s = _seconds(ours, "qc_s"), _seconds(reference, "qc_s")
+    ours_warm_s = min(_seconds(run, "qc_warm_s") for run in runs["ours"])
+    reference_warm_s = min(_seconds(run, "qc_warm_s") for run in runs["reference"])
+    warm_speedup = reference_warm_s / ours_warm_s
+    ours_process_s = min(_seconds(run, "process_s") for run in runs["ours"])
+    reference_process_s = min(_seconds(run, "process_s") for run in runs["reference"])
     speedup = reference_s / ours_s
+    process_speedup = reference_process_s / ours_process_s
     size = slide.stat().st_size
     ours_fraction = int(str(ours["bytes_read"])) / size
     reference_fraction = int(str(reference["bytes_read"])) / size
-    width, height = SIZES[args.size]
     meets_speed = "meets" if speedup >= SPEEDUP_GOAL else "misses"
     meets_bytes = "meets" if ours_fraction <= READ_FRACTION_GOAL else "misses"
     reference_rss = int(str(reference["peak_rss_bytes"])) / MIB
     ours_rss = int(str(ours["peak_rss_bytes"])) / MIB
     rows = [
-        ("seconds per slide", f"{reference_s:.2f} s", f"{ours_s:.2f} s"),
+        (
+            "seconds per slide, QC call (first in the process)",
+            f"{reference_s:.3f} s",
+            f"{ours_s:.3f} s",
+        ),
+        (
+            "seconds per slide, QC call (second, warm)",
+            f"{reference_warm_s:.3f} s",
+            f"{ours_warm_s:.3f} s",
+        ),
+        (
+            "seconds per slide, whole process",
+            f"{reference_process_s:.2f} s",
+            f"{ours_process_s:.2f} s",
+        ),
         ("peak RSS", f"{reference_rss:.0f} MiB", f"{ours_rss:.0f} MiB"),
         ("bytes read", f"{reference_fraction:.2%}", f"{ours_fraction:.2%}"),
+        ("5x tiles scored", str(reference["tiles_scored"]), str(ours["tiles_scored"])),
+        (
+            "tissue fraction (planted {:.1%})".format(truth["tissue_fraction"]),
+            f"{float(str(reference['tissue_fraction'])):.1%}",
+            f"{float(str(ours['tissue_fraction'])):.1%}",
+        ),
+        (
+            "blurred share of tissue (planted {:.1%})".format(truth["blur_fraction"]),
+            f"{float(str(reference['blur_fraction'])):.1%}",
+            f"{float(str(ours['blur_fraction'])):.1%}",
+        ),
         (
             "what it does",
             "Otsu tissue at 1.25x, Laplacian variance on every 5x tile",
@@ -257,22 +402,28 @@ def main() -> None:
         ),
     ]
     table = "\n".join(f"| {name} | {theirs} | {mine} |" for name, theirs, mine in rows)
+    reference_all_blurred = float(str(reference["blurred_tile_fraction"]))
     body = f"""
 Slide: generated pyramidal tiled TIFF, {width:,} x {height:,} px at {LEVEL0_MPP} µm/px (40x),
-{size / MIB:,.0f} MiB ({size:,} bytes), 256-px JPEG tiles, a level per 2x; about a third tissue,
-the left fifth of it defocused. Both passes read through the same byte-counting reader, in
-child processes, on a warm page cache; the reference's time is the better of two runs.
+{size / MIB:,.0f} MiB ({size:,} bytes), 256-px JPEG tiles, a level per 2x, coarse levels painted
+finer and area-averaged; about a third tissue, the left {DEFOCUSED_TISSUE_SHARE:.0%} of it
+defocused. Both passes read through the same byte-counting reader, in child processes, on a warm
+page cache, {max(1, args.repeats)} runs each, alternating; each pass's best run counts.
+"QC call" is the call alone (open, read, measure, and for ours the pictures), timed in the child,
+first the child's first call (lazy initialisation inside OpenCV and NumPy included) then a second
+one on the same file (what each further slide costs a running service); "whole process" is the
+child's life as the parent sees it (interpreter start, imports, both calls, exit).
 
 | measure | HistoQC-style reference | slidestream QC |
 |---|---|---|
 {table}
 
-**Speed-up {speedup:.2f}x** (goal ≥ {SPEEDUP_GOAL:g}x: {meets_speed} it); **bytes read
-{ours_fraction:.2%}** of the file (goal ≤ {READ_FRACTION_GOAL:.0%}: {meets_bytes} it).
-Ours read levels {ours["levels_read"]}; verdict {ours["verdict"]}, tissue
-{float(str(ours["tissue_fraction"])):.1%}, blurred {float(str(ours["blur_fraction"])):.1%} of
-tissue (reference: Otsu tissue {float(str(reference["tissue_fraction"])):.1%}, blurred tiles
-{float(str(reference["blurred_tile_fraction"])):.1%} of all tiles).
+**Speed-up {speedup:.2f}x** on the first QC call (goal ≥ {SPEEDUP_GOAL:g}x: {meets_speed} it;
+{warm_speedup:.2f}x on the warm call, {process_speedup:.2f}x on the whole process);
+**bytes read {ours_fraction:.2%}** of the file (goal ≤ {READ_FRACTION_GOAL:.0%}: {meets_bytes} it).
+Ours read levels {ours["levels_read"]}, verdict {ours["verdict"]}; the reference's blurred
+share of tissue counts the 5x tiles its Otsu mask covers by half or more (it also called
+{reference_all_blurred:.1%} of all 5x tiles blurred, glass included).
 """
     command = (
         "make bench-qc"

@@ -21,8 +21,9 @@ import pytest
 from minio import Minio
 from pydantic import SecretStr
 
-from slidestream_platform.errors import AccessError, ObjectNotFoundError
+from slidestream_platform.errors import AccessError, ObjectNotFoundError, SlidestreamError
 from slidestream_platform.objectstore import MinioObjectStore, ObjectStoreSettings
+from slidestream_platform.objectstore.parts import patched_range
 
 pytestmark = pytest.mark.integration
 
@@ -241,6 +242,58 @@ def test_server_side_copy_keeps_the_digest(
     )
     with store.open_stream(bucket, "tenant-a/slide-1/copy.svs") as stream:
         assert sha256_of(stream) == (large_sha256, LARGE_OBJECT_BYTES)
+
+
+def _composed_patches() -> list[tuple[int, bytes]]:
+    return [
+        (100, b"\x00" * 4096),  # the first part: uploaded
+        (100 * MIB_BYTES + 7, b"scrubbed"),  # one part in the middle
+        (LARGE_OBJECT_BYTES - 3, b"grown past the end"),  # the last part grows
+    ]
+
+
+def test_compose_copies_unchanged_ranges_and_uploads_patched_parts(
+    store: MinioObjectStore, bucket: str
+) -> None:
+    source = store.stat(bucket, "tenant-a/slide-1/original.svs")
+    assert source is not None
+    patches = _composed_patches()
+    size = LARGE_OBJECT_BYTES - 3 + len(b"grown past the end")
+    expected = hashlib.sha256()
+    for offset in range(0, size, READ_CHUNK_BYTES):
+        end = min(offset + READ_CHUNK_BYTES, size)
+        base = generated_range(offset, min(end, LARGE_OBJECT_BYTES) - offset)
+        expected.update(patched_range(base, offset, end, patches))
+
+    ref = store.compose(
+        bucket,
+        "tenant-a/slide-1/composed.svs",
+        source,
+        patches,
+        sha256=expected.hexdigest(),
+        content_type="image/tiff",
+    )
+    assert (ref.sha256, ref.size_bytes) == (expected.hexdigest(), size)
+    info = store.stat(bucket, "tenant-a/slide-1/composed.svs")
+    assert info is not None
+    assert (info.sha256, info.size_bytes, info.content_type) == (ref.sha256, size, "image/tiff")
+    with store.open_stream(bucket, "tenant-a/slide-1/composed.svs") as stream:
+        assert sha256_of(stream) == (expected.hexdigest(), size)
+    store.delete(bucket, "tenant-a/slide-1/composed.svs")
+
+
+def test_compose_from_a_stale_source_version_leaves_nothing(
+    store: MinioObjectStore, bucket: str
+) -> None:
+    source = store.stat(bucket, "tenant-a/slide-1/original.svs")
+    assert source is not None
+    # A version of the source that is gone is refused by the server, never mixed in.
+    stale = source.model_copy(update={"etag": "0" * 32})
+    with pytest.raises(SlidestreamError):
+        store.compose(
+            bucket, "tenant-a/slide-1/stale.svs", stale, _composed_patches(), sha256="0" * 64
+        )
+    assert store.stat(bucket, "tenant-a/slide-1/stale.svs") is None
 
 
 def test_delete_then_stat_and_open_see_nothing(store: MinioObjectStore, bucket: str) -> None:

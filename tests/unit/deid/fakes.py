@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from os import PathLike
@@ -14,11 +14,12 @@ from uuid import UUID
 
 from slidestream_contracts.events import SlideEvent
 from slidestream_platform.errors import ObjectNotFoundError
+from slidestream_platform.objectstore.parts import check_patches, patched_range
 from slidestream_platform.objectstore.port import (
     DEFAULT_CONTENT_TYPE,
     ObjectInfo,
-    ObjectRef,
     ObjectSummary,
+    StoredObject,
 )
 
 
@@ -26,6 +27,8 @@ from slidestream_platform.objectstore.port import (
 class MemoryStore:
     objects: dict[tuple[str, str], bytes] = field(default_factory=dict)
     deleted: list[tuple[str, str]] = field(default_factory=list)
+    composes: list[tuple[str, str]] = field(default_factory=list)
+    """Every object written by compose (bucket, key)."""
 
     def put_stream(
         self,
@@ -36,10 +39,10 @@ class MemoryStore:
         *,
         content_type: str = DEFAULT_CONTENT_TYPE,
         metadata: Mapping[str, str] | None = None,
-    ) -> ObjectRef:
+    ) -> StoredObject:
         data = stream.read() if length is None else stream.read(length)
         self.objects[(bucket, key)] = data
-        return ObjectRef(
+        return StoredObject(
             bucket=bucket,
             key=key,
             sha256=hashlib.sha256(data).hexdigest(),
@@ -55,11 +58,11 @@ class MemoryStore:
         *,
         content_type: str = DEFAULT_CONTENT_TYPE,
         metadata: Mapping[str, str] | None = None,
-    ) -> ObjectRef:
+    ) -> StoredObject:
         with Path(path).open("rb") as handle:
             return self.put_stream(bucket, key, handle, content_type=content_type)
 
-    def put_bytes(self, bucket: str, key: str, data: bytes) -> ObjectRef:
+    def put_bytes(self, bucket: str, key: str, data: bytes) -> StoredObject:
         return self.put_stream(bucket, key, io.BytesIO(data))
 
     @contextmanager
@@ -88,8 +91,31 @@ class MemoryStore:
         self.objects.pop((bucket, key), None)
         self.deleted.append((bucket, key))
 
-    def copy(self, src_bucket: str, src_key: str, dst_bucket: str, dst_key: str) -> ObjectRef:
+    def copy(self, src_bucket: str, src_key: str, dst_bucket: str, dst_key: str) -> StoredObject:
         return self.put_bytes(dst_bucket, dst_key, self.objects[(src_bucket, src_key)])
+
+    def compose(
+        self,
+        bucket: str,
+        key: str,
+        source: ObjectInfo,
+        patches: Sequence[tuple[int, bytes]],
+        *,
+        sha256: str,
+        content_type: str = DEFAULT_CONTENT_TYPE,
+    ) -> StoredObject:
+        """The port's contract in memory (and the digest checked, which S3 cannot do)."""
+        current = self.stat(source.bucket, source.key)
+        if current is None or current.etag != source.etag:
+            raise ObjectNotFoundError(f"s3://{source.bucket}/{source.key}: that version is gone")
+        check_patches(patches)
+        size = max([source.size_bytes, *(offset + len(data) for offset, data in patches)])
+        data = patched_range(self.objects[(source.bucket, source.key)], 0, size, patches)
+        if sha256 != hashlib.sha256(data).hexdigest():
+            raise AssertionError("compose was given the digest of other bytes")
+        self.objects[(bucket, key)] = data
+        self.composes.append((bucket, key))
+        return StoredObject(bucket=bucket, key=key, sha256=sha256, size_bytes=size, etag="etag")
 
     def presign_get(self, bucket: str, key: str, expires_s: int = 3600) -> str:
         return f"memory://{bucket}/{key}"

@@ -33,7 +33,7 @@ from slidestream_deid.main import MIGRATIONS_DIR
 from slidestream_deid.settings import DeidSettings
 from slidestream_deid.workflow import DeidPoisonError, DeidWorkflow
 from slidestream_platform.db import make_engine, upgrade_to_head
-from slidestream_wsi.deid import DeidPolicy, DeidResult
+from slidestream_wsi.deid import DeidPolicy, DeidResult, PatchedDeidResult
 from slidestream_wsi.pseudonyms import pseudonym
 from slidestream_wsi.samples import TOKENS, make_svs
 from slidestream_wsi.scan import scan_bytes_for_tokens
@@ -61,6 +61,10 @@ class CountingTools(WsiSlideTools):
     def deidentify(self, source: Path, destination: Path, policy: DeidPolicy) -> DeidResult:
         self.deidentify_calls += 1
         return super().deidentify(source, destination, policy)
+
+    def deidentify_in_place(self, path: Path, policy: DeidPolicy) -> PatchedDeidResult:
+        self.deidentify_calls += 1
+        return super().deidentify_in_place(path, policy)
 
 
 @dataclass
@@ -172,6 +176,8 @@ async def test_planted_svs_is_deidentified_recorded_and_published(
     assert artefact.key == f"{TENANT}/{event.slide_id}/slide.svs"
     stored = harness.deidentified_objects(event.slide_id)
     assert list(stored) == [artefact.key]
+    # Composed in the store from the original plus patches, not uploaded from scratch.
+    assert harness.store.composes == [("deidentified", artefact.key)]
     output = tmp_path / "output.svs"
     output.write_bytes(stored[artefact.key])
     assert hashlib.sha256(output.read_bytes()).hexdigest() == artefact.sha256
@@ -228,6 +234,8 @@ async def test_identifier_hidden_in_tile_bytes_is_rejected_and_nothing_leaves(
     assert isinstance(status, SlideStatusV1) and status.state is SlideState.REJECTED
     assert rejected.detail.startswith("1 residual finding(s) in bytes: bytes:slide.svs@")
     assert case_id not in rejected.detail
+    # The gate ran before the compose: nothing was even started outside quarantine.
+    assert harness.store.composes == []
     assert harness.deidentified_objects(event.slide_id) == {}
     assert harness.count(AuditRow) == 0 and harness.count(VaultRow) == 0
     with Session(harness.engine) as session:

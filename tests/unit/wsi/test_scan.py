@@ -1,8 +1,19 @@
 from __future__ import annotations
 
+import hashlib
+import importlib.util
+import random
 from pathlib import Path
 
-from slidestream_wsi.scan import MetadataString, list_metadata, scan_bytes_for_tokens
+import pytest
+
+from slidestream_wsi.scan import (
+    ByteTokenScanner,
+    MetadataString,
+    list_metadata,
+    scan_and_hash_file,
+    scan_bytes_for_tokens,
+)
 
 
 def test_finds_tokens_across_chunks_cases_and_encodings(tmp_path: Path) -> None:
@@ -31,3 +42,77 @@ def test_inventory_lists_strings_and_associated_images(planted: dict[str, object
     locations = {s.location for s in inventory.strings}
     assert "ifd0.ImageDescription" in locations
     assert any(loc.endswith("ExifTag.BodySerialNumber") for loc in locations)
+
+
+def _reference_hits(data: bytes, tokens: list[str]) -> set[tuple[int, int, str]]:
+    """Naive reference: every start offset where any variant matches, ASCII case folded."""
+    lowered = data.lower()
+    found: set[tuple[int, int, str]] = set()
+    for index, token in enumerate(tokens):
+        for form in {token, token.lower(), token.upper(), token.casefold()}:
+            for encoding in ("utf-8", "latin-1", "utf-16-le"):
+                try:
+                    pattern = form.encode(encoding).lower()
+                except UnicodeEncodeError:
+                    continue
+                if encoding == "latin-1" and pattern == form.encode("utf-8").lower():
+                    encoding = "utf-8"  # ASCII: reported once, as UTF-8
+                for start in range(len(lowered) - len(pattern) + 1):
+                    if lowered[start : start + len(pattern)] == pattern:
+                        found.add((index, start, encoding))
+    return found
+
+
+@pytest.mark.parametrize("use_hyperscan", [False, True])
+def test_random_boundaries_match_a_naive_reference(use_hyperscan: bool) -> None:
+    if use_hyperscan and importlib.util.find_spec("hyperscan") is None:
+        pytest.fail("hyperscan is a dependency of slidestream-wsi and must be installed")
+    rng = random.Random(20261127)
+    tokens = ["Quixwell", "aa", "MRN-7781", "Ünsal", "aaa"]
+    for _ in range(40):
+        pieces = []
+        for _ in range(rng.randint(5, 25)):
+            token = rng.choice(tokens)
+            form = rng.choice([token, token.upper(), token.lower()])
+            encoded = form.encode(rng.choice(["utf-8", "latin-1", "utf-16-le"]), "replace")
+            pieces += [rng.randbytes(rng.randint(0, 9)), encoded]
+        data = b"".join(pieces)
+        scanner = ByteTokenScanner(tokens, use_hyperscan=use_hyperscan)
+        assert scanner.uses_hyperscan is use_hyperscan
+        position = 0
+        while position < len(data):
+            step = rng.randint(1, 40)
+            scanner.feed(data[position : position + step])
+            position += step
+        got = {(h.token_index, h.offset, h.encoding) for h in scanner.hits()}
+        assert got == _reference_hits(data, tokens)
+        assert got  # the planted tokens are there to be found
+
+
+def test_both_backends_agree_on_a_file(tmp_path: Path) -> None:
+    path = tmp_path / "blob.bin"
+    path.write_bytes(
+        random.Random(7).randbytes(50_000) + b"xQUIXWELLx" + "mrn-7781".encode("utf-16-le")
+    )
+    tokens = ["Quixwell", "MRN-7781"]
+    default = scan_bytes_for_tokens(path, tokens, chunk_bytes=4096)
+    plain = ByteTokenScanner(tokens, use_hyperscan=False)
+    plain.feed(path.read_bytes())
+    assert default == plain.hits()
+    assert [(h.token_index, h.encoding) for h in default] == [(0, "utf-8"), (1, "utf-16-le")]
+
+
+def test_an_empty_token_is_refused() -> None:
+    with pytest.raises(ValueError, match="empty token"):
+        ByteTokenScanner(["ok", ""])
+
+
+def test_scan_and_hash_reads_once_for_both(tmp_path: Path) -> None:
+    path = tmp_path / "blob.bin"
+    data = random.Random(9).randbytes(300_000) + b"..Quixwell.." + random.Random(10).randbytes(999)
+    path.write_bytes(data)
+    scanned = scan_and_hash_file(path, ["quixwell"], chunk_bytes=65_536)
+    assert scanned.sha256 == hashlib.sha256(data).hexdigest()
+    assert scanned.size_bytes == len(data)
+    assert [(h.offset, h.encoding) for h in scanned.hits] == [(300_002, "utf-8")]
+    assert list(scanned.hits) == scan_bytes_for_tokens(path, ["quixwell"])

@@ -9,9 +9,13 @@ writes UTF-16 strings), and reports only token indices and offsets: it never pri
 
 from __future__ import annotations
 
+import hashlib
+import importlib.util
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from slidestream_wsi.detect import Container, detect_format
 from slidestream_wsi.errors import SlideError
@@ -65,46 +69,151 @@ def _variants(token: str) -> list[tuple[bytes, str]]:
     return out
 
 
+class ByteTokenScanner:
+    """Streaming byte scan: :meth:`feed` consecutive chunks of one object, then read :meth:`hits`.
+
+    Matches are ASCII-case-insensitive (like ``bytes.lower()`` or ``re.IGNORECASE`` on bytes), in
+    UTF-8/Latin-1 and UTF-16LE, overlapping ones included; offsets are absolute. Chunks overlap by
+    the longest pattern minus one byte, so a match across a chunk boundary is found once. The
+    matching runs in Hyperscan (Intel's multi-literal matcher, ~20x faster than one ``find`` per
+    pattern here) when its wheel is installed, else one lowering plus a C-speed ``find`` per
+    pattern; both report exactly the same hits (the tests compare them).
+    """
+
+    def __init__(self, tokens: Sequence[str], *, use_hyperscan: bool | None = None) -> None:
+        lookup: dict[bytes, list[tuple[int, str]]] = {}
+        for index, token in enumerate(tokens):
+            if not token:
+                raise ValueError("empty token")
+            for pattern, encoding in _variants(token):
+                entries = lookup.setdefault(pattern.lower(), [])
+                if (index, encoding) not in entries:
+                    entries.append((index, encoding))
+        self._patterns = sorted(lookup, key=len, reverse=True)
+        self._owners = [lookup[p] for p in self._patterns]
+        self._overlap = max((len(p) for p in self._patterns), default=1) - 1
+        self._hits: set[tuple[int, int, str]] = set()
+        self._tail = b""
+        self._tail_start = 0
+        wanted = _hyperscan_available() if use_hyperscan is None else use_hyperscan
+        self._database = _hyperscan_database(self._patterns) if wanted and self._patterns else None
+
+    @property
+    def uses_hyperscan(self) -> bool:
+        return self._database is not None
+
+    def feed(self, chunk: bytes | memoryview) -> None:
+        """Scan the next ``len(chunk)`` bytes of the object."""
+        if not self._patterns or not len(chunk):
+            return
+        data = bytes(chunk)
+        chunk_start = self._tail_start + len(self._tail)
+        if self._tail:
+            # Only the seam is joined (not the whole chunk): a match across it starts in the
+            # tail and ends within ``overlap`` bytes of the chunk. Hits seen twice collapse.
+            self._record(self._tail + data[: self._overlap], self._tail_start)
+        self._record(data, chunk_start)
+        if self._overlap == 0:
+            self._tail = b""
+        elif len(data) >= self._overlap:
+            self._tail = data[len(data) - self._overlap :]
+        else:
+            self._tail = (self._tail + data)[-self._overlap :]
+        self._tail_start = chunk_start + len(data) - len(self._tail)
+
+    def _record(self, buffer: bytes, buffer_start: int) -> None:
+        for pattern_id, start in self._matches(buffer):
+            for token_index, encoding in self._owners[pattern_id]:
+                self._hits.add((token_index, buffer_start + start, encoding))
+
+    def _matches(self, buffer: bytes) -> list[tuple[int, int]]:
+        found: list[tuple[int, int]] = []
+        if self._database is not None:
+            lengths = [len(p) for p in self._patterns]
+
+            def on_match(pattern_id: int, _from: int, to: int, _flags: int, _ctx: object) -> None:
+                found.append((pattern_id, to - lengths[pattern_id]))
+
+            self._database.scan(buffer, match_event_handler=on_match)
+            return found
+        # bytes.lower() folds ASCII only, like re.IGNORECASE on bytes; one lowering and a C-speed
+        # find per pattern is ~50x faster than a case-insensitive alternation.
+        lowered = buffer.lower()
+        for pattern_id, pattern in enumerate(self._patterns):
+            start = lowered.find(pattern)
+            while start != -1:
+                found.append((pattern_id, start))
+                start = lowered.find(pattern, start + 1)
+        return found
+
+    def hits(self) -> list[TokenHit]:
+        """Every hit so far, by offset (matches seen again in an overlap count once)."""
+        ordered = sorted(self._hits, key=lambda h: (h[1], h[0], h[2]))
+        return [TokenHit(i, o, e) for i, o, e in ordered]
+
+
+def _hyperscan_available() -> bool:
+    return importlib.util.find_spec("hyperscan") is not None
+
+
+def _hyperscan_database(patterns: Sequence[bytes]) -> Any:
+    import hyperscan
+
+    # Every byte escaped: the patterns are literals (NUL bytes of UTF-16 included); CASELESS
+    # folds ASCII letters only, the same folding as bytes.lower().
+    expressions = [b"".join(b"\\x%02x" % byte for byte in pattern) for pattern in patterns]
+    database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
+    database.compile(
+        expressions=expressions,
+        ids=list(range(len(expressions))),
+        elements=len(expressions),
+        flags=[hyperscan.HS_FLAG_CASELESS] * len(expressions),
+    )
+    return database
+
+
 def scan_bytes_for_tokens(
     path: Path, tokens: Sequence[str], chunk_bytes: int = SCAN_CHUNK_BYTES
 ) -> list[TokenHit]:
     """Every occurrence of any token in the file's bytes (case-insensitive, several encodings)."""
-    lookup: dict[bytes, list[tuple[int, str]]] = {}
-    for index, token in enumerate(tokens):
-        if not token:
-            raise ValueError("empty token")
-        for pattern, encoding in _variants(token):
-            entries = lookup.setdefault(pattern.lower(), [])
-            if (index, encoding) not in entries:
-                entries.append((index, encoding))
-    if not lookup:
-        return []
-    patterns = sorted(lookup, key=len, reverse=True)
-    overlap = max(len(p) for p in patterns) - 1
-    hits: set[tuple[int, int, str]] = set()
+    scanner = ByteTokenScanner(tokens)
     with path.open("rb") as fh:
-        tail = b""
-        tail_start = 0
-        while True:
-            chunk = fh.read(chunk_bytes)
-            if not chunk:
-                break
-            buffer = tail + chunk
-            # bytes.lower() folds ASCII only, like re.IGNORECASE on bytes; one lowering and a
-            # C-speed find per pattern is ~50x faster than a case-insensitive alternation.
-            # Every occurrence is reported (overlapping ones too); offsets are absolute, so
-            # matches seen again in the overlap collapse in the set.
-            lowered = buffer.lower()
-            for pattern in patterns:
-                start = lowered.find(pattern)
-                while start != -1:
-                    for token_index, encoding in lookup[pattern]:
-                        hits.add((token_index, tail_start + start, encoding))
-                    start = lowered.find(pattern, start + 1)
-            keep = min(overlap, len(buffer))
-            tail = buffer[len(buffer) - keep :] if keep else b""
-            tail_start += len(buffer) - keep
-    return [TokenHit(i, o, e) for i, o, e in sorted(hits, key=lambda h: (h[1], h[0], h[2]))]
+        while chunk := fh.read(chunk_bytes):
+            scanner.feed(chunk)
+    return scanner.hits()
+
+
+@dataclass(frozen=True, slots=True)
+class ScannedFile:
+    """One read of a file: its byte-scan hits, SHA-256 and size."""
+
+    hits: tuple[TokenHit, ...]
+    sha256: str
+    size_bytes: int
+
+
+def scan_and_hash_file(
+    path: Path, tokens: Sequence[str], chunk_bytes: int = SCAN_CHUNK_BYTES
+) -> ScannedFile:
+    """Byte-scan ``path`` for ``tokens`` and hash it in the same read.
+
+    The SHA-256 runs in a second thread (hashlib releases the GIL on large buffers), one chunk
+    behind the scan, so the pass costs about the slower of the two, not their sum.
+    """
+    scanner = ByteTokenScanner(tokens)
+    digest = hashlib.sha256()
+    size = 0
+    with path.open("rb") as fh, ThreadPoolExecutor(1, thread_name_prefix="sha256") as hasher:
+        pending: Future[None] | None = None
+        while chunk := fh.read(chunk_bytes):
+            if pending is not None:
+                pending.result()  # keeps the digest in file order
+            pending = hasher.submit(digest.update, chunk)
+            scanner.feed(chunk)
+            size += len(chunk)
+        if pending is not None:
+            pending.result()
+    return ScannedFile(tuple(scanner.hits()), digest.hexdigest(), size)
 
 
 def list_metadata(path: Path, limits: SlideLimits = DEFAULT_LIMITS) -> MetadataInventory:

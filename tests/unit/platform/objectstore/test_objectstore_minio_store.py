@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -156,3 +157,25 @@ def test_a_connection_cut_mid_read_is_retryable_and_releases_the_connection() ->
         stream.read()
     assert response.closed
     assert response.released
+
+
+def test_put_file_sets_the_digest_at_creation_without_a_stamping_copy(tmp_path: Path) -> None:
+    client = RecordingClient()
+    data = bytes(range(256)) * ((PART_BYTES * 2 + 1000) // 256)
+    path = tmp_path / "slide.svs"
+    path.write_bytes(data)
+    ref = make_store(client).put_file("b", "k", path, content_type="image/tiff")
+    assert [name for name, _ in client.calls] == ["put_object"]  # no copy_object afterwards
+    call = client.calls[0][1]
+    assert call["body"] == data and call["length"] == len(data)
+    assert call["metadata"]["sha256"] == hashlib.sha256(data).hexdigest() == ref.sha256
+    assert (ref.size_bytes, ref.etag) == (len(data), "upload-etag-2")
+
+
+def test_put_file_of_one_part_is_a_single_put(tmp_path: Path) -> None:
+    client = RecordingClient()
+    path = tmp_path / "small.json"
+    path.write_bytes(b"{}")
+    ref = make_store(client).put_file("b", "k", path)
+    assert [name for name, _ in client.calls] == ["put_object"]
+    assert ref.sha256 == hashlib.sha256(b"{}").hexdigest()

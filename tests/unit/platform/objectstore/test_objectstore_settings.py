@@ -12,9 +12,9 @@ from slidestream_platform.objectstore import (
     DEFAULT_PART_SIZE_BYTES,
     MinioObjectStore,
     ObjectInfo,
-    ObjectRef,
     ObjectStore,
     ObjectStoreSettings,
+    StoredObject,
 )
 
 SHA = "0" * 64
@@ -121,11 +121,13 @@ def test_info_to_ref_needs_a_digest() -> None:
     with pytest.raises(ValueError, match="sha256"):
         info.to_ref()
     ref = info.model_copy(update={"sha256": SHA}).to_ref()
-    assert ref == ObjectRef(bucket="b", key="k", sha256=SHA, size_bytes=1, etag="e")
+    assert ref == StoredObject(bucket="b", key="k", sha256=SHA, size_bytes=1, etag="e")
 
 
-def test_object_ref_becomes_the_event_reference() -> None:
-    ref = ObjectRef(bucket="converted", key="t1/s1/slide.dcm", sha256=SHA, size_bytes=3, etag="e")
+def test_stored_object_becomes_the_event_reference() -> None:
+    ref = StoredObject(
+        bucket="converted", key="t1/s1/slide.dcm", sha256=SHA, size_bytes=3, etag="e"
+    )
     event_ref = ref.to_event_ref()
     assert event_ref.model_dump() == {
         "bucket": "converted",
@@ -137,4 +139,4 @@ def test_object_ref_becomes_the_event_reference() -> None:
 
 def test_object_ref_rejects_malformed_digests() -> None:
     with pytest.raises(ValidationError):
-        ObjectRef(bucket="b", key="k", sha256="ABC", size_bytes=1, etag="e")
+        StoredObject(bucket="b", key="k", sha256="ABC", size_bytes=1, etag="e")

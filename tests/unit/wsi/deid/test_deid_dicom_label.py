@@ -60,7 +60,8 @@ def test_label_instance_shows_the_pseudonym_and_no_token(
 
 
 def test_wsidicom_sees_the_label(series_with_label: tuple[Path, Path, str]) -> None:
-    wsidicom = pytest.importorskip("wsidicom")
+    import wsidicom
+
     folder, _label, _uid = series_with_label
     with wsidicom.WsiDicom.open(folder) as slide:
         assert len(slide.levels) == 2
@@ -88,3 +89,26 @@ def test_reference_must_be_deidentified(
             policy,
             DEFAULT_LIMITS,
         )
+
+
+def test_the_replace_policy_gives_a_dicom_series_its_pseudonym_label(
+    planted: dict[str, object], policy: DeidPolicy, tmp_path: Path
+) -> None:
+    from dataclasses import replace
+
+    from slidestream_wsi.deid import AssociatedImagePolicy, deidentify
+
+    archive = tmp_path / "series.zip"
+    shutil.make_archive(str(archive.with_suffix("")), "zip", planted["dicom"].path)  # type: ignore[attr-defined]
+    replacing = replace(policy, associated_images=AssociatedImagePolicy.REPLACE_WITH_PSEUDONYM)
+    result = deidentify(archive, tmp_path / "out", replacing)
+
+    assert result.label_replaced
+    [label] = [p for p in result.outputs if p.name == "label.dcm"]
+    assert list(pydicom.dcmread(label).ImageType)[2] == "LABEL"
+    for output in result.outputs:
+        assert scan_bytes_for_tokens(output, list(planted["dicom"].tokens)) == []  # type: ignore[attr-defined]
+    import wsidicom
+
+    with wsidicom.WsiDicom.open(tmp_path / "out") as slide:
+        assert len(slide.labels) == 1 and len(slide.levels) == 2

@@ -5,9 +5,9 @@ from slidestream_platform.objectstore.parts import DEFAULT_PART_SIZE_BYTES, Obje
 from slidestream_platform.objectstore.port import (
     SHA256_METADATA_KEY,
     ObjectInfo,
-    ObjectRef,
     ObjectStore,
     ObjectSummary,
+    StoredObject,
 )
 from slidestream_platform.objectstore.settings import ObjectStoreSettings
 
@@ -16,10 +16,10 @@ __all__ = [
     "SHA256_METADATA_KEY",
     "MinioObjectStore",
     "ObjectInfo",
-    "ObjectRef",
     "ObjectStore",
     "ObjectStoreSettings",
     "ObjectSummary",
     "ObjectTooLargeError",
+    "StoredObject",
     "StreamLengthError",
 ]

@@ -13,13 +13,23 @@ How a put keeps the digest in one pass:
   (``x-amz-copy-source-if-match``), so a concurrent writer's object is never stamped with our
   digest. A crash between the two steps leaves an object without the digest: readers treat it
   as incomplete and the idempotent retry overwrites it.
+
+How :meth:`MinioObjectStore.compose` builds an object from another one plus patches: one
+multipart upload whose untouched parts are ``UploadPartCopy`` ranges of the source (the bytes
+stay in the server) and whose patched parts are read back by range, patched and uploaded, in a
+thread pool. The caller knows the digest before it starts, so the digest goes in at
+``CreateMultipartUpload`` and no stamping copy follows (on MinIO that copy rewrites a multipart
+object in full: 7.5 s for 1.5 GiB, more than the compose itself).
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
+import logging
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import timedelta
 from os import PathLike
@@ -30,18 +40,27 @@ import certifi
 import urllib3
 from minio import Minio
 from minio.commonconfig import REPLACE, CopySource
+from minio.datatypes import Part
+from minio.helpers import genheaders
 from urllib3.util import Retry, Timeout
 
 from slidestream_platform.errors import ObjectNotFoundError, PoisonError, SlidestreamError
 from slidestream_platform.objectstore.error_mapping import is_not_found, map_s3_exception
-from slidestream_platform.objectstore.parts import is_multipart, part_size_for
+from slidestream_platform.objectstore.parts import (
+    DEFAULT_COMPOSE_PART_SIZE_BYTES,
+    ComposePart,
+    is_multipart,
+    part_size_for,
+    patched_range,
+    plan_compose,
+)
 from slidestream_platform.objectstore.port import (
     DEFAULT_CONTENT_TYPE,
     MAX_PRESIGN_EXPIRY_S,
     SHA256_METADATA_KEY,
     ObjectInfo,
-    ObjectRef,
     ObjectSummary,
+    StoredObject,
 )
 from slidestream_platform.objectstore.settings import ObjectStoreSettings
 from slidestream_platform.objectstore.streams import (
@@ -64,6 +83,10 @@ _HASH_CHUNK_BYTES: Final = 8 * 1024 * 1024
 #: Backoff base of in-call retries (the SDK's default; S3 requests are idempotent).
 _HTTP_RETRY_BACKOFF_S: Final = 0.2
 _HTTP_POOL_SIZE: Final = 16
+#: Parts of a compose in flight at once (server-side copies mostly: cheap for this process).
+_COMPOSE_PARALLEL_PARTS: Final = 4
+
+logger = logging.getLogger(__name__)
 
 #: The SDK's type for header/metadata dictionaries.
 _SdkHeaders = dict[str, str | list[str] | tuple[str]]
@@ -202,7 +225,7 @@ class MinioObjectStore:
         *,
         content_type: str = DEFAULT_CONTENT_TYPE,
         metadata: Mapping[str, str] | None = None,
-    ) -> ObjectRef:
+    ) -> StoredObject:
         """See :meth:`.port.ObjectStore.put_stream`."""
         user_metadata = _check_metadata(metadata)
         part_size_bytes = part_size_for(length, self._settings.multipart_part_size_bytes)
@@ -233,7 +256,7 @@ class MinioObjectStore:
         reader: HashingReader,
         content_type: str,
         user_metadata: Mapping[str, str],
-    ) -> ObjectRef:
+    ) -> StoredObject:
         sha256 = reader.hexdigest()
         headers = _headers_for(content_type, user_metadata, sha256)
         with self._translated("put", bucket, key):
@@ -245,7 +268,7 @@ class MinioObjectStore:
                 content_type=content_type,
                 metadata=headers,
             )
-        return ObjectRef(
+        return StoredObject(
             bucket=bucket,
             key=key,
             sha256=sha256,
@@ -263,7 +286,7 @@ class MinioObjectStore:
         part_size_bytes: int,
         content_type: str,
         user_metadata: Mapping[str, str],
-    ) -> ObjectRef:
+    ) -> StoredObject:
         try:
             with self._translated("put", bucket, key):
                 result = self._client.put_object(
@@ -285,7 +308,21 @@ class MinioObjectStore:
         if length is not None:
             self._check_length(bucket, key, expected=length, actual=size_bytes)
         sha256 = reader.hexdigest()
-        upload_etag = _strip_etag(result.etag)
+        return self._stamp(
+            bucket, key, _strip_etag(result.etag), size_bytes, sha256, content_type, user_metadata
+        )
+
+    def _stamp(
+        self,
+        bucket: str,
+        key: str,
+        upload_etag: str,
+        size_bytes: int,
+        sha256: str,
+        content_type: str,
+        user_metadata: Mapping[str, str],
+    ) -> StoredObject:
+        """Set the digest of a just-completed multipart object (see the module docstring)."""
         with self._translated("stamp digest on", bucket, key):
             stamped = self._client.copy_object(
                 bucket,
@@ -294,7 +331,7 @@ class MinioObjectStore:
                 metadata=_headers_for(content_type, user_metadata, sha256),
                 metadata_directive=REPLACE,
             )
-        return ObjectRef(
+        return StoredObject(
             bucket=bucket,
             key=key,
             sha256=sha256,
@@ -316,16 +353,53 @@ class MinioObjectStore:
         *,
         content_type: str = DEFAULT_CONTENT_TYPE,
         metadata: Mapping[str, str] | None = None,
-    ) -> ObjectRef:
-        """See :meth:`.port.ObjectStore.put_file`."""
+    ) -> StoredObject:
+        """See :meth:`.port.ObjectStore.put_file`.
+
+        A file larger than one part is hashed first (a local read, about 1 GB/s) so that its
+        digest goes in at creation: the stamping copy of :meth:`put_stream` rewrites a multipart
+        object in full on MinIO. The upload hashes again and a file that changed in between is
+        deleted from the store and refused.
+        """
         file_path = Path(path)
         with file_path.open("rb") as stream:
             length = file_path.stat().st_size
-            return self.put_stream(
-                bucket, key, stream, length, content_type=content_type, metadata=metadata
-            )
+            part_size_bytes = part_size_for(length, self._settings.multipart_part_size_bytes)
+            if not is_multipart(length, part_size_bytes):
+                return self.put_stream(
+                    bucket, key, stream, length, content_type=content_type, metadata=metadata
+                )
+            user_metadata = _check_metadata(metadata)
+            digest = hashlib.sha256()
+            while chunk := stream.read(_HASH_CHUNK_BYTES):
+                digest.update(chunk)
+            stream.seek(0)
+            sha256 = digest.hexdigest()
+            reader = HashingReader(stream)
+            with self._translated("put", bucket, key):
+                result = self._client.put_object(
+                    bucket,
+                    key,
+                    cast(BinaryIO, reader),
+                    length,
+                    content_type=content_type,
+                    metadata=_headers_for(content_type, user_metadata, sha256),
+                    part_size=part_size_bytes,
+                    num_parallel_uploads=self._settings.multipart_parallel_uploads,
+                )
+            if reader.bytes_read != length or reader.hexdigest() != sha256:
+                self.delete(bucket, key)
+                msg = f"put s3://{bucket}/{key}: {file_path.name} changed while it was uploaded"
+                raise StreamLengthError(msg)
+        return StoredObject(
+            bucket=bucket,
+            key=key,
+            sha256=sha256,
+            size_bytes=length,
+            etag=_strip_etag(result.etag),
+        )
 
-    def copy(self, src_bucket: str, src_key: str, dst_bucket: str, dst_key: str) -> ObjectRef:
+    def copy(self, src_bucket: str, src_key: str, dst_bucket: str, dst_key: str) -> StoredObject:
         """See :meth:`.port.ObjectStore.copy`.
 
         The copy carries the source's digest. A source without one (written by another tool)
@@ -347,13 +421,117 @@ class MinioObjectStore:
                 metadata=_headers_for(info.content_type, info.metadata, sha256),
                 metadata_directive=REPLACE,
             )
-        return ObjectRef(
+        return StoredObject(
             bucket=dst_bucket,
             key=dst_key,
             sha256=sha256,
             size_bytes=info.size_bytes,
             etag=_strip_etag(result.etag),
         )
+
+    def compose(
+        self,
+        bucket: str,
+        key: str,
+        source: ObjectInfo,
+        patches: Sequence[tuple[int, bytes]],
+        *,
+        sha256: str,
+        content_type: str = DEFAULT_CONTENT_TYPE,
+        part_size_bytes: int = DEFAULT_COMPOSE_PART_SIZE_BYTES,
+    ) -> StoredObject:
+        """See :meth:`.port.ObjectStore.compose`."""
+        if not _SHA256_HEX_RE.match(sha256):
+            msg = "sha256 must be a lowercase hex SHA-256"
+            raise ValueError(msg)
+        if not source.etag:
+            msg = f"compose from s3://{source.bucket}/{source.key}: the source has no ETag"
+            raise ValueError(msg)
+        plan = plan_compose(source.size_bytes, patches, part_size_bytes)
+        # The SDK's compose_object cannot mix uploaded bytes with copied ranges; its multipart
+        # steps (create, UploadPart, UploadPartCopy, complete, abort) are underscore methods.
+        headers = genheaders(_headers_for(content_type, {}, sha256), None, None, None, False)
+        with self._translated("start compose of", bucket, key):
+            upload_id = self._client._create_multipart_upload(bucket, key, headers)
+        pool = ThreadPoolExecutor(_COMPOSE_PARALLEL_PARTS, thread_name_prefix="compose")
+        futures: list[Future[Part]] = []
+        try:
+            futures = [
+                pool.submit(self._compose_part, bucket, key, upload_id, source, patches, part)
+                for part in plan
+            ]
+            parts = [future.result() for future in futures]
+            with self._translated("complete compose of", bucket, key):
+                completed = self._client._complete_multipart_upload(bucket, key, upload_id, parts)
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            pool.shutdown(wait=True)
+            self._abort_upload(bucket, key, upload_id)
+            raise
+        pool.shutdown(wait=True)
+        return StoredObject(
+            bucket=bucket,
+            key=key,
+            sha256=sha256,
+            size_bytes=plan[-1].end,
+            etag=_strip_etag(completed.etag),
+        )
+
+    def _compose_part(
+        self,
+        bucket: str,
+        key: str,
+        upload_id: str,
+        source: ObjectInfo,
+        patches: Sequence[tuple[int, bytes]],
+        part: ComposePart,
+    ) -> Part:
+        if part.copied:
+            headers = CopySource(source.bucket, source.key, match_etag=source.etag)
+            copy_headers: _SdkHeaders = dict(headers.gen_copy_headers())
+            copy_headers["x-amz-copy-source-range"] = f"bytes={part.start}-{part.end - 1}"
+            with self._translated("copy a part into", bucket, key):
+                etag, _ = self._client._upload_part_copy(
+                    bucket, key, upload_id, part.number, copy_headers
+                )
+            return Part(part.number, _strip_etag(etag))
+        base = b""
+        if part.start < source.size_bytes:
+            length = min(part.end, source.size_bytes) - part.start
+            base = self._read_range(source, part.start, length)
+        data = patched_range(base, part.start, part.end, patches)
+        with self._translated("upload a part of", bucket, key):
+            etag = self._client._upload_part(bucket, key, data, None, upload_id, part.number)
+        return Part(part.number, _strip_etag(etag))
+
+    def _read_range(self, source: ObjectInfo, offset: int, length: int) -> bytes:
+        with self._translated("get", source.bucket, source.key):
+            response = self._client.get_object(
+                source.bucket,
+                source.key,
+                offset=offset,
+                length=length,
+                request_headers={"If-Match": f'"{source.etag}"'},
+            )
+        try:
+            data = read_up_to(_ResponseReader(response, source.bucket, source.key), length)
+        finally:
+            response.close()
+            response.release_conn()
+        if len(data) != length:
+            msg = f"get s3://{source.bucket}/{source.key}: short range read"
+            raise StreamLengthError(msg)
+        return data
+
+    def _abort_upload(self, bucket: str, key: str, upload_id: str) -> None:
+        try:
+            with self._translated("abort compose of", bucket, key):
+                self._client._abort_multipart_upload(bucket, key, upload_id)
+        except SlidestreamError:
+            # The original error matters more; an upload left behind is invisible and the
+            # bucket's AbortIncompleteMultipartUpload lifecycle rule removes it.
+            logger.warning("abort of a compose failed", extra={"bucket": bucket, "key": key})
 
     def _hash_object(self, bucket: str, key: str) -> str:
         with self.open_stream(bucket, key) as stream:

@@ -14,7 +14,7 @@ is ``None`` for it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from os import PathLike
@@ -36,8 +36,9 @@ MAX_PRESIGN_EXPIRY_S: Final = 7 * 24 * 3600
 _SHA256_HEX_PATTERN: Final = r"^[0-9a-f]{64}$"
 
 
-class ObjectRef(BaseModel):
-    """A written object, as events and database rows refer to it."""
+class StoredObject(BaseModel):
+    """An object this port wrote, as the store reports it (events carry
+    :class:`slidestream_contracts.events.ObjectRef`: see :meth:`to_event_ref`)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -70,12 +71,12 @@ class ObjectInfo(BaseModel):
     #: User metadata without the ``x-amz-meta-`` prefix, names lower-cased; excludes ``sha256``.
     metadata: Mapping[str, str] = Field(default_factory=dict)
 
-    def to_ref(self) -> ObjectRef:
-        """The :class:`ObjectRef` of this object; it must carry a digest."""
+    def to_ref(self) -> StoredObject:
+        """The :class:`StoredObject` of this object; it must carry a digest."""
         if self.sha256 is None:
             msg = f"s3://{self.bucket}/{self.key} carries no sha256 metadata"
             raise ValueError(msg)
-        return ObjectRef(
+        return StoredObject(
             bucket=self.bucket,
             key=self.key,
             sha256=self.sha256,
@@ -115,7 +116,7 @@ class ObjectStore(Protocol):
         *,
         content_type: str = DEFAULT_CONTENT_TYPE,
         metadata: Mapping[str, str] | None = None,
-    ) -> ObjectRef:
+    ) -> StoredObject:
         """Stream ``stream`` into ``bucket/key``, hashing it on the way.
 
         ``length=None`` means unknown (read to EOF). Objects larger than one part go up as a
@@ -131,7 +132,7 @@ class ObjectStore(Protocol):
         *,
         content_type: str = DEFAULT_CONTENT_TYPE,
         metadata: Mapping[str, str] | None = None,
-    ) -> ObjectRef:
+    ) -> StoredObject:
         """Upload a local file (a thin wrapper over :meth:`put_stream`)."""
         ...
 
@@ -158,8 +159,31 @@ class ObjectStore(Protocol):
         """Delete ``bucket/key``; deleting a missing object succeeds (S3 semantics)."""
         ...
 
-    def copy(self, src_bucket: str, src_key: str, dst_bucket: str, dst_key: str) -> ObjectRef:
+    def copy(self, src_bucket: str, src_key: str, dst_bucket: str, dst_key: str) -> StoredObject:
         """Copy an object server-side (the bytes do not pass through this process)."""
+        ...
+
+    def compose(
+        self,
+        bucket: str,
+        key: str,
+        source: ObjectInfo,
+        patches: Sequence[tuple[int, bytes]],
+        *,
+        sha256: str,
+        content_type: str = DEFAULT_CONTENT_TYPE,
+    ) -> StoredObject:
+        """Write ``bucket/key`` as ``source`` with ``patches`` written over it, server-side.
+
+        ``patches`` are sorted, disjoint ``(offset, bytes)`` runs; one that ends past the
+        source grows the object. The ranges no patch touches are copied inside the server
+        (multipart UploadPartCopy, conditional on ``source.etag``, so a replaced source fails
+        the call instead of being mixed in); only the parts holding patches travel.
+
+        ``sha256`` is the digest of the composed bytes, which the caller has (the store never
+        reads them); it is stored with the object from its creation, so no stamping copy is
+        needed. A failure aborts the upload: nothing becomes visible under ``key``.
+        """
         ...
 
     def presign_get(self, bucket: str, key: str, expires_s: int = 3600) -> str:

@@ -3,23 +3,34 @@
 Outputs are checked before they are returned: they must open and validate like the input (same
 levels, same dimensions), hold no label or macro image, and contain none of the removed values
 in their bytes. A failed check deletes the outputs and raises :class:`DeidentificationError`.
+
+:func:`deidentify_in_place` is the fast path for TIFF-based slides: the rewrite runs against a
+:class:`~slidestream_wsi.tiff.patch.PatchOverlay` of the input (no copy of the file), the
+recorded patches are then written into the input itself, and the result says which bytes
+changed, so that a caller can build the output elsewhere from the input's unchanged ranges. Its
+byte post-condition is handed to the caller, who scans the output once for everything at once.
 """
 
 from __future__ import annotations
 
+import logging
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO, cast
 
 from slidestream_wsi.archive import extract_zip
 from slidestream_wsi.deid.audit import AuditRecorder, DeidAudit
-from slidestream_wsi.deid.dicom import deidentify_dicom_instance
+from slidestream_wsi.deid.dicom import deidentify_dicom_instance, write_pseudonym_label_instance
 from slidestream_wsi.deid.policy import AssociatedImagePolicy, DeidPolicy, DicomDatePolicy
-from slidestream_wsi.deid.tiff import TIFF_DEID_FORMATS, deidentify_tiff
+from slidestream_wsi.deid.tiff import TIFF_DEID_FORMATS, _TiffDeidentifier, deidentify_tiff
 from slidestream_wsi.detect import Container, DetectedFormat, SlideFormat, detect_format
 from slidestream_wsi.errors import DeidentificationError, SlideError, UnsupportedFormatError
 from slidestream_wsi.limits import DEFAULT_LIMITS, SlideLimits
 from slidestream_wsi.scan import list_metadata, scan_bytes_for_tokens
+from slidestream_wsi.tiff.layout import classify_ifds
+from slidestream_wsi.tiff.patch import PatchOverlay, apply_patches
+from slidestream_wsi.tiff.structure import open_tifffile, walk_tiff
 from slidestream_wsi.validate import SlideInfo, validate_slide
 
 __all__ = [
@@ -28,7 +39,10 @@ __all__ = [
     "DeidPolicy",
     "DeidResult",
     "DicomDatePolicy",
+    "PatchedDeidResult",
     "deidentify",
+    "deidentify_in_place",
+    "supports_in_place",
 ]
 
 
@@ -48,6 +62,21 @@ class DeidResult:
     @property
     def rewritten_fraction(self) -> float:
         return self.bytes_rewritten / self.output_bytes if self.output_bytes else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class PatchedDeidResult:
+    """A TIFF-based slide de-identified in place, and how its bytes changed."""
+
+    result: DeidResult
+    source_size_bytes: int
+    patches: tuple[tuple[int, bytes], ...]
+    """The output is the input with these sorted, disjoint ``(offset, bytes)`` written over it;
+    bytes past the input's end were appended."""
+    byte_scan_tokens: tuple[str, ...]
+    """The byte post-condition, left to the caller: the output must contain none of these
+    (as :class:`~slidestream_wsi.scan.ByteTokenScanner` matches them). Not scanning for them
+    forfeits the guarantee :func:`deidentify` gives."""
 
 
 def deidentify(
@@ -87,6 +116,62 @@ def deidentify(
     return result
 
 
+def supports_in_place(detected: DetectedFormat) -> bool:
+    """Whether :func:`deidentify_in_place` takes this slide (else use :func:`deidentify`)."""
+    return (
+        detected.container in (Container.TIFF, Container.BIGTIFF)
+        and detected.format in TIFF_DEID_FORMATS
+    )
+
+
+def deidentify_in_place(
+    path: Path, policy: DeidPolicy, limits: SlideLimits = DEFAULT_LIMITS
+) -> PatchedDeidResult:
+    """De-identify a TIFF-based slide by patching ``path`` itself (it becomes the output).
+
+    The input is detected and validated, every edit is planned and recorded against an overlay
+    (the file is not written until the rewrite has finished, so a failure before that leaves it
+    as it was), the patches are written, and the output is re-opened and checked like
+    :func:`deidentify` does, except for the byte scan (see
+    :attr:`PatchedDeidResult.byte_scan_tokens`). A failed check deletes the file. Other
+    containers (DICOM, zip) raise :class:`UnsupportedFormatError`: use :func:`deidentify`.
+    """
+    detected = detect_format(path, limits)
+    if not supports_in_place(detected):
+        raise UnsupportedFormatError(f"{detected.format} is not de-identified in place")
+    info = validate_slide(path, limits, detected)
+    audit = AuditRecorder()
+    source_size = path.stat().st_size
+    logging.getLogger("tifffile").setLevel(logging.ERROR)
+    with path.open("rb") as base, open_tifffile(path) as tif:
+        overlay = PatchOverlay(base, source_size)
+        view = cast(BinaryIO, overlay)  # a binary file object in all but its nominal type
+        structure = walk_tiff(view, limits)
+        classified = classify_ifds(view, structure, detected.format, limits, tif)
+        editor = _TiffDeidentifier(
+            view, structure, detected.format, policy, audit, limits, classified
+        )
+        outcome = editor.run()
+        patches = overlay.patches()
+        output_size = overlay.size_bytes
+    result = DeidResult(
+        detected.format,
+        (path,),
+        audit.finish(),
+        outcome.bytes_rewritten,
+        output_size,
+        outcome.label_replaced,
+        _level_sizes(info),
+    )
+    try:
+        apply_patches(path, patches)
+        tokens = _verify(result, limits, scan_bytes=False)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    return PatchedDeidResult(result, source_size, patches, tuple(tokens))
+
+
 def _deidentify_tiff_file(
     source: Path,
     destination: Path,
@@ -122,6 +207,7 @@ def _deidentify_dicom_files(
     levels: list[tuple[int, int]] = []
     rewritten = 0
     total = 0
+    label_dropped = False
     for source in sorted(sources, key=lambda p: p.as_posix()):
         if source.name.lower() == "dicomdir":
             audit.removed_image("dicom.dicomdir")
@@ -134,6 +220,7 @@ def _deidentify_dicom_files(
         outcome = deidentify_dicom_instance(source, scratch, policy, audit, limits)
         if not outcome.written:
             scratch.unlink(missing_ok=True)
+            label_dropped = label_dropped or outcome.flavor.upper() == "LABEL"
             continue
         target = single_destination or destination_dir / f"{outcome.sop_instance_uid}.dcm"
         scratch.replace(target)
@@ -143,13 +230,26 @@ def _deidentify_dicom_files(
         total += outcome.output_bytes
     if not outputs:
         raise DeidentificationError("no image instance is left after removing labels")
+    label_replaced = False
+    if (
+        label_dropped
+        and single_destination is None
+        and policy.associated_images is AssociatedImagePolicy.REPLACE_WITH_PSEUDONYM
+    ):
+        # The series keeps a LABEL instance, showing only the pseudonym (PS3.3 C.8.12.4);
+        # it adds no pyramid level.
+        label = destination_dir / "label.dcm"
+        write_pseudonym_label_instance(outputs[0], label, policy, limits)
+        outputs.append(label)
+        total += label.stat().st_size
+        label_replaced = True
     return DeidResult(
         SlideFormat.DICOM_WSI,
         tuple(outputs),
         audit.finish(),
         rewritten,
         total,
-        False,
+        label_replaced,
         tuple(levels),
     )
 
@@ -158,8 +258,12 @@ def _level_sizes(info: SlideInfo) -> tuple[tuple[int, int], ...]:
     return tuple((level.width_px, level.height_px) for level in info.levels)
 
 
-def _verify(result: DeidResult, limits: SlideLimits) -> None:
-    """Post-conditions of every de-identification (raise rather than publish a leak)."""
+def _verify(result: DeidResult, limits: SlideLimits, *, scan_bytes: bool = True) -> list[str]:
+    """Post-conditions of every de-identification (raise rather than publish a leak).
+
+    Returns the removed values the output's bytes must not hold; ``scan_bytes=False`` leaves
+    that scan to the caller.
+    """
     retained_text: list[str] = []
     output_levels: list[tuple[int, int]] = []
     for output in result.outputs:
@@ -178,8 +282,9 @@ def _verify(result: DeidResult, limits: SlideLimits) -> None:
         raise DeidentificationError("the output's levels differ from the input's")
     retained = "\n".join(retained_text)
     tokens = [t for t in result.audit.scan_tokens() if t.lower() not in retained]
-    if not tokens:
-        return
+    if not tokens or not scan_bytes:
+        return tokens
     for output in result.outputs:
         if scan_bytes_for_tokens(output, tokens):
             raise DeidentificationError("a removed value is still present in the output bytes")
+    return tokens

@@ -17,7 +17,12 @@ for every scanner. The methods are the classical ones HistoQC and GrandQC are co
 * brightness, RMS contrast, saturation, clipping (HistoQC BrightContrastModule);
 * glass unevenness over a grid (illumination / vignetting artefacts);
 * stain vectors by Macenko et al. (ISBI 2009) against Ruifrok & Johnston's H&E (2001), and
-  mean haematoxylin / eosin density by colour deconvolution (scikit-image ``rgb2hed``).
+  mean haematoxylin / eosin density by colour deconvolution (the transform of scikit-image's
+  ``rgb2hed``, same matrix, same log scaling; a test holds the two equal).
+
+The level is first area-averaged to :data:`WORK_MPP` (about 16 µm/px, HistoQC's 0.625x) while
+its long side stays at least :data:`WORK_MIN_LONG_SIDE_PX`: every measure here is of structures
+of 40 µm and more, and the morphology and Hough transforms cost in proportion to the pixels.
 """
 
 from __future__ import annotations
@@ -28,11 +33,14 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 import numpy.typing as npt
-from skimage.color import rgb2hed
 
 BoolMask = npt.NDArray[np.bool_]
 UInt8Image = npt.NDArray[np.uint8]
 
+WORK_MPP = 16.0
+"""µm/px the analysis level is area-averaged down to before measuring (if coarser than it)."""
+WORK_MIN_LONG_SIDE_PX = 768
+"""Fewest pixels on the long side of the working image: a small biopsy keeps its detail."""
 SATURATION_TISSUE_MIN = 0.08
 """HSV saturation (0-1) above which a pixel is stained tissue (glass is near 0)."""
 DARKNESS_TISSUE_RATIO = 0.88
@@ -59,6 +67,11 @@ LINE_BLACKHAT_MIN = 0.10
 LINE_SATURATION_MAX = 0.25
 """Bubble rims and coverslip edges are grey (refraction), not stained."""
 MIN_BUBBLE_RADIUS_UM = 80.0
+HOUGH_MPP = 16.0
+"""µm/px at which circle candidates are sought (an 80 µm bubble is 5 px across in radius)."""
+MAX_BUBBLE_RADIUS_UM = 2500.0
+"""Largest bubble radius searched for (a 5 mm bubble): the circle Hough transform's time grows
+with the radius range; a larger trapped-air region shows as glass inside tissue and lines."""
 BUBBLE_RIM_COVERAGE_MIN = 0.7
 """Share of a candidate circle's circumference along which its rim must be darker than both
 sides for it to count as a bubble (a rim may fade where the bubble lies over tissue)."""
@@ -72,8 +85,16 @@ STAIN_PERCENTILE = 1.0
 """Macenko's α, in percent: the robust extremes of the angle distribution."""
 RUIFROK_HEMATOXYLIN = (0.650, 0.704, 0.286)
 RUIFROK_EOSIN = (0.072, 0.990, 0.105)
+HED_FROM_RGB = np.linalg.inv(
+    np.array([[0.65, 0.70, 0.29], [0.07, 0.99, 0.11], [0.27, 0.57, 0.78]], dtype=np.float64)
+).astype(np.float32)
+"""Colour deconvolution (Ruifrok & Johnston 2001) as scikit-image's ``hed_from_rgb``: the inverse
+of their H, E and DAB vectors to two decimals. Computed here because importing
+``skimage.color`` takes about a second (SciPy with it), longer than the whole QC call."""
 STAIN_MAX_PIXELS = 200_000
-"""Tissue pixels sampled for the stain estimate (a deterministic stride)."""
+"""Tissue pixels of the level sampled (a deterministic stride) for colour, stain and density."""
+GLASS_SAMPLE_PIXELS = 20_000
+"""Glass pixels sampled (a deterministic stride) for the glass's median colour."""
 
 # Ink windows in OpenCV's HSV (H 0-179 = hue/2, S and V 0-255).
 PEN_WINDOWS: dict[str, tuple[tuple[int, int, int, int, int, int], ...]] = {
@@ -96,8 +117,10 @@ class CoverslipEdge:
 
 @dataclass(slots=True)
 class Analysis:
-    """Masks and measures of the analysis level."""
+    """Masks and measures of the analysis level, all the size of :attr:`image`."""
 
+    image: UInt8Image
+    """The analysis level as measured: area-averaged to the working spacing :attr:`mpp_um`."""
     mpp_um: float
     tissue: BoolMask
     pen: dict[str, BoolMask]
@@ -148,23 +171,63 @@ def square(radius_px: int) -> npt.NDArray[np.uint8]:
 
 def drop_small(mask: BoolMask, min_area_px: int) -> tuple[BoolMask, int]:
     """The mask without components smaller than ``min_area_px``, and how many remain."""
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(
-        mask.astype(np.uint8), connectivity=8
-    )
-    keep = np.zeros(count, dtype=bool)
-    keep[1:] = stats[1:, cv2.CC_STAT_AREA] >= min_area_px
-    return keep[labels], int(keep.sum())
+    if not mask.any():
+        return np.zeros_like(mask, dtype=np.bool_), 0
+    # Labels alone, areas by counting: OpenCV's ...WithStats costs several times more.
+    count, labels = cv2.connectedComponents(mask.view(np.uint8), connectivity=8)
+    areas = np.bincount(labels.ravel(), minlength=count)
+    keep = areas >= min_area_px
+    keep[0] = False
+    kept = int(keep.sum())
+    if kept == count - 1:
+        return np.array(mask, dtype=np.bool_), kept
+    return np.asarray(keep[labels], dtype=np.bool_), kept
 
 
 def fill_holes(mask: BoolMask, max_hole_px: int) -> BoolMask:
-    holes, _ = drop_small(~mask, max_hole_px + 1)
-    return mask | ~holes
+    """The mask with its holes filled: background pieces of at most ``max_hole_px`` that it
+    encloses (a piece touching the image's border is outside, not a hole)."""
+    background = ~mask
+    # 4-connected background against 8-connected objects (the usual digital-topology pairing).
+    count, labels = cv2.connectedComponents(background.view(np.uint8), connectivity=4)
+    areas = np.bincount(labels.ravel(), minlength=count)
+    hole = areas <= max_hole_px
+    hole[0] = False  # label 0 is the mask itself
+    border = np.concatenate((labels[0], labels[-1], labels[:, 0], labels[:, -1]))
+    hole[border] = False
+    if not hole.any():
+        return np.array(mask, dtype=np.bool_)
+    return np.asarray(mask | hole[labels], dtype=np.bool_)
+
+
+def working_image(rgb: UInt8Image, mpp_um: float) -> tuple[UInt8Image, float]:
+    """The level area-averaged towards :data:`WORK_MPP`, and its spacing in µm/px."""
+    height, width = rgb.shape[:2]
+    shrink = min(WORK_MPP / mpp_um, max(height, width) / WORK_MIN_LONG_SIDE_PX)
+    if shrink < 1.05:
+        return rgb, mpp_um
+    size = (max(1, round(width / shrink)), max(1, round(height / shrink)))
+    small = np.asarray(cv2.resize(rgb, size, interpolation=cv2.INTER_AREA), np.uint8)
+    return small, mpp_um * width / size[0]
+
+
+def rgb_to_hed(pixels: UInt8Image) -> npt.NDArray[np.float32]:
+    """Haematoxylin, eosin and DAB densities of RGB pixels (n, 3), as skimage's ``rgb2hed``."""
+    # log(max(I / 255, 1e-6)) / log(1e-6) takes 256 values: tabulated, then the matrix.
+    scaled = np.log(np.maximum(np.arange(256, dtype=np.float64) / 255, 1e-6)) / math.log(1e-6)
+    table = np.repeat(scaled.astype(np.float32)[:, None], 3, axis=1).reshape(256, 1, 3)
+    absorbance = as_f32(cv2.LUT(np.ascontiguousarray(pixels).reshape(-1, 1, 3), table))
+    stains = absorbance.reshape(-1, 3) @ HED_FROM_RGB
+    return as_f32(np.maximum(stains, np.float32(0.0)))
 
 
 def analyse(rgb: UInt8Image, mpp_um: float) -> Analysis:
+    """Measure the analysis level ``rgb`` whose spacing is ``mpp_um`` µm/px."""
+    level_rgb = rgb
+    rgb, mpp_um = working_image(rgb, mpp_um)
     smooth = as_u8(cv2.medianBlur(rgb, 3))
     hsv = as_u8(cv2.cvtColor(smooth, cv2.COLOR_RGB2HSV))
-    hue, sat, val = hsv[:, :, 0], hsv[:, :, 1], hsv[:, :, 2]
+    sat = hsv[:, :, 1]
     gray = as_u8(cv2.cvtColor(smooth, cv2.COLOR_RGB2GRAY))
     saturation = (sat / np.float32(255)).astype(np.float32)
     luminance = (gray / np.float32(255)).astype(np.float32)
@@ -195,12 +258,10 @@ def analyse(rgb: UInt8Image, mpp_um: float) -> Analysis:
     dark, _ = drop_small(cv2.morphologyEx(dark.astype(np.uint8), cv2.MORPH_OPEN, disk(1)) > 0, 2)
     pen: dict[str, BoolMask] = {}
     for colour, windows in PEN_WINDOWS.items():
-        mask = np.zeros(gray.shape, dtype=bool)
+        inside = np.zeros(gray.shape, np.uint8)
         for h0, h1, s0, s1, v0, v1 in windows:
-            mask |= (
-                (hue >= h0) & (hue <= h1) & (sat >= s0) & (sat <= s1) & (val >= v0) & (val <= v1)
-            )
-        mask = cv2.morphologyEx(mask.astype(np.uint8), cv2.MORPH_CLOSE, disk(1)) > 0
+            inside |= as_u8(cv2.inRange(hsv, (h0, s0, v0), (h1, s1, v1)))
+        mask = cv2.morphologyEx(inside, cv2.MORPH_CLOSE, disk(1)) > 0
         pen[colour], _ = drop_small(mask, px_of_mm2(MIN_PEN_AREA_MM2, mpp_um))
     coloured = pen["blue"] | pen["green"] | pen["red"]
     # Coloured ink over tissue is dark too: what is dark and not coloured ink is black ink
@@ -228,6 +289,7 @@ def analyse(rgb: UInt8Image, mpp_um: float) -> Analysis:
 
     fold = np.zeros_like(tissue)
     analysis = Analysis(
+        image=rgb,
         mpp_um=mpp_um,
         tissue=tissue,
         pen=pen,
@@ -269,7 +331,8 @@ def analyse(rgb: UInt8Image, mpp_um: float) -> Analysis:
         analysis.notes.append("no tissue: colour, fold, stain and focus measures not taken")
         return analysis
 
-    od = _optical_density(smooth, glass, rgb_glass=_glass_rgb(smooth, background))
+    glass_rgb = _glass_rgb(smooth, background)
+    od = _optical_density(smooth, glass, rgb_glass=glass_rgb)
     density = cv2.GaussianBlur(od.sum(axis=2), (0, 0), FOLD_SMOOTHING_UM / mpp_um)
     median_density = float(np.median(density[tissue]))
     fold = tissue & (density >= FOLD_DENSITY_RATIO * median_density)
@@ -281,27 +344,59 @@ def analyse(rgb: UInt8Image, mpp_um: float) -> Analysis:
     analysis.dark_spot = analysis.dark_spot & ~near_fold
     values["dark_spot_fraction"] = float(analysis.dark_spot.mean())
 
-    raw_gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32)[tissue] / 255
-    raw_hsv_s = cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV)[:, :, 1][tissue].astype(np.float32) / 255
+    # Colour and stain are measured on the level's own pixels, sampled over the tissue mask:
+    # averaging them to the working spacing would blend nuclei into stroma (less contrast, a
+    # haematoxylin vector pulled towards eosin).
+    raw, smooth_raw, suited = _tissue_sample(level_rgb, smooth, tissue, analysis.fold)
+    raw_px = raw.reshape(-1, 1, 3)
+    raw_gray = as_u8(cv2.cvtColor(raw_px, cv2.COLOR_RGB2GRAY)).astype(np.float32) / 255
+    raw_hsv_s = as_u8(cv2.cvtColor(raw_px, cv2.COLOR_RGB2HSV))[:, :, 1].astype(np.float32) / 255
     values["tissue_brightness"] = float(raw_gray.mean())
     values["tissue_contrast"] = float(raw_gray.std())
     values["tissue_saturation"] = float(raw_hsv_s.mean())
-    values["tissue_clipped_fraction"] = float((rgb[tissue] == 255).any(axis=1).mean())
+    values["tissue_clipped_fraction"] = float((raw == 255).any(axis=1).mean())
 
-    tissue_od = od[tissue & ~analysis.fold]
-    stride = max(1, len(tissue_od) // STAIN_MAX_PIXELS)
-    vectors = macenko_vectors(tissue_od[::stride])
+    tissue_od = _optical_density(smooth_raw.reshape(-1, 1, 3), glass, glass_rgb).reshape(-1, 3)
+    vectors = macenko_vectors(tissue_od[suited])
     if vectors is None:
         analysis.notes.append("too little stained tissue to estimate stain vectors")
     else:
         analysis.stain_vectors = vectors
         values["hematoxylin_angle_deg"] = angle_deg(vectors[0], RUIFROK_HEMATOXYLIN)
         values["eosin_angle_deg"] = angle_deg(vectors[1], RUIFROK_EOSIN)
-    pixels = rgb[tissue][::stride].reshape(-1, 1, 3)
-    hed = rgb2hed(pixels)
-    values["hematoxylin_density"] = float(hed[:, 0, 0].mean())
-    values["eosin_density"] = float(hed[:, 0, 1].mean())
+    hed = rgb_to_hed(raw)
+    values["hematoxylin_density"] = float(hed[:, 0].mean())
+    values["eosin_density"] = float(hed[:, 1].mean())
     return analysis
+
+
+def _tissue_sample(
+    level_rgb: UInt8Image, smooth: UInt8Image, tissue: BoolMask, fold: BoolMask
+) -> tuple[UInt8Image, UInt8Image, BoolMask]:
+    """Up to :data:`STAIN_MAX_PIXELS` tissue pixels of the level (a regular stride): raw RGB,
+    median-smoothed RGB (n, 3), and which of them suit the stain estimate (outside folds and a
+    working pixel in from the tissue's edge, where ink or glass may share the pixel)."""
+    height, width = level_rgb.shape[:2]
+    core = np.asarray(cv2.erode(tissue.view(np.uint8), np.ones((3, 3), np.uint8)), np.uint8)
+    unsuited = fold | ~core.view(np.bool_)
+    if tissue.shape == (height, width):
+        level_tissue, level_unsuited, level_smooth = tissue, unsuited, smooth
+    else:
+
+        def to_level(mask: BoolMask) -> BoolMask:
+            size = (width, height)
+            grown = cv2.resize(mask.view(np.uint8), size, interpolation=cv2.INTER_NEAREST)
+            return np.asarray(grown, np.uint8).view(np.bool_)
+
+        level_tissue, level_unsuited = to_level(tissue), to_level(unsuited)
+        level_smooth = as_u8(cv2.medianBlur(level_rgb, 3))
+    where = np.flatnonzero(level_tissue)
+    picks = where[:: max(1, len(where) // STAIN_MAX_PIXELS)]
+    return (
+        level_rgb.reshape(-1, 3)[picks],
+        level_smooth.reshape(-1, 3)[picks],
+        ~level_unsuited.ravel()[picks],
+    )
 
 
 def _dark_lines(
@@ -323,21 +418,33 @@ def _bubbles(gray: UInt8Image, glass: float, mpp_um: float) -> tuple[BoolMask, B
     its circumference the rim is darker than both just inside and just outside it.
     """
     height, width = gray.shape
-    min_radius = px_of_um(MIN_BUBBLE_RADIUS_UM, mpp_um)
+    # Candidates are sought at HOUGH_MPP at finest: the transform's time grows with the radius
+    # range in pixels; the rim is then checked at the working spacing.
+    shrink = max(1.0, HOUGH_MPP / mpp_um)
+    coarse = gray
+    if shrink > 1.05:
+        size = (max(1, round(width / shrink)), max(1, round(height / shrink)))
+        coarse = as_u8(cv2.resize(gray, size, interpolation=cv2.INTER_AREA))
+    coarse_mpp = mpp_um * width / coarse.shape[1]
+    min_radius = px_of_um(MIN_BUBBLE_RADIUS_UM, coarse_mpp)
     circles = cv2.HoughCircles(
-        cv2.GaussianBlur(gray, (0, 0), 1.5),
+        cv2.GaussianBlur(coarse, (0, 0), 1.5),
         cv2.HOUGH_GRADIENT_ALT,
         dp=1.5,
         minDist=2 * min_radius,
         param1=150,
         param2=0.85,
         minRadius=min_radius,
-        maxRadius=min(height, width) // 2,
+        maxRadius=max(
+            min_radius + 1,
+            min(min(coarse.shape) // 2, px_of_um(MAX_BUBBLE_RADIUS_UM, coarse_mpp)),
+        ),
     )
     bubble = np.zeros((height, width), np.uint8)
     rims = np.zeros((height, width), np.uint8)
     if circles is None:
         return bubble > 0, rims > 0
+    circles = circles * np.float32(width / coarse.shape[1])
     angles = np.linspace(0, 2 * math.pi, 180, endpoint=False)
     cos, sin = np.cos(angles), np.sin(angles)
     depth_min = LINE_BLACKHAT_MIN * glass * 255
@@ -411,9 +518,12 @@ def _unevenness(luminance: npt.NDArray[np.float32], background: BoolMask) -> flo
 
 
 def _glass_rgb(rgb: UInt8Image, background: BoolMask) -> npt.NDArray[np.float32] | None:
-    if background.sum() < 100:
+    where = np.flatnonzero(background)
+    if len(where) < 100:
         return None
-    return as_f32(np.median(rgb[background], axis=0))
+    # A regular sample of the glass is enough for its median colour.
+    sample = rgb.reshape(-1, 3)[where[:: max(1, len(where) // GLASS_SAMPLE_PIXELS)]]
+    return as_f32(np.median(sample, axis=0))
 
 
 def _optical_density(
@@ -422,8 +532,11 @@ def _optical_density(
     """Beer-Lambert optical density per channel against the slide's own glass (I0)."""
     incident = rgb_glass if rgb_glass is not None else np.full(3, glass * 255, np.float32)
     incident = np.maximum(incident, 1.0)
-    ratio = (rgb.astype(np.float32) + 1) / (incident + 1)
-    return as_f32(np.maximum(-np.log10(np.minimum(ratio, 1.0)), 0.0))
+    # Each channel takes 256 values: tabulate -log10((I + 1) / (I0 + 1)) once per channel.
+    levels = np.arange(256, dtype=np.float32)[:, None]
+    ratio = (levels + 1) / (incident[None, :] + 1)
+    table = np.maximum(-np.log10(np.minimum(ratio, 1.0)), 0.0).astype(np.float32)
+    return as_f32(cv2.LUT(rgb, table.reshape(256, 1, 3)))
 
 
 def macenko_vectors(

@@ -97,16 +97,21 @@ def render(
     overlay = base.copy()
     masks = np.zeros_like(base)
     for name, mask in _mask_layers(analysis):
+        if not mask.any():
+            continue
         small = fit(mask)
         colour = np.asarray(LEGEND[name], np.float32)
         overlay[small] = (0.5 * overlay[small] + 0.5 * colour).astype(np.uint8)
         masks[small] = LEGEND[name]
-    tissue = fit(analysis.tissue).astype(np.uint8)
-    contours, _ = cv2.findContours(tissue, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    tissue_fit = fit(analysis.tissue)
+    contours, _ = cv2.findContours(
+        tissue_fit.view(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE
+    )
     cv2.drawContours(overlay, contours, -1, LEGEND["tissue outline"], 2)
     cv2.drawContours(masks, contours, -1, LEGEND["tissue outline"], 1)
 
-    heat = (base.astype(np.float32) * 0.5 + 127).astype(np.uint8)
+    # The slide washed out to half contrast, so the colours over it read.
+    heat = np.asarray(cv2.convertScaleAbs(base, alpha=0.5, beta=127), np.uint8)
     if focus is not None and focus.scores.size:
         scores = focus.scores
         known = ~np.isnan(scores)
@@ -125,9 +130,10 @@ def render(
         )
         covered = known_px[: size[1], : size[0]] > 0
         rows, columns = int(covered.shape[0]), int(covered.shape[1])
-        region = covered & fit(analysis.tissue)[:rows, :columns]
+        region = covered & tissue_fit[:rows, :columns]
         heat_view = heat[:rows, :columns]
-        heat_view[region] = (0.35 * heat_view[region] + 0.65 * grid[region]).astype(np.uint8)
+        blended = cv2.addWeighted(heat_view, 0.35, grid[:rows, :columns], 0.65, 0.0)
+        np.copyto(heat_view, np.asarray(blended, np.uint8), where=region[:, :, None])
     return QcPictures(_png(overlay), _png(heat), _png(masks), summary_html(report))
 
 

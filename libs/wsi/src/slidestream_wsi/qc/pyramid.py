@@ -15,14 +15,13 @@ import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Protocol, cast, runtime_checkable
+from typing import IO, TYPE_CHECKING, Protocol, cast, runtime_checkable
 
+import cv2
 import imagecodecs
 import numpy as np
 import numpy.typing as npt
-import pydicom
 import tifffile
-from pydicom.uid import UID
 
 from slidestream_wsi.errors import (
     CorruptSlideError,
@@ -32,6 +31,10 @@ from slidestream_wsi.errors import (
     UnsupportedFormatError,
 )
 from slidestream_wsi.limits import DEFAULT_LIMITS
+
+if TYPE_CHECKING:
+    # pydicom takes about a second to import; only DICOM pyramids need it, at open time.
+    import pydicom
 
 MAX_WHOLE_LEVEL_PIXELS = 64 * 1024 * 1024
 """Largest level, in pixels, that ``read_level`` decodes whole (192 MiB as RGB): QC reads small
@@ -45,9 +48,9 @@ _PLAUSIBLE_MPP = (0.05, 500.0)
 _APERIO_MPP = re.compile(r"\bMPP\s*=\s*([0-9.]+)")
 # PS3.6 transfer syntaxes QC decodes: JPEG baseline (what the converter writes), JPEG 2000 and
 # uncompressed little endian.
-_JPEG_BASELINE = UID("1.2.840.10008.1.2.4.50")
-_JPEG_2000 = frozenset({UID("1.2.840.10008.1.2.4.90"), UID("1.2.840.10008.1.2.4.91")})
-_NATIVE = frozenset({UID("1.2.840.10008.1.2.1"), UID("1.2.840.10008.1.2")})
+_JPEG_BASELINE = "1.2.840.10008.1.2.4.50"
+_JPEG_2000 = frozenset({"1.2.840.10008.1.2.4.90", "1.2.840.10008.1.2.4.91"})
+_NATIVE = frozenset({"1.2.840.10008.1.2.1", "1.2.840.10008.1.2"})
 _WSI_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.77.1.6"
 
 
@@ -159,6 +162,20 @@ def _as_rgb(tile: npt.NDArray[np.generic]) -> npt.NDArray[np.uint8]:
     raise UnsupportedFormatError("QC reads RGB or greyscale levels only")
 
 
+def _luma(rgb: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
+    return np.asarray(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), np.uint8)
+
+
+def _as_grey(tile: npt.NDArray[np.generic]) -> npt.NDArray[np.uint8]:
+    if tile.dtype != np.uint8:
+        raise UnsupportedFormatError("QC reads 8-bit samples only")
+    if tile.ndim == 3 and tile.shape[2] == 1:
+        return np.ascontiguousarray(tile[:, :, 0])
+    if tile.ndim != 2:
+        raise CorruptSlideError("a JPEG tile decodes to no single luminance channel")
+    return np.asarray(tile, np.uint8)
+
+
 class _TiledReader:
     """What both readers share: level checks, whole-level assembly, tile iteration."""
 
@@ -174,7 +191,7 @@ class _TiledReader:
                 return level
         raise PyramidLevelError(f"level {index} is not among the levels given")
 
-    def _tile(self, index: int, column: int, row: int) -> npt.NDArray[np.uint8]:
+    def _tile(self, index: int, column: int, row: int, grey: bool = False) -> npt.NDArray[np.uint8]:
         raise NotImplementedError
 
     def read_level(self, index: int) -> npt.NDArray[np.uint8]:
@@ -186,8 +203,15 @@ class _TiledReader:
             out[y : y + tile.shape[0], x : x + tile.shape[1]] = tile
         return out
 
-    def iter_tiles(
+    def iter_grey_tiles(
         self, index: int, origins: Iterable[tuple[int, int]] | None = None
+    ) -> Iterator[tuple[int, int, npt.NDArray[np.uint8]]]:
+        """As :meth:`iter_tiles`, but the tiles' luminance (BT.601 luma, ``(h, w)``): a JPEG
+        tile in YCbCr decodes its Y channel alone, skipping the chroma and colour conversion."""
+        return self.iter_tiles(index, origins, grey=True)
+
+    def iter_tiles(
+        self, index: int, origins: Iterable[tuple[int, int]] | None = None, grey: bool = False
     ) -> Iterator[tuple[int, int, npt.NDArray[np.uint8]]]:
         level = self._level(index)
         tw, th = level.tile_width_px, level.tile_height_px
@@ -198,7 +222,7 @@ class _TiledReader:
         for x, y in origins:
             if x % tw or y % th or not (0 <= x < level.width_px and 0 <= y < level.height_px):
                 raise PyramidLevelError("a tile origin is off the level's tile grid")
-            tile = self._tile(index, x // tw, y // th)
+            tile = self._tile(index, x // tw, y // th, grey)
             if tile.shape[0] < th or tile.shape[1] < tw:
                 raise CorruptSlideError("a tile decodes smaller than the tile size")
             yield x, y, tile[: min(th, level.height_px - y), : min(tw, level.width_px - x)]
@@ -265,7 +289,7 @@ class TiffPyramid(_TiledReader):
     def bytes_read(self) -> int:
         return self._file.bytes_read
 
-    def _tile(self, index: int, column: int, row: int) -> npt.NDArray[np.uint8]:
+    def _tile(self, index: int, column: int, row: int, grey: bool = False) -> npt.NDArray[np.uint8]:
         page = self._pages[index]
         across = math.ceil(page.imagewidth / page.tilewidth)
         segment = row * across + column
@@ -276,15 +300,21 @@ class TiffPyramid(_TiledReader):
             raise SlideBombError("a TIFF tile exceeds MAX_TILE_DECODED_BYTES")
         if length == 0:
             # TIFF 6.0 allows sparse files: a missing tile reads as empty (white) glass.
-            return np.full((page.tilelength, page.tilewidth, 3), 255, dtype=np.uint8)
+            blank = np.full((page.tilelength, page.tilewidth, 3), 255, dtype=np.uint8)
+            return blank[:, :, 0] if grey else blank
         data = self._file.read_exact(page.dataoffsets[segment], length)
         try:
+            if grey and _luma_jpeg(page):
+                return _as_grey(
+                    imagecodecs.jpeg8_decode(data, tables=page.jpegtables, outcolorspace="GRAY")
+                )
             decoded, _, _ = page.decode(data, segment, jpegtables=page.jpegtables)
         except Exception as exc:  # codecs raise their own types; any failure is a bad tile
             raise CorruptSlideError("a TIFF tile does not decode") from exc
         if decoded is None:
             raise CorruptSlideError("a TIFF tile does not decode")
-        return _as_rgb(np.asarray(decoded)[0])
+        rgb = _as_rgb(np.asarray(decoded)[0])
+        return _luma(rgb) if grey else rgb
 
     def close(self) -> None:
         self._tif.close()
@@ -295,6 +325,15 @@ class TiffPyramid(_TiledReader):
 
     def __exit__(self, *_: object) -> None:
         self.close()
+
+
+def _luma_jpeg(page: tifffile.TiffPage) -> bool:
+    """JPEG tiles stored as YCbCr (TIFF 6.0 §21-22): their Y channel is the luminance."""
+    return (
+        page.compression == tifffile.COMPRESSION.JPEG
+        and page.photometric == tifffile.PHOTOMETRIC.YCBCR
+        and page.planarconfig == tifffile.PLANARCONFIG.CONTIG
+    )
 
 
 def _same_aspect(base: tifffile.TiffPage, page: tifffile.TiffPage) -> bool:
@@ -331,11 +370,12 @@ def open_tiff_pyramid(path: Path) -> TiffPyramid:
 @dataclass(frozen=True, slots=True)
 class _DicomInstance:
     path: Path
-    transfer_syntax: UID
+    transfer_syntax: str
     fragments: tuple[tuple[int, int], ...]
     native_offset: int
     frame_bytes: int
     samples: int
+    photometric: str
 
 
 class DicomPyramid(_TiledReader):
@@ -378,7 +418,7 @@ class DicomPyramid(_TiledReader):
             frames = int(ds.get("NumberOfFrames", 1))
             if frames < math.ceil(width / tile_w) * math.ceil(height / tile_h):
                 raise CorruptSlideError("a DICOM instance has fewer frames than its tile grid")
-            ts = UID(str(ds.file_meta.TransferSyntaxUID))
+            ts = str(ds.file_meta.TransferSyntaxUID)
             layout = header.pixel_data
             if ts in _NATIVE:
                 if layout.encapsulated:
@@ -395,7 +435,13 @@ class DicomPyramid(_TiledReader):
                 raise UnsupportedFormatError("a DICOM transfer syntax QC does not decode")
             mpp = _dicom_mpp(ds)
             instance = _DicomInstance(
-                path, ts, layout.fragments, native_offset, frame_bytes, samples
+                path,
+                ts,
+                layout.fragments,
+                native_offset,
+                frame_bytes,
+                samples,
+                str(ds.get("PhotometricInterpretation", "")).upper(),
             )
             level = PyramidLevel(-1, width, height, mpp[0], mpp[1], 1.0, tile_w, tile_h)
             found.append((level, instance))
@@ -421,7 +467,7 @@ class DicomPyramid(_TiledReader):
             self._files[instance.path] = _CountingFile(instance.path)
         return self._files[instance.path]
 
-    def _tile(self, index: int, column: int, row: int) -> npt.NDArray[np.uint8]:
+    def _tile(self, index: int, column: int, row: int, grey: bool = False) -> npt.NDArray[np.uint8]:
         position = next(i for i, level in enumerate(self._levels) if level.index == index)
         level, instance = self._levels[position], self._instances[position]
         frame = row * math.ceil(level.width_px / level.tile_width_px) + column
@@ -433,12 +479,24 @@ class DicomPyramid(_TiledReader):
             pixels = np.frombuffer(data, dtype=np.uint8).reshape(
                 level.tile_height_px, level.tile_width_px, instance.samples
             )
-            return _as_rgb(pixels if instance.samples == 3 else pixels[:, :, 0])
+            rgb = _as_rgb(pixels if instance.samples == 3 else pixels[:, :, 0])
+            return _luma(rgb) if grey else rgb
         offset, length = instance.fragments[frame]
         if length > DEFAULT_LIMITS.max_tile_decoded_bytes:
             raise SlideBombError("a DICOM frame exceeds MAX_TILE_DECODED_BYTES")
         data = file.read_exact(offset, length)
         try:
+            if (
+                instance.transfer_syntax == _JPEG_BASELINE
+                and grey
+                and instance.photometric
+                in (
+                    "YBR_FULL_422",
+                    "YBR_FULL",
+                )
+            ):
+                # PS3.3 §C.7.6.3.1.2: Y of YBR_FULL is the luminance; decode it alone.
+                return _as_grey(imagecodecs.jpeg8_decode(data, outcolorspace="GRAY"))
             if instance.transfer_syntax == _JPEG_BASELINE:
                 # PS3.5 §8.2.1: YBR_FULL_422 baseline JPEG; libjpeg-turbo returns RGB.
                 decoded = imagecodecs.jpeg8_decode(data)
@@ -446,7 +504,8 @@ class DicomPyramid(_TiledReader):
                 decoded = imagecodecs.jpeg2k_decode(data)
         except Exception as exc:  # codecs raise their own types; any failure is a bad frame
             raise CorruptSlideError("a DICOM frame does not decode") from exc
-        return _as_rgb(np.asarray(decoded))
+        rgb = _as_rgb(np.asarray(decoded))
+        return _luma(rgb) if grey else rgb
 
     def close(self) -> None:
         for file in self._files.values():

@@ -12,7 +12,7 @@ from slidestream_wsi.qc.analysis import RUIFROK_EOSIN, RUIFROK_HEMATOXYLIN, Anal
 from slidestream_wsi.qc.focus import FocusResult, measure_focus
 from slidestream_wsi.qc.levels import choose_levels, level_mpp
 from slidestream_wsi.qc.pictures import QcPictures, render
-from slidestream_wsi.qc.pyramid import PyramidLevel, PyramidSource
+from slidestream_wsi.qc.pyramid import DicomPyramid, PyramidLevel, PyramidSource, TiffPyramid
 from slidestream_wsi.qc.report import (
     LevelUse,
     QcMeasureResult,
@@ -159,6 +159,9 @@ def _tile_reader(source: PyramidSource, choice: object, analysis_rgb: npt.NDArra
                 (x, y, analysis_rgb[y : y + focus.tile_height_px, x : x + focus.tile_width_px])
                 for x, y in origins
             ]
+        if isinstance(source, (TiffPyramid, DicomPyramid)):
+            # Focus needs luminance only: JPEG tiles decode their Y channel alone.
+            return list(source.iter_grey_tiles(focus.index, origins))
         return list(source.iter_tiles(focus.index, origins))
 
     return read

@@ -10,8 +10,11 @@ the protected ranges first. The patcher counts the bytes it writes.
 from __future__ import annotations
 
 import bisect
+import io
 import struct
-from typing import BinaryIO
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, BinaryIO
 
 from slidestream_wsi.errors import CorruptSlideError
 from slidestream_wsi.limits import SlideLimits
@@ -172,3 +175,135 @@ class TiffPatcher:
     def set_next_pointer(self, pointer_offset: int, value: int) -> None:
         """Point a next-IFD field (or the header's first-IFD field) at ``value``."""
         self._write(pointer_offset, self._s.pack_offset(value))
+
+
+class PatchOverlay(io.RawIOBase):
+    """A read-write view of a read-only base file that keeps every write as a patch.
+
+    Reads return the base bytes with the patches applied; writes past the base's end grow the
+    view (the appended bytes are patches too). So the rewrite runs without copying the file, and
+    the output is exactly ``base + patches()``: a reader of the view (tifffile takes file
+    handles) sees the output, and an object store can build it from the base's unchanged ranges.
+    """
+
+    def __init__(self, base: BinaryIO, base_size_bytes: int) -> None:
+        super().__init__()
+        self._base = base
+        self._base_size = base_size_bytes
+        self._size = base_size_bytes
+        self._position = 0
+        self._starts: list[int] = []
+        self._extents: list[bytearray] = []
+
+    # -- io.RawIOBase -------------------------------------------------------------------------
+
+    def readable(self) -> bool:
+        return True
+
+    def writable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._position
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self._size}[whence]
+        if base + offset < 0:
+            raise ValueError("negative seek position")
+        self._position = base + offset
+        return self._position
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        data = self.read_range(self._position, len(view))
+        view[: len(data)] = data
+        self._position += len(data)
+        return len(data)
+
+    def write(self, data: Any) -> int:
+        raw = bytes(data)
+        if raw:
+            self._patch(self._position, raw)
+            self._position += len(raw)
+        return len(raw)
+
+    # -- the view -----------------------------------------------------------------------------
+
+    @property
+    def size_bytes(self) -> int:
+        """Size of the output: the base's, or more when bytes were appended."""
+        return self._size
+
+    @property
+    def base_size_bytes(self) -> int:
+        return self._base_size
+
+    def read_range(self, offset: int, length: int) -> bytes:
+        """Output bytes ``[offset, offset + length)`` (short at the end of the view)."""
+        end = min(offset + max(length, 0), self._size)
+        if end <= offset:
+            return b""
+        out = bytearray(end - offset)
+        if offset < self._base_size:
+            self._base.seek(offset)
+            base = self._base.read(min(end, self._base_size) - offset)
+            out[: len(base)] = base
+        index = max(bisect.bisect_right(self._starts, offset) - 1, 0)
+        for start, extent in zip(self._starts[index:], self._extents[index:], strict=True):
+            if start >= end:
+                break
+            lo, hi = max(start, offset), min(start + len(extent), end)
+            if lo < hi:
+                out[lo - offset : hi - offset] = extent[lo - start : hi - start]
+        return bytes(out)
+
+    def patches(self) -> tuple[tuple[int, bytes], ...]:
+        """The writes as sorted, disjoint, non-adjacent ``(offset, bytes)`` runs."""
+        return tuple(
+            (start, bytes(extent))
+            for start, extent in zip(self._starts, self._extents, strict=True)
+        )
+
+    def _patch(self, offset: int, data: bytes) -> None:
+        end = offset + len(data)
+        first = bisect.bisect_left(self._starts, offset)
+        # Merge with a run that ends at or after our start (touching runs join, so patches stay
+        # few and disjoint).
+        if first > 0 and self._starts[first - 1] + len(self._extents[first - 1]) >= offset:
+            first -= 1
+        last = first
+        while last < len(self._starts) and self._starts[last] <= end:
+            last += 1
+        if first == last:
+            self._starts.insert(first, offset)
+            self._extents.insert(first, bytearray(data))
+        else:
+            start = min(self._starts[first], offset)
+            stop = max(self._starts[last - 1] + len(self._extents[last - 1]), end)
+            merged = bytearray(stop - start)
+            for run_start, run in zip(
+                self._starts[first:last], self._extents[first:last], strict=True
+            ):
+                merged[run_start - start : run_start - start + len(run)] = run
+            merged[offset - start : end - start] = data
+            self._starts[first:last] = [start]
+            self._extents[first:last] = [merged]
+        if end > self._size:
+            if offset > self._size:  # a write past the end leaves a hole of zeros (POSIX)
+                self._patch(self._size, bytes(offset - self._size))
+            self._size = max(self._size, end)
+
+
+def apply_patches(path: Path, patches: Sequence[tuple[int, bytes]]) -> None:
+    """Write ``patches`` into the file at ``path`` in place (it grows when one ends past it).
+
+    No fsync: the file is scratch that later readers in this process see through the page
+    cache; forcing a freshly downloaded slide to disk here cost seconds per gigabyte.
+    """
+    with path.open("r+b") as fh:
+        for offset, data in patches:
+            fh.seek(offset)
+            fh.write(data)

@@ -13,10 +13,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from slidestream_wsi.deid import DeidPolicy, DeidResult, deidentify
+from slidestream_wsi.deid import (
+    DeidPolicy,
+    DeidResult,
+    PatchedDeidResult,
+    deidentify,
+    deidentify_in_place,
+)
 from slidestream_wsi.detect import DetectedFormat, detect_format
 from slidestream_wsi.limits import DEFAULT_LIMITS, SlideLimits
-from slidestream_wsi.scan import MetadataInventory, TokenHit, list_metadata, scan_bytes_for_tokens
+from slidestream_wsi.scan import (
+    MetadataInventory,
+    ScannedFile,
+    TokenHit,
+    list_metadata,
+    scan_and_hash_file,
+    scan_bytes_for_tokens,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -34,9 +47,13 @@ class SlideTools(Protocol):
 
     def deidentify(self, source: Path, destination: Path, policy: DeidPolicy) -> DeidResult: ...
 
+    def deidentify_in_place(self, path: Path, policy: DeidPolicy) -> PatchedDeidResult: ...
+
     def inventory(self, path: Path) -> MetadataInventory: ...
 
     def scan(self, path: Path, tokens: Sequence[str]) -> list[TokenHit]: ...
+
+    def scan_and_hash(self, path: Path, tokens: Sequence[str]) -> ScannedFile: ...
 
     def properties(self, path: Path) -> SlideProperties: ...
 
@@ -59,11 +76,17 @@ class WsiSlideTools:
     def deidentify(self, source: Path, destination: Path, policy: DeidPolicy) -> DeidResult:
         return deidentify(source, destination, policy, self._limits)
 
+    def deidentify_in_place(self, path: Path, policy: DeidPolicy) -> PatchedDeidResult:
+        return deidentify_in_place(path, policy, self._limits)
+
     def inventory(self, path: Path) -> MetadataInventory:
         return list_metadata(path, self._limits)
 
     def scan(self, path: Path, tokens: Sequence[str]) -> list[TokenHit]:
         return scan_bytes_for_tokens(path, tokens) if tokens else []
+
+    def scan_and_hash(self, path: Path, tokens: Sequence[str]) -> ScannedFile:
+        return scan_and_hash_file(path, tokens)
 
     def properties(self, path: Path) -> SlideProperties:
         """OpenSlide's standard properties of a (validated) output; empty if it cannot say."""

@@ -1,0 +1,62 @@
+"""PatchOverlay: a file view whose writes become patches, checked against a plain bytearray."""
+
+from __future__ import annotations
+
+import io
+import itertools
+import random
+from pathlib import Path
+
+import pytest
+
+from slidestream_wsi.tiff.patch import PatchOverlay, apply_patches
+
+
+def test_random_writes_read_back_like_a_real_file(tmp_path: Path) -> None:
+    rng = random.Random(4)
+    for _ in range(30):
+        base = rng.randbytes(rng.randint(0, 300))
+        model = bytearray(base)
+        overlay = PatchOverlay(io.BytesIO(base), len(base))
+        for _ in range(rng.randint(1, 25)):
+            offset = rng.randint(0, len(model) + 8)
+            data = rng.randbytes(rng.randint(1, 30))
+            if offset > len(model):
+                model.extend(bytes(offset - len(model)))  # a write past the end leaves zeros
+            model[offset : offset + len(data)] = data
+            overlay.seek(offset)
+            assert overlay.write(data) == len(data)
+            assert overlay.tell() == offset + len(data)
+        assert overlay.size_bytes == len(model)
+        assert overlay.seek(0, io.SEEK_END) == len(model)
+        overlay.seek(0)
+        assert overlay.read() == bytes(model)
+        start = rng.randint(0, len(model))
+        overlay.seek(start)
+        assert overlay.read(17) == bytes(model[start : start + 17])
+        # The patches rebuild the view from the base, in place on a file too.
+        target = tmp_path / "file.bin"
+        target.write_bytes(base)
+        patches = overlay.patches()
+        assert all(a + len(d) < b for (a, d), (b, _) in itertools.pairwise(patches))
+        apply_patches(target, patches)
+        assert target.read_bytes() == bytes(model)
+        assert overlay.base_size_bytes == len(base)
+
+
+def test_the_base_is_never_written() -> None:
+    base = io.BytesIO(b"abcdef")
+    overlay = PatchOverlay(base, 6)
+    overlay.seek(2)
+    overlay.write(b"XY")
+    overlay.seek(0, io.SEEK_END)
+    overlay.write(b"!")
+    assert base.getvalue() == b"abcdef"
+    assert overlay.patches() == ((2, b"XY"), (6, b"!"))
+    assert overlay.read_range(0, 100) == b"abXYef!"
+
+
+def test_negative_seeks_are_refused() -> None:
+    overlay = PatchOverlay(io.BytesIO(b"abc"), 3)
+    with pytest.raises(ValueError, match="negative"):
+        overlay.seek(-1)
