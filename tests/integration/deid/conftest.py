@@ -25,12 +25,8 @@ from slidestream_platform.db import DatabaseSettings, make_engine
 from slidestream_platform.objectstore.minio_store import MinioObjectStore
 from slidestream_platform.settings import ServiceSettings
 from slidestream_platform.telemetry import make_tracer_provider
-from tests.integration.deid.support import (
-    Collector,
-    DeidProcess,
-    commit_group_at_end,
-    object_store,
-)
+from tests.integration.deid.support import OUTPUT_TOPICS, DeidProcess
+from tests.integration.support import Collector, commit_group_at_end, object_store
 
 RETENTION_S = 20.0
 """Short enough to watch originals go, long enough for every check that reads them first."""
@@ -58,7 +54,7 @@ async def deployment(
     process = DeidProcess(
         stack_env, tmp_path_factory.mktemp("deid"), key_file, retention_s=RETENTION_S
     )
-    collector = Collector(bootstrap)
+    collector = Collector(bootstrap, OUTPUT_TOPICS)
     bus = make_bus(
         ServiceSettings(service_name="upload", kafka_bootstrap=bootstrap),
         step=Step.UPLOAD,

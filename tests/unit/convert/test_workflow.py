@@ -6,12 +6,13 @@ import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from uuid import UUID, uuid4
 
 import pytest
 from prometheus_client import CollectorRegistry
+from sqlalchemy import Engine, create_engine
+from sqlmodel import Session, select
 
 from slidestream_contracts.events import (
     DeidAuditSummary,
@@ -22,11 +23,12 @@ from slidestream_contracts.events import (
     SlideStatusV1,
 )
 from slidestream_contracts.states import SlideState
-from slidestream_convert.adapters.tables import ConversionRow
+from slidestream_convert.adapters.tables import ConversionRow, metadata
 from slidestream_convert.domain.inputs import EVENT_ID_NAMESPACE
 from slidestream_convert.settings import ConvertSettings
 from slidestream_convert.workflow import ConvertMetrics, ConvertPoisonError, ConvertWorkflow
-from slidestream_platform.decisions import DecisionPublisher
+from slidestream_platform.decisions import DecisionPublisher, SqlDecisionRecords
+from slidestream_platform.errors import ChecksumMismatchError
 from slidestream_platform.publication import PublishMark
 from slidestream_wsi.convert import (
     ConversionOptions,
@@ -40,22 +42,11 @@ from tests.unit.deid.fakes import MemoryStore, RecordingPublisher
 TENANT = "lab-a"
 
 
-@dataclass
-class MemoryRecords:
-    rows: dict[tuple[UUID, str], ConversionRow] = field(default_factory=dict)
-
-    def find(self, slide_id: UUID, input_sha256: str) -> ConversionRow | None:
-        return self.rows.get((slide_id, input_sha256))
-
-    def insert_if_absent(self, row: ConversionRow) -> tuple[ConversionRow, bool]:
-        existing = self.rows.get((row.slide_id, row.input_sha256))
-        if existing is not None:
-            return existing, False
-        self.rows[(row.slide_id, row.input_sha256)] = row
-        return row, True
-
-    def mark_published(self, slide_id: UUID, input_sha256: str) -> None:
-        self.rows[(slide_id, input_sha256)].published_at = datetime.now(UTC)
+def sqlite_engine(tmp_path: Path) -> Engine:
+    """The service's real decision table, on a SQLite file of the test's own."""
+    engine = create_engine(f"sqlite:///{tmp_path / 'decisions.db'}")
+    metadata.create_all(engine)
+    return engine
 
 
 @dataclass
@@ -142,24 +133,27 @@ def deidentified_event(store: MemoryStore, data: bytes = b"slide bytes") -> Slid
 class Harness:
     workflow: ConvertWorkflow
     store: MemoryStore
-    records: MemoryRecords
+    records: SqlDecisionRecords[ConversionRow]
+    engine: Engine
     converter: FakeConverter
     publisher: RecordingPublisher
     verifier: FakeVerifier
 
 
 def harness(tmp_path: Path, **settings: object) -> Harness:
-    store, records, converter = MemoryStore(), MemoryRecords(), FakeConverter()
+    engine = sqlite_engine(tmp_path)
+    store, converter = MemoryStore(), FakeConverter()
+    records = SqlDecisionRecords(engine, ConversionRow)
     publisher, verifier = RecordingPublisher(), FakeVerifier()
     workflow = ConvertWorkflow(
         settings=ConvertSettings(work_dir=tmp_path, **settings),  # type: ignore[arg-type]
         store=store,
-        records=records,  # type: ignore[arg-type]  # the in-memory stand-in
+        records=records,
         converter=converter,
         decisions=DecisionPublisher(publisher, verifier, EVENT_ID_NAMESPACE),
         metrics=ConvertMetrics.register(CollectorRegistry()),
     )
-    return Harness(workflow, store, records, converter, publisher, verifier)
+    return Harness(workflow, store, records, engine, converter, publisher, verifier)
 
 
 async def test_outputs_land_under_deterministic_keys_and_events_describe_them(
@@ -215,8 +209,11 @@ async def test_a_crash_between_publishing_and_recording_it_does_not_duplicate_th
     [(_, converted_id), _] = h.publisher.sent
     assert converted_id is not None
     # As if the process died after publishing and before recording "published":
-    row = next(iter(h.records.rows.values()))
-    row.published_at = None
+    with Session(h.engine) as session:
+        [row] = session.exec(select(ConversionRow)).all()
+        row.published_at = None
+        session.add(row)
+        session.commit()
     h.verifier.already_out.add(converted_id)
     h.publisher.sent.clear()
 
@@ -240,10 +237,12 @@ async def test_bytes_that_do_not_match_the_event_are_poison(tmp_path: Path) -> N
     h = harness(tmp_path)
     event = deidentified_event(h.store)
     h.store.objects[("deidentified", event.artefacts[0].key)] = b"tampered"
-    with pytest.raises(ConvertPoisonError) as caught:
+    with pytest.raises(ChecksumMismatchError) as caught:
         await h.workflow.on_deidentified(event)
     assert caught.value.reason == "checksum-mismatch"
-    assert h.publisher.sent == [] and h.records.rows == {}
+    assert (
+        h.publisher.sent == [] and h.records.find(event.slide_id, event.artefacts[0].sha256) is None
+    )
 
 
 async def test_a_slide_error_becomes_poison_with_its_reason(tmp_path: Path) -> None:

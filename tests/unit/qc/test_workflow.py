@@ -6,12 +6,12 @@ import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from uuid import UUID, uuid4
 
 import pytest
 from prometheus_client import CollectorRegistry
+from sqlalchemy import create_engine
 
 from slidestream_contracts.events import (
     Compression,
@@ -23,13 +23,14 @@ from slidestream_contracts.events import (
     SlideStatusV1,
 )
 from slidestream_contracts.states import SlideState
-from slidestream_platform.decisions import DecisionPublisher
+from slidestream_platform.decisions import DecisionPublisher, SqlDecisionRecords
+from slidestream_platform.errors import ChecksumMismatchError
 from slidestream_platform.publication import PublishMark
 from slidestream_qc.adapters.runner import QcOutcome
-from slidestream_qc.adapters.tables import QcDecisionRow
+from slidestream_qc.adapters.tables import QcDecisionRow, metadata
 from slidestream_qc.domain.outcome import EVENT_ID_NAMESPACE
 from slidestream_qc.settings import QcSettings
-from slidestream_qc.workflow import QcMetrics, QcPoisonError, QcWorkflow, pyramid_levels
+from slidestream_qc.workflow import QcMetrics, QcWorkflow, pyramid_levels
 from slidestream_wsi.qc import PyramidLevel, QcReport, QcThresholds
 from slidestream_wsi.qc.report import QcMeasureResult
 from tests.unit.deid.fakes import MemoryStore, RecordingPublisher
@@ -38,22 +39,11 @@ TENANT = "lab-q"
 LEVELS = ((0, 40_000, 30_000, 0.25), (1, 10_000, 7_500, 1.0), (2, 2_500, 1_875, 4.0))
 
 
-@dataclass
-class MemoryRecords:
-    rows: dict[tuple[UUID, str], QcDecisionRow] = field(default_factory=dict)
-
-    def find(self, slide_id: UUID, input_sha256: str) -> QcDecisionRow | None:
-        return self.rows.get((slide_id, input_sha256))
-
-    def insert_if_absent(self, row: QcDecisionRow) -> tuple[QcDecisionRow, bool]:
-        existing = self.rows.get((row.slide_id, row.input_sha256))
-        if existing is not None:
-            return existing, False
-        self.rows[(row.slide_id, row.input_sha256)] = row
-        return row, True
-
-    def mark_published(self, slide_id: UUID, input_sha256: str) -> None:
-        self.rows[(slide_id, input_sha256)].published_at = datetime.now(UTC)
+def sql_records(tmp_path: Path) -> SqlDecisionRecords[QcDecisionRow]:
+    """The service's real decision table, on a SQLite file of the test's own."""
+    engine = create_engine(f"sqlite:///{tmp_path / 'decisions.db'}")
+    metadata.create_all(engine)
+    return SqlDecisionRecords(engine, QcDecisionRow)
 
 
 @dataclass
@@ -157,7 +147,7 @@ def workflow(
     flow = QcWorkflow(
         settings=QcSettings(work_dir=tmp_path, **settings),  # type: ignore[arg-type]
         store=store,
-        records=MemoryRecords(),  # type: ignore[arg-type]  # the in-memory stand-in
+        records=sql_records(tmp_path),
         runner=runner,
         decisions=DecisionPublisher(publisher, FakeVerifier(), EVENT_ID_NAMESPACE),
         metrics=QcMetrics.register(CollectorRegistry()),
@@ -250,7 +240,7 @@ async def test_tampered_level_bytes_are_poison(tmp_path: Path) -> None:
     flow, store, publisher = workflow(tmp_path, ScriptedRunner())
     event = converted_event(store)
     store.objects[("converted", event.dicom[1].key)] = b"tampered"
-    with pytest.raises(QcPoisonError) as caught:
+    with pytest.raises(ChecksumMismatchError) as caught:
         await flow.on_converted(event)
     assert caught.value.reason == "checksum-mismatch" and publisher.sent == []
 

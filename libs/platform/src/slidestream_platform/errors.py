@@ -62,3 +62,9 @@ class InvalidEventError(PoisonError):
     """A message could not be decoded into its event model (malformed JSON, unknown fields)."""
 
     reason = "invalid-event"
+
+
+class ChecksumMismatchError(PoisonError):
+    """An object's bytes do not match the size and sha256 the event announced."""
+
+    reason = "checksum-mismatch"

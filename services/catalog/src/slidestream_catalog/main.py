@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 from fastapi import FastAPI
-from sqlalchemy import text
 
 from slidestream_catalog import api, handlers
 from slidestream_catalog.adapters.repository import SlideRow
 from slidestream_catalog.settings import CatalogSettings
 from slidestream_contracts.topics import Topic
 from slidestream_platform.broker import make_bus
-from slidestream_platform.db import make_engine, upgrade_to_head
+from slidestream_platform.checks import database_check, prepare_storage
+from slidestream_platform.db import make_engine
 from slidestream_platform.logging import configure_logging
 from slidestream_platform.projection import SqlSlideStates
 from slidestream_platform.service import serve, service_app
@@ -30,23 +29,13 @@ def create_app(settings: CatalogSettings) -> FastAPI:
     engine = make_engine(settings.database, settings.service_name)
     slides = SqlSlideStates(engine, SlideRow)
 
-    async def migrate() -> None:
-        await asyncio.to_thread(upgrade_to_head, engine, settings.service_name, MIGRATIONS_DIR)
-
-    async def database_ready() -> None:
-        def ping() -> None:
-            with engine.connect() as connection:
-                connection.execute(text("SELECT 1"))
-
-        await asyncio.to_thread(ping)
-
     bus.broker.context.set_global("slides", slides)
     bus.subscribe(Topic.SLIDES_STATUS, handlers.on_slide_status)
     app = service_app(
         bus,
-        readiness_checks={"database": database_ready},
+        readiness_checks={"database": database_check(engine)},
         routers=[api.router],
-        on_startup=[migrate],
+        on_startup=[prepare_storage(engine, settings.service_name, MIGRATIONS_DIR)],
     )
     app.state.slides = slides
     return app

@@ -21,7 +21,6 @@ Slides that can never be converted raise :class:`ConvertPoisonError` (dead lette
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import logging
 import tempfile
@@ -63,6 +62,7 @@ from slidestream_platform.decisions import (
 )
 from slidestream_platform.errors import PoisonError
 from slidestream_platform.membership import PausableConsumer, keep_group_membership
+from slidestream_platform.objectstore.downloads import download_verified
 from slidestream_platform.objectstore.port import ObjectStore
 from slidestream_platform.publication import PublishMark
 from slidestream_wsi.convert import ConversionOptions, ConversionResult, DicomIdentity
@@ -70,7 +70,6 @@ from slidestream_wsi.errors import SlideError
 
 logger = logging.getLogger(__name__)
 
-DOWNLOAD_CHUNK_BYTES = 8 * 1024 * 1024
 PROGRESS_LOG_EVERY_S = 10.0
 """A long conversion logs its progress this often (tiles done / total)."""
 
@@ -226,20 +225,7 @@ class ConvertWorkflow:
                 f"the event points outside the {self._settings.deidentified_bucket} bucket",
                 reason="wrong-bucket",
             )
-        target.parent.mkdir(parents=True, exist_ok=True)
-        digest = hashlib.sha256()
-        size = 0
-        with self._store.open_stream(ref.bucket, ref.key) as stream, target.open("wb") as out:
-            while chunk := stream.read(DOWNLOAD_CHUNK_BYTES):
-                digest.update(chunk)
-                out.write(chunk)
-                size += len(chunk)
-        if size != ref.size_bytes or digest.hexdigest() != ref.sha256:
-            raise ConvertPoisonError(
-                f"{ref.key}: the bytes do not match the event's size and sha256",
-                reason="checksum-mismatch",
-            )
-        return target
+        return download_verified(self._store, ref, target)
 
     def _convert(
         self, event: SlideDeidentifiedV1, sources: Sequence[Path], out_dir: Path

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from pathlib import Path
 
 from fastapi import FastAPI
-from sqlalchemy import text
 
 from slidestream_contracts.states import Step
 from slidestream_contracts.topics import Topic
@@ -17,7 +15,8 @@ from slidestream_deid.adapters.slides import WsiSlideTools
 from slidestream_deid.settings import DeidSettings
 from slidestream_deid.workflow import DeidWorkflow
 from slidestream_platform.broker import make_bus
-from slidestream_platform.db import make_engine, upgrade_to_head
+from slidestream_platform.checks import buckets_check, database_check, prepare_storage
+from slidestream_platform.db import make_engine
 from slidestream_platform.logging import configure_logging
 from slidestream_platform.objectstore.minio_store import MinioObjectStore
 from slidestream_platform.service import PeriodicJob, serve, service_app
@@ -44,29 +43,17 @@ def create_app(settings: DeidSettings) -> FastAPI:
         key=key,
     )
 
-    async def prepare() -> None:
-        await asyncio.to_thread(upgrade_to_head, engine, settings.service_name, MIGRATIONS_DIR)
-        await asyncio.to_thread(
-            store.ensure_buckets, [settings.quarantine_bucket, settings.deidentified_bucket]
-        )
-
-    async def database_ready() -> None:
-        def ping() -> None:
-            with engine.connect() as connection:
-                connection.execute(text("SELECT 1"))
-
-        await asyncio.to_thread(ping)
-
-    async def object_store_ready() -> None:
-        for bucket in (settings.quarantine_bucket, settings.deidentified_bucket):
-            await asyncio.to_thread(store.stat, bucket, ".readiness")
+    buckets = [settings.quarantine_bucket, settings.deidentified_bucket]
 
     bus.broker.context.set_global("workflow", workflow)
     bus.subscribe(Topic.SLIDES_UPLOADED, handlers.on_slide_uploaded)
     app = service_app(
         bus,
-        readiness_checks={"database": database_ready, "object_store": object_store_ready},
-        on_startup=[prepare],
+        readiness_checks={
+            "database": database_check(engine),
+            "object_store": buckets_check(store, buckets),
+        },
+        on_startup=[prepare_storage(engine, settings.service_name, MIGRATIONS_DIR, store, buckets)],
         periodic_jobs=[
             PeriodicJob(
                 "sweep-quarantine", settings.retention_sweep_interval_s, workflow.sweep_retention

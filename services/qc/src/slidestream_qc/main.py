@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 from fastapi import FastAPI
-from sqlalchemy import text
 
 from slidestream_contracts.states import Step
 from slidestream_contracts.topics import Topic
 from slidestream_platform.broker import make_bus
-from slidestream_platform.db import make_engine, upgrade_to_head
+from slidestream_platform.checks import buckets_check, database_check, prepare_storage
+from slidestream_platform.db import make_engine
 from slidestream_platform.decisions import DecisionPublisher, SqlDecisionRecords
 from slidestream_platform.logging import configure_logging
 from slidestream_platform.objectstore.minio_store import MinioObjectStore
@@ -49,27 +48,15 @@ def create_app(settings: QcSettings, runner: QcRunner | None = None) -> FastAPI:
     )
     buckets = [settings.converted_bucket, settings.derived_bucket]
 
-    async def prepare() -> None:
-        await asyncio.to_thread(upgrade_to_head, engine, settings.service_name, MIGRATIONS_DIR)
-        await asyncio.to_thread(store.ensure_buckets, buckets)
-
-    async def database_ready() -> None:
-        def ping() -> None:
-            with engine.connect() as connection:
-                connection.execute(text("SELECT 1"))
-
-        await asyncio.to_thread(ping)
-
-    async def object_store_ready() -> None:
-        for bucket in buckets:
-            await asyncio.to_thread(store.stat, bucket, ".readiness")
-
     bus.broker.context.set_global("workflow", workflow)
     bus.subscribe(Topic.SLIDES_CONVERTED, handlers.on_slide_converted)
     app = service_app(
         bus,
-        readiness_checks={"database": database_ready, "object_store": object_store_ready},
-        on_startup=[prepare],
+        readiness_checks={
+            "database": database_check(engine),
+            "object_store": buckets_check(store, buckets),
+        },
+        on_startup=[prepare_storage(engine, settings.service_name, MIGRATIONS_DIR, store, buckets)],
     )
     app.state.settings = settings
     app.state.workflow = workflow

@@ -45,6 +45,7 @@ from slidestream_platform.decisions import (
     events_to_json,
 )
 from slidestream_platform.errors import PoisonError
+from slidestream_platform.objectstore.downloads import download_verified
 from slidestream_platform.objectstore.port import ObjectStore
 from slidestream_platform.publication import PublishMark
 from slidestream_qc.adapters.runner import QcOutcome, QcRunner
@@ -62,8 +63,6 @@ from slidestream_wsi.errors import SlideError
 from slidestream_wsi.qc import PyramidLevel
 
 logger = logging.getLogger(__name__)
-
-DOWNLOAD_CHUNK_BYTES = 8 * 1024 * 1024
 
 
 class QcPoisonError(PoisonError):
@@ -258,20 +257,7 @@ class QcWorkflow:
                 f"the event points outside the {self._settings.converted_bucket} bucket",
                 reason="wrong-bucket",
             )
-        target = scratch / ref.key.rsplit("/", 1)[-1]
-        digest = hashlib.sha256()
-        size = 0
-        with self._store.open_stream(ref.bucket, ref.key) as stream, target.open("wb") as out:
-            while chunk := stream.read(DOWNLOAD_CHUNK_BYTES):
-                digest.update(chunk)
-                out.write(chunk)
-                size += len(chunk)
-        if size != ref.size_bytes or digest.hexdigest() != ref.sha256:
-            raise QcPoisonError(
-                f"{ref.key}: the bytes do not match the event's size and sha256",
-                reason="checksum-mismatch",
-            )
-        return target
+        return download_verified(self._store, ref, scratch / ref.key.rsplit("/", 1)[-1])
 
     def _put(self, event: SlideConvertedV1, name: str, data: bytes) -> ObjectRef:
         written = self._store.put_stream(

@@ -9,10 +9,10 @@ from pathlib import Path
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy import text
 
 from slidestream_contracts.topics import Topic
 from slidestream_platform.broker import make_bus
+from slidestream_platform.checks import buckets_check, database_check
 from slidestream_platform.db import make_engine, upgrade_to_head
 from slidestream_platform.logging import configure_logging
 from slidestream_platform.objectstore.minio_store import MinioObjectStore
@@ -60,21 +60,14 @@ def create_app(settings: UploadSettings) -> FastAPI:
                 days=settings.multipart_abort_after_days,
             )
 
-    async def database_ready() -> None:
-        def ping() -> None:
-            with engine.connect() as connection:
-                connection.execute(text("SELECT 1"))
-
-        await asyncio.to_thread(ping)
-
-    async def object_store_ready() -> None:
-        await asyncio.to_thread(store.stat, settings.quarantine_bucket, ".readiness")
-
     bus.broker.context.set_global("slide_states", slide_states)
     bus.subscribe(Topic.SLIDES_STATUS, handlers.on_slide_status)
     app = service_app(
         bus,
-        readiness_checks={"database": database_ready, "object_store": object_store_ready},
+        readiness_checks={
+            "database": database_check(engine),
+            "object_store": buckets_check(store, [settings.quarantine_bucket]),
+        },
         routers=[api.router, hooks.router],
         on_startup=[prepare],
         periodic_jobs=[
