@@ -1,15 +1,21 @@
 """Conversion cost of one large slide vs a plain file copy and vs wsidicomizer, same run.
 
 * the slide: a generated Aperio SVS (tiled JPEG, two levels) of about 50 000 x 40 000 pixels
-  (``--size full``, ~1 GB) or 6 144 x 4 608 (``--size small``, to prove the harness), built from
-  four pre-encoded tiles written over and over (tests/unit/deid/slides.py), cached under
-  ``.local/bench/``;
+  (``--size full``, ~1 GB), 16 384 x 12 288 (``--size medium``, ~0.2 GB, for profiling) or
+  6 144 x 4 608 (``--size small``, to prove the harness), built from four pre-encoded tiles
+  written over and over (tests/unit/deid/slides.py), cached under ``.local/bench/``;
 * ``copy``: ``shutil.copyfile`` of the slide (the floor of any conversion that writes it once);
 * ``ours``: ``convert_slide(..., outputs={"dicom"})`` with the default options (tiles copied,
   the levels below level 1 generated, dciodvfy and the re-open checks included);
 * ``wsidicomizer``: its CLI with default settings and with ``--workers <cores>`` (version
   pinned below, run with ``uv tool run`` in its own environment: it needs Python >= 3.12 and a
-  wsidicom older than ours, so it cannot join the workspace).
+  wsidicom older than ours, so it cannot join the workspace). Its interpreter is
+  ``--wsidicomizer-python``, else the first that runs of ``uv python find 3.12``,
+  ``python3.12`` on PATH and pyenv's ``versions/3.12.*``.
+
+Every child imports from bytecode cached under ``.local/bench/pycache`` (the service image
+compiles its bytecode; this shell's PYTHONDONTWRITEBYTECODE would add seconds of compiling to
+each run, ours and the peer's alike).
 
 Every contender runs in a child process of a small runner process, which reports the child's
 wall time and peak RSS (``getrusage(RUSAGE_CHILDREN)``: the runner waits for exactly one child).
@@ -37,7 +43,7 @@ from tests.unit.deid.slides import TILE_PX, aperio_description, seed_tiles
 
 GIB = 1024**3
 MIB = 1024**2
-SIZES_PX = {"full": (50_000, 40_000), "small": (6_144, 4_608)}
+SIZES_PX = {"full": (50_000, 40_000), "medium": (16_384, 12_288), "small": (6_144, 4_608)}
 WSIDICOMIZER_VERSION = "0.31.0"
 WSIDICOMIZER_PYTHON = "3.12"
 SPEED_GOAL = 2.0
@@ -112,7 +118,69 @@ def slide_file(size: str) -> Path:
     return path
 
 
-def wsidicomizer_command(python: str | None) -> list[str]:
+def _python_version(candidate: str) -> tuple[int, int] | None:
+    """The (major, minor) of an interpreter that actually runs (a pyenv shim on PATH may not)."""
+    try:
+        done = subprocess.run(
+            [candidate, "-c", "import sys; print(*sys.version_info[:2])"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+    except OSError:
+        return None
+    parts = done.stdout.split()
+    if done.returncode != 0 or len(parts) != 2:
+        return None
+    return int(parts[0]), int(parts[1])
+
+
+def _pyenv_root() -> Path:
+    pyenv = shutil.which("pyenv")
+    if pyenv is not None:
+        done = subprocess.run([pyenv, "root"], capture_output=True, text=True, check=False)
+        if done.returncode == 0 and done.stdout.strip():
+            return Path(done.stdout.strip())
+    return Path.home() / ".pyenv"
+
+
+def find_peer_python() -> str:
+    """A Python 3.12 for wsidicomizer: ``uv python find 3.12``, then ``python3.12`` on PATH,
+    then pyenv's versions directory (``pyenv root``, default ``~/.pyenv``)."""
+    wanted = tuple(int(part) for part in WSIDICOMIZER_PYTHON.split("."))
+    candidates: list[str] = []
+    uv = shutil.which("uv")
+    if uv is not None:
+        found = subprocess.run(
+            [uv, "python", "find", "--no-python-downloads", WSIDICOMIZER_PYTHON],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if found.returncode == 0 and found.stdout.strip():
+            candidates.append(found.stdout.strip())
+    on_path = shutil.which(f"python{WSIDICOMIZER_PYTHON}")
+    if on_path is not None:
+        candidates.append(on_path)
+    pyenv_root = _pyenv_root()
+    installed = sorted(
+        pyenv_root.glob(f"versions/{WSIDICOMIZER_PYTHON}.*/bin/python{WSIDICOMIZER_PYTHON}"),
+        key=lambda path: [int(p) if p.isdigit() else -1 for p in path.parts[-3].split(".")],
+        reverse=True,
+    )
+    candidates += [str(path) for path in installed]
+    for candidate in candidates:
+        if _python_version(candidate) == wanted:
+            return candidate
+    raise SystemExit(
+        f"no working Python {WSIDICOMIZER_PYTHON} for the wsidicomizer peer (tried "
+        f"`uv python find {WSIDICOMIZER_PYTHON}`, python{WSIDICOMIZER_PYTHON} on PATH and "
+        f"{pyenv_root}/versions): install one, pass --wsidicomizer-python, or use --skip-peer"
+    )
+
+
+def wsidicomizer_command(python: str) -> list[str]:
     uv = shutil.which("uv")
     if uv is None:
         raise SystemExit("uv is needed to run the wsidicomizer peer")
@@ -122,11 +190,21 @@ def wsidicomizer_command(python: str | None) -> list[str]:
         "run",
         "--no-python-downloads",
         "--python",
-        python or WSIDICOMIZER_PYTHON,
+        python,
         "--from",
         f"wsidicomizer=={WSIDICOMIZER_VERSION}",
         "wsidicomizer",
     ]
+
+
+def child_environment(cache: Path) -> dict[str, str]:
+    """Every contender's environment: compiled bytecode cached under ``cache``, as in the
+    service image (Dockerfile: UV_COMPILE_BYTECODE=1). This shell sets PYTHONDONTWRITEBYTECODE,
+    which would make each child recompile its imports (~2 s for wsidicom's) on every run."""
+    env = os.environ.copy()  # noqa: TID251 - building a child process environment
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env["PYTHONPYCACHEPREFIX"] = str(cache)
+    return env
 
 
 # -- the runner: one child, its wall time and peak RSS ---------------------------------------
@@ -151,12 +229,15 @@ def runner(command: list[str]) -> None:
     )
 
 
-def run_contender(name: str, command: list[str], *, may_fail: bool = False) -> dict[str, object]:
+def run_contender(
+    name: str, command: list[str], env: dict[str, str], *, may_fail: bool = False
+) -> dict[str, object]:
     done = subprocess.run(
         [sys.executable, "-m", "tests.bench.bench_convert", "--runner", json.dumps(command)],
         capture_output=True,
         text=True,
         check=False,
+        env=env,
     )
     if done.returncode != 0:
         raise SystemExit(f"{name}: runner failed:\n{done.stderr[-4000:]}")
@@ -184,14 +265,31 @@ def copy_child(source: str, target: str) -> None:
         os.fsync(fh.fileno())
 
 
-def ours_child(source: str, out_dir: str) -> None:
+def warm_child() -> None:
+    """Imports what ours imports, so that its bytecode is cached before the timed run (the
+    peer's ``--version`` call does the same for it)."""
+    import importlib
+
+    from slidestream_wsi.convert import convert_slide  # noqa: F401
+    from slidestream_wsi.convert.verify import REOPEN_READERS
+
+    for name in REOPEN_READERS:
+        importlib.import_module(name)
+
+
+def ours_child(source: str, out_dir: str, gate: str = "gate") -> None:
     from slidestream_wsi.convert import ConversionOptions, DicomIdentity, convert_slide
 
+    options = ConversionOptions(outputs=frozenset({"dicom"}))
+    if gate == "no-gate":
+        options = ConversionOptions(
+            outputs=frozenset({"dicom"}), run_dciodvfy=False, reopen_check=False
+        )
     result = convert_slide(
         [Path(source)],
         Path(out_dir),
         DicomIdentity(slide_id="0190d0c4-7a1b-7c2d-8e3f-0a1b2c3d4e5f"),
-        ConversionOptions(outputs=frozenset({"dicom"})),
+        options,
     )
     for path in result.dicom_files:
         with path.open("rb+") as fh:
@@ -221,35 +319,48 @@ def main() -> None:
         return
     if args.child:
         name, *rest = json.loads(args.child)
-        {"copy": copy_child, "ours": ours_child}[name](*rest)
+        {"copy": copy_child, "ours": ours_child, "warm": warm_child}[name](*rest)
         return
 
+    peer_python = None
+    if not args.skip_peer:
+        peer_python = args.wsidicomizer_python or find_peer_python()
+        print(f"wsidicomizer runs on {peer_python}", file=sys.stderr)
     slide = slide_file(args.size)
     size = slide.stat().st_size
+    env = child_environment(slide.parent / "pycache")
     me = [sys.executable, "-m", "tests.bench.bench_convert", "--child"]
+    subprocess.run([*me, json.dumps(["warm"])], env=env, check=True)
     results: dict[str, dict[str, object]] = {}
     with tempfile.TemporaryDirectory(prefix="bench-convert-", dir=slide.parent) as scratch:
         work = Path(scratch)
         results["copy"] = run_contender(
-            "copy", [*me, json.dumps(["copy", str(slide), str(work / "copy.svs")])]
+            "copy", [*me, json.dumps(["copy", str(slide), str(work / "copy.svs")])], env
         )
         (work / "copy.svs").unlink()
         results["ours"] = run_contender(
-            "ours", [*me, json.dumps(["ours", str(slide), str(work / "ours")])]
+            "ours", [*me, json.dumps(["ours", str(slide), str(work / "ours")])], env
         )
         ours_summary = json.loads(str(results["ours"]["stdout_tail"]).strip().splitlines()[-1])
         shutil.rmtree(work / "ours")
-        if not args.skip_peer:
-            peer = wsidicomizer_command(args.wsidicomizer_python)
-            # First call installs the peer's environment; keep that out of the timing.
-            subprocess.run([*peer, "--version"], capture_output=True, check=True)
+        results["ours without gate"] = run_contender(
+            "ours without gate",
+            [*me, json.dumps(["ours", str(slide), str(work / "ours"), "no-gate"])],
+            env,
+        )
+        shutil.rmtree(work / "ours")
+        if peer_python is not None:
+            peer = wsidicomizer_command(peer_python)
+            # First call installs the peer's environment and caches its bytecode; keep that
+            # out of the timing.
+            subprocess.run([*peer, "--version"], capture_output=True, check=True, env=env)
             for name, extra in (
                 ("wsidicomizer", []),
                 (f"wsidicomizer --workers {args.workers}", ["--workers", str(args.workers)]),
             ):
                 target = work / name.replace(" ", "_")
                 results[name] = run_contender(
-                    name, [*peer, "-i", str(slide), "-o", str(target), *extra], may_fail=True
+                    name, [*peer, "-i", str(slide), "-o", str(target), *extra], env, may_fail=True
                 )
                 shutil.rmtree(target, ignore_errors=True)
 
@@ -279,12 +390,17 @@ def main() -> None:
             f"{'meets' if speedup >= SPEED_GOAL else 'misses'})"
         )
     width, height = SIZES_PX[args.size]
+    load = " / ".join(f"{value:.2f}" for value in os.getloadavg())
     body = f"""
 Slide: generated Aperio SVS `--size {args.size}`, about {width}x{height} px, 2 levels of
 256 px JPEG tiles, {size / GIB:.2f} GiB ({size:,} bytes). Each contender runs in a child process;
-times include fsync of the outputs (ours, copy). Ours: `convert_slide(outputs={{"dicom"}})`,
-default options: levels {ours_summary["levels"]}, internal timings {ours_summary["timings_s"]},
-output {ours_summary["output_bytes"] / GIB:.2f} GiB. wsidicomizer {WSIDICOMIZER_VERSION} CLI.
+times include fsync of the outputs (ours, copy). Every child imports from cached bytecode, as
+in the service image (warmed once, untimed). Ours: `convert_slide(outputs={{"dicom"}})`,
+default options (dciodvfy and the re-open checks included; "without gate" turns both off, for
+information only): levels {ours_summary["levels"]}, internal timings
+{ours_summary["timings_s"]}, output {ours_summary["output_bytes"] / GIB:.2f} GiB.
+wsidicomizer {WSIDICOMIZER_VERSION} CLI on {peer_python or "(not run)"}. Load average
+(1/5/15 min) at the end: {load} on {os.cpu_count()} cores shared with other work.
 
 | contender | wall | vs copy | ours / it | peak RSS |
 |---|---|---|---|---|

@@ -15,13 +15,16 @@ source's or a fixed sRGB profile.
 
 from __future__ import annotations
 
+import io
+import os
 import struct
 import uuid
+from collections.abc import Sequence as FrameSequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import BinaryIO
 
+import numpy as np
 import pydicom
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence
@@ -62,6 +65,7 @@ _RATIO_ELEMENT_HEAD = b"\x28\x00\x12\x21DS" + struct.pack("<H", 16)
 _UID_NAMESPACE = uuid.UUID("6f1c1f1e-8c1a-5b7e-9d1e-5d6c1e7a0b42")
 """Namespace of our name-based UUIDs (a fixed random value; changing it changes every UID)."""
 _ITEM = b"\xfe\xff\x00\xe0"
+_ITEM_HEADER = struct.Struct("<4sI")
 _SEQUENCE_DELIMITER = b"\xfe\xff\xdd\xe0\x00\x00\x00\x00"
 
 
@@ -291,7 +295,12 @@ def _ds(value: float) -> str:
 
 
 class DicomInstanceWriter:
-    """Writes one instance: the dataset, then frames one by one (encapsulated or native)."""
+    """Writes one instance: the dataset, then frames a tile row at a time (encapsulated or
+    native).
+
+    The dataset is serialised in memory; the frames go to the file unbuffered, with one
+    ``writev`` per row from the caller's buffers (item headers in between), so that a copied
+    tile is copied once, into the kernel."""
 
     def __init__(self, path: Path, dataset: Dataset, frames_size_bound: int) -> None:
         self.path = path
@@ -299,87 +308,94 @@ class DicomInstanceWriter:
         ts = UID(str(dataset.file_meta.TransferSyntaxUID))
         self._encapsulated = ts.is_compressed
         self._frame_bytes = int(dataset.Rows) * int(dataset.Columns) * 3
-        self._fh: BinaryIO = path.open("w+b", buffering=8 * 1024 * 1024)
         self._lengths: list[int] = []
         self._use_eot = self._encapsulated and frames_size_bound > BOT_LIMIT_BYTES
-        pydicom.dcmwrite(self._fh, dataset, enforce_file_format=True)
+        header = io.BytesIO()
+        pydicom.dcmwrite(header, dataset, enforce_file_format=True)
+        head = header.getvalue()
         self._ratio_at: int | None = None
         if "LossyImageCompressionRatio" in dataset:
-            header_end = self._fh.tell()
-            self._fh.seek(0)
-            found = self._fh.read(header_end).find(_RATIO_ELEMENT_HEAD)
+            found = head.find(_RATIO_ELEMENT_HEAD)
             if found < 0:
                 raise RuntimeError("compression ratio placeholder not found in the header")
             self._ratio_at = found + len(_RATIO_ELEMENT_HEAD)
-            self._fh.seek(header_end)
         count = self._frame_count
+        parts = [head]
         if not self._encapsulated:
             total = count * self._frame_bytes
             self._native_padding = total % 2
-            self._fh.write(b"\xe0\x7f\x10\x00OB\x00\x00" + struct.pack("<I", total + total % 2))
-            return
-        if self._use_eot:
-            self._eot_at = self._fh.tell() + 12
-            table = b"\x00" * (8 * count)
-            self._fh.write(b"\xe0\x7f\x01\x00OV\x00\x00" + struct.pack("<I", len(table)) + table)
-            self._fh.write(b"\xe0\x7f\x02\x00OV\x00\x00" + struct.pack("<I", len(table)) + table)
-        self._fh.write(b"\xe0\x7f\x10\x00OB\x00\x00\xff\xff\xff\xff")
-        bot = b"" if self._use_eot else b"\x00" * (4 * count)
-        self._bot_at = self._fh.tell() + 8
-        self._fh.write(_ITEM + struct.pack("<I", len(bot)) + bot)
+            parts.append(b"\xe0\x7f\x10\x00OB\x00\x00" + struct.pack("<I", total + total % 2))
+        else:
+            if self._use_eot:
+                self._eot_at = len(head) + 12
+                table = b"\x00" * (8 * count)
+                for tag in (b"\xe0\x7f\x01\x00", b"\xe0\x7f\x02\x00"):
+                    parts.append(tag + b"OV\x00\x00" + struct.pack("<I", len(table)) + table)
+            parts.append(b"\xe0\x7f\x10\x00OB\x00\x00\xff\xff\xff\xff")
+            bot = b"" if self._use_eot else b"\x00" * (4 * count)
+            self._bot_at = sum(len(part) for part in parts) + 8
+            parts.append(_ITEM + struct.pack("<I", len(bot)) + bot)
+        self._file = path.open("w+b", buffering=0)
+        self._fd = self._file.fileno()
+        _write_all(self._fd, parts)
 
     def add_frame(self, data: bytes) -> None:
-        if len(self._lengths) >= self._frame_count:
+        self.add_frames((data,))
+
+    def add_frames(self, frames: FrameSequence[bytes | memoryview]) -> None:
+        """Append frames in order, in one ``writev`` (a tile row at a time keeps the cost per
+        frame to building its item header)."""
+        if len(self._lengths) + len(frames) > self._frame_count:
             raise RuntimeError("more frames than the instance declares")
         if not self._encapsulated:
-            if len(data) != self._frame_bytes:
+            if any(len(data) != self._frame_bytes for data in frames):
                 raise RuntimeError("native frame of the wrong size")
-            self._fh.write(data)
-            self._lengths.append(len(data))
+            _write_all(self._fd, frames)
+            self._lengths.extend(self._frame_bytes for _ in frames)
             return
-        padded = len(data) + len(data) % 2
-        self._fh.write(_ITEM + struct.pack("<I", padded))
-        self._fh.write(data)
-        if padded != len(data):
-            self._fh.write(b"\x00")
-        self._lengths.append(padded)
+        parts: list[bytes | memoryview] = []
+        for data in frames:
+            size = len(data)
+            padded = size + size % 2
+            parts.append(_ITEM_HEADER.pack(_ITEM, padded))
+            parts.append(data)
+            if padded != size:
+                parts.append(b"\x00")
+            self._lengths.append(padded)
+        _write_all(self._fd, parts)
 
     def close(self) -> None:
         if len(self._lengths) != self._frame_count:
-            self._fh.close()
+            self._file.close()
             raise RuntimeError("fewer frames than the instance declares")
         if self._ratio_at is not None:
             ratio = self._frame_count * self._frame_bytes / max(1, sum(self._lengths))
-            end = self._fh.tell()
-            self._fh.seek(self._ratio_at)
-            self._fh.write(f"{ratio:.2f}".ljust(16).encode("ascii"))
-            self._fh.seek(end)
+            os.pwrite(self._fd, f"{ratio:.2f}".ljust(16).encode("ascii"), self._ratio_at)
         if not self._encapsulated:
             if self._native_padding:
-                self._fh.write(b"\x00")
-            self._fh.close()
+                _write_all(self._fd, [b"\x00"])
+            self._file.close()
             return
-        self._fh.write(_SEQUENCE_DELIMITER)
-        offsets: list[int] = []
-        position = 0
-        for length in self._lengths:
-            offsets.append(position)
-            position += 8 + length
+        _write_all(self._fd, [_SEQUENCE_DELIMITER])
+        # PS3.5 §A.4: each offset is that of the frame's item tag from the first item after
+        # the table; an item is its 8-byte header plus the (even) frame length.
+        lengths = np.asarray(self._lengths, dtype=np.uint64)
+        ends = np.cumsum(lengths + _ITEM_HEADER.size, dtype=np.uint64)
+        offsets = np.concatenate([np.zeros(1, np.uint64), ends[:-1]])
         if self._use_eot:
-            self._fh.seek(self._eot_at)
-            self._fh.write(struct.pack(f"<{len(offsets)}Q", *offsets))
-            self._fh.seek(self._eot_at + 8 * len(offsets) + 12)
-            self._fh.write(struct.pack(f"<{len(offsets)}Q", *self._lengths))
+            os.pwrite(self._fd, offsets.astype("<u8").tobytes(), self._eot_at)
+            os.pwrite(
+                self._fd, lengths.astype("<u8").tobytes(), self._eot_at + 8 * len(offsets) + 12
+            )
         else:
-            if position > BOT_LIMIT_BYTES:
-                self._fh.close()
+            if int(ends[-1]) > BOT_LIMIT_BYTES:
+                self._file.close()
                 raise RuntimeError("frames exceed the Basic Offset Table's 32-bit offsets")
-            self._fh.seek(self._bot_at)
-            self._fh.write(struct.pack(f"<{len(offsets)}I", *offsets))
-        self._fh.close()
+            os.pwrite(self._fd, offsets.astype("<u4").tobytes(), self._bot_at)
+        self._file.close()
 
     def abort(self) -> None:
-        self._fh.close()
+        self._file.close()
 
     def __enter__(self) -> DicomInstanceWriter:
         return self
@@ -394,3 +410,26 @@ class DicomInstanceWriter:
             self.close()
         else:
             self.abort()
+
+
+_IOV_MAX = os.sysconf("SC_IOV_MAX") if hasattr(os, "sysconf") else 1024
+
+
+def _write_all(fd: int, parts: FrameSequence[bytes | memoryview]) -> None:
+    """``writev`` the parts at the file's position, at most IOV_MAX at a time; a short write
+    (allowed by POSIX) is finished part by part."""
+    for start in range(0, len(parts), _IOV_MAX):
+        batch = parts[start : start + _IOV_MAX]
+        written = os.writev(fd, batch)
+        expected = sum(len(part) for part in batch)
+        if written == expected:
+            continue
+        for part in batch:
+            size = len(part)
+            if written >= size:
+                written -= size
+                continue
+            rest = memoryview(part)[written:]
+            written = 0
+            while len(rest):
+                rest = rest[os.write(fd, rest) :]

@@ -114,6 +114,15 @@ def parse_jpeg_frame(data: bytes) -> JpegFrame:
     raise CorruptSlideError("JPEG tile without a frame header")
 
 
+def jpeg_header_length(data: bytes) -> int:
+    """Bytes from SOI to the end of the first SOS segment: everything before the entropy-coded
+    data (T.81 §B.2.1), hence everything :func:`parse_jpeg_frame` looks at."""
+    for marker, offset, length in _segments(data):
+        if marker == _SOS:
+            return offset + length
+    raise CorruptSlideError("JPEG tile without a scan header")
+
+
 def merge_tables(tables: bytes | None, tile: bytes) -> bytes:
     """The tile as a complete JPEG: ``tables`` minus EOI, then the tile minus SOI (T.81 §B.4)."""
     if not tables:

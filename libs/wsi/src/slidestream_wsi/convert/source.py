@@ -11,8 +11,10 @@ parser and :mod:`slidestream_wsi.dicom.pixeldata` (one fragment per frame).
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +27,7 @@ import tifffile
 
 from slidestream_wsi.convert.jpeg import (
     J2K_SOC,
+    SOI,
     is_jp2_file,
     merge_tables,
     parse_j2k_codestream,
@@ -43,10 +46,17 @@ from slidestream_wsi.errors import (
 )
 from slidestream_wsi.limits import DEFAULT_LIMITS, SlideLimits
 
+RawTile = bytes | memoryview
+"""Stored tile bytes, or a view of them in a read buffer."""
 Pixels = npt.NDArray[np.uint8]
 """A decoded tile or band: (height, width, 3) RGB, uint8."""
 
 RGB_SAMPLES = 3
+RAW_RUN_BYTES = 8 * 1024 * 1024
+"""Largest read of back-to-back stored tiles: one syscall per run instead of one per tile, with
+memory bounded by a few runs."""
+RAW_ROW_BUFFER_MAX_BYTES = 256 * 1024 * 1024
+"""Largest tile row read into a level's reused buffer; a larger one is read tile by tile."""
 BACKGROUND_RGB = 255
 """Colour of tiles a sparse source omits and of the padding past a level's edge: white, the
 colour of an empty glass slide in brightfield."""
@@ -137,18 +147,48 @@ class SourceLevel:
         """The stored bytes of tile ``index`` (row-major), None when the source omits it."""
         raise NotImplementedError
 
-    def decode(self, raw: bytes | None, index: int) -> Pixels:
+    def read_raws(self, start: int, stop: int) -> list[bytes | None]:
+        """:meth:`read_raw` of tiles ``start`` to ``stop - 1`` (a tile row, typically)."""
+        return [self.read_raw(index) for index in range(start, stop)]
+
+    def read_raw_views(self, start: int, stop: int) -> list[memoryview | None]:
+        """:meth:`read_raws` as views, which may point into a buffer that the next call
+        overwrites: for a caller that is done with a row before it reads the next (the copy
+        pass writes each row out at once, and saves the allocations and copies of bytes)."""
+        return [None if raw is None else memoryview(raw) for raw in self.read_raws(start, stop)]
+
+    def decode(self, raw: RawTile | None, index: int) -> Pixels:
         """Decoded tile ``index``, padded to (tile_height, tile_width, 3)."""
         raise NotImplementedError
 
-    def copy_bytes(self, raw: bytes) -> bytes:
-        """The stored tile as a self-contained frame (tables merged, colour space signalled)."""
+    def copy_bytes(self, raw: RawTile) -> RawTile:
+        """The stored tile as a self-contained frame (tables merged, colour space signalled).
+
+        The same bytes as ``with_adobe_rgb_marker(merge_tables(tables, raw))``, built with one
+        copy of the tile from a head computed once per level.
+        """
         if self.coding.compression != "jpeg":
             return raw
-        data = merge_tables(self.coding.jpeg_tables, raw)
+        head = self._jpeg_copy_head
+        if head is None:
+            return raw
+        if raw[: len(SOI)] != SOI:
+            raise CorruptSlideError("JPEG tile without SOI")
+        return b"".join((head, memoryview(raw)[len(SOI) :]))
+
+    @functools.cached_property
+    def _jpeg_copy_head(self) -> bytes | None:
+        """What replaces a stored tile's SOI, None when the tile is used as stored: SOI, the
+        Adobe marker when needed, then the shared tables minus their SOI and EOI."""
+        tables = self.coding.jpeg_tables
+        if not tables and not self.coding.jpeg_needs_adobe_rgb:
+            return None
+        head = SOI
         if self.coding.jpeg_needs_adobe_rgb:
-            data = with_adobe_rgb_marker(data)
-        return data
+            head = with_adobe_rgb_marker(head)
+        if tables:
+            head += merge_tables(tables, SOI)[len(SOI) :]
+        return head
 
     def _padded(self, array: Pixels) -> Pixels:
         if array.shape == (self.tile_height, self.tile_width, RGB_SAMPLES):
@@ -209,6 +249,7 @@ class _TiffLevel(SourceLevel):
         self._offsets: tuple[int, ...] = tuple(page.dataoffsets)
         self._counts: tuple[int, ...] = tuple(page.databytecounts)
         self._file_size = fh.seek(0, 2)
+        self._row_buffer: bytearray | None = None
 
     def read_raw(self, index: int) -> bytes | None:
         offset, count = self._offsets[index], self._counts[index]
@@ -216,12 +257,76 @@ class _TiffLevel(SourceLevel):
             return None
         if offset + count > self._file_size:
             raise TruncatedSlideError("a tile points past the end of the file")
-        self._fh.seek(offset)
-        return self._fh.read(count)
+        # pread: no shared file position, so the copying and the generating threads can both
+        # read the level.
+        return os.pread(self._fh.fileno(), count, offset)
 
-    def decode(self, raw: bytes | None, index: int) -> Pixels:
+    def read_raws(self, start: int, stop: int) -> list[bytes | None]:
+        """Tiles stored back to back (as scanners and tifffile write a level) are read with one
+        read per run of up to :data:`RAW_RUN_BYTES`, not one per tile."""
+        offsets, counts = self._offsets, self._counts
+        tiles: list[bytes | None] = []
+        index = start
+        while index < stop:
+            offset, count = offsets[index], counts[index]
+            end = offset + count
+            last = index + 1
+            while (
+                last < stop
+                and offsets[last] == end
+                and counts[last]
+                and end - offset < RAW_RUN_BYTES
+            ):
+                end += counts[last]
+                last += 1
+            if count == 0 or offset == 0 or last == index + 1 or end > self._file_size:
+                # Missing, isolated or truncated: the per-tile read decides (and raises).
+                tiles.append(self.read_raw(index))
+                index += 1
+                continue
+            run = os.pread(self._fh.fileno(), end - offset, offset)
+            if len(run) != end - offset:
+                raise TruncatedSlideError("a tile points past the end of the file")
+            for tile in range(index, last):
+                at = offsets[tile] - offset
+                tiles.append(run[at : at + counts[tile]])
+            index = last
+        return tiles
+
+    def read_raw_views(self, start: int, stop: int) -> list[memoryview | None]:
+        """Back-to-back tiles are read (``preadv``) into one buffer kept by the level, sized
+        for its largest row; anything else falls back to per-tile reads."""
+        offsets, counts = self._offsets[start:stop], self._counts[start:stop]
+        if not offsets:
+            return []
+        first, end = offsets[0], offsets[-1] + counts[-1]
+        contiguous = all(count and offset for offset, count in zip(offsets, counts, strict=True))
+        contiguous = contiguous and all(
+            offsets[i + 1] == offsets[i] + counts[i] for i in range(len(offsets) - 1)
+        )
+        if not contiguous or end > self._file_size or end - first > RAW_ROW_BUFFER_MAX_BYTES:
+            return super().read_raw_views(start, stop)
+        if self._row_buffer is None or len(self._row_buffer) < end - first:
+            self._row_buffer = bytearray(max(end - first, self._largest_row_bytes()))
+        view = memoryview(self._row_buffer)[: end - first]
+        if os.preadv(self._fh.fileno(), [view], first) != end - first:
+            raise TruncatedSlideError("a tile points past the end of the file")
+        return [
+            view[offset - first : offset - first + count]
+            for offset, count in zip(offsets, counts, strict=True)
+        ]
+
+    def _largest_row_bytes(self) -> int:
+        counts = np.asarray(self._counts, dtype=np.int64)
+        whole = len(counts) - len(counts) % self.columns
+        rows = counts[:whole].reshape(-1, self.columns).sum(axis=1) if whole else counts[:0]
+        tail = int(counts[whole:].sum())
+        return int(max(int(rows.max()) if len(rows) else 0, tail))
+
+    def decode(self, raw: RawTile | None, index: int) -> Pixels:
         if raw is None:
             return self.blank_tile()
+        raw = bytes(raw) if isinstance(raw, memoryview) else raw  # codecs take bytes
         page = self._page
         try:
             decoded, _, _ = page.decode(
@@ -477,17 +582,19 @@ class _DicomLevel(SourceLevel):
             length = self._frame_bytes
         if offset + length > self._layout.file_size_bytes:
             raise TruncatedSlideError("a frame points past the end of the file")
-        self._fh.seek(offset)
-        data = self._fh.read(length)
+        data = os.pread(self._fh.fileno(), length, offset)
+        if len(data) != length:
+            raise TruncatedSlideError("a frame points past the end of the file")
         if self._ts == _TS_JPEG_BASELINE and data.endswith(b"\xff\xd9\x00"):
             # PS3.5 §A.4: fragments are padded to an even length; a JPEG ends at its EOI.
             data = data[:-1]
         return data
 
-    def decode(self, raw: bytes | None, index: int) -> Pixels:
+    def decode(self, raw: RawTile | None, index: int) -> Pixels:
         if raw is None:
             return self.blank_tile()
-        return self._padded(decode_frame(raw, self.coding.compression, self.coding, self))
+        data = bytes(raw) if isinstance(raw, memoryview) else raw  # codecs take bytes
+        return self._padded(decode_frame(data, self.coding.compression, self.coding, self))
 
 
 def decode_frame(data: bytes, compression: str, coding: TileCoding, level: SourceLevel) -> Pixels:

@@ -13,9 +13,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import importlib
 import shutil
 import subprocess
+import tempfile
+import threading
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,6 +31,7 @@ from slidestream_wsi.convert.source import SourceLevel, open_source
 from slidestream_wsi.errors import ConformanceError, ConformanceToolMissing
 
 DCIODVFY = "dciodvfy"
+REOPEN_READERS = ("openslide", "tiffslide", "wsidicom")
 DCIODVFY_TIMEOUT_S = 600
 MAX_MEAN_ABS_DIFFERENCE = 2.0
 """Largest mean absolute difference (0-255 scale) between two decoders of the same tile:
@@ -63,31 +68,85 @@ def prove_level(path: Path, level_index: int, indices: Sequence[int]) -> str:
         written.close()
 
 
-def run_dciodvfy(path: Path) -> list[str]:
-    """Validate one DICOM file; raise :class:`ConformanceError` on errors, return warnings."""
+def require_dciodvfy() -> str:
+    """The dciodvfy binary; :class:`ConformanceToolMissing` when it is not installed."""
     binary = shutil.which(DCIODVFY)
     if binary is None:
         raise ConformanceToolMissing("dciodvfy (Debian package dicom3tools) is not installed")
-    done = subprocess.run(
-        [binary, "-new", str(path)],
-        capture_output=True,
-        text=True,
-        timeout=DCIODVFY_TIMEOUT_S,
-        check=False,
-    )
-    lines = [line.strip() for line in (done.stdout + done.stderr).splitlines() if line.strip()]
-    errors = [line for line in lines if line.startswith("Error")]
-    if errors:
-        raise ConformanceError(f"dciodvfy: {path.name}: " + "; ".join(errors[:5]))
-    if done.returncode != 0:
-        # Exit 1 without an error line, or a signal: dciodvfy could not judge the file (it
-        # crashes on some malformed datasets), which passes nothing.
-        raise ConformanceError(f"dciodvfy: {path.name}: exit status {done.returncode}")
-    return [
-        line
-        for line in lines
-        if "Warning" in line and not any(note in line for note in _DCIODVFY_IGNORED_WARNINGS)
-    ]
+    return binary
+
+
+class DciodvfyRun:
+    """One dciodvfy process, started as soon as its file is written and judged later, so that
+    it runs while the next level is written."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._output = tempfile.TemporaryFile()  # noqa: SIM115 - closed in result()/stop()
+        self._process = subprocess.Popen(
+            [require_dciodvfy(), "-new", str(path)],
+            stdout=self._output,
+            stderr=subprocess.STDOUT,
+        )
+
+    def result(self) -> list[str]:
+        """Raise :class:`ConformanceError` on errors, return the warnings."""
+        try:
+            returncode = self._process.wait(timeout=DCIODVFY_TIMEOUT_S)
+        except subprocess.TimeoutExpired as exc:
+            self.stop()
+            raise ConformanceError(f"dciodvfy: {self.path.name}: no verdict in time") from exc
+        self._output.seek(0)
+        text = self._output.read().decode("utf-8", errors="replace")
+        self._output.close()
+        lines = [line.strip() for line in text.splitlines() if line.strip()]
+        errors = [line for line in lines if line.startswith("Error")]
+        if errors:
+            raise ConformanceError(f"dciodvfy: {self.path.name}: " + "; ".join(errors[:5]))
+        if returncode != 0:
+            # Exit 1 without an error line, or a signal: dciodvfy could not judge the file (it
+            # crashes on some malformed datasets), which passes nothing.
+            raise ConformanceError(f"dciodvfy: {self.path.name}: exit status {returncode}")
+        return [
+            line
+            for line in lines
+            if "Warning" in line and not any(note in line for note in _DCIODVFY_IGNORED_WARNINGS)
+        ]
+
+    def stop(self) -> None:
+        """Kill the process if it still runs (the conversion failed or was judged)."""
+        if self._process.poll() is None:
+            self._process.kill()
+        self._process.wait()
+        self._output.close()
+
+
+def start_dciodvfy(path: Path) -> DciodvfyRun:
+    return DciodvfyRun(path)
+
+
+def run_dciodvfy(path: Path) -> list[str]:
+    """Validate one DICOM file; raise :class:`ConformanceError` on errors, return warnings."""
+    run = start_dciodvfy(path)
+    try:
+        return run.result()
+    finally:
+        run.stop()
+
+
+def preload_reopen_readers() -> None:
+    """Import OpenSlide, tiffslide and wsidicom in a background thread while the conversion
+    runs (about a second of imports, mostly with the GIL free for it while the pool decodes);
+    :func:`check_outputs_reopen` imports them again, which then costs nothing, and surfaces any
+    import error itself."""
+
+    def load() -> None:
+        for name in REOPEN_READERS:
+            # check_outputs_reopen imports again and raises what failed here.
+            with contextlib.suppress(Exception):
+                importlib.import_module(name)
+
+    threading.Thread(target=load, name="convert-preload", daemon=True).start()
 
 
 def _compare(name: str, expected: npt.NDArray[np.uint8], actual: npt.NDArray[np.uint8]) -> float:
