@@ -16,9 +16,10 @@ id, same state), so they are simply sent again.
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Generic, Protocol, TypeVar
 from uuid import UUID, uuid5
@@ -116,11 +117,11 @@ class SqlDecisionRecords(Generic[RowT]):
 
     def __init__(self, engine: Engine, row_type: type[RowT]) -> None:
         self._engine = engine
-        self._row_type = row_type
+        self.row_type = row_type
 
     def find(self, slide_id: UUID, input_sha256: str) -> RowT | None:
         with Session(self._engine) as session:
-            return session.get(self._row_type, (slide_id, input_sha256))
+            return session.get(self.row_type, (slide_id, input_sha256))
 
     def insert_if_absent(self, row: RowT) -> tuple[RowT, bool]:
         """Store ``row`` and return it with ``True``; when a row for the same input exists
@@ -139,8 +140,56 @@ class SqlDecisionRecords(Generic[RowT]):
 
     def mark_published(self, slide_id: UUID, input_sha256: str) -> None:
         with Session(self._engine) as session:
-            row = session.get(self._row_type, (slide_id, input_sha256))
+            row = session.get(self.row_type, (slide_id, input_sha256))
             if row is not None and row.published_at is None:
                 row.published_at = datetime.now(UTC)
                 session.add(row)
                 session.commit()
+
+
+@dataclass(frozen=True, slots=True)
+class Decided:
+    """What a service's work produced: the events to announce and the service's own columns
+    of its decision row (``verdict``, ``conversion_s``…)."""
+
+    events: Sequence[SlideEvent]
+    columns: Mapping[str, object] = field(default_factory=dict)
+
+
+async def decide_once(
+    decisions: DecisionPublisher,
+    records: SqlDecisionRecords[RowT],
+    *,
+    slide_id: UUID,
+    tenant: str,
+    input_digest: str,
+    decide: Callable[[], Awaitable[Decided]],
+) -> bool:
+    """The pattern of the module docstring for one input: ``decide`` runs only when no decision
+    is stored yet. Returns ``False`` when the decision had already been announced (a
+    redelivery), ``True`` when its events were published now."""
+    found = await asyncio.to_thread(records.find, slide_id, input_digest)
+    if found is not None:
+        row, fresh = found, False
+    else:
+        decided = await decide()
+        mark = await decisions.mark(decided.events)
+        candidate = records.row_type.model_validate(
+            {
+                "slide_id": slide_id,
+                "input_sha256": input_digest,
+                "tenant": tenant,
+                "events_json": events_to_json(decided.events),
+                "mark_partition": mark.partition,
+                "mark_offset": mark.from_offset,
+                **decided.columns,
+            }
+        )
+        row, fresh = await asyncio.to_thread(records.insert_if_absent, candidate)
+    if row.published_at is not None:
+        return False
+    mark = PublishMark(partition=row.mark_partition, from_offset=row.mark_offset)
+    events = events_from_json(row.events_json)
+    await decisions.publish(slide_id, input_digest, events, mark, verify=not fresh)
+    await asyncio.to_thread(records.mark_published, slide_id, input_digest)
+    return True

@@ -55,16 +55,15 @@ from slidestream_convert.domain.inputs import input_digest
 from slidestream_convert.domain.outputs import outputs_for
 from slidestream_convert.settings import ConvertSettings
 from slidestream_platform.decisions import (
+    Decided,
     DecisionPublisher,
     SqlDecisionRecords,
-    events_from_json,
-    events_to_json,
+    decide_once,
 )
 from slidestream_platform.errors import PoisonError
 from slidestream_platform.membership import PausableConsumer, keep_group_membership
 from slidestream_platform.objectstore.downloads import download_verified
 from slidestream_platform.objectstore.port import ObjectStore
-from slidestream_platform.publication import PublishMark
 from slidestream_wsi.convert import ConversionOptions, ConversionResult, DicomIdentity
 from slidestream_wsi.errors import SlideError
 
@@ -141,41 +140,27 @@ class ConvertWorkflow:
         self, event: SlideDeidentifiedV1, consumer: PausableConsumer | None = None
     ) -> None:
         digest = input_digest([a.sha256 for a in event.artefacts])
-        found = await asyncio.to_thread(self._records.find, event.slide_id, digest)
-        if found is not None:
-            row, fresh = found, False
-        else:
+
+        async def convert() -> Decided:
             async with keep_group_membership(
                 consumer, poll_every_s=self._settings.membership_poll_s
             ):
                 converted = await asyncio.to_thread(self.convert, event, digest)
-            candidate = await self._stored(event, digest, converted)
-            row, fresh = await asyncio.to_thread(self._records.insert_if_absent, candidate)
-        if row.published_at is not None:
-            logger.info("redelivered slide already converted and announced", extra=_log(event))
-            return
-        await self._publish(row, verify=not fresh)
+            return Decided(
+                converted.events,
+                {"conversion_s": converted.conversion_s, "output_bytes": converted.output_bytes},
+            )
 
-    async def _stored(
-        self, event: SlideDeidentifiedV1, digest: str, converted: Converted
-    ) -> ConversionRow:
-        mark = await self._decisions.mark(converted.events)
-        return ConversionRow(
+        announced = await decide_once(
+            self._decisions,
+            self._records,
             slide_id=event.slide_id,
-            input_sha256=digest,
             tenant=event.tenant,
-            events_json=events_to_json(converted.events),
-            mark_partition=mark.partition,
-            mark_offset=mark.from_offset,
-            conversion_s=converted.conversion_s,
-            output_bytes=converted.output_bytes,
+            input_digest=digest,
+            decide=convert,
         )
-
-    async def _publish(self, row: ConversionRow, *, verify: bool) -> None:
-        mark = PublishMark(partition=row.mark_partition, from_offset=row.mark_offset)
-        events = events_from_json(row.events_json)
-        await self._decisions.publish(row.slide_id, row.input_sha256, events, mark, verify=verify)
-        await asyncio.to_thread(self._records.mark_published, row.slide_id, row.input_sha256)
+        if not announced:
+            logger.info("redelivered slide already converted and announced", extra=_log(event))
 
     # -- the work (in a worker thread) ---------------------------------------------------------
 

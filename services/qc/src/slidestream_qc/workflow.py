@@ -39,15 +39,14 @@ from slidestream_contracts.events import (
 )
 from slidestream_contracts.states import Step
 from slidestream_platform.decisions import (
+    Decided,
     DecisionPublisher,
     SqlDecisionRecords,
-    events_from_json,
-    events_to_json,
+    decide_once,
 )
 from slidestream_platform.errors import PoisonError
 from slidestream_platform.objectstore.downloads import download_verified
 from slidestream_platform.objectstore.port import ObjectStore
-from slidestream_platform.publication import PublishMark
 from slidestream_qc.adapters.runner import QcOutcome, QcRunner
 from slidestream_qc.adapters.tables import QcDecisionRow
 from slidestream_qc.domain.artefacts import (
@@ -150,32 +149,25 @@ class QcWorkflow:
         self._metrics = metrics
 
     async def on_converted(self, event: SlideConvertedV1) -> None:
-        digest = input_digest(event)
-        found = await asyncio.to_thread(self._records.find, event.slide_id, digest)
-        if found is not None:
-            row, fresh = found, False
-        else:
+        async def judge() -> Decided:
             judged = await asyncio.to_thread(self.judge, event)
-            mark = await self._decisions.mark(judged.events)
-            candidate = QcDecisionRow(
-                slide_id=event.slide_id,
-                input_sha256=digest,
-                tenant=event.tenant,
-                events_json=events_to_json(judged.events),
-                mark_partition=mark.partition,
-                mark_offset=mark.from_offset,
-                verdict=judged.verdict,
-                fraction_read=judged.fraction_read,
-                seconds=judged.seconds,
-            )
-            row, fresh = await asyncio.to_thread(self._records.insert_if_absent, candidate)
-        if row.published_at is not None:
+            columns = {
+                "verdict": judged.verdict,
+                "fraction_read": judged.fraction_read,
+                "seconds": judged.seconds,
+            }
+            return Decided(judged.events, columns)
+
+        announced = await decide_once(
+            self._decisions,
+            self._records,
+            slide_id=event.slide_id,
+            tenant=event.tenant,
+            input_digest=input_digest(event),
+            decide=judge,
+        )
+        if not announced:
             logger.info("redelivered slide already judged", extra=_log(event))
-            return
-        mark = PublishMark(partition=row.mark_partition, from_offset=row.mark_offset)
-        events = events_from_json(row.events_json)
-        await self._decisions.publish(row.slide_id, digest, events, mark, verify=not fresh)
-        await asyncio.to_thread(self._records.mark_published, row.slide_id, digest)
 
     # -- the work (in a worker thread) ---------------------------------------------------------
 
