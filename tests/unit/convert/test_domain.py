@@ -7,15 +7,9 @@ from uuid import uuid4
 import pytest
 
 from slidestream_convert.domain.artefacts import content_type, object_key, source_file_name
-from slidestream_convert.domain.inputs import EVENT_ID_NAMESPACE, input_digest
+from slidestream_convert.domain.inputs import EVENT_ID_NAMESPACE
 from slidestream_convert.domain.outputs import OutputPolicyError, outputs_for
 from slidestream_platform.decisions import DecisionPublisher
-
-
-def test_input_digest_of_one_file_is_its_sha256_and_of_a_series_is_order_free() -> None:
-    assert input_digest(["a" * 64]) == "a" * 64
-    assert input_digest(["a" * 64, "b" * 64]) == input_digest(["b" * 64, "a" * 64])
-    assert input_digest(["a" * 64, "b" * 64]) != input_digest(["a" * 64, "c" * 64])
 
 
 def test_event_ids_are_deterministic_per_slide_input_and_topic() -> None:

@@ -28,7 +28,7 @@ from slidestream_convert.domain.inputs import EVENT_ID_NAMESPACE
 from slidestream_convert.settings import ConvertSettings
 from slidestream_convert.workflow import ConvertMetrics, ConvertPoisonError, ConvertWorkflow
 from slidestream_platform.decisions import DecisionPublisher, SqlDecisionRecords
-from slidestream_platform.errors import ChecksumMismatchError
+from slidestream_platform.errors import ChecksumMismatchError, InvalidEventError
 from slidestream_platform.publication import PublishMark
 from slidestream_wsi.convert import (
     ConversionOptions,
@@ -37,7 +37,7 @@ from slidestream_wsi.convert import (
     DicomIdentity,
 )
 from slidestream_wsi.errors import CorruptSlideError
-from tests.unit.deid.fakes import MemoryStore, RecordingPublisher
+from tests.unit.fakes import MemoryStore, RecordingPublisher
 
 TENANT = "lab-a"
 
@@ -263,7 +263,7 @@ async def test_an_event_pointing_outside_the_deidentified_bucket_is_poison(
     moved = event.model_copy(
         update={"artefacts": (event.artefacts[0].model_copy(update={"bucket": "quarantine"}),)}
     )
-    with pytest.raises(ConvertPoisonError) as caught:
+    with pytest.raises(InvalidEventError) as caught:
         await h.workflow.on_deidentified(moved)
     assert caught.value.reason == "wrong-bucket"
     assert h.converter.calls == []

@@ -37,8 +37,8 @@ from slidestream_wsi.deid import DeidPolicy, DeidResult, PatchedDeidResult
 from slidestream_wsi.pseudonyms import pseudonym
 from slidestream_wsi.samples import TOKENS, make_svs
 from slidestream_wsi.scan import scan_bytes_for_tokens
-from tests.unit.deid.fakes import MemoryStore, RecordingPublisher
 from tests.unit.deid.slides import write_svs
+from tests.unit.fakes import MemoryStore, RecordingPublisher
 
 TENANT = "acme"
 MANIFEST = {

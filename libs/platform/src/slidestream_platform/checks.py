@@ -51,6 +51,13 @@ def database_check(engine: Engine) -> AsyncHook:
     return database_ready
 
 
+def storage_checks(
+    engine: Engine, store: ObjectStore, buckets: Sequence[str]
+) -> dict[str, AsyncHook]:
+    """The readiness checks of a service with tables and buckets."""
+    return {"database": database_check(engine), "object_store": buckets_check(store, buckets)}
+
+
 def buckets_check(store: ObjectStore, buckets: Sequence[str]) -> AsyncHook:
     async def object_store_ready() -> None:
         for bucket in buckets:

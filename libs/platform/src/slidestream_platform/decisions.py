@@ -17,6 +17,7 @@ id, same state), so they are simply sent again.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -29,7 +30,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, Session, SQLModel
 
 from slidestream_contracts.events import EVENT_BY_TOPIC, SlideEvent
-from slidestream_platform.publication import PublishMark
+from slidestream_platform.broker import ServiceBus
+from slidestream_platform.publication import PublishMark, VerifiedPublisher
 
 RowT = TypeVar("RowT", bound="DecisionColumns")
 
@@ -44,6 +46,16 @@ class Verifier(Protocol):
     async def mark(self, event: SlideEvent) -> PublishMark: ...
 
     async def was_published(self, event: SlideEvent, mark: PublishMark, event_id: UUID) -> bool: ...
+
+
+def input_digest(artefact_sha256s: Sequence[str]) -> str:
+    """One sha256 for a decision's input: the artefact's own for one object, else a digest of the
+    sorted digests (a DICOM series or a converted pyramid is several objects, in no guaranteed
+    order)."""
+    if len(artefact_sha256s) == 1:
+        return artefact_sha256s[0]
+    joined = "\n".join(sorted(artefact_sha256s)).encode()
+    return hashlib.sha256(joined).hexdigest()
 
 
 def events_to_json(events: Sequence[SlideEvent]) -> str:
@@ -66,6 +78,12 @@ class DecisionPublisher:
     verifier: Verifier
     namespace: UUID
     """Of the service's deterministic event ids: UUIDv5(namespace, slide/digest/topic)."""
+
+    @classmethod
+    def for_bus(cls, bus: ServiceBus, namespace: UUID) -> DecisionPublisher:
+        """Publishing through the service's bus, verified against its Kafka."""
+        verifier = VerifiedPublisher(bus.settings.kafka_bootstrap, bus.publisher)
+        return cls(publisher=bus.publisher, verifier=verifier, namespace=namespace)
 
     def event_id(self, slide_id: UUID, input_digest: str, topic: str) -> UUID:
         return uuid5(self.namespace, f"{slide_id}/{input_digest}/{topic}")

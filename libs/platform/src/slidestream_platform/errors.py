@@ -59,7 +59,8 @@ class ObjectNotFoundError(PoisonError):
 
 
 class InvalidEventError(PoisonError):
-    """A message could not be decoded into its event model (malformed JSON, unknown fields)."""
+    """A message could not be decoded into its event model (malformed JSON, unknown fields), or
+    it refers to something its consumer may not touch (an object outside its input bucket)."""
 
     reason = "invalid-event"
 

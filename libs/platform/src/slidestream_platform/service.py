@@ -17,6 +17,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import TypeVar
 
 import uvicorn
 from fastapi import APIRouter, FastAPI, Response
@@ -24,6 +25,8 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from slidestream_platform.broker import ServiceBus
+from slidestream_platform.logging import configure_logging
+from slidestream_platform.settings import ServiceSettings
 
 logger = logging.getLogger(__name__)
 
@@ -122,3 +125,12 @@ def serve(app: FastAPI, *, host: str, port: int) -> None:
         log_config=None,  # keep the structured logging configured in main.py
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_TIMEOUT_S,
     )
+
+
+SettingsT = TypeVar("SettingsT", bound=ServiceSettings)
+
+
+def run_service(settings: SettingsT, create_app: Callable[[SettingsT], FastAPI]) -> None:
+    """A service's ``main()``: structured logging, then the app from its factory, served."""
+    configure_logging(settings.service_name, level=settings.log_level, json_lines=settings.log_json)
+    serve(create_app(settings), host=settings.http_host, port=settings.http_port)

@@ -13,9 +13,8 @@ from slidestream_contracts.topics import Topic
 from slidestream_platform.broker import make_bus
 from slidestream_platform.checks import database_check, prepare_storage
 from slidestream_platform.db import make_engine
-from slidestream_platform.logging import configure_logging
 from slidestream_platform.projection import SqlSlideStates
-from slidestream_platform.service import serve, service_app
+from slidestream_platform.service import run_service, service_app
 from slidestream_platform.telemetry import make_tracer_provider
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -42,9 +41,7 @@ def create_app(settings: CatalogSettings) -> FastAPI:
 
 
 def main() -> None:
-    settings = CatalogSettings()
-    configure_logging(settings.service_name, level=settings.log_level, json_lines=settings.log_json)
-    serve(create_app(settings), host=settings.http_host, port=settings.http_port)
+    run_service(CatalogSettings(), create_app)
 
 
 if __name__ == "__main__":

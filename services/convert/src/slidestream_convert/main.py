@@ -15,13 +15,11 @@ from slidestream_convert.domain.inputs import EVENT_ID_NAMESPACE
 from slidestream_convert.settings import ConvertSettings
 from slidestream_convert.workflow import ConvertMetrics, ConvertWorkflow
 from slidestream_platform.broker import make_bus
-from slidestream_platform.checks import buckets_check, database_check, prepare_storage
+from slidestream_platform.checks import prepare_storage, storage_checks
 from slidestream_platform.db import make_engine
 from slidestream_platform.decisions import DecisionPublisher, SqlDecisionRecords
-from slidestream_platform.logging import configure_logging
 from slidestream_platform.objectstore.minio_store import MinioObjectStore
-from slidestream_platform.publication import VerifiedPublisher
-from slidestream_platform.service import serve, service_app
+from slidestream_platform.service import run_service, service_app
 from slidestream_platform.telemetry import make_tracer_provider
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -39,11 +37,7 @@ def create_app(settings: ConvertSettings, converter: SlideConverter | None = Non
         store=store,
         records=SqlDecisionRecords(engine, ConversionRow),
         converter=converter or WsiConverter(),
-        decisions=DecisionPublisher(
-            publisher=bus.publisher,
-            verifier=VerifiedPublisher(settings.kafka_bootstrap, bus.publisher),
-            namespace=EVENT_ID_NAMESPACE,
-        ),
+        decisions=DecisionPublisher.for_bus(bus, EVENT_ID_NAMESPACE),
         metrics=ConvertMetrics.register(bus.metrics.registry),
     )
     buckets = [settings.deidentified_bucket, settings.converted_bucket]
@@ -52,10 +46,7 @@ def create_app(settings: ConvertSettings, converter: SlideConverter | None = Non
     bus.subscribe(Topic.SLIDES_DEIDENTIFIED, handlers.on_slide_deidentified)
     app = service_app(
         bus,
-        readiness_checks={
-            "database": database_check(engine),
-            "object_store": buckets_check(store, buckets),
-        },
+        readiness_checks=storage_checks(engine, store, buckets),
         on_startup=[prepare_storage(engine, settings.service_name, MIGRATIONS_DIR, store, buckets)],
     )
     app.state.settings = settings
@@ -64,9 +55,7 @@ def create_app(settings: ConvertSettings, converter: SlideConverter | None = Non
 
 
 def main() -> None:
-    settings = ConvertSettings()
-    configure_logging(settings.service_name, level=settings.log_level, json_lines=settings.log_json)
-    serve(create_app(settings), host=settings.http_host, port=settings.http_port)
+    run_service(ConvertSettings(), create_app)
 
 
 if __name__ == "__main__":

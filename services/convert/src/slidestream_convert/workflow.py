@@ -51,7 +51,6 @@ from slidestream_convert.domain.artefacts import (
     source_file_name,
     tiff_artefact,
 )
-from slidestream_convert.domain.inputs import input_digest
 from slidestream_convert.domain.outputs import outputs_for
 from slidestream_convert.settings import ConvertSettings
 from slidestream_platform.decisions import (
@@ -59,6 +58,7 @@ from slidestream_platform.decisions import (
     DecisionPublisher,
     SqlDecisionRecords,
     decide_once,
+    input_digest,
 )
 from slidestream_platform.errors import PoisonError
 from slidestream_platform.membership import PausableConsumer, keep_group_membership
@@ -205,12 +205,9 @@ class ConvertWorkflow:
         return Converted((converted_event, status), elapsed, output_bytes)
 
     def _download(self, ref: ObjectRef, target: Path) -> Path:
-        if ref.bucket != self._settings.deidentified_bucket:
-            raise ConvertPoisonError(
-                f"the event points outside the {self._settings.deidentified_bucket} bucket",
-                reason="wrong-bucket",
-            )
-        return download_verified(self._store, ref, target)
+        return download_verified(
+            self._store, ref, target, expected_bucket=self._settings.deidentified_bucket
+        )
 
     def _convert(
         self, event: SlideDeidentifiedV1, sources: Sequence[Path], out_dir: Path

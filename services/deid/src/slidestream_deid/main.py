@@ -15,11 +15,10 @@ from slidestream_deid.adapters.slides import WsiSlideTools
 from slidestream_deid.settings import DeidSettings
 from slidestream_deid.workflow import DeidWorkflow
 from slidestream_platform.broker import make_bus
-from slidestream_platform.checks import buckets_check, database_check, prepare_storage
+from slidestream_platform.checks import prepare_storage, storage_checks
 from slidestream_platform.db import make_engine
-from slidestream_platform.logging import configure_logging
 from slidestream_platform.objectstore.minio_store import MinioObjectStore
-from slidestream_platform.service import PeriodicJob, serve, service_app
+from slidestream_platform.service import PeriodicJob, run_service, service_app
 from slidestream_platform.telemetry import make_tracer_provider
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -49,10 +48,7 @@ def create_app(settings: DeidSettings) -> FastAPI:
     bus.subscribe(Topic.SLIDES_UPLOADED, handlers.on_slide_uploaded)
     app = service_app(
         bus,
-        readiness_checks={
-            "database": database_check(engine),
-            "object_store": buckets_check(store, buckets),
-        },
+        readiness_checks=storage_checks(engine, store, buckets),
         on_startup=[prepare_storage(engine, settings.service_name, MIGRATIONS_DIR, store, buckets)],
         periodic_jobs=[
             PeriodicJob(
@@ -66,9 +62,7 @@ def create_app(settings: DeidSettings) -> FastAPI:
 
 
 def main() -> None:
-    settings = DeidSettings()
-    configure_logging(settings.service_name, level=settings.log_level, json_lines=settings.log_json)
-    serve(create_app(settings), host=settings.http_host, port=settings.http_port)
+    run_service(DeidSettings(), create_app)
 
 
 if __name__ == "__main__":

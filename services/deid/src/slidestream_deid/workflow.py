@@ -90,7 +90,6 @@ from slidestream_deid.domain.verdict import (
     image_findings,
     is_residual_failure,
     metadata_findings,
-    poison_reason,
 )
 from slidestream_deid.settings import DeidSettings
 from slidestream_platform.errors import PoisonError, RetryableError
@@ -257,12 +256,12 @@ class DeidWorkflow:
                 result, series = self._deidentify(original, scratch / "out", policy, detected)
         except DeidentificationError as error:
             if not is_residual_failure(error):
-                raise DeidPoisonError(str(error), reason=poison_reason(error)) from error
+                raise DeidPoisonError(str(error), reason=error.reason) from error
             verdict = decide([Finding("library", "post-condition")])
             timings = Timings(downloaded - started, time.perf_counter() - downloaded)
             return Decision(self._reject(event, verdict), timings)
         except SlideError as error:
-            raise DeidPoisonError(str(error), reason=poison_reason(error)) from error
+            raise DeidPoisonError(str(error), reason=error.reason) from error
         deidentified = time.perf_counter()
         if patched is not None:
             # Gate first, then compose: nothing at all is written outside quarantine (not even

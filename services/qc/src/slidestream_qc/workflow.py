@@ -18,7 +18,6 @@ Slides that can never be judged raise :class:`QcPoisonError` (dead letter, ``fai
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import io
 import logging
 import tempfile
@@ -43,6 +42,7 @@ from slidestream_platform.decisions import (
     DecisionPublisher,
     SqlDecisionRecords,
     decide_once,
+    input_digest,
 )
 from slidestream_platform.errors import PoisonError
 from slidestream_platform.objectstore.downloads import download_verified
@@ -105,11 +105,10 @@ class Judged:
     seconds: float
 
 
-def input_digest(event: SlideConvertedV1) -> str:
+def converted_digest(event: SlideConvertedV1) -> str:
     """Digest of everything QC may read: the converted artefacts' own digests."""
     refs = [*event.dicom, *((event.tiff,) if event.tiff else ())]
-    joined = "\n".join(sorted(ref.sha256 for ref in refs)).encode()
-    return hashlib.sha256(joined).hexdigest()
+    return input_digest([ref.sha256 for ref in refs])
 
 
 def pyramid_levels(event: SlideConvertedV1) -> tuple[PyramidLevel, ...]:
@@ -163,7 +162,7 @@ class QcWorkflow:
             self._records,
             slide_id=event.slide_id,
             tenant=event.tenant,
-            input_digest=input_digest(event),
+            input_digest=converted_digest(event),
             decide=judge,
         )
         if not announced:
@@ -244,12 +243,10 @@ class QcWorkflow:
         )
 
     def _download(self, ref: ObjectRef, scratch: Path) -> Path:
-        if ref.bucket != self._settings.converted_bucket:
-            raise QcPoisonError(
-                f"the event points outside the {self._settings.converted_bucket} bucket",
-                reason="wrong-bucket",
-            )
-        return download_verified(self._store, ref, scratch / ref.key.rsplit("/", 1)[-1])
+        target = scratch / ref.key.rsplit("/", 1)[-1]
+        return download_verified(
+            self._store, ref, target, expected_bucket=self._settings.converted_bucket
+        )
 
     def _put(self, event: SlideConvertedV1, name: str, data: bytes) -> ObjectRef:
         written = self._store.put_stream(

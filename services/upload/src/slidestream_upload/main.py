@@ -12,13 +12,12 @@ from fastapi.responses import JSONResponse
 
 from slidestream_contracts.topics import Topic
 from slidestream_platform.broker import make_bus
-from slidestream_platform.checks import buckets_check, database_check
+from slidestream_platform.checks import storage_checks
 from slidestream_platform.db import make_engine, upgrade_to_head
-from slidestream_platform.logging import configure_logging
 from slidestream_platform.objectstore.minio_store import MinioObjectStore
 from slidestream_platform.projection import SqlSlideStates
 from slidestream_platform.publication import VerifiedPublisher
-from slidestream_platform.service import PeriodicJob, serve, service_app
+from slidestream_platform.service import PeriodicJob, run_service, service_app
 from slidestream_platform.telemetry import make_tracer_provider
 from slidestream_upload import api, handlers, hooks
 from slidestream_upload.adapters.lifecycle import abort_incomplete_multipart_uploads
@@ -64,10 +63,7 @@ def create_app(settings: UploadSettings) -> FastAPI:
     bus.subscribe(Topic.SLIDES_STATUS, handlers.on_slide_status)
     app = service_app(
         bus,
-        readiness_checks={
-            "database": database_check(engine),
-            "object_store": buckets_check(store, [settings.quarantine_bucket]),
-        },
+        readiness_checks=storage_checks(engine, store, [settings.quarantine_bucket]),
         routers=[api.router, hooks.router],
         on_startup=[prepare],
         periodic_jobs=[
@@ -92,9 +88,7 @@ def create_app(settings: UploadSettings) -> FastAPI:
 
 
 def main() -> None:
-    settings = UploadSettings()
-    configure_logging(settings.service_name, level=settings.log_level, json_lines=settings.log_json)
-    serve(create_app(settings), host=settings.http_host, port=settings.http_port)
+    run_service(UploadSettings(), create_app)
 
 
 if __name__ == "__main__":

@@ -12,13 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from slidestream_wsi.errors import (
-    CorruptSlideError,
     DeidentificationError,
-    SlideBombError,
-    SlideError,
-    TruncatedSlideError,
-    UnsafeArchiveError,
-    UnsupportedFormatError,
 )
 
 REASON_PHI_RESIDUAL = "phi-residual"
@@ -115,21 +109,3 @@ def is_residual_failure(error: DeidentificationError) -> bool:
     """Whether the library refused its own output because identity was left in it."""
     message = str(error)
     return any(marker in message for marker in _RESIDUAL_MESSAGES)
-
-
-_POISON_REASONS: tuple[tuple[type[SlideError], str], ...] = (
-    (UnsupportedFormatError, "unsupported-format"),
-    (UnsafeArchiveError, "unsafe-archive"),
-    (SlideBombError, "slide-bomb"),
-    (TruncatedSlideError, "truncated-slide"),
-    (CorruptSlideError, "corrupt-slide"),
-    (DeidentificationError, "deid-failed"),
-)
-
-
-def poison_reason(error: SlideError) -> str:
-    """The dead-letter reason code of a slide that can never be de-identified."""
-    for error_class, reason in _POISON_REASONS:
-        if isinstance(error, error_class):
-            return reason
-    return "invalid-slide"

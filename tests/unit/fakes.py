@@ -1,4 +1,4 @@
-"""In-memory stand-ins for the deid workflow's ports (object store, publisher)."""
+"""In-memory stand-ins for the ports services share (object store, publisher), for unit tests."""
 
 from __future__ import annotations
 
