@@ -23,6 +23,11 @@ from slidestream_platform.objectstore.port import (
 )
 
 
+def _etag(data: bytes) -> str:
+    # A single-part S3 ETag is the content's MD5: another content, another ETag.
+    return hashlib.md5(data, usedforsecurity=False).hexdigest()
+
+
 @dataclass
 class MemoryStore:
     objects: dict[tuple[str, str], bytes] = field(default_factory=dict)
@@ -47,7 +52,7 @@ class MemoryStore:
             key=key,
             sha256=hashlib.sha256(data).hexdigest(),
             size_bytes=len(data),
-            etag="etag",
+            etag=_etag(data),
         )
 
     def put_file(
@@ -83,7 +88,7 @@ class MemoryStore:
             bucket=bucket,
             key=key,
             size_bytes=len(data),
-            etag="etag",
+            etag=_etag(data),
             sha256=hashlib.sha256(data).hexdigest(),
         )
 
@@ -115,7 +120,9 @@ class MemoryStore:
             raise AssertionError("compose was given the digest of other bytes")
         self.objects[(bucket, key)] = data
         self.composes.append((bucket, key))
-        return StoredObject(bucket=bucket, key=key, sha256=sha256, size_bytes=size, etag="etag")
+        return StoredObject(
+            bucket=bucket, key=key, sha256=sha256, size_bytes=size, etag=_etag(data)
+        )
 
     def presign_get(self, bucket: str, key: str, expires_s: int = 3600) -> str:
         return f"memory://{bucket}/{key}"
@@ -129,7 +136,7 @@ class MemoryStore:
     def list(self, bucket: str, prefix: str = "") -> Iterator[ObjectSummary]:
         for (b, key), data in sorted(self.objects.items()):
             if b == bucket and key.startswith(prefix):
-                yield ObjectSummary(bucket=b, key=key, size_bytes=len(data), etag="etag")
+                yield ObjectSummary(bucket=b, key=key, size_bytes=len(data), etag=_etag(data))
 
 
 @dataclass

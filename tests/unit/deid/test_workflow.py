@@ -9,8 +9,10 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, BinaryIO
 from uuid import UUID, uuid4
 
 import pytest
@@ -33,10 +35,13 @@ from slidestream_deid.main import MIGRATIONS_DIR
 from slidestream_deid.settings import DeidSettings
 from slidestream_deid.workflow import DeidPoisonError, DeidWorkflow
 from slidestream_platform.db import make_engine, upgrade_to_head
+from slidestream_platform.errors import RetryableError
+from slidestream_platform.objectstore.ranged import RANGE_BLOCK_BYTES
 from slidestream_wsi.deid import DeidPolicy, DeidResult, PatchedDeidResult
 from slidestream_wsi.pseudonyms import pseudonym
 from slidestream_wsi.samples import TOKENS, make_svs
 from slidestream_wsi.scan import scan_bytes_for_tokens
+from slidestream_wsi.source import SlideSource
 from tests.unit.deid.slides import write_svs
 from tests.unit.fakes import MemoryStore, RecordingPublisher
 
@@ -62,9 +67,9 @@ class CountingTools(WsiSlideTools):
         self.deidentify_calls += 1
         return super().deidentify(source, destination, policy)
 
-    def deidentify_in_place(self, path: Path, policy: DeidPolicy) -> PatchedDeidResult:
+    def deidentify_as_patches(self, source: SlideSource, policy: DeidPolicy) -> PatchedDeidResult:
         self.deidentify_calls += 1
-        return super().deidentify_in_place(path, policy)
+        return super().deidentify_as_patches(source, policy)
 
 
 @dataclass
@@ -317,3 +322,51 @@ async def test_retention_deletes_the_quarantine_objects_once_due(
     # A redelivery after deletion still answers with the recorded decision.
     await harness.workflow.on_uploaded(event)
     assert harness.publisher.sent[2:] == harness.publisher.sent[:2]
+
+
+class _RangeFailingStore(MemoryStore):
+    """Fails the original's ranged reads past its first block, as the store adapter reports a
+    lost connection (a RetryableError)."""
+
+    @contextmanager
+    def open_stream(
+        self, bucket: str, key: str, *, offset: int = 0, length: int | None = None
+    ) -> Iterator[BinaryIO]:
+        if offset > 0 and key.endswith("/original"):
+            raise RetryableError("the store went away")
+        with super().open_stream(bucket, key, offset=offset, length=length) as stream:
+            yield stream
+
+
+async def test_a_store_failure_while_reading_the_structure_is_retried_not_poison(
+    harness: Harness, tmp_path: Path
+) -> None:
+    """The parsers turn read errors into "corrupt slide"; the workflow knows better."""
+    slide = tmp_path / "large.svs"
+    write_svs(slide, 24 * 256, 24 * 256, label_and_macro=True)
+    assert slide.stat().st_size > 2 * RANGE_BLOCK_BYTES  # the structure pass reads past block 0
+    failing = _RangeFailingStore(objects=harness.store.objects)
+    harness.workflow._store = failing  # the same objects, served by a failing store
+    event = harness.upload(slide)
+    with pytest.raises(RetryableError):
+        await harness.workflow.on_uploaded(event)
+    assert harness.publisher.sent == []
+    assert harness.count(ProcessedRow) == 0
+
+
+async def test_an_original_replaced_during_the_run_is_retried(
+    harness: Harness, planted_svs: Path
+) -> None:
+    event = harness.upload(planted_svs)
+    real_gate = harness.workflow._streamed_gate
+
+    def gate_then_replace(*args: Any, **kwargs: Any) -> Any:
+        verdict = real_gate(*args, **kwargs)
+        data = harness.store.objects[(event.original.bucket, event.original.key)]
+        harness.store.put_bytes(event.original.bucket, event.original.key, data + b"!")
+        return verdict
+
+    harness.workflow._streamed_gate = gate_then_replace  # type: ignore[method-assign]
+    with pytest.raises(RetryableError):
+        await harness.workflow.on_uploaded(event)
+    assert harness.publisher.sent == []

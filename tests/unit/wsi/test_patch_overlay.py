@@ -6,10 +6,11 @@ import io
 import itertools
 import random
 from pathlib import Path
+from typing import BinaryIO
 
 import pytest
 
-from slidestream_wsi.tiff.patch import PatchOverlay, apply_patches
+from slidestream_wsi.tiff.patch import PatchedSource, PatchOverlay, apply_patches, patched_chunks
 
 
 def test_random_writes_read_back_like_a_real_file(tmp_path: Path) -> None:
@@ -60,3 +61,46 @@ def test_negative_seeks_are_refused() -> None:
     overlay = PatchOverlay(io.BytesIO(b"abc"), 3)
     with pytest.raises(ValueError, match="negative"):
         overlay.seek(-1)
+
+
+def test_patched_chunks_stream_what_apply_patches_writes(tmp_path: Path) -> None:
+    rng = random.Random(9)
+    for _ in range(40):
+        base = rng.randbytes(rng.randint(0, 400))
+        overlay = PatchOverlay(io.BytesIO(base), len(base))
+        for _ in range(rng.randint(0, 12)):
+            overlay.seek(rng.randint(0, len(base) + 40))
+            overlay.write(rng.randbytes(rng.randint(1, 50)))
+        patches = overlay.patches()
+        target = tmp_path / "file.bin"
+        target.write_bytes(base)
+        apply_patches(target, patches)
+        size = rng.randint(1, 64)
+        chunks = [base[i : i + size] for i in range(0, len(base), size)]
+        assert b"".join(patched_chunks(chunks, len(base), patches)) == target.read_bytes()
+        source = PatchedSource(_BytesSource(base), patches, overlay.size_bytes)
+        with source.open() as view:
+            assert view.read() == target.read_bytes()
+
+
+def test_patched_chunks_refuse_a_base_of_another_size() -> None:
+    with pytest.raises(ValueError, match="shorter"):
+        list(patched_chunks([b"abc"], 4, []))
+    with pytest.raises(ValueError, match="longer"):
+        list(patched_chunks([b"abcde"], 4, []))
+
+
+class _BytesSource:
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+
+    @property
+    def name(self) -> str:
+        return "bytes"
+
+    @property
+    def size_bytes(self) -> int:
+        return len(self._data)
+
+    def open(self) -> BinaryIO:
+        return io.BytesIO(self._data)

@@ -11,9 +11,10 @@ from slidestream_wsi.scan import (
     ByteTokenScanner,
     MetadataString,
     list_metadata,
-    scan_and_hash_file,
     scan_bytes_for_tokens,
+    stream_patched_output,
 )
+from slidestream_wsi.tiff.patch import apply_patches
 
 
 def test_finds_tokens_across_chunks_cases_and_encodings(tmp_path: Path) -> None:
@@ -107,12 +108,31 @@ def test_an_empty_token_is_refused() -> None:
         ByteTokenScanner(["ok", ""])
 
 
-def test_scan_and_hash_reads_once_for_both(tmp_path: Path) -> None:
-    path = tmp_path / "blob.bin"
-    data = random.Random(9).randbytes(300_000) + b"..Quixwell.." + random.Random(10).randbytes(999)
+def test_stream_patched_output_hashes_input_and_output_and_scans_the_output(
+    tmp_path: Path,
+) -> None:
+    rng = random.Random(9)
+    data = rng.randbytes(300_000) + b"..Quixwell.." + rng.randbytes(999) + b"jonah"
+    # One patch removes a token, one writes another, one appends past the end.
+    patches = [(300_002, b"xxxxxxxx"), (400, b"QUIXWELL"), (len(data), b"tail bytes jonah")]
+    path = tmp_path / "output.bin"
     path.write_bytes(data)
-    scanned = scan_and_hash_file(path, ["quixwell"], chunk_bytes=65_536)
-    assert scanned.sha256 == hashlib.sha256(data).hexdigest()
-    assert scanned.size_bytes == len(data)
-    assert [(h.offset, h.encoding) for h in scanned.hits] == [(300_002, "utf-8")]
-    assert list(scanned.hits) == scan_bytes_for_tokens(path, ["quixwell"])
+    apply_patches(path, patches)
+    chunks = [data[i : i + 65_536] for i in range(0, len(data), 65_536)]
+
+    streamed = stream_patched_output(chunks, len(data), patches, ["quixwell", "jonah"])
+
+    output = path.read_bytes()
+    assert streamed.input_sha256 == hashlib.sha256(data).hexdigest()
+    assert streamed.input_size_bytes == len(data)
+    assert streamed.output_sha256 == hashlib.sha256(output).hexdigest()
+    assert streamed.output_size_bytes == len(output)
+    assert sorted(streamed.hits, key=lambda h: h.offset) == sorted(
+        scan_bytes_for_tokens(path, ["quixwell", "jonah"]), key=lambda h: h.offset
+    )
+    assert {h.offset for h in streamed.hits} == {400, len(data) - 5, len(data) + 11}
+
+
+def test_stream_patched_output_refuses_an_input_of_another_size() -> None:
+    with pytest.raises(ValueError, match="shorter"):
+        stream_patched_output([b"abc"], 10, [], ["x"])

@@ -10,6 +10,7 @@ from pathlib import Path, PurePosixPath
 from slidestream_wsi.archive import ZIP_MAGIC, ArchiveListing, check_zip, read_member_head
 from slidestream_wsi.errors import SlideError, UnsupportedFormatError
 from slidestream_wsi.limits import DEFAULT_LIMITS, SlideLimits
+from slidestream_wsi.source import SourceLike, as_source
 from slidestream_wsi.tiff.structure import open_tifffile, read_tiff_header, walk_tiff
 
 # DICOM PS3.10 §7.1: a 128-byte preamble, then "DICM".
@@ -57,16 +58,20 @@ class DetectedFormat:
     """For zip uploads: the checked member listing."""
 
 
-def detect_format(path: Path, limits: SlideLimits = DEFAULT_LIMITS) -> DetectedFormat:
+def detect_format(path: SourceLike, limits: SlideLimits = DEFAULT_LIMITS) -> DetectedFormat:
     """Detect a slide's format from its bytes; raise :class:`UnsupportedFormatError` otherwise.
 
     TIFF structure is walked with the bounded walker first (loops, bombs and truncation raise
-    their own typed errors), then tifffile's vendor flags decide the vendor.
+    their own typed errors), then tifffile's vendor flags decide the vendor. A
+    :class:`~slidestream_wsi.source.SlideSource` that is not a local file must be TIFF-based
+    (see :func:`is_tiff_source`): DICOM and zip inputs are read as files.
     """
-    with path.open("rb") as fh:
+    with as_source(path).open() as fh:
         head = fh.read(_SNIFF_BYTES)
     if read_tiff_header(head) is not None:
         return _detect_tiff(path, limits)
+    if not isinstance(path, Path):
+        raise ValueError("only TIFF-based slides are detected from a non-file source")
     if is_dicom_head(head):
         sop_class = dicom_sop_class_uid(path)
         if sop_class != WSI_SOP_CLASS_UID:
@@ -95,8 +100,14 @@ def dicom_sop_class_uid(path: Path) -> str | None:
     return None if value is None else str(value)
 
 
-def _detect_tiff(path: Path, limits: SlideLimits) -> DetectedFormat:
-    with path.open("rb") as fh:
+def is_tiff_source(source: SourceLike) -> bool:
+    """Whether the bytes start like a TIFF or BigTIFF (the paths that take any source)."""
+    with as_source(source).open() as fh:
+        return read_tiff_header(fh.read(_SNIFF_BYTES)) is not None
+
+
+def _detect_tiff(path: SourceLike, limits: SlideLimits) -> DetectedFormat:
+    with as_source(path).open() as fh:
         structure = walk_tiff(fh, limits)
     container = Container.BIGTIFF if structure.bigtiff else Container.TIFF
     # tifffile logs warnings about odd files; detection reports through exceptions instead.

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +20,8 @@ from typing import Any
 from slidestream_wsi.detect import Container, detect_format
 from slidestream_wsi.errors import SlideError
 from slidestream_wsi.limits import DEFAULT_LIMITS, SlideLimits
+from slidestream_wsi.source import SourceLike
+from slidestream_wsi.tiff.patch import patched_chunks
 
 SCAN_CHUNK_BYTES = 8 * 1024 * 1024
 """Bytes read per step of the byte scan."""
@@ -184,44 +186,89 @@ def scan_bytes_for_tokens(
 
 
 @dataclass(frozen=True, slots=True)
-class ScannedFile:
-    """One read of a file: its byte-scan hits, SHA-256 and size."""
+class StreamedOutput:
+    """One pass over an input and the output its patches make of it."""
 
+    input_sha256: str
+    input_size_bytes: int
+    output_sha256: str
+    output_size_bytes: int
     hits: tuple[TokenHit, ...]
-    sha256: str
-    size_bytes: int
+    """Byte-scan hits in the output (offsets in the output)."""
 
 
-def scan_and_hash_file(
-    path: Path, tokens: Sequence[str], chunk_bytes: int = SCAN_CHUNK_BYTES
-) -> ScannedFile:
-    """Byte-scan ``path`` for ``tokens`` and hash it in the same read.
+def stream_patched_output(
+    chunks: Iterable[bytes],
+    input_size_bytes: int,
+    patches: Sequence[tuple[int, bytes]],
+    tokens: Sequence[str],
+) -> StreamedOutput:
+    """Hash the input, and hash and byte-scan the output (the input with ``patches`` over it,
+    :func:`~slidestream_wsi.tiff.patch.patched_chunks`), in one pass over the input's chunks.
 
-    The SHA-256 runs in a second thread (hashlib releases the GIL on large buffers), one chunk
-    behind the scan, so the pass costs about the slower of the two, not their sum.
+    The two digests run on worker threads (hashlib releases the GIL on large buffers), one chunk
+    behind the scan, so the pass costs about its slowest stage, not the sum. An input of another
+    size than ``input_size_bytes`` raises :class:`ValueError`.
     """
     scanner = ByteTokenScanner(tokens)
-    digest = hashlib.sha256()
-    size = 0
-    with path.open("rb") as fh, ThreadPoolExecutor(1, thread_name_prefix="sha256") as hasher:
-        pending: Future[None] | None = None
-        while chunk := fh.read(chunk_bytes):
-            if pending is not None:
-                pending.result()  # keeps the digest in file order
-            pending = hasher.submit(digest.update, chunk)
-            scanner.feed(chunk)
-            size += len(chunk)
-        if pending is not None:
-            pending.result()
-    return ScannedFile(tuple(scanner.hits()), digest.hexdigest(), size)
+    input_digest, output_digest = hashlib.sha256(), hashlib.sha256()
+    sizes = [0, 0]
+
+    def inputs() -> Iterator[bytes]:
+        for chunk in chunks:
+            sizes[0] += len(chunk)
+            yield chunk
+
+    with ThreadPoolExecutor(2, thread_name_prefix="sha256") as hashers:
+        pending: list[Future[None]] = []
+        base = inputs()
+        for original, output in _paired(base, input_size_bytes, patches):
+            for previous in pending:
+                previous.result()  # keeps each digest in order
+            pending = [hashers.submit(output_digest.update, output)]
+            if original is not None:
+                pending.append(hashers.submit(input_digest.update, original))
+            if tokens:
+                scanner.feed(output)
+            sizes[1] += len(output)
+        for previous in pending:
+            previous.result()
+    return StreamedOutput(
+        input_digest.hexdigest(),
+        sizes[0],
+        output_digest.hexdigest(),
+        sizes[1],
+        tuple(scanner.hits()) if tokens else (),
+    )
 
 
-def list_metadata(path: Path, limits: SlideLimits = DEFAULT_LIMITS) -> MetadataInventory:
-    """All metadata strings and remaining associated images of a TIFF or DICOM slide."""
+def _paired(
+    base: Iterator[bytes],
+    input_size_bytes: int,
+    patches: Sequence[tuple[int, bytes]],
+) -> Iterator[tuple[bytes | None, bytes]]:
+    """(input chunk, output chunk) pairs: :func:`patched_chunks` gives one output chunk per
+    input chunk, then the appended tail, which comes with no input chunk."""
+    current: list[bytes] = []
+
+    def remember() -> Iterator[bytes]:
+        for chunk in base:
+            current.append(chunk)
+            yield chunk
+
+    for output in patched_chunks(remember(), input_size_bytes, patches):
+        yield (current.pop() if current else None), output
+
+
+def list_metadata(path: SourceLike, limits: SlideLimits = DEFAULT_LIMITS) -> MetadataInventory:
+    """All metadata strings and remaining associated images of a TIFF or DICOM slide (a
+    TIFF-based one from any :class:`~slidestream_wsi.source.SlideSource`)."""
     detected = detect_format(path, limits)
     if detected.container is Container.DICOM:
         from slidestream_wsi.dicom.inventory import dicom_inventory
 
+        if not isinstance(path, Path):
+            raise ValueError("DICOM metadata is listed from a file")
         return dicom_inventory(path, limits)
     if detected.container is Container.ZIP:
         raise SlideError("list the metadata of an archive's members one by one")

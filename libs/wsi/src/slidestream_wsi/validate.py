@@ -13,6 +13,7 @@ import logging
 import math
 import struct
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -29,6 +30,7 @@ from slidestream_wsi.errors import (
     UnsupportedFormatError,
 )
 from slidestream_wsi.limits import DEFAULT_LIMITS, SlideLimits
+from slidestream_wsi.source import SourceLike, as_source
 from slidestream_wsi.tiff.layout import (
     ClassifiedIfd,
     PageRole,
@@ -102,20 +104,23 @@ class SlideInfo:
 
 
 def validate_slide(
-    path: Path,
+    path: SourceLike,
     limits: SlideLimits = DEFAULT_LIMITS,
     detected: DetectedFormat | None = None,
 ) -> SlideInfo:
     """Detect, bound and test-decode a slide; raise a :class:`SlideError` subclass if it is bad.
 
     DICOM inputs are validated by :func:`slidestream_wsi.dicom.validate_dicom_instance`; zip
-    inputs must be extracted first (see :mod:`slidestream_wsi.archive`).
+    inputs must be extracted first (see :mod:`slidestream_wsi.archive`). TIFF-based slides may
+    come from any :class:`~slidestream_wsi.source.SlideSource`.
     """
     deadline = Deadline(limits.open_time_budget_s)
     detected = detected or detect_format(path, limits)
     if detected.container is Container.DICOM:
         from slidestream_wsi.dicom.validate import validate_dicom_instance
 
+        if not isinstance(path, Path):
+            raise ValueError("DICOM instances are validated from a file")
         return validate_dicom_instance(path, limits, deadline)
     if detected.container is Container.ZIP:
         raise UnsupportedFormatError("validate the extracted members of an archive one by one")
@@ -123,19 +128,19 @@ def validate_slide(
 
 
 def validate_tiff(
-    path: Path, detected: DetectedFormat, limits: SlideLimits, deadline: Deadline
+    path: SourceLike, detected: DetectedFormat, limits: SlideLimits, deadline: Deadline
 ) -> SlideInfo:
     logging.getLogger("tifffile").setLevel(logging.ERROR)
-    with path.open("rb") as fh:
+    with as_source(path).open() as fh:
         structure = walk_tiff(fh, limits)
         deadline.check()
         _check_declared_sizes(fh, structure, limits)
         deadline.check()
-        try:
-            tif = open_tifffile(path)
-        except Exception as exc:
-            raise CorruptSlideError("tifffile cannot parse the TIFF") from exc
-        with tif:
+        with ExitStack() as stack:
+            try:
+                tif = stack.enter_context(open_tifffile(path))
+            except Exception as exc:
+                raise CorruptSlideError("tifffile cannot parse the TIFF") from exc
             classified = classify_ifds(fh, structure, detected.format, limits, tif)
             levels: list[LevelInfo] = []
             associated: list[AssociatedImageInfo] = []

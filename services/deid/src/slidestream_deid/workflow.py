@@ -2,24 +2,26 @@
 
 Per ``slides.uploaded.v1``:
 
-1. stream the original from ``quarantine`` to local scratch (checking its sha256), read the
-   manifest row and the client's file name (both stay in quarantine);
+1. stat the original in ``quarantine`` (its size against the event; its ETag is the version
+   this run reads), read the manifest row and the client's file name (both stay in quarantine);
 2. pseudonymise the manifest identifiers (keyed HMAC, current key version);
 3. de-identify with :mod:`slidestream_wsi` (detection, bounded validation, rewrite, the
-   library's own post-conditions). TIFF-based slides take the fast path: the rewrite is
-   recorded as patches against an overlay and then written into the downloaded file itself
-   (no copy), which becomes the output;
+   library's own post-conditions). TIFF-based slides are never downloaded: the library reads
+   the ranges it needs from the store (:class:`RangedObjectSource`) and returns the output as
+   patches of the original. DICOM and zipped series are streamed to scratch (sha256 checked)
+   and de-identified into new files;
 4. **re-open the output and scan it**: every metadata string for the slide's identifiers,
    associated images left, and every byte for the identifiers and the values removed (the
-   library's byte post-condition included, in the same read, which also hashes the output);
-   any finding fails closed: ``slides.rejected.v1`` (``phi-residual``), nothing written
-   outside quarantine;
+   library's byte post-condition included). For a patched output, one streamed GET of the
+   original checks its sha256 against the event while the output is built chunk by chunk,
+   hashed and scanned. Any finding fails closed: ``slides.rejected.v1`` (``phi-residual``),
+   nothing written outside quarantine;
 5. on success write ``deidentified/<tenant>/<slide_id>/<artefact>``, then record the audit
    entry, the vault rows, the decision and the retention of the original in one transaction,
-   then publish ``slides.deidentified.v1`` and the ``deidentified`` status. On the fast path
-   the object is composed inside the object store from the original's unchanged ranges plus
-   the patched parts (:meth:`ObjectStore.compose`), only after the gate passed, with the
-   output's digest from the gate's read.
+   then publish ``slides.deidentified.v1`` and the ``deidentified`` status. A patched output
+   is composed inside the object store from the original's unchanged ranges plus the patched
+   parts (:meth:`ObjectStore.compose`), only after the gate passed, with the output's digest
+   from the streamed pass.
 
 Idempotency: the decision (with the exact events) is stored under (slide id, sha256 of the
 original) *before* publishing, and events carry deterministic ids. A redelivery finds the
@@ -61,7 +63,7 @@ from slidestream_contracts.events import (
 )
 from slidestream_contracts.states import SlideState, Step
 from slidestream_deid.adapters.repository import DeidRecords
-from slidestream_deid.adapters.slides import SlideTools
+from slidestream_deid.adapters.slides import SlideProperties, SlideTools
 from slidestream_deid.adapters.tables import (
     AuditRow,
     Outcome,
@@ -92,21 +94,21 @@ from slidestream_deid.domain.verdict import (
     metadata_findings,
 )
 from slidestream_deid.settings import DeidSettings
-from slidestream_platform.errors import PoisonError, RetryableError
+from slidestream_platform.errors import ObjectNotFoundError, PoisonError, RetryableError
 from slidestream_platform.objectstore.port import ObjectInfo, ObjectStore
-from slidestream_wsi.deid import (
-    DeidPolicy,
-    DeidResult,
-    PatchedDeidResult,
-    supports_in_place,
-)
+from slidestream_platform.objectstore.ranged import RangedObjectSource
+from slidestream_wsi.deid import DeidPolicy, DeidResult, PatchedDeidResult
 from slidestream_wsi.detect import Container, DetectedFormat
 from slidestream_wsi.errors import DeidentificationError, SlideError
 from slidestream_wsi.pseudonyms import PseudonymKey
+from slidestream_wsi.scan import stream_patched_output
+from slidestream_wsi.source import SourceLike
 
 logger = logging.getLogger(__name__)
 
 DOWNLOAD_CHUNK_BYTES = 8 * 1024 * 1024
+ORIGINAL_NAME = "original"
+"""The original's name in scratch and in artefact naming (never the client's file name)."""
 MAX_TUS_INFO_BYTES = 64 * 1024
 """tusd's ``.info`` objects are a few hundred bytes."""
 RETENTION_BATCH = 100
@@ -167,6 +169,9 @@ class Decision:
     processed: ProcessedRow
     timings: Timings
     result: DeidResult | None = None
+    ranged_requests: int = 0
+    """Ranged GETs of the structure pass (0 when the slide was downloaded instead)."""
+    ranged_bytes: int = 0
 
 
 class DeidWorkflow:
@@ -234,9 +239,7 @@ class DeidWorkflow:
 
     def _decide_in(self, event: SlideUploadedV1, scratch: Path) -> Decision:
         started = time.perf_counter()
-        original = scratch / "original"
-        source = self._download(event.original, original)
-        downloaded = time.perf_counter()
+        before = self._stat_original(event.original)
         identifiers = self._identifiers(event)
         names = pseudonymise(self._key, event.tenant, event.slide_id, identifiers)
         policy = DeidPolicy(
@@ -246,14 +249,23 @@ class DeidWorkflow:
             associated_images=self._settings.associated_images,
             dicom_dates=self._settings.dicom_dates,
         )
-        patched: PatchedDeidResult | None = None
+        remote = RangedObjectSource(
+            self._store,
+            event.original.bucket,
+            event.original.key,
+            event.original.size_bytes,
+            name=ORIGINAL_NAME,
+        )
+        if self._slides.is_tiff(remote):
+            return self._decide_streamed(
+                event, remote, before, identifiers, names, policy, scratch, started
+            )
+        original = scratch / ORIGINAL_NAME
+        self._download(event.original, original, before)
+        downloaded = time.perf_counter()
         try:
-            detected = self._slides.detect(original)  # bounded; picks the path and destination
-            if supports_in_place(detected):  # TIFF-based; DICOM and zip get new files
-                patched = self._slides.deidentify_in_place(original, policy)
-                result, series = patched.result, False
-            else:
-                result, series = self._deidentify(original, scratch / "out", policy, detected)
+            detected = self._slides.detect(original)
+            result, series = self._deidentify(original, scratch / "out", policy, detected)
         except DeidentificationError as error:
             if not is_residual_failure(error):
                 raise DeidPoisonError(str(error), reason=error.reason) from error
@@ -263,17 +275,10 @@ class DeidWorkflow:
         except SlideError as error:
             raise DeidPoisonError(str(error), reason=error.reason) from error
         deidentified = time.perf_counter()
-        if patched is not None:
-            # Gate first, then compose: nothing at all is written outside quarantine (not even
-            # invisible parts) before the gate passed, and the digest goes in at creation.
-            verdict, sha256 = self._patched_gate(patched, identifiers)
-            scanned = time.perf_counter()
-            artefacts = self._compose(event, patched, source, sha256) if verdict.clean else ()
-        else:
-            original.unlink()  # free the scratch space before the scan and upload
-            verdict = self._gate(result, identifiers, series=series)
-            scanned = time.perf_counter()
-            artefacts = self._upload(event, result, series=series) if verdict.clean else ()
+        original.unlink()  # free the scratch space before the scan and upload
+        verdict = self._gate(result, identifiers, series=series)
+        scanned = time.perf_counter()
+        artefacts = self._upload(event, result, series=series) if verdict.clean else ()
         uploaded = time.perf_counter()
         timings = Timings(
             downloaded - started,
@@ -283,7 +288,77 @@ class DeidWorkflow:
         )
         if not verdict.clean:
             return Decision(self._reject(event, verdict), timings, result)
-        processed = self._accept(event, result, names, artefacts)
+        props = self._slides.properties(result.outputs[0])
+        processed = self._accept(event, result, names, artefacts, props)
+        self._log_accepted(event, result, timings)
+        return Decision(processed, timings, result)
+
+    def _decide_streamed(
+        self,
+        event: SlideUploadedV1,
+        remote: RangedObjectSource,
+        before: ObjectInfo,
+        identifiers: SlideIdentifiers,
+        names: Pseudonymisation,
+        policy: DeidPolicy,
+        scratch: Path,
+        started: float,
+    ) -> Decision:
+        """A TIFF-based slide, de-identified where it lies and read whole exactly once.
+
+        The structure pass reads the ranges the rewrite needs (ranged GETs) and returns the
+        output as patches; the gate's metadata checks read the output through them; one
+        streamed GET then hashes the input (against the event), builds the output chunk by
+        chunk, hashes it and byte-scans it; the object store composes it after the gate.
+        """
+        try:
+            patched = self._slides.deidentify_as_patches(remote, policy)
+        except DeidentificationError as error:
+            self._raise_if_store_failed(remote, error)
+            if not is_residual_failure(error):
+                raise DeidPoisonError(str(error), reason=error.reason) from error
+            verdict = decide([Finding("library", "post-condition")])
+            timings = Timings(deidentify_s=time.perf_counter() - started)
+            return Decision(self._reject(event, verdict), timings)
+        except SlideError as error:
+            self._raise_if_store_failed(remote, error)
+            raise DeidPoisonError(str(error), reason=error.reason) from error
+        except Exception as error:
+            self._raise_if_store_failed(remote, error)
+            raise
+        deidentified = time.perf_counter()
+        verdict, sha256 = self._streamed_gate(event.original, patched, identifiers)
+        after = self._store.stat(event.original.bucket, event.original.key)
+        if after is None or after.etag != before.etag:
+            raise RetryableError("the original changed while it was being read")
+        scanned = time.perf_counter()
+        artefacts = self._compose(event, patched, before, sha256) if verdict.clean else ()
+        uploaded = time.perf_counter()
+        timings = Timings(0.0, deidentified - started, scanned - deidentified, uploaded - scanned)
+        result = patched.result
+        if not verdict.clean:
+            return Decision(self._reject(event, verdict), timings, result)
+        props = self._slides.properties_of_structure(
+            patched, remote.fetched_blocks(), scratch / "structure"
+        )
+        processed = self._accept(event, result, names, artefacts, props)
+        self._log_accepted(event, result, timings, remote)
+        return Decision(processed, timings, result, remote.requests, remote.bytes_fetched)
+
+    @staticmethod
+    def _raise_if_store_failed(remote: RangedObjectSource, error: BaseException) -> None:
+        # The parsers report any read error as a broken slide; a failed ranged GET is the
+        # store's failure, retried, never a dead letter.
+        if remote.failure is not None:
+            raise RetryableError("reading the original from the object store failed") from error
+
+    def _log_accepted(
+        self,
+        event: SlideUploadedV1,
+        result: DeidResult,
+        timings: Timings,
+        remote: RangedObjectSource | None = None,
+    ) -> None:
         logger.info(
             "slide deidentified",
             extra={
@@ -296,22 +371,27 @@ class DeidWorkflow:
                 "deidentify_s": round(timings.deidentify_s, 3),
                 "scan_s": round(timings.scan_s, 3),
                 "upload_s": round(timings.upload_s, 3),
+                "ranged_requests": remote.requests if remote else 0,
+                "ranged_bytes": remote.bytes_fetched if remote else 0,
             },
         )
-        return Decision(processed, timings, result)
 
-    def _download(self, ref: ObjectRef, target: Path) -> ObjectInfo:
-        """Stream the original to ``target``, checking it; return the version that was read.
-
-        The version (its ETag) is what a compose copies from: it is taken before and after the
-        download, and a change in between (an overwritten original) is retried from scratch.
-        """
-        before = self._store.stat(ref.bucket, ref.key)
-        if before is not None and before.size_bytes != ref.size_bytes:
+    def _stat_original(self, ref: ObjectRef) -> ObjectInfo:
+        """The version of the original this run reads (its ETag is what a compose copies from;
+        a change before the end of the run is retried from scratch)."""
+        info = self._store.stat(ref.bucket, ref.key)
+        if info is None:
+            raise ObjectNotFoundError("the event's original is not in quarantine")
+        if info.size_bytes != ref.size_bytes:
             raise DeidPoisonError(
                 "the original's bytes do not match the event's size and sha256",
                 reason="checksum-mismatch",
             )
+        return info
+
+    def _download(self, ref: ObjectRef, target: Path, before: ObjectInfo) -> None:
+        """Stream the original to ``target``, checking it against the event and ``before`` (the
+        version stat'ed at the start: a change since is retried from scratch)."""
         digest = hashlib.sha256()
         size = 0
         with (
@@ -338,9 +418,8 @@ class DeidWorkflow:
                 reason="checksum-mismatch",
             )
         after = self._store.stat(ref.bucket, ref.key)
-        if before is None or after is None or before.etag != after.etag:
+        if after is None or before.etag != after.etag:
             raise RetryableError("the original changed while it was being read")
-        return after
 
     def _read_small(self, bucket: str, key: str, limit_bytes: int) -> bytes:
         with self._store.open_stream(bucket, key) as stream:
@@ -375,14 +454,20 @@ class DeidWorkflow:
         return self._slides.deidentify(original, destination, policy), series
 
     def _metadata_gate(
-        self, result: DeidResult, identifiers: SlideIdentifiers, *, series: bool
-    ) -> tuple[list[Finding], list[str], dict[Path, str]]:
-        """Findings in every output's metadata and images; the strings kept; artefact names."""
+        self,
+        result: DeidResult,
+        identifiers: SlideIdentifiers,
+        *,
+        series: bool,
+        outputs: Sequence[SourceLike] | None = None,
+    ) -> tuple[list[Finding], list[str], dict[SourceLike, str]]:
+        """Findings in every output's metadata and images (by default the result's files); the
+        strings kept; artefact names."""
         metadata_tokens = scan_tokens(identifiers, (), ()).metadata_tokens
         findings: list[Finding] = []
         retained: list[str] = []
-        names: dict[Path, str] = {}
-        for output in result.outputs:
+        names: dict[SourceLike, str] = {}
+        for output in result.outputs if outputs is None else outputs:
             name = artefact_name(result.format, output.name, series=series)
             names[output] = name
             inventory = self._slides.inventory(output)
@@ -417,18 +502,22 @@ class DeidWorkflow:
             ) from error
         return decide(findings)
 
-    def _patched_gate(
-        self, patched: PatchedDeidResult, identifiers: SlideIdentifiers
+    def _streamed_gate(
+        self, ref: ObjectRef, patched: PatchedDeidResult, identifiers: SlideIdentifiers
     ) -> tuple[Verdict, str]:
-        """The gate of a patched output, and the output's SHA-256.
+        """The gate of an output that exists only as the original plus patches, and its SHA-256.
 
-        One read of the output serves the gate's byte scan, the library's byte post-condition
-        (:attr:`PatchedDeidResult.byte_scan_tokens`) and the digest the compose stores.
+        Metadata first (read through the patches), then one streamed GET of the original: its
+        SHA-256 is checked against the event, and the output, built chunk by chunk, is hashed
+        and byte-scanned for the gate's tokens and the library's byte post-condition
+        (:attr:`PatchedDeidResult.byte_scan_tokens`) at once.
         """
         result = patched.result
-        output = result.outputs[0]
+        output = patched.output
         try:
-            findings, retained, names = self._metadata_gate(result, identifiers, series=False)
+            findings, retained, names = self._metadata_gate(
+                result, identifiers, series=False, outputs=(output,)
+            )
         except SlideError as error:
             raise DeidPoisonError(
                 "the de-identified output cannot be re-opened", reason="deid-failed"
@@ -436,17 +525,30 @@ class DeidWorkflow:
         tokens = scan_tokens(identifiers, result.audit.scan_tokens(), retained)
         gate_tokens = list(tokens.byte_tokens)
         library_tokens = [t for t in patched.byte_scan_tokens if t not in gate_tokens]
-        scanned = self._slides.scan_and_hash(output, [*gate_tokens, *library_tokens])
-        gate_hits = [hit for hit in scanned.hits if hit.token_index < len(gate_tokens)]
+        with self._store.open_stream(
+            ref.bucket, ref.key, offset=0, length=ref.size_bytes
+        ) as stream:
+            streamed = stream_patched_output(
+                iter(lambda: stream.read(DOWNLOAD_CHUNK_BYTES), b""),
+                patched.source_size_bytes,
+                patched.patches,
+                [*gate_tokens, *library_tokens],
+            )
+        if streamed.input_sha256 != ref.sha256:
+            raise DeidPoisonError(
+                "the original's bytes do not match the event's size and sha256",
+                reason="checksum-mismatch",
+            )
+        name = names[output]
+        gate_hits = [hit for hit in streamed.hits if hit.token_index < len(gate_tokens)]
         findings.extend(
             byte_findings(
-                ByteHit(names[output], hit.token_index, hit.offset, hit.encoding)
-                for hit in gate_hits
+                ByteHit(name, hit.token_index, hit.offset, hit.encoding) for hit in gate_hits
             )
         )
-        if len(gate_hits) < len(scanned.hits):  # a value the library removed is still there
+        if len(gate_hits) < len(streamed.hits):  # a value the library removed is still there
             findings.append(Finding("library", "post-condition"))
-        return decide(findings), scanned.sha256
+        return decide(findings), streamed.output_sha256
 
     def _compose(
         self,
@@ -457,7 +559,7 @@ class DeidWorkflow:
     ) -> tuple[ObjectRef, ...]:
         """Build the output in ``deidentified`` from the original's unchanged ranges."""
         result = patched.result
-        artefact = artefact_name(result.format, result.outputs[0].name, series=False)
+        artefact = artefact_name(result.format, patched.output.name, series=False)
         written = self._store.compose(
             self._settings.deidentified_bucket,
             object_key(event.tenant, event.slide_id, artefact),
@@ -543,8 +645,8 @@ class DeidWorkflow:
         result: DeidResult,
         names: Pseudonymisation,
         artefacts: tuple[ObjectRef, ...],
+        props: SlideProperties,
     ) -> ProcessedRow:
-        props = self._slides.properties(result.outputs[0])
         width_px, height_px = max(result.levels, key=lambda wh: wh[0] * wh[1])
         summary = DeidAuditSummary(
             removed_fields=result.audit.removed_fields,

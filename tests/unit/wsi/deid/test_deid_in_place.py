@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import shutil
 from pathlib import Path
+from typing import Any, BinaryIO, cast
 
 import pytest
 
@@ -11,12 +13,15 @@ from slidestream_wsi.deid import (
     AssociatedImagePolicy,
     DeidPolicy,
     deidentify,
+    deidentify_as_patches,
     deidentify_in_place,
     supports_in_place,
 )
 from slidestream_wsi.detect import Container, detect_format
 from slidestream_wsi.errors import SlideError, UnsupportedFormatError
 from slidestream_wsi.scan import scan_bytes_for_tokens
+from slidestream_wsi.tiff.patch import patched_chunks
+from tests.unit.deid.slides import TILE_PX, write_svs
 
 TIFF_LAYOUTS = (
     "svs",
@@ -100,3 +105,74 @@ def test_supports_in_place_names_the_tiff_formats_only(planted: dict[str, object
         assert supports_in_place(detect_format(planted[layout].path))  # type: ignore[attr-defined]
     member = next(planted["dicom"].path.glob("*.dcm"))  # type: ignore[attr-defined]
     assert not supports_in_place(detect_format(member))
+
+
+class _CountingSource:
+    """Bytes in memory as a SlideSource, counting what its readers read."""
+
+    def __init__(self, name: str, data: bytes) -> None:
+        self._name = name
+        self._data = data
+        self.bytes_read = 0
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def size_bytes(self) -> int:
+        return len(self._data)
+
+    def open(self) -> BinaryIO:
+        source = self
+
+        class Reader(io.BytesIO):
+            def read(self, size: int | None = -1) -> bytes:
+                data = super().read(size)
+                source.bytes_read += len(data)
+                return data
+
+            def readinto(self, buffer: Any) -> int:
+                count = super().readinto(buffer)
+                source.bytes_read += count
+                return count
+
+        return cast(BinaryIO, Reader(self._data))
+
+
+@pytest.mark.parametrize("relabel", [False, True])
+@pytest.mark.parametrize("layout", TIFF_LAYOUTS)
+def test_as_patches_from_a_non_file_source_gives_the_in_place_output(
+    planted: dict[str, object], policy: DeidPolicy, tmp_path: Path, layout: str, relabel: bool
+) -> None:
+    chosen = _relabelling(policy) if relabel else policy
+    path: Path = planted[layout].path  # type: ignore[attr-defined]
+    source = _CountingSource(path.name, path.read_bytes())
+    in_place = tmp_path / "in-place"
+    shutil.copyfile(path, in_place)
+    expected = deidentify_in_place(in_place, chosen)
+
+    patched = deidentify_as_patches(source, chosen)
+
+    assert patched.patches == expected.patches
+    assert patched.result.outputs == ()
+    assert patched.result.audit == expected.result.audit
+    assert patched.byte_scan_tokens == expected.byte_scan_tokens
+    with patched.output.open() as output:
+        assert output.read() == in_place.read_bytes()
+    # The same bytes come out chunk by chunk, without a file (what a service streams).
+    chunks = [source._data[i : i + 1000] for i in range(0, source.size_bytes, 1000)]
+    streamed = b"".join(patched_chunks(chunks, source.size_bytes, patched.patches))
+    assert streamed == in_place.read_bytes()
+
+
+def test_as_patches_reads_the_structure_not_the_pixels(policy: DeidPolicy, tmp_path: Path) -> None:
+    """A slide of many tiles: de-identifying it reads a small share of its bytes."""
+    path = tmp_path / "large.svs"
+    write_svs(path, 16 * TILE_PX, 16 * TILE_PX, label_and_macro=True)
+    source = _CountingSource(path.name, path.read_bytes())
+
+    patched = deidentify_as_patches(source, policy)
+
+    assert patched.patches
+    assert source.bytes_read < 0.25 * source.size_bytes, (source.bytes_read, source.size_bytes)

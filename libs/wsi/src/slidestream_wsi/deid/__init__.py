@@ -4,18 +4,20 @@ Outputs are checked before they are returned: they must open and validate like t
 levels, same dimensions), hold no label or macro image, and contain none of the removed values
 in their bytes. A failed check deletes the outputs and raises :class:`DeidentificationError`.
 
-:func:`deidentify_in_place` is the fast path for TIFF-based slides: the rewrite runs against a
-:class:`~slidestream_wsi.tiff.patch.PatchOverlay` of the input (no copy of the file), the
-recorded patches are then written into the input itself, and the result says which bytes
-changed, so that a caller can build the output elsewhere from the input's unchanged ranges. Its
-byte post-condition is handed to the caller, who scans the output once for everything at once.
+:func:`deidentify_as_patches` is the fast path for TIFF-based slides: the rewrite runs against
+a :class:`~slidestream_wsi.tiff.patch.PatchOverlay` of the input (no copy of the file, and the
+input may still be in an object store: it reads only the ranges it needs), the output is checked
+through the patches, and the result says which bytes changed, so that a caller can build the
+output elsewhere from the input's unchanged ranges. Its byte post-condition is handed to the
+caller, who scans the output once for everything at once. :func:`deidentify_in_place` does the
+same and writes the patches into a local input.
 """
 
 from __future__ import annotations
 
 import logging
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import BinaryIO, cast
 
@@ -28,8 +30,9 @@ from slidestream_wsi.detect import Container, DetectedFormat, SlideFormat, detec
 from slidestream_wsi.errors import DeidentificationError, SlideError, UnsupportedFormatError
 from slidestream_wsi.limits import DEFAULT_LIMITS, SlideLimits
 from slidestream_wsi.scan import list_metadata, scan_bytes_for_tokens
+from slidestream_wsi.source import SourceLike, as_source
 from slidestream_wsi.tiff.layout import classify_ifds
-from slidestream_wsi.tiff.patch import PatchOverlay, apply_patches
+from slidestream_wsi.tiff.patch import PatchedSource, PatchOverlay, apply_patches
 from slidestream_wsi.tiff.structure import open_tifffile, walk_tiff
 from slidestream_wsi.validate import SlideInfo, validate_slide
 
@@ -41,6 +44,7 @@ __all__ = [
     "DicomDatePolicy",
     "PatchedDeidResult",
     "deidentify",
+    "deidentify_as_patches",
     "deidentify_in_place",
     "supports_in_place",
 ]
@@ -77,6 +81,8 @@ class PatchedDeidResult:
     """The byte post-condition, left to the caller: the output must contain none of these
     (as :class:`~slidestream_wsi.scan.ByteTokenScanner` matches them). Not scanning for them
     forfeits the guarantee :func:`deidentify` gives."""
+    output: PatchedSource
+    """The output, readable without having been written: the source with the patches."""
 
 
 def deidentify(
@@ -129,21 +135,42 @@ def deidentify_in_place(
 ) -> PatchedDeidResult:
     """De-identify a TIFF-based slide by patching ``path`` itself (it becomes the output).
 
-    The input is detected and validated, every edit is planned and recorded against an overlay
-    (the file is not written until the rewrite has finished, so a failure before that leaves it
-    as it was), the patches are written, and the output is re-opened and checked like
-    :func:`deidentify` does, except for the byte scan (see
-    :attr:`PatchedDeidResult.byte_scan_tokens`). A failed check deletes the file. Other
-    containers (DICOM, zip) raise :class:`UnsupportedFormatError`: use :func:`deidentify`.
+    :func:`deidentify_as_patches`, then the patches are written into the file. A failure
+    before the writes leaves the file as it was; one during them deletes it. Other containers
+    (DICOM, zip) raise :class:`UnsupportedFormatError`: use :func:`deidentify`.
     """
-    detected = detect_format(path, limits)
+    patched = deidentify_as_patches(path, policy, limits)
+    try:
+        apply_patches(path, patched.patches)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    result = replace(patched.result, outputs=(path,))
+    return replace(patched, result=result)
+
+
+def deidentify_as_patches(
+    source: SourceLike, policy: DeidPolicy, limits: SlideLimits = DEFAULT_LIMITS
+) -> PatchedDeidResult:
+    """De-identify a TIFF-based slide without writing anything: the output is
+    :attr:`PatchedDeidResult.output`, the source with the patches over it.
+
+    The source is detected and validated, every edit is planned and recorded against an
+    overlay (no copy of the file), and the output is re-opened through the patches and checked
+    like :func:`deidentify` does, except for the byte scan (see
+    :attr:`PatchedDeidResult.byte_scan_tokens`). The source may be any
+    :class:`~slidestream_wsi.source.SlideSource`: the run reads the structure, one tile per
+    level and the values it rewrites, never the whole file. Other containers (DICOM, zip) raise
+    :class:`UnsupportedFormatError`: use :func:`deidentify`.
+    """
+    detected = detect_format(source, limits)
     if not supports_in_place(detected):
         raise UnsupportedFormatError(f"{detected.format} is not de-identified in place")
-    info = validate_slide(path, limits, detected)
+    info = validate_slide(source, limits, detected)
     audit = AuditRecorder()
-    source_size = path.stat().st_size
+    source_size = as_source(source).size_bytes
     logging.getLogger("tifffile").setLevel(logging.ERROR)
-    with path.open("rb") as base, open_tifffile(path) as tif:
+    with as_source(source).open() as base, open_tifffile(source) as tif:
         overlay = PatchOverlay(base, source_size)
         view = cast(BinaryIO, overlay)  # a binary file object in all but its nominal type
         structure = walk_tiff(view, limits)
@@ -156,20 +183,16 @@ def deidentify_in_place(
         output_size = overlay.size_bytes
     result = DeidResult(
         detected.format,
-        (path,),
+        (),
         audit.finish(),
         outcome.bytes_rewritten,
         output_size,
         outcome.label_replaced,
         _level_sizes(info),
     )
-    try:
-        apply_patches(path, patches)
-        tokens = _verify(result, limits, scan_bytes=False)
-    except BaseException:
-        path.unlink(missing_ok=True)
-        raise
-    return PatchedDeidResult(result, source_size, patches, tuple(tokens))
+    output = PatchedSource(as_source(source), patches, output_size)
+    tokens = _verify(result, limits, scan_bytes=False, outputs=(output,))
+    return PatchedDeidResult(result, source_size, patches, tuple(tokens), output)
 
 
 def _deidentify_tiff_file(
@@ -258,15 +281,22 @@ def _level_sizes(info: SlideInfo) -> tuple[tuple[int, int], ...]:
     return tuple((level.width_px, level.height_px) for level in info.levels)
 
 
-def _verify(result: DeidResult, limits: SlideLimits, *, scan_bytes: bool = True) -> list[str]:
+def _verify(
+    result: DeidResult,
+    limits: SlideLimits,
+    *,
+    scan_bytes: bool = True,
+    outputs: tuple[SourceLike, ...] | None = None,
+) -> list[str]:
     """Post-conditions of every de-identification (raise rather than publish a leak).
 
-    Returns the removed values the output's bytes must not hold; ``scan_bytes=False`` leaves
-    that scan to the caller.
+    Checks ``outputs`` (by default the result's files). Returns the removed values the output's
+    bytes must not hold; ``scan_bytes=False`` leaves that scan to the caller.
     """
     retained_text: list[str] = []
     output_levels: list[tuple[int, int]] = []
-    for output in result.outputs:
+    outputs = result.outputs if outputs is None else outputs
+    for output in outputs:
         try:
             info = validate_slide(output, limits)
         except SlideError as exc:
@@ -284,7 +314,7 @@ def _verify(result: DeidResult, limits: SlideLimits, *, scan_bytes: bool = True)
     tokens = [t for t in result.audit.scan_tokens() if t.lower() not in retained]
     if not tokens or not scan_bytes:
         return tokens
-    for output in result.outputs:
+    for output in result.outputs:  # scan_bytes is only asked of results written to files
         if scan_bytes_for_tokens(output, tokens):
             raise DeidentificationError("a removed value is still present in the output bytes")
     return tokens

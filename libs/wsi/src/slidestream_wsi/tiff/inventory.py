@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import BinaryIO
 
 from slidestream_wsi.deid.tiff_tags import PRIVATE_IFD_TAGS, tag_name
 from slidestream_wsi.detect import SlideFormat
 from slidestream_wsi.limits import SlideLimits
 from slidestream_wsi.scan import MetadataInventory, MetadataString
+from slidestream_wsi.source import SourceLike, as_source
 from slidestream_wsi.tiff.layout import PageRole, classify_ifds
 from slidestream_wsi.tiff.structure import (
     Ifd,
@@ -21,10 +21,10 @@ from slidestream_wsi.tiff.structure import (
 )
 
 
-def tiff_inventory(path: Path, fmt: SlideFormat, limits: SlideLimits) -> MetadataInventory:
+def tiff_inventory(path: SourceLike, fmt: SlideFormat, limits: SlideLimits) -> MetadataInventory:
     logging.getLogger("tifffile").setLevel(logging.ERROR)
     strings: list[MetadataString] = []
-    with path.open("rb") as fh, open_tifffile(path) as tif:
+    with as_source(path).open() as fh, open_tifffile(path) as tif:
         structure = walk_tiff(fh, limits)
         classified = classify_ifds(fh, structure, fmt, limits, tif)
         for index, item in enumerate(classified):

@@ -12,15 +12,17 @@ from __future__ import annotations
 import bisect
 import io
 import struct
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 
 from slidestream_wsi.errors import CorruptSlideError
 from slidestream_wsi.limits import SlideLimits
+from slidestream_wsi.source import SlideSource
 from slidestream_wsi.tiff.structure import FIELD_TYPE_SIZE_BYTES, Ifd, TiffStructure, read_ifd
 
 _ZERO_CHUNK_BYTES = 1024 * 1024
+_READ_BUFFER_BYTES = 64 * 1024
 
 
 class ProtectedRanges:
@@ -295,6 +297,89 @@ class PatchOverlay(io.RawIOBase):
             if offset > self._size:  # a write past the end leaves a hole of zeros (POSIX)
                 self._patch(self._size, bytes(offset - self._size))
             self._size = max(self._size, end)
+
+
+class _ClosingOverlay(PatchOverlay):
+    """A patch overlay that closes its base reader with itself."""
+
+    def close(self) -> None:
+        if not self.closed:
+            self._base.close()
+        super().close()
+
+
+class PatchedSource:
+    """``base`` with ``patches`` (sorted, disjoint ``(offset, bytes)`` runs, as
+    :meth:`PatchOverlay.patches` gives them) written over it: the output of a de-identification
+    that has not been written anywhere, readable like any :class:`SlideSource`."""
+
+    def __init__(
+        self, base: SlideSource, patches: Sequence[tuple[int, bytes]], size_bytes: int
+    ) -> None:
+        self.base = base
+        self.patches = tuple(patches)
+        self._size_bytes = size_bytes
+
+    @property
+    def name(self) -> str:
+        return self.base.name
+
+    @property
+    def size_bytes(self) -> int:
+        return self._size_bytes
+
+    def open(self) -> BinaryIO:
+        overlay = _ClosingOverlay(self.base.open(), self.base.size_bytes)
+        for offset, data in self.patches:
+            overlay.seek(offset)
+            overlay.write(data)
+        if overlay.size_bytes != self._size_bytes:
+            overlay.close()
+            raise ValueError("the patches do not give the declared output size")
+        overlay.seek(0)
+        # Buffered: tifffile and the walkers read many small fields, and every read of the
+        # overlay is a read of the base plus a patch lookup.
+        return cast(BinaryIO, io.BufferedReader(overlay, buffer_size=_READ_BUFFER_BYTES))
+
+
+def patched_chunks(
+    chunks: Iterable[bytes], base_size_bytes: int, patches: Sequence[tuple[int, bytes]]
+) -> Iterator[bytes]:
+    """The output bytes, chunk by chunk, from the base's consecutive ``chunks`` and the patches
+    over them (those past the base's end come last): what :func:`apply_patches` would leave in
+    the file, without a file."""
+    ordered = sorted(patches, key=lambda patch: patch[0])
+    position = 0
+    first = 0  # patches ending at or before ``position`` are done with
+    for chunk in chunks:
+        end = position + len(chunk)
+        if end > base_size_bytes:
+            raise ValueError("the base is longer than declared")
+        while first < len(ordered) and ordered[first][0] + len(ordered[first][1]) <= position:
+            first += 1
+        out: bytes | bytearray = chunk
+        for offset, data in ordered[first:]:
+            if offset >= end:
+                break
+            lo, hi = max(offset, position), min(offset + len(data), end)
+            if lo < hi:
+                if not isinstance(out, bytearray):
+                    out = bytearray(chunk)
+                out[lo - position : hi - position] = data[lo - offset : hi - offset]
+        yield bytes(out) if isinstance(out, bytearray) else out
+        position = end
+    if position != base_size_bytes:
+        raise ValueError("the base is shorter than declared")
+    tail: bytearray | None = None
+    tail_end = max((o + len(d) for o, d in ordered), default=0)
+    if tail_end > base_size_bytes:
+        tail = bytearray(tail_end - base_size_bytes)
+        for offset, data in ordered:
+            lo = max(offset, base_size_bytes)
+            hi = offset + len(data)
+            if lo < hi:
+                tail[lo - base_size_bytes : hi - base_size_bytes] = data[lo - offset :]
+        yield bytes(tail)
 
 
 def apply_patches(path: Path, patches: Sequence[tuple[int, bytes]]) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -26,6 +27,7 @@ from slidestream_wsi.errors import (
     UnsupportedFormatError,
 )
 from slidestream_wsi.limits import DEFAULT_LIMITS, SlideLimits
+from slidestream_wsi.source import SourceLike
 
 # TIFF 6.0 §2 field types and BigTIFF's 64-bit additions: type code -> bytes per value.
 FIELD_TYPE_SIZE_BYTES: dict[int, int] = {
@@ -335,12 +337,21 @@ def decode_text_value(raw: bytes, field_type: int) -> str | None:
     return None
 
 
-def open_tifffile(path: Path) -> tifffile.TiffFile:
+@contextmanager
+def open_tifffile(source: SourceLike) -> Iterator[tifffile.TiffFile]:
     """Open with tifffile reading the IFD chain as classic TIFF, whatever the file's name.
+
+    A :class:`~slidestream_wsi.source.SlideSource` is read through a reader of its own,
+    closed with the TiffFile.
 
     tifffile switches to 64-bit NDPI next-IFD offsets when a file is *named* ``.ndpi``; the
     bounded walker (and libtiff, OpenSlide) read classic 32-bit offsets, and NDPI files over
     4 GiB (the only ones that need more) are refused by the walker. Reading every file the same
     way keeps what we validate and what we patch identical, and independent of file names.
     """
-    return tifffile.TiffFile(path, is_ndpi=False)
+    if isinstance(source, Path):
+        with tifffile.TiffFile(source, is_ndpi=False) as tif:
+            yield tif
+        return
+    with source.open() as fh, tifffile.TiffFile(fh, name=source.name, is_ndpi=False) as tif:
+        yield tif

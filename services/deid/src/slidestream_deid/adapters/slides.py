@@ -8,7 +8,7 @@ properties, read from the *output*, so the event describes what consumers will o
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -18,18 +18,17 @@ from slidestream_wsi.deid import (
     DeidResult,
     PatchedDeidResult,
     deidentify,
-    deidentify_in_place,
+    deidentify_as_patches,
 )
-from slidestream_wsi.detect import DetectedFormat, detect_format
+from slidestream_wsi.detect import DetectedFormat, detect_format, is_tiff_source
 from slidestream_wsi.limits import DEFAULT_LIMITS, SlideLimits
 from slidestream_wsi.scan import (
     MetadataInventory,
-    ScannedFile,
     TokenHit,
     list_metadata,
-    scan_and_hash_file,
     scan_bytes_for_tokens,
 )
+from slidestream_wsi.source import SlideSource, SourceLike
 
 logger = logging.getLogger(__name__)
 
@@ -45,17 +44,26 @@ class SlideProperties:
 class SlideTools(Protocol):
     def detect(self, path: Path) -> DetectedFormat: ...
 
+    def is_tiff(self, source: SlideSource) -> bool: ...
+
     def deidentify(self, source: Path, destination: Path, policy: DeidPolicy) -> DeidResult: ...
 
-    def deidentify_in_place(self, path: Path, policy: DeidPolicy) -> PatchedDeidResult: ...
+    def deidentify_as_patches(
+        self, source: SlideSource, policy: DeidPolicy
+    ) -> PatchedDeidResult: ...
 
-    def inventory(self, path: Path) -> MetadataInventory: ...
+    def inventory(self, path: SourceLike) -> MetadataInventory: ...
 
     def scan(self, path: Path, tokens: Sequence[str]) -> list[TokenHit]: ...
 
-    def scan_and_hash(self, path: Path, tokens: Sequence[str]) -> ScannedFile: ...
-
     def properties(self, path: Path) -> SlideProperties: ...
+
+    def properties_of_structure(
+        self,
+        patched: PatchedDeidResult,
+        blocks: Iterable[tuple[int, bytes]],
+        scratch_file: Path,
+    ) -> SlideProperties: ...
 
 
 def _positive(value: str | None) -> float | None:
@@ -76,20 +84,50 @@ class WsiSlideTools:
     def deidentify(self, source: Path, destination: Path, policy: DeidPolicy) -> DeidResult:
         return deidentify(source, destination, policy, self._limits)
 
-    def deidentify_in_place(self, path: Path, policy: DeidPolicy) -> PatchedDeidResult:
-        return deidentify_in_place(path, policy, self._limits)
+    def is_tiff(self, source: SlideSource) -> bool:
+        return is_tiff_source(source)
 
-    def inventory(self, path: Path) -> MetadataInventory:
+    def deidentify_as_patches(self, source: SlideSource, policy: DeidPolicy) -> PatchedDeidResult:
+        return deidentify_as_patches(source, policy, self._limits)
+
+    def inventory(self, path: SourceLike) -> MetadataInventory:
         return list_metadata(path, self._limits)
 
     def scan(self, path: Path, tokens: Sequence[str]) -> list[TokenHit]:
         return scan_bytes_for_tokens(path, tokens) if tokens else []
 
-    def scan_and_hash(self, path: Path, tokens: Sequence[str]) -> ScannedFile:
-        return scan_and_hash_file(path, tokens)
-
     def properties(self, path: Path) -> SlideProperties:
         """OpenSlide's standard properties of a (validated) output; empty if it cannot say."""
+        return self._describe(path)
+
+    def properties_of_structure(
+        self,
+        patched: PatchedDeidResult,
+        blocks: Iterable[tuple[int, bytes]],
+        scratch_file: Path,
+    ) -> SlideProperties:
+        """OpenSlide's properties of an output that was never written whole.
+
+        ``blocks`` are the ``(offset, bytes)`` ranges of the input that de-identification read:
+        the TIFF header, every directory and tag value, one tile per level. They are laid out at
+        their offsets in a sparse file of the output's size, with the patches over them, and
+        OpenSlide opens that: opening a TIFF-based slide reads its directories and tag values,
+        not its tiles (the tests compare both ways for every layout de-identified in place).
+        """
+        with scratch_file.open("wb") as out:
+            out.truncate(patched.output.size_bytes)  # a sparse file: holes cost no disk
+            for offset, data in blocks:
+                out.seek(offset)
+                out.write(data)
+            for offset, data in patched.patches:
+                out.seek(offset)
+                out.write(data)
+        try:
+            return self._describe(scratch_file)
+        finally:
+            scratch_file.unlink(missing_ok=True)
+
+    def _describe(self, path: Path) -> SlideProperties:
         import openslide  # local: the C library loads only in the worker that needs it
 
         try:

@@ -1,0 +1,58 @@
+"""The slide adapter: properties of an output read from its structure alone equal those of the
+written output, for every TIFF layout (OpenSlide opens the sparse file and sees the same)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from slidestream_deid.adapters.slides import SlideProperties, WsiSlideTools
+from slidestream_platform.objectstore.ranged import RangedObjectSource
+from slidestream_wsi import samples
+from slidestream_wsi.deid import DeidPolicy, deidentify_in_place
+from slidestream_wsi.pseudonyms import PseudonymKey
+from tests.unit.fakes import MemoryStore
+
+TIFF_LAYOUTS = (
+    "svs",
+    "generic_tiff",
+    "ome_tiff",
+    "ndpi",
+    "philips_tiff",
+    "leica_scn",
+    "ventana_bif",
+)
+POLICY = DeidPolicy(
+    tenant="acme",
+    key=PseudonymKey(1, b"test-secret-key-of-32-bytes-min!"),
+    pseudonym="PSN-1-TESTPSEUDONYM0000",
+)
+
+
+@pytest.mark.parametrize("layout", TIFF_LAYOUTS)
+def test_properties_from_the_structure_equal_those_of_the_written_output(
+    tmp_path: Path, layout: str
+) -> None:
+    tools = WsiSlideTools()
+    planted = samples.LAYOUT_MAKERS[layout](tmp_path)
+    written = tmp_path / "written"
+    shutil.copyfile(planted.path, written)
+    store = MemoryStore()
+    store.objects[("quarantine", "slide")] = planted.path.read_bytes()
+    remote = RangedObjectSource(
+        store, "quarantine", "slide", planted.path.stat().st_size, name="original"
+    )
+
+    patched = tools.deidentify_as_patches(remote, POLICY)  # the service's path
+    from_structure = tools.properties_of_structure(
+        patched, remote.fetched_blocks(), tmp_path / "structure"
+    )
+
+    deidentify_in_place(written, POLICY)
+    expected = tools.properties(written)
+    assert from_structure == expected
+    assert not (tmp_path / "structure").exists()
+    if layout in ("svs", "leica_scn", "ventana_bif"):
+        assert expected != SlideProperties()  # these layouts do carry resolution and power
