@@ -13,17 +13,9 @@ from slidestream_platform.objectstore.ranged import RangedObjectSource
 from slidestream_wsi import samples
 from slidestream_wsi.deid import DeidPolicy, deidentify_in_place
 from slidestream_wsi.pseudonyms import PseudonymKey
+from slidestream_wsi.samples import TIFF_LAYOUTS
 from tests.unit.fakes import MemoryStore
 
-TIFF_LAYOUTS = (
-    "svs",
-    "generic_tiff",
-    "ome_tiff",
-    "ndpi",
-    "philips_tiff",
-    "leica_scn",
-    "ventana_bif",
-)
 POLICY = DeidPolicy(
     tenant="acme",
     key=PseudonymKey(1, b"test-secret-key-of-32-bytes-min!"),

@@ -881,6 +881,8 @@ def make_ventana_bif(directory: Path) -> PlantedSlide:
 
 LAYOUT_MAKERS["leica_scn"] = make_leica_scn
 LAYOUT_MAKERS["ventana_bif"] = make_ventana_bif
+TIFF_LAYOUTS = tuple(name for name in LAYOUT_MAKERS if name != "dicom")
+"""The TIFF-based layouts: those de-identified in place (as patches)."""
 
 
 # -- conversion inputs ------------------------------------------------------------------------

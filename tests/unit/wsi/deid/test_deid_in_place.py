@@ -19,19 +19,10 @@ from slidestream_wsi.deid import (
 )
 from slidestream_wsi.detect import Container, detect_format
 from slidestream_wsi.errors import SlideError, UnsupportedFormatError
+from slidestream_wsi.samples import TIFF_LAYOUTS
 from slidestream_wsi.scan import scan_bytes_for_tokens
 from slidestream_wsi.tiff.patch import patched_chunks
 from tests.unit.deid.slides import TILE_PX, write_svs
-
-TIFF_LAYOUTS = (
-    "svs",
-    "generic_tiff",
-    "ome_tiff",
-    "ndpi",
-    "philips_tiff",
-    "leica_scn",
-    "ventana_bif",
-)
 
 
 def _relabelling(policy: DeidPolicy) -> DeidPolicy:
@@ -45,7 +36,7 @@ def _relabelling(policy: DeidPolicy) -> DeidPolicy:
 
 @pytest.mark.parametrize("relabel", [False, True])
 @pytest.mark.parametrize("layout", TIFF_LAYOUTS)
-def test_in_place_output_equals_the_copying_path_and_its_patches(
+def test_in_place_and_as_patches_outputs_equal_the_copying_path(
     planted: dict[str, object], policy: DeidPolicy, tmp_path: Path, layout: str, relabel: bool
 ) -> None:
     chosen = _relabelling(policy) if relabel else policy
@@ -75,6 +66,19 @@ def test_in_place_output_equals_the_copying_path_and_its_patches(
     # The byte post-condition was handed over: the caller's scan must find nothing.
     assert scan_bytes_for_tokens(in_place, list(patched.byte_scan_tokens)) == []
     assert patched.byte_scan_tokens  # the planted slides have removed values to look for
+
+    # From a source that is not a file (a stored object), nothing is written: the same
+    # patches, an output read through them, and the same bytes streamed chunk by chunk.
+    remote = _CountingSource(source.name, original)
+    as_patches = deidentify_as_patches(remote, chosen)
+    assert as_patches.patches == patched.patches
+    assert as_patches.result.outputs == ()
+    assert as_patches.result.audit == patched.result.audit
+    assert as_patches.byte_scan_tokens == patched.byte_scan_tokens
+    with as_patches.output.open() as view:
+        assert view.read() == output
+    chunks = [original[i : i + 1000] for i in range(0, len(original), 1000)]
+    assert b"".join(patched_chunks(chunks, len(original), as_patches.patches)) == output
 
 
 def test_dicom_is_refused_without_touching_the_file(
@@ -138,32 +142,6 @@ class _CountingSource:
                 return count
 
         return cast(BinaryIO, Reader(self._data))
-
-
-@pytest.mark.parametrize("relabel", [False, True])
-@pytest.mark.parametrize("layout", TIFF_LAYOUTS)
-def test_as_patches_from_a_non_file_source_gives_the_in_place_output(
-    planted: dict[str, object], policy: DeidPolicy, tmp_path: Path, layout: str, relabel: bool
-) -> None:
-    chosen = _relabelling(policy) if relabel else policy
-    path: Path = planted[layout].path  # type: ignore[attr-defined]
-    source = _CountingSource(path.name, path.read_bytes())
-    in_place = tmp_path / "in-place"
-    shutil.copyfile(path, in_place)
-    expected = deidentify_in_place(in_place, chosen)
-
-    patched = deidentify_as_patches(source, chosen)
-
-    assert patched.patches == expected.patches
-    assert patched.result.outputs == ()
-    assert patched.result.audit == expected.result.audit
-    assert patched.byte_scan_tokens == expected.byte_scan_tokens
-    with patched.output.open() as output:
-        assert output.read() == in_place.read_bytes()
-    # The same bytes come out chunk by chunk, without a file (what a service streams).
-    chunks = [source._data[i : i + 1000] for i in range(0, source.size_bytes, 1000)]
-    streamed = b"".join(patched_chunks(chunks, source.size_bytes, patched.patches))
-    assert streamed == in_place.read_bytes()
 
 
 def test_as_patches_reads_the_structure_not_the_pixels(policy: DeidPolicy, tmp_path: Path) -> None:
