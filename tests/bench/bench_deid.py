@@ -38,8 +38,8 @@ from slidestream_contracts.events import SlideFormat, SlideUploadedV1
 from slidestream_devstack import stack
 from slidestream_devstack.paths import StackPaths, find_repo_root
 from slidestream_platform.objectstore.minio_store import MinioObjectStore
-from slidestream_platform.objectstore.settings import ObjectStoreSettings
 from tests.bench.report import write_section
+from tests.integration.support import object_store
 from tests.unit.deid.slides import TILE_PX, seed_tiles, write_svs
 
 GIB = 1024**3
@@ -82,16 +82,6 @@ def slide_file(size_gib: float) -> Path:
             file=sys.stderr,
         )
     return path
-
-
-def store_of(env: dict[str, str]) -> MinioObjectStore:
-    return MinioObjectStore(
-        ObjectStoreSettings(
-            endpoint=env["S3_ENDPOINT"],
-            access_key=env["S3_ACCESS_KEY"],
-            secret_key=env["S3_SECRET_KEY"],
-        )
-    )
 
 
 def settle() -> None:
@@ -189,7 +179,7 @@ def main() -> None:
 
     load_at_start = os.getloadavg()[0]
     env = stack.up(["minio"])
-    store = store_of(env)
+    store = object_store(env)
     slide = slide_file(args.size_gib)
     slide_id = uuid4()
     key = f"{TENANT}/{slide_id}/original"

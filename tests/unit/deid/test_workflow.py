@@ -38,6 +38,7 @@ from slidestream_platform.db import make_engine, upgrade_to_head
 from slidestream_platform.errors import RetryableError
 from slidestream_platform.objectstore.ranged import RANGE_BLOCK_BYTES
 from slidestream_wsi.deid import DeidPolicy, DeidResult, PatchedDeidResult
+from slidestream_wsi.errors import CorruptSlideError
 from slidestream_wsi.pseudonyms import pseudonym
 from slidestream_wsi.samples import TOKENS, make_svs
 from slidestream_wsi.scan import scan_bytes_for_tokens
@@ -338,15 +339,32 @@ class _RangeFailingStore(MemoryStore):
             yield stream
 
 
+class _SwallowingTools(CountingTools):
+    """Reads the original's last bytes and, like tifffile inside the library's parsers, reports
+    a failed read as a broken slide."""
+
+    def deidentify_as_patches(self, source: SlideSource, policy: DeidPolicy) -> PatchedDeidResult:
+        try:
+            with source.open() as reader:
+                reader.seek(source.size_bytes - 16)
+                reader.read(16)
+        except Exception as error:
+            raise CorruptSlideError("tifffile cannot parse the TIFF") from error
+        return super().deidentify_as_patches(source, policy)
+
+
+@pytest.mark.parametrize("swallowed", [False, True])
 async def test_a_store_failure_while_reading_the_structure_is_retried_not_poison(
-    harness: Harness, tmp_path: Path
+    harness: Harness, tmp_path: Path, swallowed: bool
 ) -> None:
-    """The parsers turn read errors into "corrupt slide"; the workflow knows better."""
+    """A failed ranged GET is retried, also when a parser reported it as a corrupt slide."""
     slide = tmp_path / "large.svs"
     write_svs(slide, 24 * 256, 24 * 256, label_and_macro=True)
     assert slide.stat().st_size > 2 * RANGE_BLOCK_BYTES  # the structure pass reads past block 0
     failing = _RangeFailingStore(objects=harness.store.objects)
     harness.workflow._store = failing  # the same objects, served by a failing store
+    if swallowed:
+        harness.workflow._slides = _SwallowingTools()
     event = harness.upload(slide)
     with pytest.raises(RetryableError):
         await harness.workflow.on_uploaded(event)

@@ -5,12 +5,13 @@ from __future__ import annotations
 import io
 import itertools
 import random
+from collections.abc import Sequence
 from pathlib import Path
 from typing import BinaryIO
 
 import pytest
 
-from slidestream_wsi.tiff.patch import PatchedSource, PatchOverlay, apply_patches, patched_chunks
+from slidestream_wsi.tiff.patch import PatchedSource, PatchedStream, PatchOverlay, apply_patches
 
 
 def test_random_writes_read_back_like_a_real_file(tmp_path: Path) -> None:
@@ -77,7 +78,7 @@ def test_patched_chunks_stream_what_apply_patches_writes(tmp_path: Path) -> None
         apply_patches(target, patches)
         size = rng.randint(1, 64)
         chunks = [base[i : i + size] for i in range(0, len(base), size)]
-        assert b"".join(patched_chunks(chunks, len(base), patches)) == target.read_bytes()
+        assert b"".join(streamed(chunks, len(base), patches)) == target.read_bytes()
         source = PatchedSource(_BytesSource(base), patches, overlay.size_bytes)
         with source.open() as view:
             assert view.read() == target.read_bytes()
@@ -85,9 +86,9 @@ def test_patched_chunks_stream_what_apply_patches_writes(tmp_path: Path) -> None
 
 def test_patched_chunks_refuse_a_base_of_another_size() -> None:
     with pytest.raises(ValueError, match="shorter"):
-        list(patched_chunks([b"abc"], 4, []))
+        list(streamed([b"abc"], 4, []))
     with pytest.raises(ValueError, match="longer"):
-        list(patched_chunks([b"abcde"], 4, []))
+        list(streamed([b"abcde"], 4, []))
 
 
 class _BytesSource:
@@ -104,3 +105,11 @@ class _BytesSource:
 
     def open(self) -> BinaryIO:
         return io.BytesIO(self._data)
+
+
+def streamed(
+    chunks: list[bytes], base_size: int, patches: Sequence[tuple[int, bytes]]
+) -> list[bytes]:
+    """The output of a :class:`PatchedStream` fed ``chunks``, the appended bytes last."""
+    stream = PatchedStream(base_size, patches)
+    return [*(stream.apply(chunk) for chunk in chunks), stream.finish()]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +21,7 @@ from slidestream_wsi.detect import Container, detect_format
 from slidestream_wsi.errors import SlideError
 from slidestream_wsi.limits import DEFAULT_LIMITS, SlideLimits
 from slidestream_wsi.source import SourceLike
-from slidestream_wsi.tiff.patch import patched_chunks
+from slidestream_wsi.tiff.patch import PatchedStream
 
 SCAN_CHUNK_BYTES = 8 * 1024 * 1024
 """Bytes read per step of the byte scan."""
@@ -204,7 +204,7 @@ def stream_patched_output(
     tokens: Sequence[str],
 ) -> StreamedOutput:
     """Hash the input, and hash and byte-scan the output (the input with ``patches`` over it,
-    :func:`~slidestream_wsi.tiff.patch.patched_chunks`), in one pass over the input's chunks.
+    :class:`~slidestream_wsi.tiff.patch.PatchedStream`), in one pass over the input's chunks.
 
     The two digests run on worker threads (hashlib releases the GIL on large buffers), one chunk
     behind the scan, so the pass costs about its slowest stage, not the sum. An input of another
@@ -212,52 +212,35 @@ def stream_patched_output(
     """
     scanner = ByteTokenScanner(tokens)
     input_digest, output_digest = hashlib.sha256(), hashlib.sha256()
-    sizes = [0, 0]
-
-    def inputs() -> Iterator[bytes]:
-        for chunk in chunks:
-            sizes[0] += len(chunk)
-            yield chunk
-
+    stream = PatchedStream(input_size_bytes, patches)
+    input_size = output_size = 0
     with ThreadPoolExecutor(2, thread_name_prefix="sha256") as hashers:
         pending: list[Future[None]] = []
-        base = inputs()
-        for original, output in _paired(base, input_size_bytes, patches):
+
+        def take(original: bytes, output: bytes) -> None:
+            nonlocal pending, output_size
             for previous in pending:
                 previous.result()  # keeps each digest in order
             pending = [hashers.submit(output_digest.update, output)]
-            if original is not None:
+            if original:
                 pending.append(hashers.submit(input_digest.update, original))
             if tokens:
                 scanner.feed(output)
-            sizes[1] += len(output)
+            output_size += len(output)
+
+        for chunk in chunks:
+            input_size += len(chunk)
+            take(chunk, stream.apply(chunk))
+        take(b"", stream.finish())
         for previous in pending:
             previous.result()
     return StreamedOutput(
         input_digest.hexdigest(),
-        sizes[0],
+        input_size,
         output_digest.hexdigest(),
-        sizes[1],
+        output_size,
         tuple(scanner.hits()) if tokens else (),
     )
-
-
-def _paired(
-    base: Iterator[bytes],
-    input_size_bytes: int,
-    patches: Sequence[tuple[int, bytes]],
-) -> Iterator[tuple[bytes | None, bytes]]:
-    """(input chunk, output chunk) pairs: :func:`patched_chunks` gives one output chunk per
-    input chunk, then the appended tail, which comes with no input chunk."""
-    current: list[bytes] = []
-
-    def remember() -> Iterator[bytes]:
-        for chunk in base:
-            current.append(chunk)
-            yield chunk
-
-    for output in patched_chunks(remember(), input_size_bytes, patches):
-        yield (current.pop() if current else None), output
 
 
 def list_metadata(path: SourceLike, limits: SlideLimits = DEFAULT_LIMITS) -> MetadataInventory:

@@ -1,4 +1,5 @@
-"""The in-place fast path: same output as the copying path, described as patches of the input."""
+"""The fast path: the copying path's output, described as patches of the input (a file or any
+source), never written by the library."""
 
 from __future__ import annotations
 
@@ -14,14 +15,13 @@ from slidestream_wsi.deid import (
     DeidPolicy,
     deidentify,
     deidentify_as_patches,
-    deidentify_in_place,
     supports_in_place,
 )
 from slidestream_wsi.detect import Container, detect_format
 from slidestream_wsi.errors import SlideError, UnsupportedFormatError
 from slidestream_wsi.samples import TIFF_LAYOUTS
 from slidestream_wsi.scan import scan_bytes_for_tokens
-from slidestream_wsi.tiff.patch import patched_chunks
+from slidestream_wsi.tiff.patch import PatchedStream, apply_patches
 from tests.unit.deid.slides import TILE_PX, write_svs
 
 
@@ -36,7 +36,7 @@ def _relabelling(policy: DeidPolicy) -> DeidPolicy:
 
 @pytest.mark.parametrize("relabel", [False, True])
 @pytest.mark.parametrize("layout", TIFF_LAYOUTS)
-def test_in_place_and_as_patches_outputs_equal_the_copying_path(
+def test_patches_of_a_file_or_a_stored_object_give_the_copying_path_output(
     planted: dict[str, object], policy: DeidPolicy, tmp_path: Path, layout: str, relabel: bool
 ) -> None:
     chosen = _relabelling(policy) if relabel else policy
@@ -46,11 +46,12 @@ def test_in_place_and_as_patches_outputs_equal_the_copying_path(
     in_place = tmp_path / "in-place"
     shutil.copyfile(source, in_place)
 
-    patched = deidentify_in_place(in_place, chosen)
+    patched = deidentify_as_patches(in_place, chosen)
+    apply_patches(in_place, patched.patches)
 
     output = in_place.read_bytes()
     assert output == copied.outputs[0].read_bytes()
-    assert patched.result.outputs == (in_place,)
+    assert patched.result.outputs == ()  # the library wrote nothing
     assert patched.result.output_bytes == len(output)
     assert patched.result.bytes_rewritten == copied.bytes_rewritten
     assert patched.result.audit == copied.audit
@@ -78,7 +79,8 @@ def test_in_place_and_as_patches_outputs_equal_the_copying_path(
     with as_patches.output.open() as view:
         assert view.read() == output
     chunks = [original[i : i + 1000] for i in range(0, len(original), 1000)]
-    assert b"".join(patched_chunks(chunks, len(original), as_patches.patches)) == output
+    stream = PatchedStream(len(original), as_patches.patches)
+    assert b"".join([*(stream.apply(chunk) for chunk in chunks), stream.finish()]) == output
 
 
 def test_dicom_is_refused_without_touching_the_file(
@@ -92,7 +94,7 @@ def test_dicom_is_refused_without_touching_the_file(
     shutil.copyfile(member, target)
     before = target.read_bytes()
     with pytest.raises(UnsupportedFormatError):
-        deidentify_in_place(target, policy)
+        deidentify_as_patches(target, policy)
     assert target.read_bytes() == before
 
 
@@ -100,7 +102,7 @@ def test_a_broken_input_is_left_as_it_was(tmp_path: Path, policy: DeidPolicy) ->
     target = tmp_path / "broken.tif"
     target.write_bytes(b"II*\x00" + (10_000).to_bytes(4, "little") + bytes(64))
     with pytest.raises(SlideError):
-        deidentify_in_place(target, policy)
+        deidentify_as_patches(target, policy)
     assert target.read_bytes() == b"II*\x00" + (10_000).to_bytes(4, "little") + bytes(64)
 
 

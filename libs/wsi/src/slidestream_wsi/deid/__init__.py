@@ -9,15 +9,15 @@ a :class:`~slidestream_wsi.tiff.patch.PatchOverlay` of the input (no copy of the
 input may still be in an object store: it reads only the ranges it needs), the output is checked
 through the patches, and the result says which bytes changed, so that a caller can build the
 output elsewhere from the input's unchanged ranges. Its byte post-condition is handed to the
-caller, who scans the output once for everything at once. :func:`deidentify_in_place` does the
-same and writes the patches into a local input.
+caller, who scans the output once for everything at once (and may write the patches into a
+local copy with :func:`~slidestream_wsi.tiff.patch.apply_patches`).
 """
 
 from __future__ import annotations
 
 import logging
 import tempfile
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, cast
 
@@ -32,7 +32,7 @@ from slidestream_wsi.limits import DEFAULT_LIMITS, SlideLimits
 from slidestream_wsi.scan import list_metadata, scan_bytes_for_tokens
 from slidestream_wsi.source import SourceLike, as_source
 from slidestream_wsi.tiff.layout import classify_ifds
-from slidestream_wsi.tiff.patch import PatchedSource, PatchOverlay, apply_patches
+from slidestream_wsi.tiff.patch import PatchedSource, PatchOverlay
 from slidestream_wsi.tiff.structure import open_tifffile, walk_tiff
 from slidestream_wsi.validate import SlideInfo, validate_slide
 
@@ -45,7 +45,6 @@ __all__ = [
     "PatchedDeidResult",
     "deidentify",
     "deidentify_as_patches",
-    "deidentify_in_place",
     "supports_in_place",
 ]
 
@@ -123,30 +122,11 @@ def deidentify(
 
 
 def supports_in_place(detected: DetectedFormat) -> bool:
-    """Whether :func:`deidentify_in_place` takes this slide (else use :func:`deidentify`)."""
+    """Whether :func:`deidentify_as_patches` takes this slide (else use :func:`deidentify`)."""
     return (
         detected.container in (Container.TIFF, Container.BIGTIFF)
         and detected.format in TIFF_DEID_FORMATS
     )
-
-
-def deidentify_in_place(
-    path: Path, policy: DeidPolicy, limits: SlideLimits = DEFAULT_LIMITS
-) -> PatchedDeidResult:
-    """De-identify a TIFF-based slide by patching ``path`` itself (it becomes the output).
-
-    :func:`deidentify_as_patches`, then the patches are written into the file. A failure
-    before the writes leaves the file as it was; one during them deletes it. Other containers
-    (DICOM, zip) raise :class:`UnsupportedFormatError`: use :func:`deidentify`.
-    """
-    patched = deidentify_as_patches(path, policy, limits)
-    try:
-        apply_patches(path, patched.patches)
-    except BaseException:
-        path.unlink(missing_ok=True)
-        raise
-    result = replace(patched.result, outputs=(path,))
-    return replace(patched, result=result)
 
 
 def deidentify_as_patches(

@@ -12,7 +12,7 @@ from __future__ import annotations
 import bisect
 import io
 import struct
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, BinaryIO, cast
 
@@ -342,44 +342,53 @@ class PatchedSource:
         return cast(BinaryIO, io.BufferedReader(overlay, buffer_size=_READ_BUFFER_BYTES))
 
 
-def patched_chunks(
-    chunks: Iterable[bytes], base_size_bytes: int, patches: Sequence[tuple[int, bytes]]
-) -> Iterator[bytes]:
-    """The output bytes, chunk by chunk, from the base's consecutive ``chunks`` and the patches
-    over them (those past the base's end come last): what :func:`apply_patches` would leave in
-    the file, without a file."""
-    ordered = sorted(patches, key=lambda patch: patch[0])
-    position = 0
-    first = 0  # patches ending at or before ``position`` are done with
-    for chunk in chunks:
-        end = position + len(chunk)
-        if end > base_size_bytes:
+class PatchedStream:
+    """The output of a base with patches over it, built from the base's consecutive chunks:
+    :meth:`apply` each chunk in order, then :meth:`finish` for the bytes appended past the
+    base's end. What :func:`apply_patches` would leave in a file, without a file."""
+
+    def __init__(self, base_size_bytes: int, patches: Sequence[tuple[int, bytes]]) -> None:
+        self._base_size = base_size_bytes
+        self._patches = sorted(patches, key=lambda patch: patch[0])
+        self._position = 0
+        self._first = 0  # patches ending at or before the position are done with
+
+    def apply(self, chunk: bytes) -> bytes:
+        """The output bytes over the base's next ``len(chunk)`` bytes."""
+        position, end = self._position, self._position + len(chunk)
+        if end > self._base_size:
             raise ValueError("the base is longer than declared")
-        while first < len(ordered) and ordered[first][0] + len(ordered[first][1]) <= position:
-            first += 1
-        out: bytes | bytearray = chunk
-        for offset, data in ordered[first:]:
+        patches = self._patches
+        while self._first < len(patches) and _end_of(patches[self._first]) <= position:
+            self._first += 1
+        out: bytearray | None = None
+        for offset, data in patches[self._first :]:
             if offset >= end:
                 break
             lo, hi = max(offset, position), min(offset + len(data), end)
             if lo < hi:
-                if not isinstance(out, bytearray):
-                    out = bytearray(chunk)
+                out = bytearray(chunk) if out is None else out
                 out[lo - position : hi - position] = data[lo - offset : hi - offset]
-        yield bytes(out) if isinstance(out, bytearray) else out
-        position = end
-    if position != base_size_bytes:
-        raise ValueError("the base is shorter than declared")
-    tail: bytearray | None = None
-    tail_end = max((o + len(d) for o, d in ordered), default=0)
-    if tail_end > base_size_bytes:
-        tail = bytearray(tail_end - base_size_bytes)
-        for offset, data in ordered:
-            lo = max(offset, base_size_bytes)
-            hi = offset + len(data)
-            if lo < hi:
-                tail[lo - base_size_bytes : hi - base_size_bytes] = data[lo - offset :]
-        yield bytes(tail)
+        self._position = end
+        return chunk if out is None else bytes(out)
+
+    def finish(self) -> bytes:
+        """The bytes appended past the base's end (empty if none); checks the base's size."""
+        if self._position != self._base_size:
+            raise ValueError("the base is shorter than declared")
+        tail_end = max(map(_end_of, self._patches), default=0)
+        tail = bytearray(max(0, tail_end - self._base_size))
+        for offset, data in self._patches:
+            lo = max(offset, self._base_size)
+            if lo < offset + len(data):
+                tail[lo - self._base_size : offset + len(data) - self._base_size] = data[
+                    lo - offset :
+                ]
+        return bytes(tail)
+
+
+def _end_of(patch: tuple[int, bytes]) -> int:
+    return patch[0] + len(patch[1])
 
 
 def apply_patches(path: Path, patches: Sequence[tuple[int, bytes]]) -> None:
