@@ -34,6 +34,13 @@ class ConvertSettings(ServiceSettings):
     """Pixel spacing to declare when a slide states none. DICOM WSI requires one, so without
     this setting such a slide is dead-lettered (``missing-pixel-spacing``) rather than given an
     invented resolution."""
+    fill_pyramid_gaps: bool = True
+    """Generate the dyadic levels missing between two source levels (2x and 8x of an SVS with
+    1x, 4x and 16x)."""
+    extend_pyramid: bool = True
+    """Generate the levels below the smallest source level, down to one tile. With both off a
+    slide is repackaged with its own levels only (every tile copied, nothing decoded but the
+    proof's sample)."""
     run_dciodvfy: bool = True
     """The DICOM conformance gate (dicom3tools); only switch it off where the tool is absent."""
 

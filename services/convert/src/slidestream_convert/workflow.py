@@ -221,6 +221,8 @@ class ConvertWorkflow:
             sample_tiles_per_level=settings.sample_tiles_per_level,
             run_dciodvfy=settings.run_dciodvfy,
             assumed_mpp_um=settings.assumed_mpp_um,
+            fill_pyramid_gaps=settings.fill_pyramid_gaps,
+            extend_pyramid=settings.extend_pyramid,
         )
         identity = DicomIdentity(
             slide_id=str(event.slide_id),

@@ -292,6 +292,35 @@ def test_pyramid_gaps_are_filled_from_the_nearest_level(variants: Path, tmp_path
     assert [lv.width_px for lv in no_gaps.levels] == [1024, 256]
 
 
+def test_source_levels_only_copies_the_pyramid_as_it_is(variants: Path, tmp_path: Path) -> None:
+    """extend_pyramid and fill_pyramid_gaps off: wsidicomizer's default job, the lossless path
+    alone; no thumbnail instance when no level is small enough for one."""
+    source = samples.make_conversion_tiff(
+        variants, "two-levels.tiff", size_px=(3072, 2048), downsamples=(1, 2)
+    )
+    options = ConversionOptions(extend_pyramid=False, fill_pyramid_gaps=False)
+    result = convert_slide([source], tmp_path, IDENTITY, options)
+    assert [(lv.width_px, lv.lossless_copy, lv.generated) for lv in result.levels] == [
+        (3072, True, False),
+        (1536, True, False),
+    ]
+    assert sorted(p.name for p in result.dicom_files) == ["level-0.dcm", "level-1.dcm"]
+    assert result.provenance["options"]["extend_pyramid"] is False  # type: ignore[index]
+    with openslide.OpenSlide(result.tiff_file) as slide:  # type: ignore[arg-type]
+        assert slide.level_dimensions == ((3072, 2048), (1536, 1024))
+    # A source level within THUMBNAIL_MAX_PX keeps the thumbnail instance.
+    small = samples.make_conversion_tiff(
+        variants, "small-two-levels.tiff", size_px=(1024, 768), downsamples=(1, 2)
+    )
+    kept = convert_slide([small], tmp_path / "small", IDENTITY, options)
+    assert [lv.width_px for lv in kept.levels] == [1024, 512]
+    assert sorted(p.name for p in kept.dicom_files) == [
+        "level-0.dcm",
+        "level-1.dcm",
+        "thumbnail.dcm",
+    ]
+
+
 def test_tile_size_and_quality_apply_to_reencoded_levels(variants: Path, tmp_path: Path) -> None:
     source = samples.make_conversion_tiff(
         variants, "deflate.tiff", compression="zlib", size_px=(600, 400), downsamples=(1,)

@@ -48,8 +48,12 @@ class ConversionOptions:
     run_dciodvfy: bool = True
     fill_pyramid_gaps: bool = True
     """Generate the dyadic levels missing between two source levels (e.g. 2x and 8x of an SVS
-    with 1x, 4x, 16x). Levels below the smallest source level are always generated, down to one
-    tile."""
+    with 1x, 4x, 16x)."""
+    extend_pyramid: bool = True
+    """Generate the dyadic levels below the smallest source level, down to one tile. With this
+    and ``fill_pyramid_gaps`` off the conversion writes the source's levels only (a lossless
+    repackaging, wsidicomizer's default), and the DICOM thumbnail instance only when a level is
+    small enough for one (:data:`~slidestream_wsi.convert.pipeline.THUMBNAIL_MAX_PX`)."""
     assumed_mpp_um: float | None = None
     """Pixel spacing (µm) written into DICOM when the source declares none (recorded as a
     warning). Without it such a slide raises MissingPixelSpacingError when DICOM is requested:

@@ -399,9 +399,10 @@ class _Conversion:
                 if tiff is not None:
                     tiff.abort()
         self.timings["write_s"] = time.perf_counter() - self.started
-        if "dicom" in self.options.outputs:
+        thumbnail_plan = self._thumbnail_plan()
+        if "dicom" in self.options.outputs and thumbnail_plan is not None:
             thumbnail_started = time.perf_counter()
-            dicom_files.append(self._write_thumbnail())
+            dicom_files.append(self._write_thumbnail(thumbnail_plan))
             self._start_dciodvfy(dicom_files[-1])
             self.timings["thumbnail_s"] = time.perf_counter() - thumbnail_started
         return dicom_files
@@ -711,9 +712,17 @@ class _Conversion:
 
     # -- thumbnail, proof, gate, report --------------------------------------------------
 
-    def _write_thumbnail(self) -> Path:
+    def _thumbnail_plan(self) -> LevelPlan | None:
+        """The level the thumbnail instance repeats: the largest within THUMBNAIL_MAX_PX, else
+        the smallest level when the pyramid was extended to one tile; None when the source's
+        levels are kept as they are and none is that small (no thumbnail: it would mean decoding
+        a whole large level)."""
         candidates = [p for p in self.plans if max(p.width, p.height) <= THUMBNAIL_MAX_PX]
-        plan = candidates[0] if candidates else self.plans[-1]
+        if candidates:
+            return candidates[0]
+        return self.plans[-1] if self.options.extend_pyramid else None
+
+    def _write_thumbnail(self, plan: LevelPlan) -> Path:
         with ExitStack() as stack:
             written = open_source([self.out_dir / level_file_name(plan.index)])
             stack.callback(written.close)
@@ -890,6 +899,7 @@ class _Conversion:
                 "verify": self.options.verify,
                 "sample_tiles_per_level": self.options.sample_tiles_per_level,
                 "fill_pyramid_gaps": self.options.fill_pyramid_gaps,
+                "extend_pyramid": self.options.extend_pyramid,
             },
             "levels": levels,
             "dciodvfy_warnings": dciodvfy_warnings,

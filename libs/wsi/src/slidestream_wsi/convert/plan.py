@@ -10,9 +10,10 @@ Policy (lossless first):
   OpenSlide cannot read JPEG 2000 tiles from a generic TIFF) or uncompressed;
 * otherwise the level is decoded once and *re-encoded* as baseline JPEG at the configured
   quality and tile size;
-* levels missing from the dyadic pyramid are *generated*: below the smallest source level down
-  to one tile, and (``fill_pyramid_gaps``) between two source levels more than 2x apart, each
-  from the level just above it (the nearest existing one), in the same pass as that level.
+* levels missing from the dyadic pyramid are *generated*: (``extend_pyramid``) below the smallest
+  source level down to one tile, and (``fill_pyramid_gaps``) between two source levels more than
+  2x apart, each from the level just above it (the nearest existing one), in the same pass as
+  that level.
 """
 
 from __future__ import annotations
@@ -185,6 +186,6 @@ def plan_levels(slide: SourceSlide, options: ConversionOptions) -> list[LevelPla
             while plans[-1].width / level.width > GAP_RATIO:
                 add_generated()
         add_source(level)
-    while max(plans[-1].width, plans[-1].height) > options.tile_size_px:
+    while options.extend_pyramid and max(plans[-1].width, plans[-1].height) > options.tile_size_px:
         add_generated()
     return plans

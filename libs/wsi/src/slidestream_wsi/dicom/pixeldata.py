@@ -7,6 +7,7 @@ the frames (encapsulated fragments) one by one.
 
 from __future__ import annotations
 
+import os
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -104,9 +105,13 @@ def _locate(
     fragments: list[tuple[int, int]] = []
     position = value_offset
     first = True
+    # One 8-byte pread per item header: a seek and read on the buffered file would fill its
+    # whole buffer (8 KiB) for each of tens of thousands of frames.
+    fd = fh.fileno()
     while True:
-        fh.seek(position)
-        item = _read_exact(fh, 8)
+        item = os.pread(fd, 8, position)
+        if len(item) != 8:
+            raise TruncatedSlideError("DICOM pixel data runs past the end of the file")
         item_group, item_element, item_length = struct.unpack("<HHI", item)
         if (item_group, item_element) == _SEQUENCE_DELIMITER_TAG:
             position += 8
