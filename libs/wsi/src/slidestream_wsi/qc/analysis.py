@@ -92,7 +92,7 @@ HED_FROM_RGB = np.linalg.inv(
 of their H, E and DAB vectors to two decimals. Computed here because importing
 ``skimage.color`` takes about a second (SciPy with it), longer than the whole QC call."""
 STAIN_MAX_PIXELS = 200_000
-"""Tissue pixels of the level sampled (a deterministic stride) for colour, stain and density."""
+"""Tissue pixels of the level sampled (a regular grid) for colour, stain and density."""
 GLASS_SAMPLE_PIXELS = 20_000
 """Glass pixels sampled (a deterministic stride) for the glass's median colour."""
 
@@ -121,6 +121,10 @@ class Analysis:
 
     image: UInt8Image
     """The analysis level as measured: area-averaged to the working spacing :attr:`mpp_um`."""
+    smooth: UInt8Image
+    """:attr:`image` median-filtered (3x3): JPEG noise and single-pixel specks removed."""
+    grey: UInt8Image
+    """BT.601 luma of :attr:`smooth`, 0-255."""
     mpp_um: float
     tissue: BoolMask
     pen: dict[str, BoolMask]
@@ -223,7 +227,15 @@ def rgb_to_hed(pixels: UInt8Image) -> npt.NDArray[np.float32]:
 
 def analyse(rgb: UInt8Image, mpp_um: float) -> Analysis:
     """Measure the analysis level ``rgb`` whose spacing is ``mpp_um`` µm/px."""
-    level_rgb = rgb
+    analysis = segment(rgb, mpp_um)
+    measure(analysis, rgb)
+    return analysis
+
+
+def segment(rgb: UInt8Image, mpp_um: float) -> Analysis:
+    """The masks of the analysis level ``rgb`` (``mpp_um`` µm/px): tissue, ink, dark spots,
+    bubbles, lines and glass. Focus needs only the tissue mask, so it can start here while
+    :func:`measure` takes the rest."""
     rgb, mpp_um = working_image(rgb, mpp_um)
     smooth = as_u8(cv2.medianBlur(rgb, 3))
     hsv = as_u8(cv2.cvtColor(smooth, cv2.COLOR_RGB2HSV))
@@ -235,9 +247,9 @@ def analyse(rgb: UInt8Image, mpp_um: float) -> Analysis:
     # The glass: bright, unsaturated pixels; the 75th percentile of them resists dark debris.
     unsaturated = saturation < SATURATION_TISSUE_MIN
     if unsaturated.mean() > 0.01:
-        glass = float(np.percentile(luminance[unsaturated], 75))
+        glass = grey_percentile(gray, unsaturated, 75)
     else:
-        glass = float(np.percentile(luminance, 99))
+        glass = grey_percentile(gray, None, 99)
     glass = max(glass, 1 / 255)
 
     lines = _dark_lines(gray, saturation, glass, mpp_um)
@@ -290,6 +302,8 @@ def analyse(rgb: UInt8Image, mpp_um: float) -> Analysis:
     fold = np.zeros_like(tissue)
     analysis = Analysis(
         image=rgb,
+        smooth=smooth,
+        grey=gray,
         mpp_um=mpp_um,
         tissue=tissue,
         pen=pen,
@@ -301,13 +315,24 @@ def analyse(rgb: UInt8Image, mpp_um: float) -> Analysis:
         coverslip_edges=edges,
         glass_luminance=glass,
     )
+    analysis.values["tissue_fragments"] = float(fragments)
+    return analysis
+
+
+def measure(analysis: Analysis, level_rgb: UInt8Image) -> None:
+    """Every measure of the analysis (into :attr:`Analysis.values`), the fold mask and the
+    stain vectors; ``level_rgb`` is the analysis level :func:`segment` was given."""
+    tissue, pen, dark_spot = analysis.tissue, analysis.pen, analysis.dark_spot
+    bubble, edges, background = analysis.bubble, analysis.coverslip_edges, analysis.background
+    smooth, grey = analysis.smooth, analysis.grey
+    glass, mpp_um = analysis.glass_luminance, analysis.mpp_um
+    pen_any = analysis.pen_any
     total_px = tissue.size
     tissue_px = int(tissue.sum())
     px_mm2 = mpp_um * mpp_um / 1e6
     values = analysis.values
     values["tissue_fraction"] = tissue_px / total_px
     values["tissue_area_mm2"] = tissue_px * px_mm2
-    values["tissue_fragments"] = float(fragments)
     values["pen_fraction"] = float(pen_any.mean())
     for colour in PEN_COLOURS:
         values[f"pen_{colour}_fraction"] = float(pen[colour].mean())
@@ -323,17 +348,20 @@ def analyse(rgb: UInt8Image, mpp_um: float) -> Analysis:
     values["bubble_fraction"] = float(bubble.mean())
     values["coverslip_edge_count"] = float(len(edges))
     if background.sum() >= 100:
-        values["background_brightness"] = float(luminance[background].mean())
-        values["background_unevenness"] = _unevenness(luminance, background)
+        values["background_brightness"] = float(cv2.mean(grey, background.view(np.uint8))[0]) / 255
+        values["background_unevenness"] = _unevenness(grey, background)
     else:
         analysis.notes.append("too little bare glass to judge background and illumination")
     if tissue_px < 100:
         analysis.notes.append("no tissue: colour, fold, stain and focus measures not taken")
-        return analysis
+        return
 
     glass_rgb = _glass_rgb(smooth, background)
     od = _optical_density(smooth, glass, rgb_glass=glass_rgb)
-    density = cv2.GaussianBlur(od.sum(axis=2), (0, 0), FOLD_SMOOTHING_UM / mpp_um)
+    # The sum of the three channels' densities (cv2.transform: NumPy's sum over the last axis
+    # of an image is twenty times slower).
+    od_sum = cv2.transform(od, np.ones((1, 3), np.float32))
+    density = cv2.GaussianBlur(od_sum, (0, 0), FOLD_SMOOTHING_UM / mpp_um)
     median_density = float(np.median(density[tissue]))
     fold = tissue & (density >= FOLD_DENSITY_RATIO * median_density)
     fold = cv2.morphologyEx(fold.astype(np.uint8), cv2.MORPH_OPEN, disk(px_of_um(4, mpp_um))) > 0
@@ -354,10 +382,10 @@ def analyse(rgb: UInt8Image, mpp_um: float) -> Analysis:
     values["tissue_brightness"] = float(raw_gray.mean())
     values["tissue_contrast"] = float(raw_gray.std())
     values["tissue_saturation"] = float(raw_hsv_s.mean())
-    values["tissue_clipped_fraction"] = float((raw == 255).any(axis=1).mean())
+    values["tissue_clipped_fraction"] = float(np.mean(_channel_max(raw) == 255))
 
     tissue_od = _optical_density(smooth_raw.reshape(-1, 1, 3), glass, glass_rgb).reshape(-1, 3)
-    vectors = macenko_vectors(tissue_od[suited])
+    vectors = macenko_vectors(np.compress(suited, tissue_od, axis=0))
     if vectors is None:
         analysis.notes.append("too little stained tissue to estimate stain vectors")
     else:
@@ -367,35 +395,46 @@ def analyse(rgb: UInt8Image, mpp_um: float) -> Analysis:
     hed = rgb_to_hed(raw)
     values["hematoxylin_density"] = float(hed[:, 0].mean())
     values["eosin_density"] = float(hed[:, 1].mean())
-    return analysis
 
 
 def _tissue_sample(
     level_rgb: UInt8Image, smooth: UInt8Image, tissue: BoolMask, fold: BoolMask
 ) -> tuple[UInt8Image, UInt8Image, BoolMask]:
-    """Up to :data:`STAIN_MAX_PIXELS` tissue pixels of the level (a regular stride): raw RGB,
-    median-smoothed RGB (n, 3), and which of them suit the stain estimate (outside folds and a
-    working pixel in from the tissue's edge, where ink or glass may share the pixel)."""
+    """About :data:`STAIN_MAX_PIXELS` tissue pixels of the level, on a regular grid (about every
+    ``step``-th row and column): raw RGB, median-smoothed RGB (n, 3), and which of them suit
+    the stain estimate (outside folds and a working pixel in from the tissue's edge, where ink
+    or glass may share the pixel)."""
     height, width = level_rgb.shape[:2]
     core = np.asarray(cv2.erode(tissue.view(np.uint8), np.ones((3, 3), np.uint8)), np.uint8)
     unsuited = fold | ~core.view(np.bool_)
     if tissue.shape == (height, width):
-        level_tissue, level_unsuited, level_smooth = tissue, unsuited, smooth
+        level_smooth = smooth
     else:
-
-        def to_level(mask: BoolMask) -> BoolMask:
-            size = (width, height)
-            grown = cv2.resize(mask.view(np.uint8), size, interpolation=cv2.INTER_NEAREST)
-            return np.asarray(grown, np.uint8).view(np.bool_)
-
-        level_tissue, level_unsuited = to_level(tissue), to_level(unsuited)
         level_smooth = as_u8(cv2.medianBlur(level_rgb, 3))
-    where = np.flatnonzero(level_tissue)
-    picks = where[:: max(1, len(where) // STAIN_MAX_PIXELS)]
+    # The level's tissue pixels, estimated from the working mask's share, thinned to the cap.
+    expected = float(tissue.mean()) * height * width
+    step = max(1, math.ceil(math.sqrt(expected / STAIN_MAX_PIXELS)))
+    grid = (math.ceil(width / step), math.ceil(height / step))
+
+    def on_grid(mask: BoolMask) -> BoolMask:
+        # Nearest neighbour: grid point (i, j) is level pixel (step*i, step*j), which lies in
+        # working pixel floor(step*i * working/level) (OpenCV's nearest mapping).
+        grown = cv2.resize(mask.view(np.uint8), grid, interpolation=cv2.INTER_NEAREST)
+        return np.asarray(grown, np.uint8).view(np.bool_)
+
+    def pixels(image: UInt8Image) -> UInt8Image:
+        # The grid's pixels by OpenCV's nearest resize, the same mapping as the masks'
+        # (a strided NumPy view of 3-byte pixels copies several times slower).
+        if step == 1:
+            return image.reshape(-1, 3)
+        return as_u8(cv2.resize(image, grid, interpolation=cv2.INTER_NEAREST)).reshape(-1, 3)
+
+    picked = np.flatnonzero(on_grid(tissue))
+    # np.take along an axis copies rows several times faster than fancy indexing does.
     return (
-        level_rgb.reshape(-1, 3)[picks],
-        level_smooth.reshape(-1, 3)[picks],
-        ~level_unsuited.ravel()[picks],
+        np.take(pixels(level_rgb), picked, axis=0),
+        np.take(pixels(level_smooth), picked, axis=0),
+        ~np.take(on_grid(unsuited).ravel(), picked),
     )
 
 
@@ -497,8 +536,9 @@ def _coverslip_edges(lines: BoolMask, mpp_um: float) -> list[CoverslipEdge]:
     return edges
 
 
-def _unevenness(luminance: npt.NDArray[np.float32], background: BoolMask) -> float:
-    height, width = luminance.shape
+def _unevenness(grey: UInt8Image, background: BoolMask) -> float:
+    height, width = grey.shape
+    mask = background.view(np.uint8)
     medians: list[float] = []
     for row in range(BACKGROUND_GRID_CELLS):
         for column in range(BACKGROUND_GRID_CELLS):
@@ -510,11 +550,33 @@ def _unevenness(luminance: npt.NDArray[np.float32], background: BoolMask) -> flo
                 (column + 1) * width // BACKGROUND_GRID_CELLS,
             )
             cell = background[ys, xs]
-            if cell.size and cell.mean() >= 0.25:
-                medians.append(float(np.median(luminance[ys, xs][cell])))
+            if cell.size and cv2.countNonZero(mask[ys, xs]) >= 0.25 * cell.size:
+                medians.append(grey_percentile(grey[ys, xs], cell, 50))
     if len(medians) < 2:
         return 0.0
     return float(np.percentile(medians, 95) - np.percentile(medians, 5))
+
+
+def grey_percentile(grey: UInt8Image, mask: BoolMask | None, percent: float) -> float:
+    """``np.percentile(grey[mask] / 255, percent)`` (linear interpolation) from the 256-bin
+    histogram: a grey level takes 256 values, so counting beats sorting the pixels."""
+    counts = cv2.calcHist(
+        [np.ascontiguousarray(grey)],
+        [0],
+        None if mask is None else np.ascontiguousarray(mask).view(np.uint8),
+        [256],
+        [0, 256],
+    ).ravel()
+    cumulative = np.cumsum(counts.astype(np.int64))
+    total = int(cumulative[-1])
+    if total == 0:
+        raise ValueError("percentile of no pixels")
+    position = percent / 100 * (total - 1)
+    below = math.floor(position)
+    # The k-th smallest value (0-based) is the first level whose cumulative count exceeds k.
+    low = int(np.searchsorted(cumulative, below, side="right"))
+    high = int(np.searchsorted(cumulative, min(below + 1, total - 1), side="right"))
+    return (low + (position - below) * (high - low)) / 255
 
 
 def _glass_rgb(rgb: UInt8Image, background: BoolMask) -> npt.NDArray[np.float32] | None:
@@ -543,7 +605,7 @@ def macenko_vectors(
     od: npt.NDArray[np.float32],
 ) -> tuple[tuple[float, float, float], tuple[float, float, float]] | None:
     """Haematoxylin and eosin unit OD vectors (Macenko et al. 2009), or None if too little."""
-    stained = od[(od > STAIN_OD_MIN).all(axis=1)]
+    stained = np.compress(_channel_min(od) > STAIN_OD_MIN, od, axis=0)
     if len(stained) < 100:
         return None
     _, eigenvectors = np.linalg.eigh(np.cov(stained.T))
@@ -557,6 +619,18 @@ def macenko_vectors(
     # Haematoxylin absorbs red more than eosin does (Ruifrok's vectors: 0.65 vs 0.07).
     hematoxylin, eosin = (first, second) if first[0] > second[0] else (second, first)
     return hematoxylin, eosin
+
+
+# NumPy reduces a short last axis (RGB) and selects rows by a boolean mask several times slower
+# than it combines three column views or compresses: the helpers below and np.compress do that.
+def _channel_min(pixels: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    """Per-pixel minimum over the channels of (n, 3) pixels."""
+    return np.minimum(np.minimum(pixels[:, 0], pixels[:, 1]), pixels[:, 2])
+
+
+def _channel_max(pixels: UInt8Image) -> UInt8Image:
+    """Per-pixel maximum over the channels of (n, 3) pixels."""
+    return np.maximum(np.maximum(pixels[:, 0], pixels[:, 1]), pixels[:, 2])
 
 
 def _unit_positive(vector: npt.NDArray[np.float64]) -> tuple[float, float, float]:

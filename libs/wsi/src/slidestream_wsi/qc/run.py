@@ -4,14 +4,27 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 import numpy.typing as npt
 
-from slidestream_wsi.qc.analysis import RUIFROK_EOSIN, RUIFROK_HEMATOXYLIN, Analysis, analyse
+from slidestream_wsi.qc.analysis import (
+    RUIFROK_EOSIN,
+    RUIFROK_HEMATOXYLIN,
+    Analysis,
+    measure,
+    segment,
+)
 from slidestream_wsi.qc.focus import FocusResult, measure_focus
-from slidestream_wsi.qc.levels import choose_levels, level_mpp
-from slidestream_wsi.qc.pictures import QcPictures, render
+from slidestream_wsi.qc.levels import LevelChoice, choose_levels, level_mpp
+from slidestream_wsi.qc.pictures import (
+    QcPictures,
+    draw_heatmap,
+    draw_layers,
+    encode_png,
+    summary_html,
+)
 from slidestream_wsi.qc.pyramid import DicomPyramid, PyramidLevel, PyramidSource, TiffPyramid
 from slidestream_wsi.qc.report import (
     LevelUse,
@@ -50,6 +63,8 @@ MEASURES: dict[str, tuple[str, str]] = {
     "eosin_density": ("optical density", "mean eosin (HED deconvolution)"),
 }
 _STAIN_ANGLES = ("hematoxylin_angle_deg", "eosin_angle_deg")
+QC_THREADS = 2
+"""Helper threads of one QC call: the focus measure, then the PNG encodes."""
 
 
 def run_qc(
@@ -57,19 +72,50 @@ def run_qc(
     thresholds: QcThresholds | None = None,
     slide_label: str = "",
 ) -> tuple[QcReport, QcPictures]:
-    """Measure one slide from the levels :func:`levels_needed` names and judge it."""
+    """Measure one slide from the levels :func:`levels_needed` names and judge it.
+
+    Focus is measured on a helper thread as soon as the tissue mask exists, while this thread
+    takes the other measures and draws; the PNGs are encoded on the helpers too. Tile decoding,
+    OpenCV and NumPy release the GIL, so the two overlap on two cores."""
     started = time.perf_counter()
     thresholds = thresholds or QcThresholds()
     choice = choose_levels(source.levels)
     rgb = source.read_level(choice.analysis.index)
     mpp = level_mpp(choice.analysis)
-    analysis = analyse(rgb, mpp)
+    with ThreadPoolExecutor(QC_THREADS, thread_name_prefix="qc") as helpers:
+        analysis = segment(rgb, mpp)
+        focus_job: Future[FocusResult] | None = None
+        if analysis.tissue.sum() >= 100:
+            focus_job = helpers.submit(
+                measure_focus, analysis.tissue, choice.focus, _tile_reader(source, choice, rgb)
+            )
+        measure(analysis, rgb)
+        layers = draw_layers(analysis)
+        overlay_png = helpers.submit(encode_png, layers.overlay)
+        masks_png = helpers.submit(encode_png, layers.masks)
+        focus = focus_job.result() if focus_job is not None else None
+        heatmap_png = encode_png(draw_heatmap(layers, focus))
+        report = _report(source, choice, analysis, focus, thresholds, slide_label, mpp)
+        pictures = QcPictures(
+            overlay_png.result(), heatmap_png, masks_png.result(), summary_html(report)
+        )
+    report = report.model_copy(update={"elapsed_s": time.perf_counter() - started})
+    return report, pictures
+
+
+def _report(
+    source: PyramidSource,
+    choice: LevelChoice,
+    analysis: Analysis,
+    focus: FocusResult | None,
+    thresholds: QcThresholds,
+    slide_label: str,
+    mpp: float,
+) -> QcReport:
     notes = list(analysis.notes)
     if not (choice.analysis.mpp_x or choice.analysis.mpp_y):
         notes.append("the slide gives no pixel spacing: 40x (0.25 µm/px at level 0) assumed")
-    focus: FocusResult | None = None
-    if analysis.values["tissue_fraction"] > 0 and int(analysis.tissue.sum()) >= 100:
-        focus = measure_focus(analysis.tissue, choice.focus, _tile_reader(source, choice, rgb))
+    if focus is not None:
         analysis.values["blur_fraction"] = focus.blurred_fraction
     measures = tuple(_judge(analysis, thresholds))
     failing = [m for m in measures if m.verdict != "pass"]
@@ -109,7 +155,7 @@ def run_qc(
             )
         )
     levels_read = tuple(sorted({use.index for use in uses}))
-    report = QcReport(
+    return QcReport(
         slide_label=slide_label,
         verdict=worst([m.verdict for m in measures]),
         measures=measures,
@@ -123,9 +169,6 @@ def run_qc(
         notes=tuple(notes),
         elapsed_s=0.0,
     )
-    pictures = render(rgb, analysis, focus, report)
-    report = report.model_copy(update={"elapsed_s": time.perf_counter() - started})
-    return report, pictures
 
 
 def _tiles(level: PyramidLevel) -> int:
