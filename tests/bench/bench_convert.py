@@ -41,6 +41,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from slidestream_devstack.paths import StackPaths, find_repo_root
+from tests.bench.children import child_environment
 from tests.bench.report import write_section
 from tests.unit.deid.slides import TILE_PX, aperio_description, seed_tiles
 
@@ -207,16 +208,6 @@ def wsidicomizer_command(python: str) -> list[str]:
         f"wsidicomizer=={WSIDICOMIZER_VERSION}",
         "wsidicomizer",
     ]
-
-
-def child_environment(cache: Path) -> dict[str, str]:
-    """Every contender's environment: compiled bytecode cached under ``cache``, as in the
-    service image (Dockerfile: UV_COMPILE_BYTECODE=1). This shell sets PYTHONDONTWRITEBYTECODE,
-    which would make each child recompile its imports (~2 s for wsidicom's) on every run."""
-    env = os.environ.copy()  # noqa: TID251 - building a child process environment
-    env.pop("PYTHONDONTWRITEBYTECODE", None)
-    env["PYTHONPYCACHEPREFIX"] = str(cache)
-    return env
 
 
 # -- the runner: one child, its wall time and peak RSS ---------------------------------------

@@ -469,7 +469,9 @@ def _bubbles(gray: UInt8Image, glass: float, mpp_um: float) -> tuple[BoolMask, B
     circles = cv2.HoughCircles(
         cv2.GaussianBlur(coarse, (0, 0), 1.5),
         cv2.HOUGH_GRADIENT_ALT,
-        dp=1.5,
+        # Accumulator at half the resolution: a third less time; the rim check below is what
+        # decides, on the full-resolution grey image.
+        dp=2.0,
         minDist=2 * min_radius,
         param1=150,
         param2=0.85,
