@@ -478,11 +478,18 @@ def main() -> None:
                             str(result["stdout_tail"]).strip().splitlines()[-1]
                         )
 
-    def wall(name: str) -> float | None:
+    def seconds_of(name: str, key: str) -> float | None:
+        """A run's ``wall_s`` or ``timed_s``; None when it did not run or failed."""
         result = results.get(name)
         if result is None or "failure" in result:
             return None
-        return float(str(result["wall_s"]))
+        return float(str(result[key]))
+
+    def wall(name: str) -> float | None:
+        return seconds_of(name, "wall_s")
+
+    def timed(name: str) -> float | None:
+        return seconds_of(name, "timed_s")
 
     copy_s = wall("copy")
     assert copy_s is not None
@@ -526,12 +533,6 @@ def main() -> None:
                 f"same job: {name} / {ours_name} = **{speedup:.2f}x** (goal >= {SPEED_GOAL}x: "
                 f"{'meets' if speedup >= SPEED_GOAL else 'misses'})"
             )
-
-    def timed(name: str) -> float | None:
-        result = results.get(name)
-        if result is None or "failure" in result:
-            return None
-        return float(str(result["timed_s"]))
 
     copy_timed_s = timed("copy")
     assert copy_timed_s is not None
