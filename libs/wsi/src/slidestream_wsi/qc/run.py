@@ -16,7 +16,7 @@ from slidestream_wsi.qc.analysis import (
     measure,
     segment,
 )
-from slidestream_wsi.qc.focus import FocusResult, measure_focus
+from slidestream_wsi.qc.focus import FocusResult, TileReader, measure_focus
 from slidestream_wsi.qc.levels import LevelChoice, choose_levels, level_mpp
 from slidestream_wsi.qc.pictures import (
     QcPictures,
@@ -76,7 +76,8 @@ def run_qc(
 
     Focus is measured on a helper thread as soon as the tissue mask exists, while this thread
     takes the other measures and draws; the PNGs are encoded on the helpers too. Tile decoding,
-    OpenCV and NumPy release the GIL, so the two overlap on two cores."""
+    OpenCV and NumPy release the GIL, so the work overlaps where a second core is free (with
+    one CPU, as the chart requests, it runs as before, one piece after the other)."""
     started = time.perf_counter()
     thresholds = thresholds or QcThresholds()
     choice = choose_levels(source.levels)
@@ -189,10 +190,9 @@ def _near_he(analysis: Analysis, thresholds: QcThresholds) -> bool:
     ) and (limit_e is None or angle_deg(analysis.stain_vectors[1], RUIFROK_EOSIN) <= limit_e)
 
 
-def _tile_reader(source: PyramidSource, choice: object, analysis_rgb: npt.NDArray[np.uint8]):  # type: ignore[no-untyped-def]
-    from slidestream_wsi.qc.levels import LevelChoice
-
-    assert isinstance(choice, LevelChoice)
+def _tile_reader(
+    source: PyramidSource, choice: LevelChoice, analysis_rgb: npt.NDArray[np.uint8]
+) -> TileReader:
     focus = choice.focus
 
     def read(origins: Iterable[tuple[int, int]]) -> list[tuple[int, int, npt.NDArray[np.uint8]]]:
