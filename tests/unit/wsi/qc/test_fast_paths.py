@@ -17,6 +17,7 @@ from slidestream_wsi.qc.analysis import (
     WORK_MIN_LONG_SIDE_PX,
     WORK_MPP,
     fill_holes,
+    grey_percentile,
     rgb_to_hed,
     working_image,
 )
@@ -25,6 +26,20 @@ from slidestream_wsi.qc.levels import choose_levels
 from slidestream_wsi.qc.run import _tile_reader
 from tests.unit.wsi.qc.planted import QcCase
 from tests.unit.wsi.qc.test_planted_truth import BLUR_TOLERANCE
+
+
+@pytest.mark.parametrize("count", [1, 2, 3, 10, 1001, 50_000])
+def test_grey_percentile_is_numpys(count: int) -> None:
+    rng = np.random.default_rng(count)
+    grey = rng.integers(0, 256, (1, count), dtype=np.uint8)
+    mask = rng.random((1, count)) < 0.7
+    mask[0, 0] = True
+    luminance = (grey / np.float32(255)).astype(np.float32)
+    for percent in (0, 5, 25, 50, 75, 95, 99, 100):
+        expected = float(np.percentile(luminance[mask], percent))
+        assert grey_percentile(grey, mask, percent) == pytest.approx(expected, abs=1e-6)
+        expected_all = float(np.percentile(luminance, percent))
+        assert grey_percentile(grey, None, percent) == pytest.approx(expected_all, abs=1e-6)
 
 
 def test_working_image_spacing_and_floor() -> None:

@@ -29,6 +29,7 @@ from slidestream_wsi.scan import (
     scan_bytes_for_tokens,
 )
 from slidestream_wsi.source import SlideSource, SourceLike
+from slidestream_wsi.tiff.patch import apply_patches
 
 logger = logging.getLogger(__name__)
 
@@ -116,13 +117,9 @@ class WsiSlideTools:
         """
         with scratch_file.open("wb") as out:
             out.truncate(patched.output.size_bytes)  # a sparse file: holes cost no disk
-            for offset, data in blocks:
-                out.seek(offset)
-                out.write(data)
-            for offset, data in patched.patches:
-                out.seek(offset)
-                out.write(data)
         try:
+            apply_patches(scratch_file, list(blocks))
+            apply_patches(scratch_file, patched.patches)
             return self._describe(scratch_file)
         finally:
             scratch_file.unlink(missing_ok=True)
