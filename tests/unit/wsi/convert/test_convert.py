@@ -210,6 +210,51 @@ def test_openslide_public_slides(openslide_fixtures: Path, tmp_path: Path) -> No
     assert boxes_dcm.levels[0].lossless_copy
 
 
+@pytest.mark.parametrize(
+    ("layout", "mpp_um", "objective_power"),
+    [
+        ("svs", 0.499, 20.0),  # Aperio ImageDescription "MPP", "AppMag"
+        ("ome_tiff", 0.25, 20.0),  # OME-XML PhysicalSizeX/Y, NominalMagnification
+        ("philips_tiff", 0.25, None),  # per-level DICOM_PIXEL_SPACING in mm
+        ("leica_scn", 0.5, 20.0),  # Leica XML
+        ("ventana_bif", 0.465, 20.0),  # Ventana XMP ScanRes
+        ("generic_tiff", None, None),  # no resolution tags written
+    ],
+)
+def test_vendor_spacing_and_power_are_read(
+    layout: str,
+    mpp_um: float | None,
+    objective_power: float | None,
+    deidentified: dict[str, DeidResult],
+) -> None:
+    slide = open_source(list(deidentified[layout].outputs))
+    try:
+        assert slide.mpp == (None if mpp_um is None else pytest.approx((mpp_um, mpp_um)))
+        assert slide.objective_power == objective_power
+    finally:
+        slide.close()
+
+
+def test_resolution_tags_give_the_spacing_where_openslide_does_not_open(tmp_path: Path) -> None:
+    # A striped generic TIFF (OpenSlide opens tiled ones only), 40000 px/cm = 0.25 µm/px.
+    path = tmp_path / "striped.tif"
+    tifffile.imwrite(
+        path,
+        np.full((300, 400, 3), 200, np.uint8),
+        photometric="rgb",
+        rowsperstrip=64,
+        resolution=(40000, 20000),
+        resolutionunit=tifffile.RESUNIT.CENTIMETER,
+    )
+    with pytest.raises(openslide.OpenSlideError):
+        openslide.OpenSlide(path)
+    slide = open_source([path])
+    try:
+        assert slide.mpp == pytest.approx((0.25, 0.5))
+    finally:
+        slide.close()
+
+
 @pytest.mark.parametrize("name", ["unreadable.svs", "unopenable.tiff"])
 def test_broken_public_slides_raise_slide_errors(
     name: str, openslide_fixtures: Path, tmp_path: Path

@@ -1,7 +1,8 @@
 """The conversion's fast paths keep its guarantees: row reads into a reused buffer return the
-stored bytes, table merging is unchanged, a tile with another header still fails the copy
-check, a tile that does not decode while the levels below are generated on their own thread
-still fails the slide, and the interpreter's GIL switch interval is restored."""
+stored bytes, the copy pass's runs cover every tile once, row by row, in bounded sizes, table
+merging is unchanged, a tile with another header still fails the copy check, a tile that does
+not decode while the levels below are generated on their own thread still fails the slide, and
+the interpreter's GIL switch interval is restored."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import pytest
 import tifffile
 
 from slidestream_wsi.convert import ConversionOptions, DicomIdentity, convert_slide
+from slidestream_wsi.convert import source as source_module
 from slidestream_wsi.convert.jpeg import merge_tables, with_adobe_rgb_marker
 from slidestream_wsi.convert.pipeline import GIL_SWITCH_INTERVAL_S, _CopiedJpegCheck
 from slidestream_wsi.convert.pixels import encode_jpeg
@@ -36,6 +38,34 @@ def test_row_views_are_the_stored_tiles(tmp_path: Path) -> None:
                 views = level.read_raw_views(first, stop)
                 expected = [level.read_raw(index) for index in range(first, stop)]
                 assert [None if v is None else bytes(v) for v in views] == expected
+    finally:
+        slide.close()
+
+
+def test_copy_runs_cover_each_row_in_runs_of_bounded_size(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = write_svs(tmp_path / "s.svs", 2600, 700, levels=1)
+    slide = open_source([source])
+    try:
+        level = slide.levels[0]
+        sizes = [len(level.read_raw(index) or b"") for index in range(level.tile_count)]
+        # A bound of about two tiles, so that every row is cut into several runs.
+        bound = 2 * max(sizes)
+        monkeypatch.setattr(source_module, "COPY_RUN_BYTES", bound)
+        runs = list(level.copy_runs())
+        assert [index for first, stop in runs for index in range(first, stop)] == list(
+            range(level.tile_count)
+        )
+        assert len(runs) > level.rows
+        for first, stop in runs:
+            assert stop > first
+            assert (first // level.columns) == ((stop - 1) // level.columns)  # within a row
+            assert stop - first == 1 or sum(sizes[first:stop]) <= bound
+            views = level.read_raw_views(first, stop)
+            assert [bytes(v) for v in views if v is not None] == [
+                level.read_raw(index) for index in range(first, stop)
+            ]
     finally:
         slide.close()
 

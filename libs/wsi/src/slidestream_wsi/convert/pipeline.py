@@ -238,7 +238,7 @@ def _convert(
     if options.run_dciodvfy and "dicom" in options.outputs:
         require_dciodvfy()  # before any work: a missing tool is the environment's fault
     if options.reopen_check:
-        preload_reopen_readers()
+        preload_reopen_readers(options.outputs)
     out_dir.mkdir(parents=True, exist_ok=True)
     _remove_previous_outputs(out_dir)
     slide = open_source([Path(s) for s in sources])
@@ -511,12 +511,13 @@ class _Conversion:
         if needs_pixels:
             rows = self._rows(level)
         else:
-            # Views into a buffer the next row overwrites: each row is written out (and its
+            # Views into a buffer the next run overwrites: each run is written out (and its
             # TIFF tiles taken) before the next is read. Only the proof's sample is decoded,
             # here: the pool may be busy generating.
             rows = (
-                (level.read_raw_views(first, last), [], first) for first, last in _row_ranges(level)
+                (level.read_raw_views(first, last), [], first) for first, last in level.copy_runs()
             )
+        # ``row`` counts tile rows where pixels are needed, copy runs otherwise (unused then).
         for row, (raws, decoded, first) in enumerate(rows):
             if copies:
                 frames: list[RawTile] = []

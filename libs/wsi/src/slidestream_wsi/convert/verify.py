@@ -21,7 +21,7 @@ import subprocess
 import tempfile
 import threading
 import warnings
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -134,14 +134,27 @@ def run_dciodvfy(path: Path) -> list[str]:
         run.stop()
 
 
-def preload_reopen_readers() -> None:
-    """Import OpenSlide, tiffslide and wsidicom in a background thread while the conversion
-    runs (about a second of imports, mostly with the GIL free for it while the pool decodes);
-    :func:`check_outputs_reopen` imports them again, which then costs nothing, and surfaces any
-    import error itself."""
+def reopen_readers(outputs: Collection[str]) -> tuple[str, ...]:
+    """The modules :func:`check_outputs_reopen` uses for ``outputs``: OpenSlide for both (it
+    also reads the source's metadata), wsidicom for DICOM, tiffslide for TIFF."""
+    wanted = {
+        "openslide",
+        *(["wsidicom"] if "dicom" in outputs else []),
+        *(["tiffslide"] if "tiff" in outputs else []),
+    }
+    return tuple(name for name in REOPEN_READERS if name in wanted)
+
+
+def preload_reopen_readers(outputs: Collection[str]) -> None:
+    """Import the re-open check's readers for ``outputs`` in a background thread while the
+    conversion runs (up to a second of imports, mostly with the GIL free for it while the pool
+    decodes); :func:`check_outputs_reopen` imports them again, which then costs nothing, and
+    surfaces any import error itself. A reader the outputs do not need is not loaded: on two
+    cores its imports would only compete with the conversion."""
+    names = reopen_readers(outputs)
 
     def load() -> None:
-        for name in REOPEN_READERS:
+        for name in names:
             # check_outputs_reopen imports again and raises what failed here.
             with contextlib.suppress(Exception):
                 importlib.import_module(name)
@@ -193,12 +206,12 @@ def check_outputs_reopen(
 ) -> dict[str, object]:
     """Re-open the outputs with OpenSlide, tiffslide and wsidicom; raise on any mismatch."""
     import openslide
-    import tiffslide
-    import wsidicom  # type: ignore[import-untyped]  # no py.typed marker
 
     report: dict[str, object] = {}
     expected_sizes = [tuple(size) for size in sizes]
     if tiff_path is not None:
+        import tiffslide
+
         expected = _expected_first_tiles(tiff_path, sizes, tile_px)
         try:
             with openslide.OpenSlide(tiff_path) as slide:
@@ -226,6 +239,8 @@ def check_outputs_reopen(
                 f"the TIFF output does not re-open: {type(exc).__name__}"
             ) from exc
     if dicom_levels:
+        import wsidicom  # type: ignore[import-untyped]  # no py.typed marker
+
         expected = [
             _expected_first_tiles(path, [size], tile_px)[0]
             for path, size in zip(dicom_levels, sizes, strict=True)
