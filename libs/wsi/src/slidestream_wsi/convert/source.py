@@ -60,8 +60,8 @@ RAW_ROW_BUFFER_MAX_BYTES = 256 * 1024 * 1024
 COPY_RUN_BYTES = 256 * 1024
 """Stored bytes the copy pass reads, then writes, at a time. A run this size is still in the
 core's L2 cache when it is written out; a whole tile row (megabytes) is not, and the kernel's two
-copies then cost twice as much (1.8 GiB of tiles: 2.4-2.7 s of system time in row runs, 1.1-1.4 s
-in 256 KiB runs, on the benchmark machine)."""
+copies then cost twice as much (1.8 GiB of tiles with their DICOM item headers: 2.4-2.6 s of
+system time in whole-row runs, 1.1-1.3 s in 256 KiB runs, on the benchmark machine)."""
 BACKGROUND_RGB = 255
 """Colour of tiles a sparse source omits and of the padding past a level's edge: white, the
 colour of an empty glass slide in brightfield."""
