@@ -606,7 +606,9 @@ bytecode, as in the service image (warmed once, untimed). Ours is
 - "{OURS_DEFAULT}": default options: the source's levels copied, the missing levels generated
   down to one tile, dciodvfy and the re-open checks included;
 - "{OURS_SOURCE_LEVELS}": `extend_pyramid=False, fill_pyramid_gaps=False`, the same job as
-  wsidicomizer's default (the levels the file has, tiles copied), gate included;
+  wsidicomizer's default (the levels the file has, tiles copied, and a thumbnail instance from
+  the thumbnail image the SVS stores; wsidicomizer also writes the label and macro images,
+  which de-identification removes before our conversion), gate included;
 - "{OURS_NO_GATE}": default options with dciodvfy and the re-open checks off, for information.
 
 {summary_lines}

@@ -19,6 +19,7 @@ from slidestream_wsi.convert.jpeg import merge_tables, with_adobe_rgb_marker
 from slidestream_wsi.convert.pipeline import GIL_SWITCH_INTERVAL_S, _CopiedJpegCheck
 from slidestream_wsi.convert.pixels import encode_jpeg
 from slidestream_wsi.convert.source import open_source
+from slidestream_wsi.convert.verify import reopen_readers
 from slidestream_wsi.errors import ConformanceError, CorruptSlideError
 from tests.unit.deid.slides import write_svs
 
@@ -135,3 +136,9 @@ def test_the_gil_switch_interval_is_restored(tmp_path: Path) -> None:
     )
     assert during and max(during) <= GIL_SWITCH_INTERVAL_S
     assert sys.getswitchinterval() == before
+
+
+def test_the_preload_loads_only_the_readers_the_outputs_need() -> None:
+    assert reopen_readers({"dicom"}) == ("openslide", "wsidicom")
+    assert reopen_readers({"tiff"}) == ("openslide", "tiffslide")
+    assert reopen_readers({"dicom", "tiff"}) == ("openslide", "tiffslide", "wsidicom")

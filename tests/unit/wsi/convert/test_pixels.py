@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from slidestream_wsi.convert.pixels import Downsampler, halve
+from slidestream_wsi.convert.pixels import Downsampler, fit_within, halve
 
 
 def _reference_halve(block: np.ndarray) -> np.ndarray:
@@ -48,3 +48,12 @@ def test_downsampler_carries_odd_rows_across_bands() -> None:
     sampler.finish()
     padded = np.concatenate([level, level[-1:]], axis=0)  # the odd last row, repeated
     assert np.array_equal(np.concatenate(out, axis=0), _reference_halve(padded))
+
+
+def test_fit_within_shrinks_the_long_side_and_keeps_small_images() -> None:
+    large = np.full((1500, 3000, 3), 200, np.uint8)
+    fitted = fit_within(large, 1024)
+    assert fitted.shape == (512, 1024, 3)
+    assert int(fitted.min()) == int(fitted.max()) == 200  # an area average of a flat image
+    small = np.zeros((100, 50, 3), np.uint8)
+    assert fit_within(small, 1024).shape == (100, 50, 3)

@@ -47,7 +47,13 @@ from slidestream_wsi.convert.model import (
     ConvertedLevelReport,
     DicomIdentity,
 )
-from slidestream_wsi.convert.pixels import JPEG_SUBSAMPLING, Downsampler, Retiler, encode_jpeg
+from slidestream_wsi.convert.pixels import (
+    JPEG_SUBSAMPLING,
+    Downsampler,
+    Retiler,
+    encode_jpeg,
+    fit_within,
+)
 from slidestream_wsi.convert.plan import Encoding, LevelPlan, plan_levels
 from slidestream_wsi.convert.source import (
     Pixels,
@@ -400,9 +406,19 @@ class _Conversion:
                     tiff.abort()
         self.timings["write_s"] = time.perf_counter() - self.started
         thumbnail_plan = self._thumbnail_plan()
-        if "dicom" in self.options.outputs and thumbnail_plan is not None:
+        source_thumbnail = self.slide.thumbnail
+        if "dicom" in self.options.outputs and (thumbnail_plan or source_thumbnail):
             thumbnail_started = time.perf_counter()
-            dicom_files.append(self._write_thumbnail(thumbnail_plan))
+            if thumbnail_plan is not None:
+                image = self._decoded_level(thumbnail_plan)
+                downsample = thumbnail_plan.downsample
+            else:
+                assert source_thumbnail is not None
+                image = fit_within(source_thumbnail.read(), THUMBNAIL_MAX_PX)
+                # Level-0 pixels per thumbnail pixel, across (the scanner rounds the height
+                # on its own).
+                downsample = self.level0_size[0] / image.shape[1]
+            dicom_files.append(self._write_thumbnail(image, downsample))
             self._start_dciodvfy(dicom_files[-1])
             self.timings["thumbnail_s"] = time.perf_counter() - thumbnail_started
         return dicom_files
@@ -716,14 +732,15 @@ class _Conversion:
     def _thumbnail_plan(self) -> LevelPlan | None:
         """The level the thumbnail instance repeats: the largest within THUMBNAIL_MAX_PX, else
         the smallest level when the pyramid was extended to one tile; None when the source's
-        levels are kept as they are and none is that small (no thumbnail: it would mean decoding
-        a whole large level)."""
+        levels are kept as they are and none is that small (decoding a whole large level for a
+        thumbnail costs more than the copy: the source's own thumbnail image serves then)."""
         candidates = [p for p in self.plans if max(p.width, p.height) <= THUMBNAIL_MAX_PX]
         if candidates:
             return candidates[0]
         return self.plans[-1] if self.options.extend_pyramid else None
 
-    def _write_thumbnail(self, plan: LevelPlan) -> Path:
+    def _decoded_level(self, plan: LevelPlan) -> Pixels:
+        """A small written level, decoded whole from its DICOM instance."""
         with ExitStack() as stack:
             written = open_source([self.out_dir / level_file_name(plan.index)])
             stack.callback(written.close)
@@ -736,19 +753,22 @@ class _Conversion:
                 y, x = row * level.tile_height, column * level.tile_width
                 tile = level.decode(level.read_raw(index), index)
                 image[y : y + level.tile_height, x : x + level.tile_width] = tile
-        image = np.ascontiguousarray(image[: plan.height, : plan.width])
+        return np.ascontiguousarray(image[: plan.height, : plan.width])
+
+    def _write_thumbnail(self, image: Pixels, downsample: float) -> Path:
+        height, width = image.shape[:2]
         geometry = InstanceGeometry(
             name="thumbnail",
             flavor="THUMBNAIL",
-            width=plan.width,
-            height=plan.height,
-            tile_width=plan.width,
-            tile_height=plan.height,
+            width=width,
+            height=height,
+            tile_width=width,
+            tile_height=height,
             compression="jpeg",
             photometric="YBR_FULL_422",
             instance_number=len(self.plans) + 1,
             derived=True,
-            downsample=plan.downsample,
+            downsample=downsample,
         )
         path = self.out_dir / THUMBNAIL_NAME
         data = encode_jpeg(image, self.options.jpeg_quality)

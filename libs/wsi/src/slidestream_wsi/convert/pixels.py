@@ -153,3 +153,13 @@ def halve(block: Pixels) -> Pixels:
     out[:, :-1] = half
     out[:, -1] = (last[0::2] + last[1::2] + 1) >> 1
     return out
+
+
+def fit_within(image: Pixels, max_px: int) -> Pixels:
+    """``image`` shrunk (area average) so that neither side exceeds ``max_px``."""
+    height, width = image.shape[:2]
+    if max(height, width) <= max_px:
+        return np.ascontiguousarray(image)
+    scale = max_px / max(height, width)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return np.asarray(cv2.resize(image, size, interpolation=cv2.INTER_AREA), np.uint8)

@@ -215,6 +215,22 @@ class SourceLevel:
         return np.full((self.tile_height, self.tile_width, RGB_SAMPLES), BACKGROUND_RGB, np.uint8)
 
 
+SOURCE_THUMBNAIL_MAX_PX = 4096
+"""Largest width or height of a source's own thumbnail image that is decoded for the DICOM
+thumbnail instance (scanners store a few hundred pixels; anything larger is not a thumbnail)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SourceThumbnail:
+    """The whole-slide thumbnail the scanner stored beside the pyramid (an Aperio SVS's second
+    image), which de-identification keeps: no label, no slide edge."""
+
+    width: int
+    height: int
+    read: Callable[[], Pixels]
+    """Decodes it: (height, width, 3) RGB."""
+
+
 @dataclass
 class SourceSlide:
     """An opened source: its levels (largest first) and what the outputs carry over."""
@@ -226,6 +242,7 @@ class SourceSlide:
     objective_power: float | None
     icc_profile: bytes | None
     closers: list[Callable[[], None]] = field(default_factory=list)
+    thumbnail: SourceThumbnail | None = None
 
     def close(self) -> None:
         for close in reversed(self.closers):
@@ -471,6 +488,7 @@ def _open_tiff(path: Path, limits: SlideLimits) -> SourceSlide:
         icc = first.iccprofile if isinstance(first, tifffile.TiffPage) else None
         slide.icc_profile = bytes(icc) if icc else None
         slide.mpp, slide.objective_power = _tiff_metadata(path, tif)
+        slide.thumbnail = _tiff_thumbnail(tif, limits)
     except SlideError:
         slide.close()
         raise
@@ -478,6 +496,30 @@ def _open_tiff(path: Path, limits: SlideLimits) -> SourceSlide:
         slide.close()
         raise UnsupportedFormatError("TIFF pyramid that cannot be read") from exc
     return slide
+
+
+def _tiff_thumbnail(tif: tifffile.TiffFile, limits: SlideLimits) -> SourceThumbnail | None:
+    """The series tifffile names "Thumbnail" (Aperio SVS), if it is a small RGB image."""
+    pages = [
+        series.pages[0] for series in tif.series[1:] if series.name == "Thumbnail" and series.pages
+    ]
+    page = pages[0] if pages else None
+    if not isinstance(page, tifffile.TiffPage) or page.samplesperpixel != RGB_SAMPLES:
+        return None
+    width, height = int(page.imagewidth), int(page.imagelength)
+    if max(width, height) > min(SOURCE_THUMBNAIL_MAX_PX, limits.max_tile_dimension_px):
+        return None
+
+    def read() -> Pixels:
+        try:
+            pixels = np.asarray(page.asarray(), np.uint8)
+        except Exception as exc:  # codecs raise their own error types
+            raise CorruptSlideError("the source's thumbnail image does not decode") from exc
+        if pixels.shape != (height, width, RGB_SAMPLES):
+            raise CorruptSlideError("the source's thumbnail image is not RGB")
+        return pixels
+
+    return SourceThumbnail(width=width, height=height, read=read)
 
 
 def _check_page(page: tifffile.TiffPage, limits: SlideLimits) -> None:
