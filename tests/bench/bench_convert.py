@@ -47,7 +47,7 @@ from tests.bench.children import child_environment
 if TYPE_CHECKING:
     from slidestream_wsi.convert import ConversionOptions, ConversionResult
 from tests.bench.report import write_section
-from tests.unit.deid.slides import TILE_PX, aperio_description, seed_tiles
+from tests.unit.deid.slides import TILE_PX, write_scanner_svs
 
 GIB = 1024**3
 MIB = 1024**2
@@ -73,51 +73,6 @@ RUNNING = ", running process"
 further slide costs a running service (imports and lazy initialisation paid)."""
 WARM_OURS = {OURS_DEFAULT: "gate", OURS_SOURCE_LEVELS: "source-levels"}
 WARM_PEER = {PEER_DEFAULT: [], PEER_ALL_LEVELS: ["--add-missing-levels"]}
-
-
-def write_scanner_svs(path: Path, width_px: int, height_px: int) -> None:
-    """A two-level tiled-JPEG SVS laid out as Aperio scanners write it: level 0, a stripped
-    thumbnail page, level 1, label and macro (tifffile and opentile, wsidicomizer's reader,
-    find the levels by that order). Tiles repeat :func:`seed_tiles`, so a GiB takes seconds."""
-    import itertools
-
-    import numpy as np
-    import tifffile
-
-    from slidestream_wsi.samples import tissue, write_aperio_label_and_macro
-
-    tiles = seed_tiles()
-    description = aperio_description(width_px, height_px, ("AppMag = 20", "MPP = 0.4990"))
-    with tifffile.TiffWriter(path, bigtiff=width_px * height_px * 3 > 2**31) as tif:
-        for level in range(2):
-            w, h = width_px >> level, height_px >> level
-            count = -(-w // TILE_PX) * -(-h // TILE_PX)
-            tif.write(
-                itertools.islice(itertools.cycle(tiles), count),
-                shape=(h, w, 3),
-                dtype=np.uint8,
-                tile=(TILE_PX, TILE_PX),
-                compression="jpeg",
-                photometric="rgb",
-                description=description,
-                # Aperio levels are NewSubfileType 0; tifffile reads a reduced-image flag in an
-                # SVS as a label page.
-                subfiletype=0,
-                metadata=None,
-            )
-            if level == 0:
-                tif.write(
-                    tissue(TILE_PX, TILE_PX * height_px // width_px),
-                    compression="jpeg",
-                    photometric="rgb",
-                    # One strip no wider than a tile: wsidicomizer 0.31 serves a stripped
-                    # thumbnail as one tile of the pyramid's tile size, failing on wider ones.
-                    rowsperstrip=TILE_PX * height_px // width_px,
-                    description=description.replace("\r\n", " -> thumbnail\r\n", 1),
-                    metadata=None,
-                )
-        # tifffile and opentile take the last two pages of an SVS as label and macro.
-        write_aperio_label_and_macro(tif)
 
 
 def slide_file(size: str) -> Path:

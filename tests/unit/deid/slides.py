@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import io
+import itertools
 import struct
 from collections.abc import Iterator
 from pathlib import Path
@@ -110,4 +111,48 @@ def write_svs(
             )
         if label_and_macro:
             write_aperio_label_and_macro(tif)
+    return path
+
+
+def write_scanner_svs(
+    path: Path, width_px: int, height_px: int, thumbnail: np.ndarray | None = None
+) -> Path:
+    """A two-level tiled-JPEG SVS laid out as Aperio scanners write it: level 0, a stripped
+    thumbnail page, level 1, label and macro (tifffile and opentile, wsidicomizer's reader,
+    find the levels by that order). Tiles repeat :func:`seed_tiles`, so a GiB takes seconds.
+    ``thumbnail`` is the thumbnail page's picture (default: tissue, one tile wide)."""
+    if thumbnail is None:
+        thumbnail = tissue(TILE_PX, TILE_PX * height_px // width_px)
+    tiles = seed_tiles()
+    description = aperio_description(width_px, height_px, ("AppMag = 20", "MPP = 0.4990"))
+    with tifffile.TiffWriter(path, bigtiff=width_px * height_px * 3 > 2**31) as tif:
+        for level in range(2):
+            w, h = width_px >> level, height_px >> level
+            count = -(-w // TILE_PX) * -(-h // TILE_PX)
+            tif.write(
+                itertools.islice(itertools.cycle(tiles), count),
+                shape=(h, w, 3),
+                dtype=np.uint8,
+                tile=(TILE_PX, TILE_PX),
+                compression="jpeg",
+                photometric="rgb",
+                description=description,
+                # Aperio levels are NewSubfileType 0; tifffile reads a reduced-image flag in an
+                # SVS as a label page.
+                subfiletype=0,
+                metadata=None,
+            )
+            if level == 0:
+                tif.write(
+                    thumbnail,
+                    compression="jpeg",
+                    photometric="rgb",
+                    # One strip no wider than a tile: wsidicomizer 0.31 serves a stripped
+                    # thumbnail as one tile of the pyramid's tile size, failing on wider ones.
+                    rowsperstrip=thumbnail.shape[0],
+                    description=description.replace("\r\n", " -> thumbnail\r\n", 1),
+                    metadata=None,
+                )
+        # tifffile and opentile take the last two pages of an SVS as label and macro.
+        write_aperio_label_and_macro(tif)
     return path

@@ -33,6 +33,7 @@ from slidestream_wsi.errors import (
     MissingPixelSpacingError,
     SlideError,
 )
+from tests.unit.deid.slides import write_scanner_svs
 
 IDENTITY = DicomIdentity(
     slide_id="0190d0c4-7a1b-7c2d-8e3f-0a1b2c3d4e5f",
@@ -367,36 +368,6 @@ def test_source_levels_only_copies_the_pyramid_as_it_is(variants: Path, tmp_path
     ]
 
 
-def _svs_with_thumbnail(path: Path, size_px: tuple[int, int], thumbnail: np.ndarray) -> Path:
-    """Level 0, the thumbnail page (stripped JPEG), level 1: the order Aperio scanners write."""
-    width, height = size_px
-    level0 = samples.tissue(width, height, seed=5)
-    description = (
-        f"Aperio Image Library v12.0.0\r\n{width}x{height} [0,0 {width}x{height}] |MPP = 0.5"
-    )
-    with tifffile.TiffWriter(path) as tif:
-        for factor in (1, 2):
-            tif.write(
-                np.ascontiguousarray(level0[::factor, ::factor]),
-                tile=(256, 256),
-                compression="jpeg",
-                photometric="rgb",
-                description=description,
-                subfiletype=0,
-                metadata=None,
-            )
-            if factor == 1:
-                tif.write(
-                    thumbnail,
-                    compression="jpeg",
-                    photometric="rgb",
-                    rowsperstrip=thumbnail.shape[0],
-                    description=description.replace("\r\n", " -> thumbnail\r\n", 1),
-                    metadata=None,
-                )
-    return path
-
-
 def test_source_levels_only_take_the_sources_own_thumbnail(tmp_path: Path) -> None:
     """No level within THUMBNAIL_MAX_PX and the pyramid not extended: the thumbnail instance
     is the thumbnail image the SVS stores (wsidicomizer's default writes one too), not a whole
@@ -404,7 +375,7 @@ def test_source_levels_only_take_the_sources_own_thumbnail(tmp_path: Path) -> No
     # A smooth picture, so that two JPEG passes keep it close (noise would not survive 4:2:0).
     yy, xx = np.mgrid[0:192, 0:256]
     thumbnail = np.stack([xx, yy, 255 - xx], axis=-1).astype(np.uint8)
-    source = _svs_with_thumbnail(tmp_path / "scanner.svs", (2560, 1920), thumbnail)
+    source = write_scanner_svs(tmp_path / "scanner.svs", 2560, 1920, thumbnail)
     slide = open_source([source])
     try:
         assert slide.thumbnail is not None
@@ -422,9 +393,9 @@ def test_source_levels_only_take_the_sources_own_thumbnail(tmp_path: Path) -> No
     instance = pydicom.dcmread(result.dicom_files[-1])
     assert list(instance.ImageType)[2] == "THUMBNAIL"
     assert (instance.TotalPixelMatrixColumns, instance.TotalPixelMatrixRows) == (256, 192)
-    # 2560 level-0 pixels of 0.5 µm across 256 thumbnail pixels: 5 µm (0.005 mm) each.
+    # 2560 level-0 pixels of 0.499 µm across 256 thumbnail pixels: 4.99 µm (0.00499 mm) each.
     spacing = instance.SharedFunctionalGroupsSequence[0].PixelMeasuresSequence[0].PixelSpacing
-    assert [float(v) for v in spacing] == pytest.approx([0.005, 0.005])
+    assert [float(v) for v in spacing] == pytest.approx([0.00499, 0.00499])
     written = instance.pixel_array
     # JPEG twice (the source's strip, then ours at Q90): close, not equal.
     assert np.abs(written.astype(np.int16) - thumbnail.astype(np.int16)).mean() < 3

@@ -407,7 +407,9 @@ class _Conversion:
         self.timings["write_s"] = time.perf_counter() - self.started
         thumbnail_plan = self._thumbnail_plan()
         source_thumbnail = self.slide.thumbnail
-        if "dicom" in self.options.outputs and (thumbnail_plan or source_thumbnail):
+        if "dicom" in self.options.outputs and (
+            thumbnail_plan is not None or source_thumbnail is not None
+        ):
             thumbnail_started = time.perf_counter()
             if thumbnail_plan is not None:
                 image = self._decoded_level(thumbnail_plan)

@@ -598,10 +598,11 @@ def _philips_level0_mpp(spacing: str | None) -> tuple[float | None, float | None
     if not spacing:
         return None, None
     values = [_positive(part.strip('"')) for part in spacing.split()]
-    if len(values) != 2 or None in values:
+    if len(values) != 2:
         return None, None
     row_mm, column_mm = values
-    assert row_mm is not None and column_mm is not None
+    if row_mm is None or column_mm is None:
+        return None, None
     return column_mm * 1000, row_mm * 1000
 
 
