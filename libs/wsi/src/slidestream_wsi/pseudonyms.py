@@ -21,6 +21,10 @@ MIN_KEY_BYTES = 32
 PSEUDONYM_DIGEST_CHARS = 20
 """Base32 characters kept from the digest: 100 bits, collision-free at any realistic scale."""
 
+MIN_FITTED_DIGEST_CHARS = 12
+"""Fewest digest characters a shortened pseudonym keeps: 60 bits, so that even a tenant with ten
+million cases has a chance below 1e-4 of two sharing a 16-character Accession Number."""
+
 MAX_DATE_SHIFT_DAYS = 3650
 """Largest backwards shift of dates under the longitudinal-temporal option, in days."""
 
@@ -58,6 +62,29 @@ def pseudonym(key: PseudonymKey, tenant: str, role: str, original_id: str) -> st
     digest = _mac(key, _DOMAIN_PSEUDONYM, tenant, role, original_id)
     encoded = base64.b32encode(digest).decode("ascii").rstrip("=")
     return f"PSN-{key.version}-{encoded[:PSEUDONYM_DIGEST_CHARS]}"
+
+
+def fit_pseudonym(full: str, max_chars: int) -> str:
+    """``full`` shortened to at most ``max_chars`` by the one rule every writer uses.
+
+    ``PSN-<version>-<digest>`` becomes ``<version>-<digest prefix>``: the key version survives
+    and the result is a prefix of the full pseudonym's tail, so people can match the two, and
+    the same pseudonym always gives the same short form. Raises ``ValueError`` for a limit that
+    would leave fewer than :data:`MIN_FITTED_DIGEST_CHARS` of the digest, or for a value that is
+    not a pseudonym.
+    """
+    if len(full) <= max_chars:
+        return full
+    prefix, version, digest = [*full.split("-", 2), "", ""][:3]
+    if prefix != "PSN" or not version.isdigit() or not digest:
+        raise ValueError("not a pseudonym (PSN-<version>-<digest>)")
+    kept = max_chars - len(version) - 1
+    if kept < MIN_FITTED_DIGEST_CHARS:
+        raise ValueError(
+            f"{max_chars} characters leave {kept} of a pseudonym's digest "
+            f"(at least {MIN_FITTED_DIGEST_CHARS} are kept)"
+        )
+    return f"{version}-{digest[:kept]}"
 
 
 def remap_uid(key: PseudonymKey, tenant: str, original_uid: str) -> str:

@@ -38,6 +38,7 @@ from pydicom.uid import (
 )
 
 from slidestream_wsi.convert.model import Compression, DicomIdentity
+from slidestream_wsi.dicom.values import attribute_value
 
 CONTENT_DATE = "20000101"
 CONTENT_TIME = "000000"
@@ -136,6 +137,10 @@ def _code(value: str, scheme: str, meaning: str) -> Dataset:
     return item
 
 
+def _pseudonym(keyword: str, value: str | None) -> str:
+    return attribute_value(keyword, value or "", pseudonym=True)
+
+
 def build_dataset(slide: SlideDescription, geometry: InstanceGeometry) -> Dataset:
     identity = slide.identity
     sop_instance_uid = derived_uid(identity, "instance", geometry.name, slide.options_key)
@@ -152,8 +157,8 @@ def build_dataset(slide: SlideDescription, geometry: InstanceGeometry) -> Datase
     # SOP Common, Patient, General Study, General Series, Frame of Reference, Equipment
     ds.SOPClassUID = VLWholeSlideMicroscopyImageStorage
     ds.SOPInstanceUID = sop_instance_uid
-    ds.PatientName = identity.patient_pseudonym or ""
-    ds.PatientID = identity.patient_pseudonym or ""
+    ds.PatientName = _pseudonym("PatientName", identity.patient_pseudonym)
+    ds.PatientID = _pseudonym("PatientID", identity.patient_pseudonym)
     ds.PatientBirthDate = ""
     ds.PatientSex = ""
     ds.PatientIdentityRemoved = "YES"
@@ -165,7 +170,8 @@ def build_dataset(slide: SlideDescription, geometry: InstanceGeometry) -> Datase
     ds.StudyTime = ""
     ds.ReferringPhysicianName = ""
     ds.StudyID = ""
-    ds.AccessionNumber = identity.case_pseudonym or ""
+    # SH, 16 characters (PS3.5 Table 6.2-1): the case pseudonym in its shortened form.
+    ds.AccessionNumber = _pseudonym("AccessionNumber", identity.case_pseudonym)
     ds.Modality = "SM"
     ds.SeriesInstanceUID = derived_uid(identity, "series", slide.options_key)
     ds.SeriesNumber = 1
@@ -188,11 +194,15 @@ def build_dataset(slide: SlideDescription, geometry: InstanceGeometry) -> Datase
     ds.ContentTime = CONTENT_TIME
     ds.AcquisitionDateTime = CONTENT_DATE + CONTENT_TIME
     ds.PyramidUID = derived_uid(identity, "pyramid", slide.options_key)
-    ds.ContainerIdentifier = identity.container_pseudonym or identity.slide_id
+    ds.ContainerIdentifier = _pseudonym(
+        "ContainerIdentifier", identity.container_pseudonym or identity.slide_id
+    )
     ds.IssuerOfTheContainerIdentifierSequence = Sequence()
     ds.ContainerTypeCodeSequence = Sequence([_code("433466003", "SCT", "Microscope slide")])
     specimen = Dataset()
-    specimen.SpecimenIdentifier = identity.specimen_pseudonym or identity.slide_id
+    specimen.SpecimenIdentifier = _pseudonym(
+        "SpecimenIdentifier", identity.specimen_pseudonym or identity.slide_id
+    )
     specimen.SpecimenUID = derived_uid(
         identity, "specimen", identity.specimen_pseudonym or identity.slide_id
     )

@@ -38,6 +38,7 @@ from slidestream_wsi.deid.label import pseudonym_label, pseudonym_label_jpeg
 from slidestream_wsi.deid.policy import DeidPolicy, DicomDatePolicy
 from slidestream_wsi.dicom.pixeldata import DicomHeader, read_dicom_header
 from slidestream_wsi.dicom.validate import ASSOCIATED_IMAGE_FLAVORS, image_flavor
+from slidestream_wsi.dicom.values import attribute_value, dummy_value
 from slidestream_wsi.errors import DeidentificationError
 from slidestream_wsi.limits import SlideLimits
 from slidestream_wsi.pseudonyms import date_shift_days, remap_uid
@@ -215,7 +216,8 @@ def _apply(ds: Dataset, elem: DataElement, action: str, ctx: _Context) -> None:
         return
     _record(elem, ctx)
     if action == "Z":
-        elem.value = ctx.policy.pseudonym if elem.keyword in ("PatientName", "PatientID") else ""
+        keeps_pseudonym = elem.keyword in ("PatientName", "PatientID")
+        elem.value = _pseudonym(elem.keyword, ctx) if keeps_pseudonym else ""
     elif action == "D":
         elem.value = _dummy(elem, ctx)
     elif action == "U":
@@ -230,8 +232,12 @@ def _dummy(elem: DataElement, ctx: _Context) -> str:
     if elem.VR == "DT":
         return DUMMY_DATETIME
     if elem.keyword in ("ContainerIdentifier", "SpecimenIdentifier", "PersonName"):
-        return ctx.policy.pseudonym
-    return DUMMY_TEXT
+        return _pseudonym(elem.keyword, ctx)
+    return dummy_value(elem.keyword, DUMMY_TEXT) if elem.keyword else DUMMY_TEXT
+
+
+def _pseudonym(keyword: str, ctx: _Context) -> str:
+    return attribute_value(keyword, ctx.policy.pseudonym, pseudonym=True)
 
 
 def _shift(value: object, vr: str, days: int) -> str | list[str]:
@@ -283,8 +289,8 @@ def _mark_deidentified(ds: Dataset, ctx: _Context) -> None:
     ds.DeidentificationMethodCodeSequence = Sequence([_code_item(c) for c in codes])
     # PS3.3 C.7.6.1.1.5: whether dates were kept, modified or removed.
     ds.LongitudinalTemporalInformationModified = "MODIFIED" if ctx.shifting else "REMOVED"
-    ds.PatientName = ctx.policy.pseudonym
-    ds.PatientID = ctx.policy.pseudonym
+    ds.PatientName = _pseudonym("PatientName", ctx)
+    ds.PatientID = _pseudonym("PatientID", ctx)
 
 
 def _deidentify_file_meta(meta: FileMetaDataset, ds: Dataset, ctx: _Context) -> None:
