@@ -13,6 +13,7 @@ in real slides.
 from __future__ import annotations
 
 import base64
+import functools
 import io
 import struct
 from collections.abc import Iterator, Mapping
@@ -376,6 +377,10 @@ def _jpeg_with_restarts(
     return data, starts
 
 
+NDPI_LEVEL0_MPP_UM = 0.4536
+"""Level-0 spacing of the NDPI sample: a 20x Hamamatsu scan."""
+
+
 def make_ndpi(directory: Path) -> PlantedSlide:
     """An NDPI-like file: levels are single JPEG strips with restart markers and McuStarts."""
     path = directory / "planted_ndpi.tiff"
@@ -416,6 +421,9 @@ def make_ndpi(directory: Path) -> PlantedSlide:
                 compression=7,
                 rowsperstrip=height,
                 subsampling=(2, 2),
+                # Hamamatsu writes the spacing as resolution tags in pixels per centimetre.
+                resolution=(1e4 / (NDPI_LEVEL0_MPP_UM * 2**index),) * 2,
+                resolutionunit="CENTIMETER",
                 software=f"NDP.scan 3.4 {TOKENS['hostname']}",
                 datetime="1987:11:23 04:05:06",
                 metadata=None,
@@ -445,7 +453,7 @@ def make_ndpi(directory: Path) -> PlantedSlide:
     return PlantedSlide("ndpi", path, (path,))
 
 
-def _philips_xml() -> str:
+def _philips_xml(level0_size: tuple[int, int], level_step: int) -> str:
     def attribute(name: str, value: str, group: str = "0x0000", element: str = "0x0000") -> str:
         return (
             f'<Attribute Name="{name}" Group="{group}" Element="{element}" PMSVR="IString">'
@@ -456,15 +464,20 @@ def _philips_xml() -> str:
     Image.fromarray(label_image()).save(label_jpeg, "JPEG")
     label_b64 = base64.b64encode(label_jpeg.getvalue()).decode()
     barcode_b64 = base64.b64encode(TOKENS["barcode"].encode()).decode()
-    levels_xml = "".join(
-        '<DataObject ObjectType="PixelDataRepresentation">'
-        + attribute("PIIM_PIXEL_DATA_REPRESENTATION_NUMBER", str(i))
-        + attribute("PIIM_PIXEL_DATA_REPRESENTATION_COLUMNS", str(LEVEL0_WIDTH_PX >> i))
-        + attribute("PIIM_PIXEL_DATA_REPRESENTATION_ROWS", str(LEVEL0_HEIGHT_PX >> i))
-        + attribute("DICOM_PIXEL_SPACING", f'"{0.00025 * 2**i}" "{0.00025 * 2**i}"')
-        + "</DataObject>"
-        for i in range(3)
-    )
+
+    def representation(i: int) -> str:
+        width, height = (side // level_step**i for side in level0_size)
+        spacing_mm = 0.00025 * level_step**i
+        return (
+            '<DataObject ObjectType="PixelDataRepresentation">'
+            + attribute("PIIM_PIXEL_DATA_REPRESENTATION_NUMBER", str(i))
+            + attribute("PIIM_PIXEL_DATA_REPRESENTATION_COLUMNS", str(width))
+            + attribute("PIIM_PIXEL_DATA_REPRESENTATION_ROWS", str(height))
+            + attribute("DICOM_PIXEL_SPACING", f'"{spacing_mm}" "{spacing_mm}"')
+            + "</DataObject>"
+        )
+
+    levels_xml = "".join(representation(i) for i in range(3))
     return (
         '<?xml version="1.0" encoding="UTF-8" ?>'
         '<DataObject ObjectType="DPUfsImport">'
@@ -495,11 +508,23 @@ def _philips_xml() -> str:
     )
 
 
-def make_philips_tiff(directory: Path) -> PlantedSlide:
-    path = directory / "planted_philips.tiff"
-    lv = levels()
+def make_philips_tiff(
+    directory: Path,
+    level_step: int = 2,
+    *,
+    level0_size: tuple[int, int] = (LEVEL0_WIDTH_PX, LEVEL0_HEIGHT_PX),
+    xml_level_step: int | None = None,
+) -> PlantedSlide:
+    """A Philips TIFF of three levels that step by ``level_step`` (2, or 4 as some scanners
+    write); its XML lists each level's size and DICOM pixel spacing (0.25 µm at level 0).
+    ``xml_level_step`` makes the XML describe other levels than the pages hold (a broken file)."""
+    name = "philips_tiff" if level_step == 2 else f"philips_tiff_{level_step}x"
+    path = directory / f"planted_{name}.tiff"
+    level0 = tissue(*level0_size)
+    lv = [level0[:: level_step**i, :: level_step**i].copy() for i in range(3)]
+    xml = _philips_xml(level0_size, xml_level_step or level_step)
     with tifffile.TiffWriter(path) as tif:
-        _write_levels(tif, lv, _philips_xml(), _common_tags()[:6], "Philips DP v1.0")
+        _write_levels(tif, lv, xml, _common_tags()[:6], "Philips DP v1.0")
         tif.write(
             label_image(),
             compression="lzw",
@@ -515,7 +540,7 @@ def make_philips_tiff(directory: Path) -> PlantedSlide:
             metadata=None,
             software="Philips DP v1.0",
         )
-    return PlantedSlide("philips_tiff", path, (path,))
+    return PlantedSlide(name, path, (path,))
 
 
 # -- DICOM ------------------------------------------------------------------------------------
@@ -879,6 +904,7 @@ def make_ventana_bif(directory: Path) -> PlantedSlide:
     return PlantedSlide("ventana_bif", path, (path,))
 
 
+LAYOUT_MAKERS["philips_tiff_4x"] = functools.partial(make_philips_tiff, level_step=4)
 LAYOUT_MAKERS["leica_scn"] = make_leica_scn
 LAYOUT_MAKERS["ventana_bif"] = make_ventana_bif
 TIFF_LAYOUTS = tuple(name for name in LAYOUT_MAKERS if name != "dicom")

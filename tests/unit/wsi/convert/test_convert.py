@@ -38,8 +38,8 @@ from tests.unit.deid.slides import write_scanner_svs
 IDENTITY = DicomIdentity(
     slide_id="0190d0c4-7a1b-7c2d-8e3f-0a1b2c3d4e5f",
     patient_pseudonym="PSN-1-TESTPSEUDONYM0000",
-    case_pseudonym="CASE-PSN-1",
-    specimen_pseudonym="SPEC-PSN-1",
+    case_pseudonym="PSN-1-CASEPSEUDONYM00000",
+    specimen_pseudonym="PSN-1-SPECPSEUDONYM00000",
 )
 # The synthetic generic TIFF and NDPI carry no resolution; the tests state a spacing for them.
 OPTIONS = ConversionOptions(assumed_mpp_um=0.5)
@@ -104,8 +104,10 @@ def test_every_layout_converts_to_both_outputs(
         ds = pydicom.dcmread(instance, stop_before_pixels=True)
         assert ds.SOPClassUID == "1.2.840.10008.5.1.4.1.1.77.1.6"
         assert ds.DimensionOrganizationType == "TILED_FULL"
-        assert ds.AccessionNumber == "CASE-PSN-1"
-        assert ds.SpecimenDescriptionSequence[0].SpecimenIdentifier == "SPEC-PSN-1"
+        # Accession Number is SH (16 characters): the case pseudonym's one short form.
+        assert ds.AccessionNumber == "1-CASEPSEUDONYM0"
+        specimen = ds.SpecimenDescriptionSequence[0].SpecimenIdentifier
+        assert specimen == IDENTITY.specimen_pseudonym
         assert ds.OpticalPathSequence[0].ICCProfile
         assert ds.ImageType[2] in ("VOLUME", "THUMBNAIL")
         assert "LABEL" not in ds.ImageType and "OVERVIEW" not in ds.ImageType
@@ -487,3 +489,28 @@ def test_dciodvfy_errors_fail_the_slide(
     pydicom.dcmwrite(broken, ds, enforce_file_format=True)
     with pytest.raises(ConformanceError, match="dciodvfy"):
         run_dciodvfy(broken)
+
+
+@pytest.mark.parametrize("level0_size", [(2048, 1536), (4096, 4096)])
+def test_philips_levels_stepping_by_four_get_their_gap_levels(
+    level0_size: tuple[int, int], tmp_path: Path
+) -> None:
+    """Philips 4x pyramids (4096 -> 1024 -> 256): the 2x levels between are generated, and every
+    reader of the check (OpenSlide, tiffslide, wsidicom) finds all five."""
+    slide = samples.make_philips_tiff(tmp_path, level_step=4, level0_size=level0_size)
+    result = convert_slide([slide.path], tmp_path / "out", IDENTITY, OPTIONS)
+    width, height = level0_size
+    sizes = [(lv.width_px, lv.height_px) for lv in result.levels]
+    assert sizes[:5] == [(width >> i, height >> i) for i in range(5)]
+    assert [lv.generated for lv in result.levels[:5]] == [False, True, False, True, False]
+    assert all(lv.lossless_copy for lv in result.levels if not lv.generated)
+    assert set(result.provenance["reopen"]) >= {"wsidicom", "openslide_dicom"}  # type: ignore[arg-type]
+
+
+def test_levels_the_metadata_invents_are_refused_clearly(tmp_path: Path) -> None:
+    """A Philips XML that lists 2x levels over pages stepping by 4x: a clear corrupt-slide error,
+    not a crash in the middle of writing."""
+    slide = samples.make_philips_tiff(tmp_path, level_step=4, xml_level_step=2)
+    with pytest.raises(SlideError, match="tiles of 256x256 px stored") as caught:
+        convert_slide([slide.path], tmp_path / "out", IDENTITY, OPTIONS)
+    assert caught.value.reason == "corrupt-slide"

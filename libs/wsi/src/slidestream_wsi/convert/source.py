@@ -442,9 +442,12 @@ def _tiff_j2k_coding(
 def _open_tiff(path: Path, limits: SlideLimits) -> SourceSlide:
     logging.getLogger("tifffile").setLevel(logging.ERROR)
     try:
-        tif = tifffile.TiffFile(path)
+        tif = tifffile.TiffFile(path, is_ndpi=_ndpi_offsets(path))
     except Exception as exc:  # tifffile raises many types on malformed files
         raise UnsupportedFormatError("TIFF that tifffile cannot parse") from exc
+    if not tif.pages:
+        tif.close()
+        raise CorruptSlideError("TIFF whose first IFD cannot be read")
     raw_fh = path.open("rb")
     slide = SourceSlide(
         format=_tiff_format(tif), levels=[], mpp=None, objective_power=None, icc_profile=None
@@ -465,6 +468,13 @@ def _open_tiff(path: Path, limits: SlideLimits) -> SourceSlide:
             else:
                 tile_height = min(int(page.rowsperstrip), int(page.imagelength))
             count = len(page.dataoffsets)
+            if not page.is_ndpi:
+                _check_tile_grid(
+                    index,
+                    (int(page.imagewidth), int(page.imagelength)),
+                    (tile_width, tile_height),
+                    count,
+                )
             total_tiles += count
             if total_tiles > limits.max_tile_count:
                 raise SlideBombError("tiles exceed MAX_TILE_COUNT")
@@ -496,6 +506,33 @@ def _open_tiff(path: Path, limits: SlideLimits) -> SourceSlide:
         slide.close()
         raise UnsupportedFormatError("TIFF pyramid that cannot be read") from exc
     return slide
+
+
+NDPI_64BIT_OFFSETS_FROM_BYTES = 1 << 32
+"""Hamamatsu NDPI stores 64-bit IFD offsets; below 4 GiB their high halves are zero."""
+
+
+def _ndpi_offsets(path: Path) -> bool:
+    """tifffile reads a file named ``.ndpi`` with 64-bit IFD offsets. Below 4 GiB every NDPI
+    offset fits in 32 bits, so the classic reading is right for every NDPI writer, including
+    those that write a classic TIFF header (tifffile still knows the NDPI pages by their tags);
+    only a larger file needs the 64-bit reading, whatever its name."""
+    return path.stat().st_size >= NDPI_64BIT_OFFSETS_FROM_BYTES
+
+
+def _check_tile_grid(
+    index: int, size: tuple[int, int], tile: tuple[int, int], stored_tiles: int
+) -> None:
+    """The level's stored tiles (or strips) must cover its declared size exactly (TIFF 6.0 §15:
+    TilesAcross x TilesDown tiles). A vendor's XML that declares other level sizes than the pages
+    hold (tifffile takes a Philips file's sizes from its XML) would otherwise be copied wrong."""
+    across, down = math.ceil(size[0] / tile[0]), math.ceil(size[1] / tile[1])
+    if across * down != stored_tiles:
+        raise CorruptSlideError(
+            f"level {index}: {stored_tiles} tiles of {tile[0]}x{tile[1]} px stored, but its "
+            f"declared size {size[0]}x{size[1]} px needs {across * down} (does the scanner's "
+            "metadata describe other levels than the file holds?)"
+        )
 
 
 def _tiff_thumbnail(tif: tifffile.TiffFile, limits: SlideLimits) -> SourceThumbnail | None:
