@@ -26,6 +26,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from slidestream_contracts.envelope import Envelope
 from slidestream_contracts.events import DeadLetterRecordV1, ObjectRef, SlideFormat, SlideUploadedV1
+from slidestream_contracts.reasons import REASONS
 from slidestream_contracts.states import SlideState, Step
 from slidestream_contracts.topics import Topic, dead_letter_topic
 from slidestream_platform.broker import ServiceBus, make_bus
@@ -229,6 +230,10 @@ async def test_poison_message_is_dead_lettered_with_its_headers(kafka_bootstrap:
     assert len(record.trace_id) == 32
     status = json.loads(statuses[0].value)
     assert status["state"] == SlideState.FAILED_DEID.value
+    # The status speaks in words; the class name stays in the dead letter.
+    assert status["reason"] == "invalid-event"
+    assert status["detail"] == REASONS["invalid-event"].summary
+    assert "Error" not in status["detail"] and "dlq." not in status["detail"]
     assert committed is not None and committed > meta.offset
 
 

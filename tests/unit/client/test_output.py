@@ -29,7 +29,9 @@ from slidestream_client.output import (
     status_json,
     summary_table,
     wait_exit_code,
+    what_to_do,
 )
+from slidestream_contracts.reasons import REASONS, UNKNOWN_REASON
 from slidestream_contracts.states import SlideState, Stage, Step, WaitOutcome
 
 
@@ -85,6 +87,20 @@ def test_status_json_fields() -> None:
     assert pending["state"] is None
     assert "reason" not in pending
     assert describe_state(SlideStatus(slide_id="s2")) == "upload pending"
+
+
+def test_a_failed_slide_is_described_in_words_with_what_to_do() -> None:
+    """A status from before the words existed (only a code) still reads as a sentence."""
+    failed = SlideStatus(
+        slide_id="s3", state="failed:convert", step="convert", reason="conformance-failed"
+    )
+    words = REASONS["conformance-failed"]
+    assert describe_state(failed) == f"failed:convert (by convert): {words.summary}"
+    assert what_to_do(failed) == words.action
+    assert status_json(failed)["action"] == words.action
+    unknown = SlideStatus(slide_id="s4", state="failed:qc", step="qc", reason="new-code")
+    assert what_to_do(unknown) == UNKNOWN_REASON.action
+    assert what_to_do(SlideStatus(slide_id="s5", state="qc_passed", step="qc")) is None
 
 
 def test_upload_result_json_line() -> None:

@@ -34,6 +34,7 @@ from slidestream_client.output import (
     status_json,
     summary_table,
     wait_exit_code,
+    what_to_do,
 )
 from slidestream_client.progress import ProgressBoard
 from slidestream_client.sdk import (
@@ -383,6 +384,9 @@ def status(
             f"{wait.value}[/]",
         }[outcome]
         Console().print(f"{slide_id}: {verdict} ({describe_state(current)})")
+    action = what_to_do(current)
+    if action and not json_output:
+        Console().print(f"[bold]What you can do:[/] {action}")
     if outcome is not None:
         raise typer.Exit(wait_exit_code(outcome))
 

@@ -18,6 +18,7 @@ from slidestream_client.errors import (
     UploadRejectedError,
 )
 from slidestream_client.models import SlideStatus, UploadResult, UploadState
+from slidestream_contracts.reasons import explain
 from slidestream_contracts.states import WaitOutcome
 
 
@@ -111,6 +112,9 @@ def status_json(status: SlideStatus, *, outcome: WaitOutcome | None = None) -> d
         data["reason"] = status.reason
     if status.detail:
         data["detail"] = status.detail
+    action = what_to_do(status)
+    if action:
+        data["action"] = action
     if status.updated_at:
         data["updated_at"] = status.updated_at.isoformat()
     if outcome is not None:
@@ -119,17 +123,24 @@ def status_json(status: SlideStatus, *, outcome: WaitOutcome | None = None) -> d
 
 
 def describe_state(status: SlideStatus) -> str:
-    """One line for people: the state, who set it and why."""
+    """One line for people: the state, who set it and why (in words, not codes)."""
     if status.state is None:
         upload = status.upload_state.value if status.upload_state else "pending"
         return f"upload {upload}"
     text = status.state.value
     if status.step:
         text += f" (by {status.step.value})"
-    why = status.detail or status.reason
+    words = explain(status.reason)
+    why = status.detail or (words.summary if words else "")
     if why:
         text += f": {why}"
     return text
+
+
+def what_to_do(status: SlideStatus) -> str | None:
+    """What the partner can do about a slide that stopped or was judged with a reason."""
+    words = explain(status.reason)
+    return words.action if words else None
 
 
 def human_bytes(size_bytes: int) -> str:

@@ -34,6 +34,7 @@ from opentelemetry import trace
 from pydantic import ValidationError
 
 from slidestream_contracts.events import DeadLetterRecordV1, SlideStatusV1
+from slidestream_contracts.reasons import UNKNOWN_REASON, explain
 from slidestream_contracts.states import SlideState, Step
 from slidestream_platform.errors import (
     AccessError,
@@ -231,7 +232,8 @@ class DeliveryPolicy:
                     state=SlideState.failed(self.step),
                     step=self.step,
                     reason=reason,
-                    detail=f"{type(error).__name__}; see dlq.{self.service}.v1",
+                    # Words for the partner; the class and message stay in the dead letter.
+                    detail=(explain(reason) or UNKNOWN_REASON).summary,
                 )
             )
 

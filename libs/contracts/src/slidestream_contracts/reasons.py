@@ -1,0 +1,177 @@
+"""What every reason code means, in words a partner can act on.
+
+A status or rejection carries a short, stable ``reason`` code (``conformance-failed``); people
+read :func:`explain`'s sentence for it: what happened, and what they can do about it. The
+technical detail (exception class, tool output) stays in the dead-letter record, where operators
+look; it may name internals and never reaches a partner. Every error class of the platform and
+every rejection has its code here (a unit test holds the table complete).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Final
+
+
+@dataclass(frozen=True, slots=True)
+class ReasonText:
+    summary: str
+    """What happened to the slide, in one sentence without patient data or class names."""
+    action: str
+    """What the person who sent the slide can do about it."""
+
+
+_RESEND = "Check the file opens in the scanner vendor's viewer, then upload it again."
+_PLATFORM_FAULT = (
+    "Nothing to do on your side: the operators were alerted by the dead-letter record and will "
+    "process the slide again once it is fixed. Quote the slide id if you contact support."
+)
+_RETRY_LATER = (
+    "Nothing to do on your side: the platform retries on its own; if the state does not change "
+    "within the hour, contact support with the slide id."
+)
+
+REASONS: Final = MappingProxyType(
+    {
+        # Upload: what the partner sent.
+        "unsupported-format": ReasonText(
+            "The file is not a slide format the platform reads (TIFF-based, DICOM WSI or a zip "
+            "of a DICOM series).",
+            "Export the slide from the scanner software as SVS, NDPI, Philips TIFF, OME-TIFF, "
+            "pyramidal TIFF or DICOM WSI, then upload it again.",
+        ),
+        "checksum-mismatch": ReasonText(
+            "The bytes received do not match the sha256 declared for the file.",
+            "Compute the sha256 again (the CLI does it for you), check the manifest row, and "
+            "upload the file again.",
+        ),
+        "empty-archive": ReasonText(
+            "The zip archive holds no files.", "Zip the DICOM series' files and upload it again."
+        ),
+        "archive-too-many-members": ReasonText(
+            "The zip archive holds more files than one slide's series can.",
+            "Upload one slide per zip: the instances of a single DICOM WSI series.",
+        ),
+        "archive-path-traversal": ReasonText(
+            "The zip archive names a file outside the archive (an absolute path or '..').",
+            "Create the zip again from the series' folder, without absolute paths.",
+        ),
+        "archive-symlink": ReasonText(
+            "The zip archive contains a symbolic link.",
+            "Create the zip again from the files themselves, not links to them.",
+        ),
+        "archive-bomb": ReasonText(
+            "The zip archive expands far beyond any slide's size.",
+            "Zip the DICOM series' files with ordinary compression and upload it again.",
+        ),
+        "object-too-large": ReasonText(
+            "The file is larger than this installation accepts.",
+            "Ask the operators about the size limit, or split a multi-slide file into slides.",
+        ),
+        "stream-length-mismatch": ReasonText(
+            "The upload ended with fewer or more bytes than announced.",
+            "Upload the file again; the CLI resumes where the transfer stopped.",
+        ),
+        "expired": ReasonText(
+            "The upload was not finished in time and was removed.",
+            "Upload the file again; keep the CLI running until it reports the slide uploaded.",
+        ),
+        "terminated": ReasonText(
+            "The upload was cancelled before it finished.", "Upload the file again if needed."
+        ),
+        # The slide itself.
+        "invalid-slide": ReasonText("The file could not be read as a slide.", _RESEND),
+        "slide-bomb": ReasonText(
+            "The slide declares sizes beyond the platform's safety limits (a decompression bomb "
+            "or a damaged header).",
+            _RESEND,
+        ),
+        "truncated-slide": ReasonText(
+            "The slide file ends early: part of it is missing.",
+            "Upload the complete file again (compare its size with the original).",
+        ),
+        "corrupt-slide": ReasonText(
+            "The slide file is damaged or contradicts itself (for example its levels or tiles "
+            "do not match what its metadata declares).",
+            "Export the slide from the scanner software again and upload the new file.",
+        ),
+        "unsafe-archive": ReasonText(
+            "The archive inside the upload is unsafe to unpack.",
+            "Zip the DICOM series' files again, plainly, and upload the new zip.",
+        ),
+        "missing-pixel-spacing": ReasonText(
+            "The slide does not say its pixel size (microns per pixel), which DICOM requires.",
+            "Export the slide with its resolution from the scanner software, or ask the "
+            "operators to set an assumed spacing for your scanner.",
+        ),
+        # De-identification.
+        "invalid-manifest": ReasonText(
+            "The manifest row for this slide could not be read.",
+            "Check the row (filename, sha256 and the identifier columns) against the manifest "
+            "format in the CLI's help, then upload the slide again with the corrected manifest.",
+        ),
+        "phi-residual": ReasonText(
+            "Identifying information was still found after de-identification, so the slide was "
+            "kept in quarantine.",
+            "Check the slide's label and metadata fields for names or numbers the scanner "
+            "copied there; remove them or ask the operators to extend the rules, then upload "
+            "it again.",
+        ),
+        "deid-failed": ReasonText(
+            "De-identification could not be completed for this slide.", _PLATFORM_FAULT
+        ),
+        # Conversion and QC.
+        "conformance-failed": ReasonText(
+            "The converted slide did not pass the platform's DICOM and TIFF conformance check.",
+            _PLATFORM_FAULT,
+        ),
+        "qc-no-level": ReasonText(
+            "The slide has no resolution level that quality control can read.", _RESEND
+        ),
+        "qc-warn": ReasonText(
+            "Quality control passed the slide with warnings (see the measures listed).",
+            "Nothing required; rescan the slide if the warnings matter for your study.",
+        ),
+        "qc-fail": ReasonText(
+            "Quality control judged the slide unusable (see the measures listed).",
+            "Rescan the slide (check focus, pen marks and folds) and upload the new scan.",
+        ),
+        # The platform's own faults.
+        "transient": ReasonText(
+            "A platform service was briefly unavailable while processing the slide.",
+            _RETRY_LATER,
+        ),
+        "access-denied": ReasonText(
+            "A platform service was refused access to the slide's storage.", _PLATFORM_FAULT
+        ),
+        "object-not-found": ReasonText(
+            "A file the platform stored for this slide was missing when it was needed.",
+            _PLATFORM_FAULT,
+        ),
+        "invalid-event": ReasonText(
+            "A platform service received a malformed message about this slide.", _PLATFORM_FAULT
+        ),
+        "poison": ReasonText("A platform service could not process this slide.", _PLATFORM_FAULT),
+        "unhandled-error": ReasonText(
+            "A platform service kept failing on this slide.", _PLATFORM_FAULT
+        ),
+        "error": ReasonText(
+            "A platform service failed while processing this slide.", _PLATFORM_FAULT
+        ),
+    }
+)
+"""Reason code -> its words (codes match ``ReasonCode``'s pattern)."""
+
+UNKNOWN_REASON: Final = ReasonText(
+    "The slide could not be processed.",
+    "Contact support with the slide id; the operators have the details.",
+)
+
+
+def explain(reason: str | None) -> ReasonText | None:
+    """The words for ``reason`` (:data:`UNKNOWN_REASON` for a code this version does not know),
+    ``None`` without a reason."""
+    if not reason:
+        return None
+    return REASONS.get(reason, UNKNOWN_REASON)
