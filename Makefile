@@ -11,7 +11,7 @@ UV ?= uv
 PYTEST_ARGS ?=
 PY := $(UV) run --frozen
 
-.PHONY: help setup system-packages uv sync up down status demo test test-unit lint format asyncapi chart bench bench-upload bench-deid bench-convert bench-qc
+.PHONY: help setup system-packages uv sync up down status demo test test-unit test-e2e lint format asyncapi chart bench bench-upload bench-deid bench-convert bench-qc
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -58,6 +58,10 @@ test: setup ## the whole suite: unit, integration (real servers), e2e
 
 test-unit: sync ## the fast tests only (no servers)
 	$(PY) pytest tests/unit $(PYTEST_ARGS)
+
+test-e2e: setup ## every sample layout x {no manifest, manifest} through the running stack
+	$(PY) slidestream stack up
+	$(PY) pytest tests/e2e $(PYTEST_ARGS)
 
 lint: sync ## ruff, mypy, import contract, AsyncAPI document up to date
 	$(PY) ruff check .

@@ -1,4 +1,5 @@
-"""Shared fixtures of the integration tests: the real local stack, started once per session.
+"""Fixtures every suite may ask for: the real local stack, started once per session (only by the
+integration and end-to-end tests, which ask for it).
 
 The stack is left running after the session (a second session adopts it in a second or two);
 stop it with ``slidestream stack down``.

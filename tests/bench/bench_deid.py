@@ -39,7 +39,7 @@ from slidestream_devstack import stack
 from slidestream_devstack.paths import StackPaths, find_repo_root
 from slidestream_platform.objectstore.minio_store import MinioObjectStore
 from tests.bench.report import write_section
-from tests.integration.support import object_store
+from tests.support.stack import object_store
 from tests.unit.deid.slides import TILE_PX, seed_tiles, write_svs
 
 GIB = 1024**3

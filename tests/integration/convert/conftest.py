@@ -33,7 +33,7 @@ from slidestream_platform.objectstore.minio_store import MinioObjectStore
 from slidestream_platform.settings import ServiceSettings
 from slidestream_platform.telemetry import make_tracer_provider
 from slidestream_wsi.convert import ConversionOptions, ConversionResult, DicomIdentity
-from tests.integration.support import Collector, commit_group_at_end, object_store
+from tests.support.stack import Collector, commit_group_at_end, object_store
 
 OUTPUT_TOPICS = (
     Topic.SLIDES_CONVERTED.value,

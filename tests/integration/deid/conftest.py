@@ -26,7 +26,7 @@ from slidestream_platform.objectstore.minio_store import MinioObjectStore
 from slidestream_platform.settings import ServiceSettings
 from slidestream_platform.telemetry import make_tracer_provider
 from tests.integration.deid.support import OUTPUT_TOPICS, DeidProcess
-from tests.integration.support import Collector, commit_group_at_end, object_store
+from tests.support.stack import Collector, commit_group_at_end, object_store
 
 RETENTION_S = 20.0
 """Short enough to watch originals go, long enough for every check that reads them first."""

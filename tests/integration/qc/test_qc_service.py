@@ -27,7 +27,7 @@ from slidestream_qc.main import create_app as create_qc_app
 from slidestream_qc.settings import QcSettings
 from slidestream_wsi.qc import synthetic
 from tests.integration.convert.conftest import deidentified_event
-from tests.integration.support import Collector, commit_group_at_end, object_store
+from tests.support.stack import Collector, commit_group_at_end, object_store
 
 pytestmark = pytest.mark.integration
 
