@@ -148,6 +148,21 @@ class DecisionColumns(SQLModel):
     published_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
 
 
+class DecisionRecords(Protocol[RowT]):
+    """Where a step keeps its decisions (:class:`SqlDecisionRecords`, or a service's own
+    subclass of it that adds the rows its decisions are stored with)."""
+
+    row_type: type[RowT]
+
+    def find(self, slide_id: UUID, input_sha256: str) -> RowT | None: ...
+
+    def insert_if_absent(
+        self, row: RowT, record_with: RecordWith | None = None
+    ) -> tuple[RowT, bool]: ...
+
+    def mark_published(self, slide_id: UUID, input_sha256: str) -> None: ...
+
+
 class SqlDecisionRecords(Generic[RowT]):
     """One row per decided input in the service's own table (``row_type``)."""
 
@@ -206,7 +221,7 @@ class Decided:
 
 async def decide_once(
     decisions: DecisionPublisher,
-    records: SqlDecisionRecords[RowT],
+    records: DecisionRecords[RowT],
     *,
     slide_id: UUID,
     tenant: str,
