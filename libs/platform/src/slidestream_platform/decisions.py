@@ -92,7 +92,7 @@ class DecisionPublisher:
     @classmethod
     def for_bus(cls, bus: ServiceBus, namespace: UUID) -> DecisionPublisher:
         """Publishing through the service's bus, verified against its Kafka."""
-        verifier = VerifiedPublisher(bus.settings.kafka_bootstrap, bus.publisher)
+        verifier = VerifiedPublisher(bus.settings.kafka_bootstrap)
         return cls(publisher=bus.publisher, verifier=verifier, namespace=namespace)
 
     def event_id(self, slide_id: UUID, input_digest: str, topic: str) -> UUID:
