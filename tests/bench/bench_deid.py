@@ -122,16 +122,12 @@ def worker(arguments: dict[str, str]) -> None:
     engine = make_engine(settings.database, "deid")
     upgrade_to_head(engine, "deid", MIGRATIONS_DIR)
 
-    class NoPublisher:
-        async def publish(self, event: object, *, event_id: object = None) -> None:
-            raise AssertionError("decide() publishes nothing")
-
     workflow = DeidWorkflow(
         settings=settings,
         store=MinioObjectStore(settings.object_store),
         records=SqlDeidRecords(engine),
         slides=WsiSlideTools(),
-        publisher=NoPublisher(),
+        decisions=None,  # type: ignore[arg-type]  # decide() neither records nor publishes
         key=settings.pseudonym_key(),
     )
     event = SlideUploadedV1.model_validate_json(arguments["event"])
@@ -145,7 +141,7 @@ def worker(arguments: dict[str, str]) -> None:
         json.dumps(
             {
                 "wall_s": wall_s,
-                "outcome": decision.processed.outcome,
+                "outcome": decision.outcome,
                 "download_s": decision.timings.download_s,
                 "deidentify_s": decision.timings.deidentify_s,
                 "scan_s": decision.timings.scan_s,
@@ -155,9 +151,9 @@ def worker(arguments: dict[str, str]) -> None:
                 "ranged_bytes": decision.ranged_bytes,
                 "hyperscan": ByteTokenScanner(["x"]).uses_hyperscan,
                 "output_bytes": result.output_bytes if result else None,
-                "artefacts": json.loads(decision.processed.events_json)[0]["event"].get(
-                    "artefacts", []
-                ),
+                "artefacts": decision.decided.events[0]
+                .model_dump(mode="json")
+                .get("artefacts", []),
                 # ru_maxrss is in KiB on Linux (getrusage(2)).
                 "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
             }

@@ -1,4 +1,5 @@
-"""In-memory stand-ins for the ports services share (object store, publisher), for unit tests."""
+"""In-memory stand-ins for the ports services share (object store, publisher, the publication
+verifier of :mod:`slidestream_platform.decisions`), for unit tests."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from slidestream_platform.objectstore.port import (
     ObjectSummary,
     StoredObject,
 )
+from slidestream_platform.publication import PublishMark
 
 
 def _etag(data: bytes) -> str:
@@ -145,3 +147,18 @@ class RecordingPublisher:
 
     async def publish(self, event: SlideEvent, *, event_id: UUID | None = None) -> None:
         self.sent.append((event, event_id))
+
+
+@dataclass
+class FakeVerifier:
+    """Marks a fixed place; ``already_out`` are the ids a crashed attempt got into the log."""
+
+    already_out: set[UUID] = field(default_factory=set)
+    checked: list[UUID] = field(default_factory=list)
+
+    async def mark(self, event: SlideEvent) -> PublishMark:
+        return PublishMark(partition=2, from_offset=100)
+
+    async def was_published(self, event: SlideEvent, mark: PublishMark, event_id: UUID) -> bool:
+        self.checked.append(event_id)
+        return event_id in self.already_out

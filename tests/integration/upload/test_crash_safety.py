@@ -16,13 +16,13 @@ import pytest
 
 from slidestream_platform.broker import make_bus
 from slidestream_platform.db import DatabaseSettings, make_engine
+from slidestream_platform.decisions import DecisionPublisher
 from slidestream_platform.objectstore.minio_store import MinioObjectStore
-from slidestream_platform.publication import VerifiedPublisher
 from slidestream_platform.telemetry import make_tracer_provider
 from slidestream_upload.adapters.repository import UploadRepository
 from slidestream_upload.adapters.tusd import TusdAdmin
 from slidestream_upload.settings import UploadSettings
-from slidestream_upload.workflow import UploadWorkflow
+from slidestream_upload.workflow import EVENT_ID_NAMESPACE, UploadWorkflow
 from tests.integration.upload.support import UploadDeployment, events_for
 from tests.integration.upload.test_upload_service import (
     TUS,
@@ -149,7 +149,7 @@ async def test_crash_between_publish_and_bookkeeping_does_not_publish_twice(
         settings, step=None, tracer_provider=make_tracer_provider("t", otlp_endpoint=None)
     )
     uploads = UploadRepository(make_engine(DatabaseSettings(url=settings.database_url), "upload"))
-    verified = VerifiedPublisher(settings.kafka_bootstrap, bus.publisher)
+    decisions = DecisionPublisher.for_bus(bus, EVENT_ID_NAMESPACE)
 
     class CrashAfterPublishError(Exception):
         pass
@@ -169,7 +169,7 @@ async def test_crash_between_publish_and_bookkeeping_does_not_publish_twice(
             uploads=crashing,
             store=store,
             publisher=bus.publisher,
-            verified=verified,
+            decisions=decisions,
             tusd=TusdAdmin(settings.tus_url),
         )
         with pytest.raises(CrashAfterPublishError):
@@ -181,7 +181,7 @@ async def test_crash_between_publish_and_bookkeeping_does_not_publish_twice(
             uploads=uploads,
             store=store,
             publisher=bus.publisher,
-            verified=verified,
+            decisions=decisions,
             tusd=TusdAdmin(settings.tus_url),
         )
         await second.finalize(slide_id)

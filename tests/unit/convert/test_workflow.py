@@ -7,7 +7,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from uuid import UUID, uuid4
+from uuid import uuid4
 
 import pytest
 from prometheus_client import CollectorRegistry
@@ -19,7 +19,6 @@ from slidestream_contracts.events import (
     ObjectRef,
     SlideConvertedV1,
     SlideDeidentifiedV1,
-    SlideEvent,
     SlideStatusV1,
 )
 from slidestream_contracts.states import SlideState
@@ -29,7 +28,6 @@ from slidestream_convert.settings import ConvertSettings
 from slidestream_convert.workflow import ConvertMetrics, ConvertPoisonError, ConvertWorkflow
 from slidestream_platform.decisions import DecisionPublisher, SqlDecisionRecords
 from slidestream_platform.errors import ChecksumMismatchError, InvalidEventError
-from slidestream_platform.publication import PublishMark
 from slidestream_wsi.convert import (
     ConversionOptions,
     ConversionResult,
@@ -37,7 +35,7 @@ from slidestream_wsi.convert import (
     DicomIdentity,
 )
 from slidestream_wsi.errors import CorruptSlideError
-from tests.unit.fakes import MemoryStore, RecordingPublisher
+from tests.unit.fakes import FakeVerifier, MemoryStore, RecordingPublisher
 
 TENANT = "lab-a"
 
@@ -47,19 +45,6 @@ def sqlite_engine(tmp_path: Path) -> Engine:
     engine = create_engine(f"sqlite:///{tmp_path / 'decisions.db'}")
     metadata.create_all(engine)
     return engine
-
-
-@dataclass
-class FakeVerifier:
-    already_out: set[UUID] = field(default_factory=set)
-    checked: list[UUID] = field(default_factory=list)
-
-    async def mark(self, event: SlideEvent) -> PublishMark:
-        return PublishMark(partition=2, from_offset=100)
-
-    async def was_published(self, event: SlideEvent, mark: PublishMark, event_id: UUID) -> bool:
-        self.checked.append(event_id)
-        return event_id in self.already_out
 
 
 @dataclass

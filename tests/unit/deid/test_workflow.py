@@ -33,8 +33,9 @@ from slidestream_deid.adapters.slides import WsiSlideTools
 from slidestream_deid.adapters.tables import AuditRow, ProcessedRow, RetentionRow, VaultRow
 from slidestream_deid.main import MIGRATIONS_DIR
 from slidestream_deid.settings import DeidSettings
-from slidestream_deid.workflow import DeidPoisonError, DeidWorkflow
+from slidestream_deid.workflow import EVENT_ID_NAMESPACE, DeidPoisonError, DeidWorkflow
 from slidestream_platform.db import make_engine, upgrade_to_head
+from slidestream_platform.decisions import DecisionPublisher
 from slidestream_platform.errors import RetryableError
 from slidestream_platform.objectstore.ranged import RANGE_BLOCK_BYTES
 from slidestream_wsi.deid import DeidPolicy, DeidResult, PatchedDeidResult
@@ -44,7 +45,7 @@ from slidestream_wsi.samples import TOKENS, make_svs
 from slidestream_wsi.scan import scan_bytes_for_tokens
 from slidestream_wsi.source import SlideSource
 from tests.unit.deid.slides import write_svs
-from tests.unit.fakes import MemoryStore, RecordingPublisher
+from tests.unit.fakes import FakeVerifier, MemoryStore, RecordingPublisher
 
 TENANT = "acme"
 MANIFEST = {
@@ -78,6 +79,7 @@ class Harness:
     workflow: DeidWorkflow
     store: MemoryStore
     publisher: RecordingPublisher
+    verifier: FakeVerifier
     tools: CountingTools
     engine: Engine
     settings: DeidSettings
@@ -133,15 +135,16 @@ def harness(tmp_path: Path) -> Iterator[Harness]:
     engine = make_engine(settings.database, "deid")
     upgrade_to_head(engine, "deid", MIGRATIONS_DIR)
     store, publisher, tools = MemoryStore(), RecordingPublisher(), CountingTools()
+    verifier = FakeVerifier()
     workflow = DeidWorkflow(
         settings=settings,
         store=store,
         records=SqlDeidRecords(engine),
         slides=tools,
-        publisher=publisher,
+        decisions=DecisionPublisher(publisher, verifier, EVENT_ID_NAMESPACE),
         key=settings.pseudonym_key(),
     )
-    yield Harness(workflow, store, publisher, tools, engine, settings)
+    yield Harness(workflow, store, publisher, verifier, tools, engine, settings)
     engine.dispose()
 
 
@@ -209,7 +212,35 @@ async def test_planted_svs_is_deidentified_recorded_and_published(
     assert harness.count(RetentionRow, event.slide_id) == 1
 
 
-async def test_redelivery_republishes_the_same_events_without_redoing_work(
+async def test_a_crash_between_publishing_and_recording_it_publishes_the_decision_once(
+    harness: Harness, planted_svs: Path
+) -> None:
+    event = harness.upload(planted_svs)
+    await harness.workflow.on_uploaded(event)
+    [(_, deidentified_id), (status, status_id)] = harness.publisher.sent
+    assert deidentified_id is not None and status_id is not None
+    # As if the process died after Kafka acknowledged the events, before "published" was
+    # recorded: the offset was not committed, so the event comes again.
+    with Session(harness.engine) as session:
+        row = session.exec(select(ProcessedRow)).one()
+        row.published_at = None
+        session.add(row)
+        session.commit()
+    harness.verifier.already_out.add(deidentified_id)
+    harness.publisher.sent.clear()
+
+    await harness.workflow.on_uploaded(event)
+
+    assert harness.tools.deidentify_calls == 1
+    assert harness.verifier.checked == [deidentified_id]
+    assert harness.publisher.sent == [(status, status_id)]  # statuses are idempotent
+    with Session(harness.engine) as session:
+        assert session.exec(select(ProcessedRow)).one().published_at is not None
+    await harness.workflow.on_uploaded(event)
+    assert len(harness.publisher.sent) == 1
+
+
+async def test_a_redelivery_after_publication_publishes_nothing_and_redoes_no_work(
     harness: Harness, planted_svs: Path
 ) -> None:
     event = harness.upload(planted_svs)
@@ -220,7 +251,7 @@ async def test_redelivery_republishes_the_same_events_without_redoing_work(
     await harness.workflow.on_uploaded(event)
 
     assert harness.tools.deidentify_calls == 1
-    assert harness.publisher.sent[2:] == first
+    assert harness.publisher.sent == first and harness.verifier.checked == []
     assert harness.deidentified_objects(event.slide_id) == stored
     for table in (ProcessedRow, AuditRow, RetentionRow):
         assert harness.count(table, event.slide_id) == 1
@@ -320,9 +351,9 @@ async def test_retention_deletes_the_quarantine_objects_once_due(
         if bucket == "quarantine" and key.startswith(prefix)
     ]
     assert harness.deidentified_objects(event.slide_id)  # the de-identified slide stays
-    # A redelivery after deletion still answers with the recorded decision.
+    # A redelivery after deletion still answers from the recorded decision, without the original.
     await harness.workflow.on_uploaded(event)
-    assert harness.publisher.sent[2:] == harness.publisher.sent[:2]
+    assert len(harness.publisher.sent) == 2 and harness.tools.deidentify_calls == 1
 
 
 class _RangeFailingStore(MemoryStore):

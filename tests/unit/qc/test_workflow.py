@@ -7,7 +7,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from uuid import UUID, uuid4
+from uuid import uuid4
 
 import pytest
 from prometheus_client import CollectorRegistry
@@ -18,14 +18,12 @@ from slidestream_contracts.events import (
     ConvertedLevel,
     ObjectRef,
     SlideConvertedV1,
-    SlideEvent,
     SlideQcV1,
     SlideStatusV1,
 )
 from slidestream_contracts.states import SlideState
 from slidestream_platform.decisions import DecisionPublisher, SqlDecisionRecords
 from slidestream_platform.errors import ChecksumMismatchError
-from slidestream_platform.publication import PublishMark
 from slidestream_qc.adapters.runner import QcOutcome
 from slidestream_qc.adapters.tables import QcDecisionRow, metadata
 from slidestream_qc.domain.outcome import EVENT_ID_NAMESPACE
@@ -33,7 +31,7 @@ from slidestream_qc.settings import QcSettings
 from slidestream_qc.workflow import QcMetrics, QcWorkflow, pyramid_levels
 from slidestream_wsi.qc import PyramidLevel, QcReport, QcThresholds
 from slidestream_wsi.qc.report import QcMeasureResult
-from tests.unit.fakes import MemoryStore, RecordingPublisher
+from tests.unit.fakes import FakeVerifier, MemoryStore, RecordingPublisher
 
 TENANT = "lab-q"
 LEVELS = ((0, 40_000, 30_000, 0.25), (1, 10_000, 7_500, 1.0), (2, 2_500, 1_875, 4.0))
@@ -44,15 +42,6 @@ def sql_records(tmp_path: Path) -> SqlDecisionRecords[QcDecisionRow]:
     engine = create_engine(f"sqlite:///{tmp_path / 'decisions.db'}")
     metadata.create_all(engine)
     return SqlDecisionRecords(engine, QcDecisionRow)
-
-
-@dataclass
-class FakeVerifier:
-    async def mark(self, event: SlideEvent) -> PublishMark:
-        return PublishMark(partition=0, from_offset=0)
-
-    async def was_published(self, event: SlideEvent, mark: PublishMark, event_id: UUID) -> bool:
-        return False
 
 
 @dataclass

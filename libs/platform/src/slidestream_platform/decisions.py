@@ -1,6 +1,6 @@
 """A service's stored decision about one input, and its publication exactly once.
 
-The pattern every consuming step follows (DESIGN.md §4, "effectively once"):
+The pattern every slide step follows (``docs/architecture.md``, "Delivery: effectively once"):
 
 1. do the work; write the outputs under deterministic keys (a redo overwrites);
 2. take the :class:`~slidestream_platform.publication.VerifiedPublisher` mark of the first
@@ -12,6 +12,11 @@ A redelivery finds the decision: nothing to do when it was published; otherwise 
 event is looked for after the mark (a crash after publishing and before recording it) and only
 what is missing goes out. The later events (statuses) are idempotent for their consumers (same
 id, same state), so they are simply sent again.
+
+:func:`decide_once` is the whole cycle over a :class:`DecisionColumns` table (deid, convert,
+qc). Upload has no consumed message to redeliver: its record is the lease-guarded upload row the
+reconciler finishes, so it takes the two halves that talk to Kafka — :meth:`DecisionPublisher.mark`
+and :meth:`DecisionPublisher.announce` — and keeps the mark and "published" in that row.
 """
 
 from __future__ import annotations
@@ -34,6 +39,11 @@ from slidestream_platform.broker import ServiceBus
 from slidestream_platform.publication import PublishMark, VerifiedPublisher
 
 RowT = TypeVar("RowT", bound="DecisionColumns")
+RecordWith = Callable[[Session], None]
+"""Writes of the service's own that belong to its decision's transaction (deid's audit entry,
+vault rows and retention): stored with the decision, or not at all."""
+WRITE_ATTEMPTS = 3
+"""A unique-key race with another replica is settled by re-reading; more than two is a bug."""
 
 
 class Publisher(Protocol):
@@ -82,14 +92,29 @@ class DecisionPublisher:
     @classmethod
     def for_bus(cls, bus: ServiceBus, namespace: UUID) -> DecisionPublisher:
         """Publishing through the service's bus, verified against its Kafka."""
-        verifier = VerifiedPublisher(bus.settings.kafka_bootstrap, bus.publisher)
+        verifier = VerifiedPublisher(bus.settings.kafka_bootstrap)
         return cls(publisher=bus.publisher, verifier=verifier, namespace=namespace)
 
     def event_id(self, slide_id: UUID, input_digest: str, topic: str) -> UUID:
         return uuid5(self.namespace, f"{slide_id}/{input_digest}/{topic}")
 
     async def mark(self, events: Sequence[SlideEvent]) -> PublishMark:
+        """Where the first event would land now: taken before the decision is recorded."""
         return await self.verifier.mark(events[0])
+
+    async def announce(
+        self,
+        outgoing: Sequence[tuple[SlideEvent, UUID]],
+        mark: PublishMark,
+        *,
+        verify: bool,
+    ) -> None:
+        """Publish each event with its id; with ``verify`` (the decision was recorded by an
+        earlier attempt) the first is skipped when it is already in the log after ``mark``."""
+        for index, (event, event_id) in enumerate(outgoing):
+            if verify and index == 0 and await self.verifier.was_published(event, mark, event_id):
+                continue
+            await self.publisher.publish(event, event_id=event_id)
 
     async def publish(
         self,
@@ -100,16 +125,9 @@ class DecisionPublisher:
         *,
         verify: bool,
     ) -> None:
-        """Publish ``events``; with ``verify`` the first is skipped when already after ``mark``."""
-        for index, outgoing in enumerate(events):
-            outgoing_id = self.event_id(slide_id, input_digest, outgoing.TOPIC)
-            if (
-                verify
-                and index == 0
-                and await self.verifier.was_published(outgoing, mark, outgoing_id)
-            ):
-                continue
-            await self.publisher.publish(outgoing, event_id=outgoing_id)
+        """:meth:`announce` with the ids of this decision (slide, input digest, topic)."""
+        outgoing = [(e, self.event_id(slide_id, input_digest, e.TOPIC)) for e in events]
+        await self.announce(outgoing, mark, verify=verify)
 
 
 class DecisionColumns(SQLModel):
@@ -130,6 +148,21 @@ class DecisionColumns(SQLModel):
     published_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
 
 
+class DecisionRecords(Protocol[RowT]):
+    """Where a step keeps its decisions (:class:`SqlDecisionRecords`, or a service's own
+    subclass of it that adds the rows its decisions are stored with)."""
+
+    row_type: type[RowT]
+
+    def find(self, slide_id: UUID, input_sha256: str) -> RowT | None: ...
+
+    def insert_if_absent(
+        self, row: RowT, record_with: RecordWith | None = None
+    ) -> tuple[RowT, bool]: ...
+
+    def mark_published(self, slide_id: UUID, input_sha256: str) -> None: ...
+
+
 class SqlDecisionRecords(Generic[RowT]):
     """One row per decided input in the service's own table (``row_type``)."""
 
@@ -141,20 +174,31 @@ class SqlDecisionRecords(Generic[RowT]):
         with Session(self._engine) as session:
             return session.get(self.row_type, (slide_id, input_sha256))
 
-    def insert_if_absent(self, row: RowT) -> tuple[RowT, bool]:
-        """Store ``row`` and return it with ``True``; when a row for the same input exists
-        already (another consumer decided it meanwhile), return that one with ``False``."""
-        try:
-            with Session(self._engine) as session:
-                session.add(row)
-                session.commit()
-                session.refresh(row)
-                return row, True
-        except IntegrityError:
-            existing = self.find(row.slide_id, row.input_sha256)
-            if existing is None:  # pragma: no cover - the conflicting row cannot vanish
-                raise
-            return existing, False
+    def insert_if_absent(
+        self, row: RowT, record_with: RecordWith | None = None
+    ) -> tuple[RowT, bool]:
+        """Store ``row`` (and ``record_with``'s rows, in the same transaction) and return it with
+        ``True``; when a row for the same input exists already (another consumer decided it
+        meanwhile), return that one with ``False`` and write nothing."""
+        for attempt in range(1, WRITE_ATTEMPTS + 1):
+            try:
+                with Session(self._engine) as session:
+                    existing = session.get(self.row_type, (row.slide_id, row.input_sha256))
+                    if existing is not None:
+                        return existing, False
+                    if record_with is not None:
+                        record_with(session)
+                    stored = row.model_copy()
+                    session.add(stored)
+                    session.commit()
+                    session.refresh(stored)
+                    return stored, True
+            except IntegrityError:
+                # The decision itself, or a row written with it (deid's vault entry of a
+                # patient another replica just recorded): the next attempt reads what won.
+                if attempt == WRITE_ATTEMPTS:
+                    raise
+        raise AssertionError("unreachable")
 
     def mark_published(self, slide_id: UUID, input_sha256: str) -> None:
         with Session(self._engine) as session:
@@ -172,11 +216,12 @@ class Decided:
 
     events: Sequence[SlideEvent]
     columns: Mapping[str, object] = field(default_factory=dict)
+    record_with: RecordWith | None = None
 
 
 async def decide_once(
     decisions: DecisionPublisher,
-    records: SqlDecisionRecords[RowT],
+    records: DecisionRecords[RowT],
     *,
     slide_id: UUID,
     tenant: str,
@@ -203,7 +248,9 @@ async def decide_once(
                 **decided.columns,
             }
         )
-        row, fresh = await asyncio.to_thread(records.insert_if_absent, candidate)
+        row, fresh = await asyncio.to_thread(
+            records.insert_if_absent, candidate, decided.record_with
+        )
     if row.published_at is not None:
         return False
     mark = PublishMark(partition=row.mark_partition, from_offset=row.mark_offset)

@@ -1,4 +1,5 @@
-"""Publish an event exactly once per business fact, across crashes and retries.
+"""Know whether an event was published, across crashes and retries (the Kafka half of
+:mod:`slidestream_platform.decisions`, which every slide step and upload publish through).
 
 Kafka's idempotent producer removes duplicates within one producer session; it cannot know that a
 process which died *after* the broker acknowledged an event but *before* the caller recorded that,
@@ -26,7 +27,6 @@ from aiokafka.partitioner import DefaultPartitioner
 
 from slidestream_contracts.envelope import event_key
 from slidestream_contracts.events import SlideEvent
-from slidestream_platform.broker import EventPublisher
 from slidestream_platform.errors import RetryableError
 
 SCAN_POLL_TIMEOUT_MS = 1000
@@ -39,9 +39,8 @@ class PublishMark:
 
 
 class VerifiedPublisher:
-    def __init__(self, bootstrap: str, publisher: EventPublisher) -> None:
+    def __init__(self, bootstrap: str) -> None:
         self._bootstrap = bootstrap
-        self._publisher = publisher
         self._partitioner = DefaultPartitioner()
 
     async def _consumer(self) -> AIOKafkaConsumer:
@@ -105,6 +104,3 @@ class VerifiedPublisher:
                     raise RetryableError(f"could not read {tp} up to offset {end}")
         finally:
             await consumer.stop()
-
-    async def publish(self, event: SlideEvent, event_id: UUID) -> None:
-        await self._publisher.publish(event, event_id=event_id)

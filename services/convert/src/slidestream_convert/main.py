@@ -1,4 +1,5 @@
-"""Wiring of the convert service: settings → adapters → workflow → app. No logic lives here."""
+"""Wiring of the convert service: settings → adapters → workflow → app (a slide step, as
+:mod:`slidestream_platform.slide_step` wires every one)."""
 
 from __future__ import annotations
 
@@ -14,44 +15,29 @@ from slidestream_convert.adapters.tables import ConversionRow
 from slidestream_convert.domain.inputs import EVENT_ID_NAMESPACE
 from slidestream_convert.settings import ConvertSettings
 from slidestream_convert.workflow import ConvertMetrics, ConvertWorkflow
-from slidestream_platform.broker import make_bus
-from slidestream_platform.checks import prepare_storage, storage_checks
-from slidestream_platform.db import make_engine
-from slidestream_platform.decisions import DecisionPublisher, SqlDecisionRecords
-from slidestream_platform.objectstore.minio_store import MinioObjectStore
-from slidestream_platform.service import run_service, service_app
-from slidestream_platform.telemetry import make_tracer_provider
+from slidestream_platform.service import run_service
+from slidestream_platform.slide_step import SlideStep
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 
 def create_app(settings: ConvertSettings, converter: SlideConverter | None = None) -> FastAPI:
-    tracer_provider = make_tracer_provider(
-        settings.service_name, otlp_endpoint=settings.otel_exporter_otlp_endpoint
-    )
-    bus = make_bus(settings, step=Step.CONVERT, tracer_provider=tracer_provider)
-    engine = make_engine(settings.database, settings.service_name)
-    store = MinioObjectStore(settings.object_store)
+    step = SlideStep.wire(settings, step=Step.CONVERT, namespace=EVENT_ID_NAMESPACE)
     workflow = ConvertWorkflow(
         settings=settings,
-        store=store,
-        records=SqlDecisionRecords(engine, ConversionRow),
+        store=step.store,
+        records=step.records(ConversionRow),
         converter=converter or WsiConverter(),
-        decisions=DecisionPublisher.for_bus(bus, EVENT_ID_NAMESPACE),
-        metrics=ConvertMetrics.register(bus.metrics.registry),
+        decisions=step.decisions,
+        metrics=step.metrics(ConvertMetrics.register),
     )
-    buckets = [settings.deidentified_bucket, settings.converted_bucket]
-
-    bus.broker.context.set_global("workflow", workflow)
-    bus.subscribe(Topic.SLIDES_DEIDENTIFIED, handlers.on_slide_deidentified)
-    app = service_app(
-        bus,
-        readiness_checks=storage_checks(engine, store, buckets),
-        on_startup=[prepare_storage(engine, settings.service_name, MIGRATIONS_DIR, store, buckets)],
+    return step.app(
+        workflow=workflow,
+        consumes=Topic.SLIDES_DEIDENTIFIED,
+        handler=handlers.on_slide_deidentified,
+        migrations_dir=MIGRATIONS_DIR,
+        buckets=[settings.deidentified_bucket, settings.converted_bucket],
     )
-    app.state.settings = settings
-    app.state.workflow = workflow
-    return app
 
 
 def main() -> None:

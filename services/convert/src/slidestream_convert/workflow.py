@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -64,6 +63,7 @@ from slidestream_platform.errors import PoisonError
 from slidestream_platform.membership import PausableConsumer, keep_group_membership
 from slidestream_platform.objectstore.downloads import download_verified
 from slidestream_platform.objectstore.port import ObjectStore
+from slidestream_platform.slide_step import poison_on, scratch_directory
 from slidestream_wsi.convert import ConversionOptions, ConversionResult, DicomIdentity
 from slidestream_wsi.errors import SlideError
 
@@ -166,13 +166,7 @@ class ConvertWorkflow:
 
     def convert(self, event: SlideDeidentifiedV1, digest: str) -> Converted:
         started = time.perf_counter()
-        scratch_parent = self._settings.work_dir
-        if scratch_parent is not None:
-            scratch_parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(
-            prefix=f"convert-{event.slide_id}-", dir=scratch_parent
-        ) as scratch_name:
-            scratch = Path(scratch_name)
+        with scratch_directory(f"convert-{event.slide_id}-", self._settings.work_dir) as scratch:
             sources = [
                 self._download(ref, scratch / "in" / source_file_name(ref.key, index))
                 for index, ref in enumerate(event.artefacts)
@@ -241,12 +235,8 @@ class ConvertWorkflow:
                     "converting", extra={**_log(event), "tiles_done": done, "tiles_total": total}
                 )
 
-        try:
+        with poison_on(SlideError, ConvertPoisonError):
             return self._converter.convert(sources, out_dir, identity, options, progress)
-        except SlideError as error:
-            raise ConvertPoisonError(
-                f"{type(error).__name__}: {error}", reason=error.reason
-            ) from error
 
     def _put(self, event: SlideDeidentifiedV1, artefact: str, path: Path) -> ObjectRef:
         written = self._store.put_file(

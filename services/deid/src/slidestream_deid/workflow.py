@@ -16,18 +16,20 @@ Per ``slides.uploaded.v1``:
    original checks its sha256 against the event while the output is built chunk by chunk,
    hashed and scanned. Any finding fails closed: ``slides.rejected.v1`` (``phi-residual``),
    nothing written outside quarantine;
-5. on success write ``deidentified/<tenant>/<slide_id>/<artefact>``, then record the audit
-   entry, the vault rows, the decision and the retention of the original in one transaction,
-   then publish ``slides.deidentified.v1`` and the ``deidentified`` status. A patched output
+5. on success write ``deidentified/<tenant>/<slide_id>/<artefact>``, then take the publication
+   mark and record the audit entry, the vault rows, the decision and the retention of the
+   original in one transaction, then publish ``slides.deidentified.v1`` and the
+   ``deidentified`` status and record "published". A patched output
    is composed inside the object store from the original's unchanged ranges plus the patched
    parts (:meth:`ObjectStore.compose`), only after the gate passed, with the output's digest
    from the streamed pass.
 
-Idempotency: the decision (with the exact events) is stored under (slide id, sha256 of the
-original) *before* publishing, and events carry deterministic ids. A redelivery finds the
-decision and republishes the same events without redoing the work — which also works after the
-original has left quarantine. A crash before the decision was stored redoes the work, which is
-deterministic (same keys, same bytes).
+Idempotency (:func:`slidestream_platform.decisions.decide_once`, as convert and qc): the
+decision (with the exact events) is stored under (slide id, sha256 of the original) *before*
+publishing, and events carry deterministic ids. A redelivery finds the decision without redoing
+the work — which also works after the original has left quarantine — and publishes only what
+is not out yet (nothing once "published" is recorded). A crash before the decision was stored
+redoes the work, which is deterministic (same keys, same bytes).
 
 Slides that can never be processed (not a slide, corrupt, truncated, a bomb, unsupported) raise
 :class:`DeidPoisonError`: the delivery middleware dead-letters them and publishes
@@ -40,7 +42,6 @@ import asyncio
 import hashlib
 import json
 import logging
-import tempfile
 import time
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -48,11 +49,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Protocol
-from uuid import UUID, uuid5
+from uuid import UUID
 
 from slidestream_contracts.events import (
-    EVENT_BY_TOPIC,
     DeidAuditSummary,
     ObjectRef,
     SlideDeidentifiedV1,
@@ -64,13 +63,7 @@ from slidestream_contracts.events import (
 from slidestream_contracts.states import SlideState, Step
 from slidestream_deid.adapters.repository import DeidRecords
 from slidestream_deid.adapters.slides import SlideProperties, SlideTools
-from slidestream_deid.adapters.tables import (
-    AuditRow,
-    Outcome,
-    ProcessedRow,
-    RetentionRow,
-    utc_now,
-)
+from slidestream_deid.adapters.tables import AuditRow, Outcome, RetentionRow, utc_now
 from slidestream_deid.domain.artefacts import artefact_name, content_type, object_key
 from slidestream_deid.domain.identifiers import (
     MAX_MANIFEST_BYTES,
@@ -94,9 +87,11 @@ from slidestream_deid.domain.verdict import (
     metadata_findings,
 )
 from slidestream_deid.settings import DeidSettings
+from slidestream_platform.decisions import Decided, DecisionPublisher, decide_once
 from slidestream_platform.errors import ObjectNotFoundError, PoisonError, RetryableError
 from slidestream_platform.objectstore.port import ObjectInfo, ObjectStore
 from slidestream_platform.objectstore.ranged import RangedObjectSource
+from slidestream_platform.slide_step import scratch_directory
 from slidestream_wsi.deid import DeidPolicy, DeidResult, PatchedDeidResult
 from slidestream_wsi.detect import Container, DetectedFormat
 from slidestream_wsi.errors import DeidentificationError, SlideError
@@ -122,10 +117,6 @@ class DeidPoisonError(PoisonError):
     reason = "invalid-slide"
 
 
-class Publisher(Protocol):
-    async def publish(self, event: SlideEvent, *, event_id: UUID | None = None) -> None: ...
-
-
 def software_version() -> str:
     """The versions that decide what de-identification does, for the audit trail."""
 
@@ -136,22 +127,6 @@ def software_version() -> str:
             return "unknown"
 
     return f"slidestream-deid {of('slidestream-deid')}; slidestream-wsi {of('slidestream-wsi')}"
-
-
-def event_id(slide_id: UUID, input_sha256: str, topic: str) -> UUID:
-    return uuid5(EVENT_ID_NAMESPACE, f"{slide_id}/{input_sha256}/{topic}")
-
-
-def events_of(row: ProcessedRow) -> list[SlideEvent]:
-    """The events a decision publishes, in order."""
-    stored = json.loads(row.events_json)
-    return [EVENT_BY_TOPIC[item["topic"]].model_validate(item["event"]) for item in stored]
-
-
-def _events_json(events: Sequence[SlideEvent]) -> str:
-    return json.dumps(
-        [{"topic": e.TOPIC.value, "event": e.model_dump(mode="json")} for e in events]
-    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,12 +141,17 @@ class Timings:
 
 @dataclass(frozen=True, slots=True)
 class Decision:
-    processed: ProcessedRow
+    decided: Decided
+    """The events, the decision row's columns and the rows stored with it."""
     timings: Timings
     result: DeidResult | None = None
     ranged_requests: int = 0
     """Ranged GETs of the structure pass (0 when the slide was downloaded instead)."""
     ranged_bytes: int = 0
+
+    @property
+    def outcome(self) -> str:
+        return str(self.decided.columns["outcome"])
 
 
 class DeidWorkflow:
@@ -182,45 +162,45 @@ class DeidWorkflow:
         store: ObjectStore,
         records: DeidRecords,
         slides: SlideTools,
-        publisher: Publisher,
+        decisions: DecisionPublisher,
         key: PseudonymKey,
     ) -> None:
         self._settings = settings
         self._store = store
         self._records = records
         self._slides = slides
-        self._publisher = publisher
+        self._decisions = decisions
         self._key = key
         self._software_version = software_version()
 
     # -- the consumed event --------------------------------------------------------------------
 
     async def on_uploaded(self, event: SlideUploadedV1) -> None:
-        processed = await asyncio.to_thread(
-            self._records.processed, event.slide_id, event.original.sha256
-        )
-        if processed is None:
+        async def deidentify() -> Decided:
             decision = await asyncio.to_thread(self.decide, event)
-            processed = decision.processed
-        else:
+            return decision.decided
+
+        announced = await decide_once(
+            self._decisions,
+            self._records,
+            slide_id=event.slide_id,
+            tenant=event.tenant,
+            input_digest=event.original.sha256,
+            decide=deidentify,
+        )
+        if not announced:
             logger.info(
-                "redelivered slide already decided; republishing",
-                extra={"slide_id": str(event.slide_id), "outcome": processed.outcome},
-            )
-        for outgoing in events_of(processed):
-            await self._publisher.publish(
-                outgoing,
-                event_id=event_id(processed.slide_id, processed.input_sha256, outgoing.TOPIC),
+                "redelivered slide already decided and announced",
+                extra={"slide_id": str(event.slide_id), "tenant": event.tenant},
             )
 
     def decide(self, event: SlideUploadedV1) -> Decision:
-        """Do the work and record the decision (blocking; runs in a worker thread)."""
+        """Do the work and say what to record and announce (blocking; runs in a worker
+        thread): :meth:`on_uploaded` stores and publishes it once."""
         self._check_buckets(event)
         try:
-            with tempfile.TemporaryDirectory(
-                prefix="deid-", dir=self._settings.work_dir
-            ) as scratch:
-                return self._decide_in(event, Path(scratch))
+            with scratch_directory("deid-", self._settings.work_dir) as scratch:
+                return self._decide_in(event, scratch)
         except PoisonError:
             # Operators may replay the dead letter within the retention; then it goes.
             self._records.schedule_retention(self._retention(event))
@@ -289,9 +269,9 @@ class DeidWorkflow:
         if not verdict.clean:
             return Decision(self._reject(event, verdict), timings, result)
         props = self._slides.properties(result.outputs[0])
-        processed = self._accept(event, result, names, artefacts, props)
+        decided = self._accept(event, result, names, artefacts, props)
         self._log_accepted(event, result, timings)
-        return Decision(processed, timings, result)
+        return Decision(decided, timings, result)
 
     def _decide_streamed(
         self,
@@ -341,9 +321,9 @@ class DeidWorkflow:
         props = self._slides.properties_of_structure(
             patched, remote.fetched_blocks(), scratch / "structure"
         )
-        processed = self._accept(event, result, names, artefacts, props)
+        decided = self._accept(event, result, names, artefacts, props)
         self._log_accepted(event, result, timings, remote)
-        return Decision(processed, timings, result, remote.requests, remote.bytes_fetched)
+        return Decision(decided, timings, result, remote.requests, remote.bytes_fetched)
 
     @staticmethod
     def _raise_if_store_failed(remote: RangedObjectSource, error: BaseException) -> None:
@@ -599,7 +579,7 @@ class DeidWorkflow:
             delete_after=utc_now() + timedelta(seconds=self._settings.quarantine_retention_s),
         )
 
-    def _reject(self, event: SlideUploadedV1, verdict: Verdict) -> ProcessedRow:
+    def _reject(self, event: SlideUploadedV1, verdict: Verdict) -> Decided:
         detail = verdict.detail()
         logger.warning(
             "slide rejected: identity left after de-identification",
@@ -627,16 +607,10 @@ class DeidWorkflow:
                 detail=detail,
             ),
         ]
-        processed = ProcessedRow(
-            slide_id=event.slide_id,
-            input_sha256=event.original.sha256,
-            tenant=event.tenant,
-            outcome=Outcome.REJECTED.value,
-            reason=REASON_PHI_RESIDUAL,
-            events_json=_events_json(events),
-        )
-        return self._records.record_outcome(
-            processed, audit=None, vault=(), retention=self._retention(event)
+        return Decided(
+            events,
+            {"outcome": Outcome.REJECTED.value, "reason": REASON_PHI_RESIDUAL},
+            self._records.outcome_rows(audit=None, vault=(), retention=self._retention(event)),
         )
 
     def _accept(
@@ -646,7 +620,7 @@ class DeidWorkflow:
         names: Pseudonymisation,
         artefacts: tuple[ObjectRef, ...],
         props: SlideProperties,
-    ) -> ProcessedRow:
+    ) -> Decided:
         width_px, height_px = max(result.levels, key=lambda wh: wh[0] * wh[1])
         summary = DeidAuditSummary(
             removed_fields=result.audit.removed_fields,
@@ -676,13 +650,6 @@ class DeidWorkflow:
             state=SlideState.DEIDENTIFIED,
             step=Step.DEID,
         )
-        processed = ProcessedRow(
-            slide_id=event.slide_id,
-            input_sha256=event.original.sha256,
-            tenant=event.tenant,
-            outcome=Outcome.DEIDENTIFIED.value,
-            events_json=_events_json([deidentified, status]),
-        )
         audit = AuditRow(
             slide_id=event.slide_id,
             input_sha256=event.original.sha256,
@@ -696,9 +663,10 @@ class DeidWorkflow:
             bytes_rewritten=result.bytes_rewritten,
             output_bytes=result.output_bytes,
         )
-        return self._records.record_outcome(
-            processed, audit=audit, vault=names.entries, retention=self._retention(event)
+        rows = self._records.outcome_rows(
+            audit=audit, vault=names.entries, retention=self._retention(event)
         )
+        return Decided((deidentified, status), {"outcome": Outcome.DEIDENTIFIED.value}, rows)
 
     # -- retention -----------------------------------------------------------------------------
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,6 +46,7 @@ from slidestream_platform.decisions import (
 from slidestream_platform.errors import PoisonError
 from slidestream_platform.objectstore.downloads import download_verified
 from slidestream_platform.objectstore.port import ObjectStore
+from slidestream_platform.slide_step import poison_on, scratch_directory
 from slidestream_qc.adapters.runner import QcOutcome, QcRunner
 from slidestream_qc.adapters.tables import QcDecisionRow
 from slidestream_qc.domain.artefacts import (
@@ -172,13 +172,8 @@ class QcWorkflow:
 
     def judge(self, event: SlideConvertedV1) -> Judged:
         started = time.perf_counter()
-        scratch_parent = self._settings.work_dir
-        if scratch_parent is not None:
-            scratch_parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(
-            prefix=f"qc-{event.slide_id}-", dir=scratch_parent
-        ) as scratch_name:
-            outcome = self._measure(event, Path(scratch_name))
+        with scratch_directory(f"qc-{event.slide_id}-", self._settings.work_dir) as scratch:
+            outcome = self._measure(event, scratch)
         report_ref, pictures = self._upload(event, outcome)
         report = outcome.report
         elapsed = time.perf_counter() - started
@@ -226,7 +221,7 @@ class QcWorkflow:
         thresholds = self._settings.thresholds_for(event.tenant)
         label = f"{event.tenant}/{event.slide_id}"
         levels = pyramid_levels(event)
-        try:
+        with poison_on(SlideError, QcPoisonError):
             needed = self._runner.levels_needed(levels)
             chosen = refs_for_levels(event.dicom, needed) if event.dicom else None
             if chosen is not None:
@@ -235,8 +230,6 @@ class QcWorkflow:
                 return self._runner.run_dicom(files, levels, total, thresholds, label)
             if event.tiff is not None:
                 return self._runner.run_tiff(self._download(event.tiff, scratch), thresholds, label)
-        except SlideError as error:
-            raise QcPoisonError(f"{type(error).__name__}: {error}", reason=error.reason) from error
         raise QcPoisonError(
             "the converted event names neither the needed DICOM levels nor a TIFF",
             reason="nothing-to-read",

@@ -14,9 +14,9 @@ from slidestream_contracts.topics import Topic
 from slidestream_platform.broker import make_bus
 from slidestream_platform.checks import storage_checks
 from slidestream_platform.db import make_engine, upgrade_to_head
+from slidestream_platform.decisions import DecisionPublisher
 from slidestream_platform.objectstore.minio_store import MinioObjectStore
 from slidestream_platform.projection import SqlSlideStates
-from slidestream_platform.publication import VerifiedPublisher
 from slidestream_platform.service import PeriodicJob, run_service, service_app
 from slidestream_platform.telemetry import make_tracer_provider
 from slidestream_upload import api, handlers, hooks
@@ -25,7 +25,7 @@ from slidestream_upload.adapters.repository import UploadRepository
 from slidestream_upload.adapters.tables import SlideStateRow
 from slidestream_upload.adapters.tusd import TusdAdmin
 from slidestream_upload.settings import UploadSettings
-from slidestream_upload.workflow import UploadWorkflow
+from slidestream_upload.workflow import EVENT_ID_NAMESPACE, UploadWorkflow
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 logger = logging.getLogger(__name__)
@@ -45,7 +45,7 @@ def create_app(settings: UploadSettings) -> FastAPI:
         uploads=uploads,
         store=store,
         publisher=bus.publisher,
-        verified=VerifiedPublisher(settings.kafka_bootstrap, bus.publisher),
+        decisions=DecisionPublisher.for_bus(bus, EVENT_ID_NAMESPACE),
         tusd=TusdAdmin(settings.tusd_internal_url or settings.tus_url),
     )
 

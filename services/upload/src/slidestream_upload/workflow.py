@@ -29,8 +29,9 @@ from slidestream_contracts.events import (
 )
 from slidestream_contracts.states import SlideState, Step
 from slidestream_platform.broker import EventPublisher
+from slidestream_platform.decisions import DecisionPublisher
 from slidestream_platform.objectstore.port import ObjectStore
-from slidestream_platform.publication import PublishMark, VerifiedPublisher
+from slidestream_platform.publication import PublishMark
 from slidestream_upload.adapters.repository import UploadRepository
 from slidestream_upload.adapters.tables import UploadRow, UploadState, utc_now
 from slidestream_upload.adapters.tusd import HookEvent, TusdAdmin, hook_response, object_key_of
@@ -106,14 +107,14 @@ class UploadWorkflow:
         uploads: UploadRepository,
         store: ObjectStore,
         publisher: EventPublisher,
-        verified: VerifiedPublisher,
+        decisions: DecisionPublisher,
         tusd: TusdAdmin,
     ) -> None:
         self._settings = settings
         self._uploads = uploads
         self._store = store
         self._publisher = publisher
-        self._verified = verified
+        self._decisions = decisions
         self._tusd = tusd
 
     # -- tusd hooks --------------------------------------------------------------------------
@@ -409,7 +410,7 @@ class UploadWorkflow:
             update={"verified_sha256": verdict.sha256, "container_format": verdict.container.value}
         )
         event = await asyncio.to_thread(self._uploaded_event, probe)
-        mark = await self._verified.mark(event)
+        mark = await self._decisions.mark([event])
         await asyncio.to_thread(
             self._uploads.begin_publishing,
             row.slide_id,
@@ -421,22 +422,25 @@ class UploadWorkflow:
         )
 
     async def _publish_once(self, row: UploadRow) -> None:
-        assert row.event_id is not None
+        """The decision recorded by :meth:`_begin_publishing` announced once: the row is in
+        PUBLISHING only until "published" is recorded, so a row found there is always checked
+        against its mark (a crash after Kafka's acknowledgement sends nothing twice)."""
+        assert row.event_id is not None and row.verified_sha256 is not None
         assert row.publish_partition is not None and row.publish_from_offset is not None
         event = await asyncio.to_thread(self._uploaded_event, row)
-        mark = PublishMark(partition=row.publish_partition, from_offset=row.publish_from_offset)
-        if not await self._verified.was_published(event, mark, row.event_id):
-            await self._verified.publish(event, row.event_id)
-        await asyncio.to_thread(self._uploads.mark_published, row.slide_id)
-        await self._publisher.publish(
-            SlideStatusV1(
-                slide_id=row.slide_id,
-                tenant=row.tenant,
-                occurred_at=event.occurred_at,
-                state=SlideState.UPLOADED,
-                step=Step.UPLOAD,
-            )
+        status = SlideStatusV1(
+            slide_id=row.slide_id,
+            tenant=row.tenant,
+            occurred_at=event.occurred_at,
+            state=SlideState.UPLOADED,
+            step=Step.UPLOAD,
         )
+        status_id = self._decisions.event_id(row.slide_id, row.verified_sha256, status.TOPIC)
+        mark = PublishMark(partition=row.publish_partition, from_offset=row.publish_from_offset)
+        await self._decisions.announce(
+            [(event, row.event_id), (status, status_id)], mark, verify=True
+        )
+        await asyncio.to_thread(self._uploads.mark_published, row.slide_id)
         logger.info("slide uploaded", extra={"tenant": row.tenant, "slide_id": str(row.slide_id)})
 
     # -- reconciliation ----------------------------------------------------------------------

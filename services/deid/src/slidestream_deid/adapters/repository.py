@@ -1,5 +1,5 @@
-"""Persistence of the deid service behind a small Protocol: decided inputs, audit entries, the
-pseudonym vault and the quarantine retention schedule.
+"""Persistence of the deid service behind a small Protocol: decided inputs (the platform's
+decision records), audit entries, the pseudonym vault and the quarantine retention schedule.
 
 Every write is insert-if-absent inside one transaction, so a redelivered or concurrently
 processed event leaves exactly one row of each kind.
@@ -19,22 +19,22 @@ from sqlmodel import Session, col, select
 from slidestream_deid.adapters.tables import AuditRow, ProcessedRow, RetentionRow, VaultRow
 from slidestream_deid.domain.pseudonyms import VaultEntry
 from slidestream_platform.db import session_scope
+from slidestream_platform.decisions import (
+    WRITE_ATTEMPTS,
+    DecisionRecords,
+    RecordWith,
+    SqlDecisionRecords,
+)
 
-_WRITE_ATTEMPTS = 3
-"""A unique-key race with another replica is settled by re-reading; more than two is a bug."""
 
-
-class DeidRecords(Protocol):
-    def processed(self, slide_id: UUID, input_sha256: str) -> ProcessedRow | None: ...
-
-    def record_outcome(
+class DeidRecords(DecisionRecords[ProcessedRow], Protocol):
+    def outcome_rows(
         self,
-        processed: ProcessedRow,
         *,
         audit: AuditRow | None,
         vault: Sequence[VaultEntry],
         retention: RetentionRow | None,
-    ) -> ProcessedRow: ...
+    ) -> RecordWith: ...
 
     def schedule_retention(self, retention: RetentionRow) -> None: ...
 
@@ -43,43 +43,32 @@ class DeidRecords(Protocol):
     def mark_deleted(self, slide_id: UUID, at: datetime) -> None: ...
 
 
-class SqlDeidRecords:
+class SqlDeidRecords(SqlDecisionRecords[ProcessedRow]):
     def __init__(self, engine: Engine) -> None:
-        self._engine = engine
+        super().__init__(engine, ProcessedRow)
 
-    def processed(self, slide_id: UUID, input_sha256: str) -> ProcessedRow | None:
-        with Session(self._engine) as session:
-            return session.get(ProcessedRow, (slide_id, input_sha256))
-
-    def record_outcome(
+    def outcome_rows(
         self,
-        processed: ProcessedRow,
         *,
         audit: AuditRow | None,
         vault: Sequence[VaultEntry],
         retention: RetentionRow | None,
-    ) -> ProcessedRow:
-        """Record a decision once; if it was recorded already, return the first record."""
-        for attempt in range(1, _WRITE_ATTEMPTS + 1):
-            try:
-                with session_scope(self._engine) as session:
-                    key = (processed.slide_id, processed.input_sha256)
-                    existing = session.get(ProcessedRow, key)
-                    if existing is not None:
-                        return existing
-                    for entry in vault:
-                        self._add_vault_entry(session, entry)
-                    if audit is not None and session.get(AuditRow, key) is None:
-                        session.add(audit.model_copy())
-                    if retention is not None:
-                        self._add_retention(session, retention)
-                    row = processed.model_copy()
-                    session.add(row)
-                return row
-            except IntegrityError:
-                if attempt == _WRITE_ATTEMPTS:
-                    raise
-        raise AssertionError("unreachable")
+    ) -> RecordWith:
+        """The rows a decision is stored with (:class:`Decided`'s ``record_with``), each only
+        if absent: the vault is shared by every slide of a patient."""
+
+        def add(session: Session) -> None:
+            for entry in vault:
+                self._add_vault_entry(session, entry)
+            if (
+                audit is not None
+                and session.get(AuditRow, (audit.slide_id, audit.input_sha256)) is None
+            ):
+                session.add(audit.model_copy())
+            if retention is not None:
+                self._add_retention(session, retention)
+
+        return add
 
     @staticmethod
     def _add_vault_entry(session: Session, entry: VaultEntry) -> None:
@@ -106,13 +95,13 @@ class SqlDeidRecords:
             session.add(retention.model_copy())
 
     def schedule_retention(self, retention: RetentionRow) -> None:
-        for attempt in range(1, _WRITE_ATTEMPTS + 1):
+        for attempt in range(1, WRITE_ATTEMPTS + 1):
             try:
                 with session_scope(self._engine) as session:
                     self._add_retention(session, retention)
                 return
             except IntegrityError:
-                if attempt == _WRITE_ATTEMPTS:
+                if attempt == WRITE_ATTEMPTS:
                     raise
 
     def due_for_deletion(self, now: datetime, limit: int) -> list[RetentionRow]:

@@ -14,6 +14,8 @@ from sqlalchemy import BigInteger, DateTime, UniqueConstraint
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
+from slidestream_platform.decisions import DecisionColumns
+
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
@@ -31,20 +33,16 @@ class Outcome(StrEnum):
     REJECTED = "rejected"
 
 
-class ProcessedRow(DeidTable, table=True):
-    """One decided input (slide id + sha256 of the original): a redelivery republishes
-    ``events_json`` instead of doing the work again."""
+class ProcessedRow(DecisionColumns, DeidTable, table=True):
+    """One decided input (slide id + sha256 of the original), stored with its audit entry, vault
+    rows and retention before its events are published
+    (:func:`slidestream_platform.decisions.decide_once`): a redelivery publishes only what is
+    not out yet instead of doing the work again."""
 
     __tablename__ = "deid_processed"
 
-    slide_id: UUID = Field(primary_key=True)
-    input_sha256: str = Field(primary_key=True, max_length=64)
-    tenant: str = Field(index=True, max_length=63)
     outcome: str = Field(max_length=16)
     reason: str | None = Field(default=None, max_length=64)
-    events_json: str = Field(max_length=200_000)
-    """The events to (re)publish, in order, as JSON (they carry no patient data)."""
-    processed_at: datetime = Field(default_factory=utc_now, sa_type=DateTime(timezone=True))
 
 
 class AuditRow(DeidTable, table=True):
@@ -65,6 +63,10 @@ class AuditRow(DeidTable, table=True):
     bytes_rewritten: int = Field(sa_type=BigInteger)
     output_bytes: int = Field(sa_type=BigInteger)
     created_at: datetime = Field(default_factory=utc_now, sa_type=DateTime(timezone=True))
+
+    @property
+    def primary_key(self) -> tuple[UUID, str]:
+        return (self.slide_id, self.input_sha256)
 
 
 class VaultRow(DeidTable, table=True):
