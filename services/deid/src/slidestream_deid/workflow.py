@@ -60,17 +60,21 @@ from slidestream_contracts.events import (
     SlideStatusV1,
     SlideUploadedV1,
 )
+from slidestream_contracts.quarantine import (
+    MAX_MANIFEST_BYTES,
+    QuarantineManifestError,
+    QuarantineManifestV1,
+    slide_object_key,
+    tus_info_key,
+)
 from slidestream_contracts.states import SlideState, Step
 from slidestream_deid.adapters.repository import DeidRecords
 from slidestream_deid.adapters.slides import SlideProperties, SlideTools
 from slidestream_deid.adapters.tables import AuditRow, Outcome, RetentionRow, utc_now
-from slidestream_deid.domain.artefacts import artefact_name, content_type, object_key
+from slidestream_deid.domain.artefacts import artefact_name, content_type
 from slidestream_deid.domain.identifiers import (
-    MAX_MANIFEST_BYTES,
-    ManifestError,
     SlideIdentifiers,
     identifiers_from,
-    parse_manifest,
     parse_tus_info,
     scan_tokens,
 )
@@ -406,18 +410,18 @@ class DeidWorkflow:
             return stream.read(limit_bytes + 1)
 
     def _identifiers(self, event: SlideUploadedV1) -> SlideIdentifiers:
-        manifest: dict[str, object] | None = None
+        manifest: QuarantineManifestV1 | None = None
         if event.manifest is not None:
             content = self._read_small(
                 event.manifest.bucket, event.manifest.key, MAX_MANIFEST_BYTES
             )
             try:
-                manifest = parse_manifest(content)
-            except ManifestError as error:
+                manifest = QuarantineManifestV1.from_json_bytes(content)
+            except QuarantineManifestError as error:
                 # Without its identifiers the output cannot be checked: fail closed.
                 raise DeidPoisonError(str(error), reason="invalid-manifest") from error
         client_filename: str | None = None
-        info_key = f"{event.original.key}.info"
+        info_key = tus_info_key(event.original.key)
         info = self._store.stat(event.original.bucket, info_key)
         if info is not None and info.size_bytes <= MAX_TUS_INFO_BYTES:
             raw = self._read_small(event.original.bucket, info_key, MAX_TUS_INFO_BYTES)
@@ -542,7 +546,7 @@ class DeidWorkflow:
         artefact = artefact_name(result.format, patched.output.name, series=False)
         written = self._store.compose(
             self._settings.deidentified_bucket,
-            object_key(event.tenant, event.slide_id, artefact),
+            slide_object_key(event.tenant, event.slide_id, artefact),
             source,
             patched.patches,
             sha256=sha256,
@@ -558,7 +562,7 @@ class DeidWorkflow:
             artefact = artefact_name(result.format, output.name, series=series)
             written = self._store.put_file(
                 self._settings.deidentified_bucket,
-                object_key(event.tenant, event.slide_id, artefact),
+                slide_object_key(event.tenant, event.slide_id, artefact),
                 output,
                 content_type=content_type(artefact),
             )
