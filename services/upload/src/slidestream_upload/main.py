@@ -24,6 +24,7 @@ from slidestream_upload.adapters.lifecycle import abort_incomplete_multipart_upl
 from slidestream_upload.adapters.repository import UploadRepository
 from slidestream_upload.adapters.tables import SlideStateRow
 from slidestream_upload.adapters.tusd import TusdAdmin
+from slidestream_upload.reconciler import UploadReconciler
 from slidestream_upload.settings import UploadSettings
 from slidestream_upload.workflow import EVENT_ID_NAMESPACE, UploadWorkflow
 
@@ -46,6 +47,12 @@ def create_app(settings: UploadSettings) -> FastAPI:
         store=store,
         publisher=bus.publisher,
         decisions=DecisionPublisher.for_bus(bus, EVENT_ID_NAMESPACE),
+    )
+    reconciler = UploadReconciler(
+        settings=settings,
+        workflow=workflow,
+        uploads=uploads,
+        store=store,
         tusd=TusdAdmin(settings.tusd_internal_url or settings.tus_url),
     )
 
@@ -67,7 +74,9 @@ def create_app(settings: UploadSettings) -> FastAPI:
         routers=[api.router, hooks.router],
         on_startup=[prepare],
         periodic_jobs=[
-            PeriodicJob("reconcile-uploads", settings.reconcile_interval_s, workflow.reconcile_once)
+            PeriodicJob(
+                "reconcile-uploads", settings.reconcile_interval_s, reconciler.reconcile_once
+            )
         ],
     )
 
