@@ -83,7 +83,7 @@ from slidestream_deid.domain.verdict import (
     REASON_PHI_RESIDUAL,
     ByteHit,
     Finding,
-    Verdict,
+    ResidualPhiVerdict,
     byte_findings,
     decide,
     image_findings,
@@ -467,7 +467,9 @@ class DeidWorkflow:
             )
         return findings, retained, names
 
-    def _gate(self, result: DeidResult, identifiers: SlideIdentifiers, *, series: bool) -> Verdict:
+    def _gate(
+        self, result: DeidResult, identifiers: SlideIdentifiers, *, series: bool
+    ) -> ResidualPhiVerdict:
         """Re-open every output: metadata strings, associated images, and every byte."""
         try:
             findings, retained, names = self._metadata_gate(result, identifiers, series=series)
@@ -488,7 +490,7 @@ class DeidWorkflow:
 
     def _streamed_gate(
         self, ref: ObjectRef, patched: PatchedDeidResult, identifiers: SlideIdentifiers
-    ) -> tuple[Verdict, str]:
+    ) -> tuple[ResidualPhiVerdict, str]:
         """The gate of an output that exists only as the original plus patches, and its SHA-256.
 
         Metadata first (read through the patches), then one streamed GET of the original: its
@@ -583,7 +585,7 @@ class DeidWorkflow:
             delete_after=utc_now() + timedelta(seconds=self._settings.quarantine_retention_s),
         )
 
-    def _reject(self, event: SlideUploadedV1, verdict: Verdict) -> Decided:
+    def _reject(self, event: SlideUploadedV1, verdict: ResidualPhiVerdict) -> Decided:
         detail = verdict.detail()
         logger.warning(
             "slide rejected: identity left after de-identification",

@@ -1,10 +1,15 @@
-"""Wiring of the upload service: settings → adapters → workflow → app. No logic lives here."""
+"""The upload service's process: settings → adapters → workflow and reconciler → app.
+
+Besides the wiring, two things happen here because they belong to the process, not to a use
+case: start-up preparation (migrations, the quarantine bucket, best-effort expiry of abandoned
+multipart uploads) and the mapping of ``HTTPException`` to the ``{"reason", "message"}`` bodies
+partners read.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from pathlib import Path
 
 from fastapi import FastAPI, HTTPException, Request
@@ -29,7 +34,6 @@ from slidestream_upload.settings import UploadSettings
 from slidestream_upload.workflow import EVENT_ID_NAMESPACE, UploadWorkflow
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
-logger = logging.getLogger(__name__)
 
 
 def create_app(settings: UploadSettings) -> FastAPI:
