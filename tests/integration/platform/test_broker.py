@@ -1,8 +1,8 @@
 """The broker factory and the delivery middleware against a real Kafka broker.
 
-Covers DESIGN.md §4: envelope and trace context arrive; a poison message lands in the dead-letter
-topic with its headers; a failing handler's offset is not committed until the message is retried
-to success or durably dead-lettered.
+Covers docs/architecture.md, "Delivery: effectively once": envelope and trace context arrive; a
+poison message lands in the dead-letter topic with its headers; a failing handler's offset is not
+committed until the message is retried to success or durably dead-lettered.
 """
 
 from __future__ import annotations

@@ -20,7 +20,6 @@ from slidestream_platform.decisions import DecisionPublisher
 from slidestream_platform.objectstore.minio_store import MinioObjectStore
 from slidestream_platform.telemetry import make_tracer_provider
 from slidestream_upload.adapters.repository import UploadRepository
-from slidestream_upload.adapters.tusd import TusdAdmin
 from slidestream_upload.settings import UploadSettings
 from slidestream_upload.workflow import EVENT_ID_NAMESPACE, UploadWorkflow
 from tests.integration.upload.support import UploadDeployment, events_for
@@ -170,7 +169,6 @@ async def test_crash_between_publish_and_bookkeeping_does_not_publish_twice(
             store=store,
             publisher=bus.publisher,
             decisions=decisions,
-            tusd=TusdAdmin(settings.tus_url),
         )
         with pytest.raises(CrashAfterPublishError):
             await first.finalize(slide_id)
@@ -182,7 +180,6 @@ async def test_crash_between_publish_and_bookkeeping_does_not_publish_twice(
             store=store,
             publisher=bus.publisher,
             decisions=decisions,
-            tusd=TusdAdmin(settings.tus_url),
         )
         await second.finalize(slide_id)
     finally:

@@ -67,6 +67,7 @@ def test_every_error_class_has_words() -> None:
         "archive-path-traversal",
         "archive-symlink",
         "archive-bomb",
+        "corrupt-archive",
         "expired",
         "terminated",
         "phi-residual",

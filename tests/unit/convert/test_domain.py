@@ -6,7 +6,7 @@ from uuid import uuid4
 
 import pytest
 
-from slidestream_convert.domain.artefacts import content_type, object_key, source_file_name
+from slidestream_convert.domain.artefacts import content_type, source_file_name
 from slidestream_convert.domain.inputs import EVENT_ID_NAMESPACE
 from slidestream_convert.domain.outputs import OutputPolicyError, outputs_for
 from slidestream_platform.decisions import DecisionPublisher
@@ -29,9 +29,7 @@ def test_outputs_default_to_both_and_follow_the_tenant() -> None:
         outputs_for("x", ("jpeg",), {})
 
 
-def test_keys_and_content_types() -> None:
-    slide = uuid4()
-    assert object_key("t", slide, "dicom/level-0.dcm") == f"t/{slide}/dicom/level-0.dcm"
+def test_names_and_content_types() -> None:
     assert content_type("dicom/level-0.dcm") == "application/dicom"
     assert content_type("tiff/slide.ome.tiff") == "image/tiff"
     assert content_type("provenance.json") == "application/json"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from slidestream_deid.domain.artefacts import artefact_name, content_type, object_key
+from slidestream_deid.domain.artefacts import artefact_name, content_type
 from slidestream_deid.domain.identifiers import SlideIdentifiers
 from slidestream_deid.domain.pseudonyms import pseudonymise
 from slidestream_wsi.detect import SlideFormat
@@ -53,6 +53,5 @@ def test_artefact_keys_are_deterministic() -> None:
     assert artefact_name(SlideFormat.APERIO_SVS, "slide", series=False) == "slide.svs"
     assert artefact_name(SlideFormat.OME_TIFF, "slide", series=False) == "slide.ome.tiff"
     assert artefact_name(SlideFormat.DICOM_WSI, "2.25.1.dcm", series=True) == "dicom/2.25.1.dcm"
-    assert object_key("acme", SLIDE, "slide.svs") == f"acme/{SLIDE}/slide.svs"
     assert content_type("dicom/2.25.1.dcm") == "application/dicom"
     assert content_type("slide.svs") == "image/tiff"

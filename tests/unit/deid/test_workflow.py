@@ -31,9 +31,10 @@ from slidestream_contracts.states import SlideState
 from slidestream_deid.adapters.repository import SqlDeidRecords
 from slidestream_deid.adapters.slides import WsiSlideTools
 from slidestream_deid.adapters.tables import AuditRow, ProcessedRow, RetentionRow, VaultRow
+from slidestream_deid.errors import DeidPoisonError
 from slidestream_deid.main import MIGRATIONS_DIR
 from slidestream_deid.settings import DeidSettings
-from slidestream_deid.workflow import EVENT_ID_NAMESPACE, DeidPoisonError, DeidWorkflow
+from slidestream_deid.workflow import EVENT_ID_NAMESPACE, DeidWorkflow
 from slidestream_platform.db import make_engine, upgrade_to_head
 from slidestream_platform.decisions import DecisionPublisher
 from slidestream_platform.errors import RetryableError
@@ -407,7 +408,8 @@ async def test_an_original_replaced_during_the_run_is_retried(
     harness: Harness, planted_svs: Path
 ) -> None:
     event = harness.upload(planted_svs)
-    real_gate = harness.workflow._streamed_gate
+    gate = harness.workflow._gate
+    real_gate = gate.check_streamed
 
     def gate_then_replace(*args: Any, **kwargs: Any) -> Any:
         verdict = real_gate(*args, **kwargs)
@@ -415,7 +417,7 @@ async def test_an_original_replaced_during_the_run_is_retried(
         harness.store.put_bytes(event.original.bucket, event.original.key, data + b"!")
         return verdict
 
-    harness.workflow._streamed_gate = gate_then_replace  # type: ignore[method-assign]
+    gate.check_streamed = gate_then_replace  # type: ignore[method-assign]
     with pytest.raises(RetryableError):
         await harness.workflow.on_uploaded(event)
     assert harness.publisher.sent == []

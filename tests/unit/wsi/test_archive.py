@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from slidestream_wsi.archive import check_zip, extract_zip
-from slidestream_wsi.errors import SlideBombError, UnsafeArchiveError
+from slidestream_wsi.errors import SlideBombError, UnsafeArchiveError, UnsupportedFormatError
 from slidestream_wsi.limits import SlideLimits
 
 
@@ -22,8 +22,9 @@ def _zip(path: Path, members: dict[str, bytes]) -> Path:
     "name", ["../evil.dcm", "a/../../evil.dcm", "/etc/evil.dcm", "C:/x.dcm", "a\\..\\evil.dcm"]
 )
 def test_traversal_members_are_refused(tmp_path: Path, name: str) -> None:
-    with pytest.raises(UnsafeArchiveError):
+    with pytest.raises(UnsafeArchiveError) as refused:
         check_zip(_zip(tmp_path / "bad.zip", {name: b"x"}))
+    assert refused.value.reason == "archive-path-traversal"
 
 
 def test_symlink_members_are_refused(tmp_path: Path) -> None:
@@ -33,20 +34,42 @@ def test_symlink_members_are_refused(tmp_path: Path) -> None:
         info.create_system = 3
         info.external_attr = (stat.S_IFLNK | 0o777) << 16
         archive.writestr(info, "/etc/passwd")
-    with pytest.raises(UnsafeArchiveError):
+    with pytest.raises(UnsafeArchiveError) as refused:
         check_zip(path)
+    assert refused.value.reason == "archive-symlink"
 
 
 def test_zip_bombs_are_refused(tmp_path: Path) -> None:
     bomb = _zip(tmp_path / "bomb.zip", {"zeros.dcm": bytes(20 * 1024 * 1024)})
-    with pytest.raises(SlideBombError):
+    with pytest.raises(SlideBombError) as refused:
         check_zip(bomb)
+    assert refused.value.reason == "archive-bomb"
     many = _zip(tmp_path / "many.zip", {f"{i}.dcm": b"x" for i in range(20)})
-    with pytest.raises(SlideBombError):
+    with pytest.raises(SlideBombError) as refused:
         check_zip(many, SlideLimits(max_archive_member_count=10))
+    assert refused.value.reason == "archive-too-many-members"
     big = _zip(tmp_path / "big.zip", {"a.dcm": b"y" * 5000})
-    with pytest.raises(SlideBombError):
+    with pytest.raises(SlideBombError) as refused:
         check_zip(big, SlideLimits(max_archive_uncompressed_bytes=1000))
+    assert refused.value.reason == "archive-bomb"
+
+
+def test_empty_and_unreadable_archives_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(UnsupportedFormatError) as refused:
+        check_zip(_zip(tmp_path / "empty.zip", {}))
+    assert refused.value.reason == "empty-archive"
+    truncated = tmp_path / "truncated.zip"
+    truncated.write_bytes(_zip(tmp_path / "ok.zip", {"a.dcm": b"a"}).read_bytes()[:-10])
+    with pytest.raises(UnsafeArchiveError) as refused:
+        check_zip(truncated)
+    assert refused.value.reason == "corrupt-archive"
+
+
+def test_an_open_reader_is_checked_like_a_file(tmp_path: Path) -> None:
+    path = _zip(tmp_path / "ok.zip", {"series/a.dcm": b"a", "series/b.dcm": b"b"})
+    with path.open("rb") as reader:
+        listing = check_zip(reader)
+    assert [m.name for m in listing.members] == ["series/a.dcm", "series/b.dcm"]
 
 
 def test_extracts_a_safe_archive_inside_the_destination(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ import pytest
 import tifffile
 from PIL import Image
 
-from slidestream_wsi.detect import SlideFormat, detect_format
+from slidestream_wsi.detect import Container, SlideFormat, detect_format, sniff_container
 from slidestream_wsi.errors import UnsafeArchiveError, UnsupportedFormatError
 
 EXPECTED = {
@@ -84,3 +84,21 @@ def test_zip_with_traversal_is_refused_at_detection(tmp_path: Path) -> None:
         archive.writestr("../../etc/cron.d/evil", b"x")
     with pytest.raises(UnsafeArchiveError):
         detect_format(path)
+
+
+@pytest.mark.parametrize(
+    ("head", "expected"),
+    [
+        (b"II*\x00" + b"\x00" * 128, Container.TIFF),
+        (b"MM\x00*" + b"\x00" * 128, Container.TIFF),
+        (b"II+\x00\x08\x00\x00\x00", Container.BIGTIFF),
+        (b"\x00" * 128 + b"DICM" + b"\x02\x00", Container.DICOM),
+        (b"PK\x03\x04" + b"\x00" * 30, Container.ZIP),
+        (b"\x89PNG\r\n\x1a\n", None),
+        (b"%PDF-1.7", None),
+        (b"PK\x05\x06" + b"\x00" * 18, None),  # an empty zip is no slide
+        (b"", None),
+    ],
+)
+def test_sniff_container_from_the_first_bytes(head: bytes, expected: Container | None) -> None:
+    assert sniff_container(head) is expected

@@ -65,6 +65,11 @@ REASONS: Final = MappingProxyType(
             "The zip archive expands far beyond any slide's size.",
             "Zip the DICOM series' files with ordinary compression and upload it again.",
         ),
+        "corrupt-archive": ReasonText(
+            "The zip archive's table of contents cannot be read (the file is damaged or cut "
+            "short).",
+            "Create the zip again and upload it again.",
+        ),
         "object-too-large": ReasonText(
             "The file is larger than this installation accepts.",
             "Ask the operators about the size limit, or split a multi-slide file into slides.",

@@ -1,4 +1,5 @@
-"""JSON Schema (draft 2020-12, as pydantic emits it) of every event, one file per topic.
+"""JSON Schema (draft 2020-12, as pydantic emits it) of every event, one file per topic, and of
+the objects services hand each other through storage (the quarantine manifest).
 
 ``python -m slidestream_contracts.schemas --out docs/schemas`` writes them;
 ``--check docs/schemas`` fails when the committed files and the code disagree (``make lint``).
@@ -16,16 +17,19 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from slidestream_contracts.events import PIPELINE_EVENTS, DeadLetterRecordV1
+from slidestream_contracts.quarantine import QuarantineManifestV1
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
 
 def schema_documents() -> dict[str, str]:
-    """File name → JSON text, for every pipeline event and the dead-letter record."""
+    """File name → JSON text, for every pipeline event, the dead-letter record and the
+    quarantine manifest."""
     models: list[tuple[str, type[BaseModel]]] = [
         (f"{event.TOPIC.value}.json", event) for event in PIPELINE_EVENTS
     ]
     models.append(("dlq.v1.json", DeadLetterRecordV1))
+    models.append(("quarantine-manifest.v1.json", QuarantineManifestV1))
     documents: dict[str, str] = {}
     for name, model in models:
         schema = {"$schema": SCHEMA_DIALECT, **model.model_json_schema(mode="serialization")}

@@ -8,7 +8,8 @@ from minio import Minio
 
 S3_REGION: Final = "us-east-1"
 BUCKETS: Final[tuple[str, ...]] = ("quarantine", "deidentified", "converted", "derived", "models")
-"""DESIGN.md §6: raw uploads, de-identified slides, converted slides, derived artefacts, models."""
+"""Raw uploads, de-identified slides, converted slides, derived artefacts, models
+(docs/architecture.md, "Storage")."""
 
 
 def s3_client(host_port: str, access_key: str, secret_key: str) -> Minio:

@@ -1,6 +1,6 @@
 """The Kafka broker of a service, configured the one way slidestream consumes and produces.
 
-FastStream's Kafka defaults are not ours (DESIGN.md §4):
+FastStream's Kafka defaults are not ours (docs/architecture.md, "Delivery: effectively once"):
 
 * producer: ``acks=all`` with idempotence, so an acknowledged event survives a broker failure and a
   retried send is not duplicated;

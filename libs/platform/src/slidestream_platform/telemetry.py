@@ -7,7 +7,6 @@ upload, de-identification and conversion spans of one slide share a trace id.
 
 from __future__ import annotations
 
-from opentelemetry import trace
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
@@ -30,9 +29,3 @@ def make_tracer_provider(
     for processor in extra_processors:
         provider.add_span_processor(processor)
     return provider
-
-
-def current_trace_id() -> str:
-    """The active trace id as 32 hex digits, or ``""`` outside a trace."""
-    context = trace.get_current_span().get_span_context()
-    return format(context.trace_id, "032x") if context.is_valid else ""

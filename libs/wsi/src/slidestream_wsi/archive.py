@@ -12,12 +12,22 @@ import stat
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import BinaryIO
 
-from slidestream_wsi.errors import SlideBombError, UnsafeArchiveError
+from slidestream_wsi.errors import (
+    ArchiveBombError,
+    ArchiveLinkError,
+    ArchiveMemberCountError,
+    ArchivePathError,
+    CorruptArchiveError,
+    EmptyArchiveError,
+    UnsafeArchiveError,
+)
 from slidestream_wsi.limits import DEFAULT_LIMITS, SlideLimits
 
 ZIP_MAGIC = b"PK\x03\x04"
-EMPTY_ZIP_MAGIC = b"PK\x05\x06"
+"""APPNOTE §4.3.7: a zip starts with a local file header (an empty zip, which starts with the
+end-of-central-directory record, is no slide)."""
 
 _COPY_CHUNK_BYTES = 1024 * 1024
 # Small members (a Slidedat.ini, a DICOMDIR) may compress very well; the ratio cap applies to
@@ -46,14 +56,14 @@ class ArchiveListing:
 
 def _safe_member_path(name: str) -> PurePosixPath:
     if "\\" in name or "\x00" in name:
-        raise UnsafeArchiveError("archive member name with a backslash or NUL")
+        raise ArchivePathError("archive member name with a backslash or NUL")
     path = PurePosixPath(name)
     if path.is_absolute() or name.startswith("/"):
-        raise UnsafeArchiveError("archive member with an absolute path")
+        raise ArchivePathError("archive member with an absolute path")
     if any(part == ".." for part in path.parts):
-        raise UnsafeArchiveError("archive member with a parent-directory traversal")
+        raise ArchivePathError("archive member with a parent-directory traversal")
     if path.parts and path.parts[0].endswith(":"):
-        raise UnsafeArchiveError("archive member with a drive letter")
+        raise ArchivePathError("archive member with a drive letter")
     return path
 
 
@@ -64,15 +74,19 @@ def _is_symlink(info: zipfile.ZipInfo) -> bool:
     return stat.S_ISLNK(mode)
 
 
-def check_zip(path: Path, limits: SlideLimits = DEFAULT_LIMITS) -> ArchiveListing:
-    """List an archive's files after checking every member; raise on anything unsafe."""
+def check_zip(path: Path | BinaryIO, limits: SlideLimits = DEFAULT_LIMITS) -> ArchiveListing:
+    """List an archive's files after checking every member; raise on anything unsafe.
+
+    Only the central directory is read, so ``path`` may be a seekable reader over a remote
+    object (ranged reads) as well as a local file.
+    """
     try:
         with zipfile.ZipFile(path) as archive:
             infos = archive.infolist()
-    except zipfile.BadZipFile as exc:
-        raise UnsafeArchiveError("not a readable zip archive") from exc
+    except (zipfile.BadZipFile, ValueError, EOFError) as exc:
+        raise CorruptArchiveError("not a readable zip archive") from exc
     if len(infos) > limits.max_archive_member_count:
-        raise SlideBombError("zip has more members than MAX_ARCHIVE_MEMBER_COUNT")
+        raise ArchiveMemberCountError("zip has more members than MAX_ARCHIVE_MEMBER_COUNT")
     members: list[ArchiveMember] = []
     total_uncompressed = 0
     total_compressed = 0
@@ -80,7 +94,7 @@ def check_zip(path: Path, limits: SlideLimits = DEFAULT_LIMITS) -> ArchiveListin
     for info in infos:
         member_path = _safe_member_path(info.filename)
         if _is_symlink(info):
-            raise UnsafeArchiveError("archive member is a symbolic link")
+            raise ArchiveLinkError("archive member is a symbolic link")
         if info.flag_bits & _ZIP_FLAG_ENCRYPTED:
             raise UnsafeArchiveError("archive member is encrypted")
         if info.is_dir():
@@ -92,12 +106,12 @@ def check_zip(path: Path, limits: SlideLimits = DEFAULT_LIMITS) -> ArchiveListin
         total_uncompressed += info.file_size
         total_compressed += info.compress_size
         if total_uncompressed > limits.max_archive_uncompressed_bytes:
-            raise SlideBombError("zip uncompressed size exceeds MAX_ARCHIVE_UNCOMPRESSED_BYTES")
+            raise ArchiveBombError("zip uncompressed size exceeds MAX_ARCHIVE_UNCOMPRESSED_BYTES")
         if (
             info.file_size > _RATIO_CHECK_MIN_BYTES
             and info.file_size > limits.max_archive_compression_ratio * max(info.compress_size, 1)
         ):
-            raise SlideBombError("zip member compression ratio exceeds the limit")
+            raise ArchiveBombError("zip member compression ratio exceeds the limit")
         members.append(
             ArchiveMember(member_path.as_posix(), int(info.file_size), int(info.compress_size))
         )
@@ -105,7 +119,9 @@ def check_zip(path: Path, limits: SlideLimits = DEFAULT_LIMITS) -> ArchiveListin
         total_uncompressed > _RATIO_CHECK_MIN_BYTES
         and total_uncompressed > limits.max_archive_compression_ratio * max(total_compressed, 1)
     ):
-        raise SlideBombError("zip compression ratio exceeds the limit")
+        raise ArchiveBombError("zip compression ratio exceeds the limit")
+    if not members:
+        raise EmptyArchiveError("the zip holds no files")
     return ArchiveListing(tuple(members), total_uncompressed)
 
 
@@ -130,7 +146,7 @@ def extract_zip(path: Path, destination: Path, limits: SlideLimits = DEFAULT_LIM
         for member in listing.members:
             target = (root / member.name).resolve()
             if not target.is_relative_to(root):
-                raise UnsafeArchiveError("archive member resolves outside the destination")
+                raise ArchivePathError("archive member resolves outside the destination")
             target.parent.mkdir(parents=True, exist_ok=True)
             written = 0
             with archive.open(member.name) as source, target.open("xb") as sink:
@@ -138,9 +154,9 @@ def extract_zip(path: Path, destination: Path, limits: SlideLimits = DEFAULT_LIM
                     written += len(chunk)
                     written_total += len(chunk)
                     if written > member.uncompressed_bytes:
-                        raise SlideBombError("zip member inflates beyond its declared size")
+                        raise ArchiveBombError("zip member inflates beyond its declared size")
                     if written_total > limits.max_archive_uncompressed_bytes:
-                        raise SlideBombError("zip inflates beyond MAX_ARCHIVE_UNCOMPRESSED_BYTES")
+                        raise ArchiveBombError("zip inflates beyond MAX_ARCHIVE_UNCOMPRESSED_BYTES")
                     sink.write(chunk)
             extracted.append(target)
     return extracted

@@ -19,7 +19,8 @@ DICOM_MAGIC = b"DICM"
 # DICOM PS3.4 Annex B: VL Whole Slide Microscopy Image Storage.
 WSI_SOP_CLASS_UID = "1.2.840.10008.5.1.4.1.1.77.1.6"
 
-_SNIFF_BYTES = 132
+SNIFF_BYTES = 132
+"""Enough for every container signature (the DICOM magic ends at byte 132)."""
 # Members of a zipped DICOM series that are not instances and may be skipped.
 _DICOM_ZIP_IGNORED_NAMES = frozenset({"dicomdir"})
 
@@ -58,6 +59,24 @@ class DetectedFormat:
     """For zip uploads: the checked member listing."""
 
 
+def sniff_container(head: bytes) -> Container | None:
+    """The outer container of a file starting with ``head`` (its first :data:`SNIFF_BYTES`),
+    or ``None`` when it is none we take.
+
+    Signatures: TIFF 6.0 §2 and BigTIFF headers, the DICOM PS3.10 §7.1 preamble, the zip local
+    file header (APPNOTE §4.3.7). This is the cheap first look (the upload service takes it before
+    anything else reads the file); :func:`detect_format` then reads the structure.
+    """
+    tiff = read_tiff_header(head)
+    if tiff is not None:
+        return Container.BIGTIFF if tiff[1] else Container.TIFF
+    if is_dicom_head(head):
+        return Container.DICOM
+    if head.startswith(ZIP_MAGIC):
+        return Container.ZIP
+    return None
+
+
 def detect_format(path: SourceLike, limits: SlideLimits = DEFAULT_LIMITS) -> DetectedFormat:
     """Detect a slide's format from its bytes; raise :class:`UnsupportedFormatError` otherwise.
 
@@ -67,7 +86,7 @@ def detect_format(path: SourceLike, limits: SlideLimits = DEFAULT_LIMITS) -> Det
     (see :func:`is_tiff_source`): DICOM and zip inputs are read as files.
     """
     with as_source(path).open() as fh:
-        head = fh.read(_SNIFF_BYTES)
+        head = fh.read(SNIFF_BYTES)
     if read_tiff_header(head) is not None:
         return _detect_tiff(path, limits)
     if not isinstance(path, Path):
@@ -103,7 +122,7 @@ def dicom_sop_class_uid(path: Path) -> str | None:
 def is_tiff_source(source: SourceLike) -> bool:
     """Whether the bytes start like a TIFF or BigTIFF (the paths that take any source)."""
     with as_source(source).open() as fh:
-        return read_tiff_header(fh.read(_SNIFF_BYTES)) is not None
+        return read_tiff_header(fh.read(SNIFF_BYTES)) is not None
 
 
 def _detect_tiff(path: SourceLike, limits: SlideLimits) -> DetectedFormat:
@@ -157,6 +176,6 @@ def _detect_zip(path: Path, limits: SlideLimits) -> DetectedFormat:
     if not instances:
         raise UnsupportedFormatError("empty archive")
     for member in instances:
-        if not is_dicom_head(read_member_head(path, member.name, _SNIFF_BYTES)):
+        if not is_dicom_head(read_member_head(path, member.name, SNIFF_BYTES)):
             raise UnsupportedFormatError("archive holds a file that is not DICOM")
     return DetectedFormat(SlideFormat.DICOM_WSI_ZIP, Container.ZIP, listing)

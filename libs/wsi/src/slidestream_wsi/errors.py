@@ -27,10 +27,47 @@ class UnsafeArchiveError(SlideError):
     reason = "unsafe-archive"
 
 
+class ArchivePathError(UnsafeArchiveError):
+    """A zip member named outside the archive: absolute, a drive letter, ``..``, a backslash or
+    a NUL ("Zip Slip")."""
+
+    reason = "archive-path-traversal"
+
+
+class ArchiveLinkError(UnsafeArchiveError):
+    """A zip member that is a symbolic link (it could point anywhere once extracted)."""
+
+    reason = "archive-symlink"
+
+
+class CorruptArchiveError(UnsafeArchiveError):
+    """A zip whose central directory cannot be read."""
+
+    reason = "corrupt-archive"
+
+
+class EmptyArchiveError(UnsupportedFormatError):
+    """A zip that holds no files."""
+
+    reason = "empty-archive"
+
+
 class SlideBombError(SlideError):
     """Declared sizes, counts or work exceed the limits in :mod:`slidestream_wsi.limits`."""
 
     reason = "slide-bomb"
+
+
+class ArchiveBombError(SlideBombError):
+    """A zip that expands beyond the size or compression-ratio limits."""
+
+    reason = "archive-bomb"
+
+
+class ArchiveMemberCountError(SlideBombError):
+    """A zip with more members than ``MAX_ARCHIVE_MEMBER_COUNT``."""
+
+    reason = "archive-too-many-members"
 
 
 class TruncatedSlideError(SlideError):

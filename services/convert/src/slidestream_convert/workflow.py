@@ -39,6 +39,7 @@ from slidestream_contracts.events import (
     SlideEvent,
     SlideStatusV1,
 )
+from slidestream_contracts.quarantine import slide_object_key
 from slidestream_contracts.states import SlideState, Step
 from slidestream_convert.adapters.converter import SlideConverter
 from slidestream_convert.adapters.tables import ConversionRow
@@ -46,7 +47,6 @@ from slidestream_convert.domain.artefacts import (
     PROVENANCE_ARTEFACT,
     content_type,
     dicom_artefact,
-    object_key,
     source_file_name,
     tiff_artefact,
 )
@@ -241,7 +241,7 @@ class ConvertWorkflow:
     def _put(self, event: SlideDeidentifiedV1, artefact: str, path: Path) -> ObjectRef:
         written = self._store.put_file(
             self._settings.converted_bucket,
-            object_key(event.tenant, event.slide_id, artefact),
+            slide_object_key(event.tenant, event.slide_id, artefact),
             path,
             content_type=content_type(artefact),
         )

@@ -7,7 +7,7 @@ Per ``slides.converted.v1``:
 2. choose the levels QC needs from the event's level list alone, download only their DICOM
    instances (the pyramidal TIFF when the tenant has no DICOM output), run the measures with
    the tenant's thresholds;
-3. write ``derived/<tenant>/<slide_id>/qc/{report.json, *.png, index.html}`` (fixed names);
+3. write ``derived/<tenant>/<slide_id>/qc/{report.json, *.png, report.html}`` (fixed names);
 4. store the decision, publish ``slides.qc.v1`` and the status ``qc_passed``/``qc_warned``/
    ``qc_failed`` (with the reasons), record "published". Failing slides stop here: inference
    consumes only passed and warned ones.

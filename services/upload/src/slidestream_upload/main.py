@@ -1,10 +1,15 @@
-"""Wiring of the upload service: settings → adapters → workflow → app. No logic lives here."""
+"""The upload service's process: settings → adapters → workflow and reconciler → app.
+
+Besides the wiring, two things happen here because they belong to the process, not to a use
+case: start-up preparation (migrations, the quarantine bucket, best-effort expiry of abandoned
+multipart uploads) and the mapping of ``HTTPException`` to the ``{"reason", "message"}`` bodies
+partners read.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from pathlib import Path
 
 from fastapi import FastAPI, HTTPException, Request
@@ -24,11 +29,11 @@ from slidestream_upload.adapters.lifecycle import abort_incomplete_multipart_upl
 from slidestream_upload.adapters.repository import UploadRepository
 from slidestream_upload.adapters.tables import SlideStateRow
 from slidestream_upload.adapters.tusd import TusdAdmin
+from slidestream_upload.reconciler import UploadReconciler
 from slidestream_upload.settings import UploadSettings
 from slidestream_upload.workflow import EVENT_ID_NAMESPACE, UploadWorkflow
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
-logger = logging.getLogger(__name__)
 
 
 def create_app(settings: UploadSettings) -> FastAPI:
@@ -46,6 +51,12 @@ def create_app(settings: UploadSettings) -> FastAPI:
         store=store,
         publisher=bus.publisher,
         decisions=DecisionPublisher.for_bus(bus, EVENT_ID_NAMESPACE),
+    )
+    reconciler = UploadReconciler(
+        settings=settings,
+        workflow=workflow,
+        uploads=uploads,
+        store=store,
         tusd=TusdAdmin(settings.tusd_internal_url or settings.tus_url),
     )
 
@@ -67,7 +78,9 @@ def create_app(settings: UploadSettings) -> FastAPI:
         routers=[api.router, hooks.router],
         on_startup=[prepare],
         periodic_jobs=[
-            PeriodicJob("reconcile-uploads", settings.reconcile_interval_s, workflow.reconcile_once)
+            PeriodicJob(
+                "reconcile-uploads", settings.reconcile_interval_s, reconciler.reconcile_once
+            )
         ],
     )
 

@@ -1,21 +1,28 @@
-"""The upload control path's use cases: admit, track, verify, publish once, reject, expire.
+"""The upload control path's use case: admit, track, verify, publish once, or reject.
 
-Hooks from tusd and the reconciliation loop call these; the decisions themselves are pure
-functions in ``domain/``. Every step is idempotent: tusd retries hooks, the reconciler re-runs
-finalization for uploads whose post-finish hook was lost (service down, killed mid-hook), and
-replicas race for the same upload (a database lease decides).
+1. ``pre-create`` (tusd hook): authenticate the token, admit the declared size and checksum
+   against the limits and the tenant's quota (``domain/admission``), check the batch, and name
+   the object ``<tenant>/<slide_id>/original``;
+2. ``post-create`` / ``post-receive``: record tusd's id and the progress;
+3. ``post-finish`` (or the reconciler, :mod:`slidestream_upload.reconciler`, when that hook was
+   lost): :meth:`UploadWorkflow.finalize` under a database lease —
+4. inspect the complete bytes (:func:`slidestream_upload.quarantine.inspect_upload`: container,
+   sha256, zip policy); a refusal removes the upload and publishes ``slides.rejected.v1``;
+5. otherwise write the manifest row beside the slide, take the publication mark and record the
+   decision, then publish ``slides.uploaded.v1`` and the ``uploaded`` status once and record
+   "published".
+
+Every step is idempotent: tusd retries hooks, the reconciler re-runs finalization, and replicas
+race for the same upload (the lease decides); a row found publishing is checked against its mark,
+so a crash after Kafka's acknowledgement sends nothing twice.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import io
 import json
 import logging
-import zipfile
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, timedelta
 from uuid import UUID, uuid5
 
 import uuid_utils
@@ -27,6 +34,7 @@ from slidestream_contracts.events import (
     SlideStatusV1,
     SlideUploadedV1,
 )
+from slidestream_contracts.quarantine import ORIGINAL_ARTEFACT, slide_object_key
 from slidestream_contracts.states import SlideState, Step
 from slidestream_platform.broker import EventPublisher
 from slidestream_platform.decisions import DecisionPublisher
@@ -34,69 +42,27 @@ from slidestream_platform.objectstore.port import ObjectStore
 from slidestream_platform.publication import PublishMark
 from slidestream_upload.adapters.repository import UploadRepository
 from slidestream_upload.adapters.tables import UploadRow, UploadState, utc_now
-from slidestream_upload.adapters.tusd import HookEvent, TusdAdmin, hook_response, object_key_of
+from slidestream_upload.adapters.tusd import HookEvent, hook_response, object_key_of
 from slidestream_upload.domain.admission import UploadRequest, admit
-from slidestream_upload.domain.archives import ZipMember, check_members
 from slidestream_upload.domain.filenames import sanitize_filename
-from slidestream_upload.domain.sniff import SNIFF_BYTES, sniff_container
 from slidestream_upload.domain.tokens import bearer_token
+from slidestream_upload.quarantine import (
+    Inspection,
+    inspect_upload,
+    remove_upload,
+    write_manifest,
+)
 from slidestream_upload.settings import UploadSettings
 
 logger = logging.getLogger(__name__)
 
-HASH_CHUNK_BYTES = 8 * 1024 * 1024
 SLIDE_ID_HEADER = "Slidestream-Slide-Id"
 EVENT_ID_NAMESPACE = UUID("6f1d8a52-4c1e-4f59-9a37-6b0f2f1f7a10")
 """Namespace of the deterministic event ids (UUIDv5 of the object key): one upload, one id."""
 
 
-@dataclass(frozen=True, slots=True)
-class Verdict:
-    """What the bytes turned out to be, or why they are refused."""
-
-    container: SlideFormat | None
-    sha256: str
-    reason: str | None = None
-    detail: str = ""
-
-
 def _metadata(hook: HookEvent) -> dict[str, str]:
     return {k: v for k, v in hook.upload.metadata.items() if isinstance(v, str)}
-
-
-class _RangeReader(io.RawIOBase):
-    """A seekable view of an object through ranged GETs, so :mod:`zipfile` can read only the
-    central directory of a multi-gigabyte archive."""
-
-    def __init__(self, store: ObjectStore, bucket: str, key: str, size: int) -> None:
-        self._store, self._bucket, self._key, self._size = store, bucket, key, size
-        self._position = 0
-
-    def seekable(self) -> bool:
-        return True
-
-    def readable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._position
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self._size}[whence]
-        self._position = max(0, base + offset)
-        return self._position
-
-    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
-        length = min(len(buffer), self._size - self._position)
-        if length <= 0:
-            return 0
-        with self._store.open_stream(
-            self._bucket, self._key, offset=self._position, length=length
-        ) as stream:
-            data = stream.read(length)
-        buffer[: len(data)] = data
-        self._position += len(data)
-        return len(data)
 
 
 class UploadWorkflow:
@@ -108,14 +74,12 @@ class UploadWorkflow:
         store: ObjectStore,
         publisher: EventPublisher,
         decisions: DecisionPublisher,
-        tusd: TusdAdmin,
     ) -> None:
         self._settings = settings
         self._uploads = uploads
         self._store = store
         self._publisher = publisher
         self._decisions = decisions
-        self._tusd = tusd
 
     # -- tusd hooks --------------------------------------------------------------------------
 
@@ -162,7 +126,7 @@ class UploadWorkflow:
                 )
         extra = _json_object(metadata.get("meta"))
         slide_id = UUID(str(uuid_utils.uuid7()))
-        object_key = f"{tenant}/{slide_id}/original"
+        object_key = slide_object_key(tenant, slide_id, ORIGINAL_ARTEFACT)
         row = UploadRow(
             slide_id=slide_id,
             tenant=tenant,
@@ -245,12 +209,19 @@ class UploadWorkflow:
                 )
                 if info is None or info.size_bytes < row.declared_size_bytes:
                     return  # not complete yet: tusd still holds parts
-                verdict = await asyncio.to_thread(self._inspect, row, info.size_bytes)
-                if verdict.reason is not None:
-                    await self._reject(row, verdict)
+                inspection = await asyncio.to_thread(
+                    inspect_upload,
+                    self._store,
+                    self._settings.quarantine_bucket,
+                    row.object_key,
+                    info.size_bytes,
+                    row.declared_sha256,
+                )
+                if inspection.reason is not None:
+                    await self._reject(row, inspection)
                     return
-                assert verdict.container is not None
-                await self._begin_publishing(row, verdict)
+                assert inspection.container is not None
+                await self._begin_publishing(row, inspection)
                 row = await asyncio.to_thread(self._uploads.upload, slide_id)
                 assert row is not None
             await self._publish_once(row)
@@ -264,56 +235,8 @@ class UploadWorkflow:
             await asyncio.sleep(lease.total_seconds() / 3)
             await asyncio.to_thread(self._uploads.renew, slide_id, lease=lease)
 
-    def _inspect(self, row: UploadRow, size_bytes: int) -> Verdict:
-        bucket = self._settings.quarantine_bucket
-        with self._store.open_stream(bucket, row.object_key, length=SNIFF_BYTES) as stream:
-            head = stream.read(SNIFF_BYTES)
-        container = sniff_container(head)
-        digest = self._sha256(bucket, row.object_key)
-        if container is None:
-            return Verdict(
-                None, digest, "unsupported-format", "not a TIFF, BigTIFF, DICOM or zip file"
-            )
-        if row.declared_sha256 is not None and digest != row.declared_sha256:
-            return Verdict(
-                container,
-                digest,
-                "checksum-mismatch",
-                "the stored bytes do not match the declared sha256",
-            )
-        if container is SlideFormat.ZIP:
-            problem = self._zip_problem(bucket, row.object_key, size_bytes)
-            if problem is not None:
-                return Verdict(container, digest, problem[0], problem[1])
-        return Verdict(container, digest)
-
-    def _sha256(self, bucket: str, key: str) -> str:
-        digest = hashlib.sha256()
-        with self._store.open_stream(bucket, key) as stream:
-            while chunk := stream.read(HASH_CHUNK_BYTES):
-                digest.update(chunk)
-        return digest.hexdigest()
-
-    def _zip_problem(self, bucket: str, key: str, size_bytes: int) -> tuple[str, str] | None:
-        reader = io.BufferedReader(_RangeReader(self._store, bucket, key, size_bytes), 1 << 20)
-        try:
-            with zipfile.ZipFile(reader) as archive:
-                members = [
-                    ZipMember(
-                        name=info.filename,
-                        compressed_bytes=info.compress_size,
-                        uncompressed_bytes=info.file_size,
-                        unix_mode=info.external_attr >> 16,
-                    )
-                    for info in archive.infolist()
-                ]
-        except (zipfile.BadZipFile, ValueError, EOFError):
-            return ("corrupt-archive", "the zip's central directory cannot be read")
-        problem = check_members(members)
-        return (problem.reason, problem.detail) if problem is not None else None
-
-    async def _reject(self, row: UploadRow, verdict: Verdict) -> None:
-        reason = verdict.reason or "rejected"
+    async def _reject(self, row: UploadRow, inspection: Inspection) -> None:
+        reason = inspection.reason or "rejected"
         logger.info(
             "upload rejected",
             extra={"tenant": row.tenant, "slide_id": str(row.slide_id), "reason": reason},
@@ -323,18 +246,20 @@ class UploadWorkflow:
             row.slide_id,
             UploadState.REJECTED,
             reason=reason,
-            detail=verdict.detail,
-            sha256=verdict.sha256,
+            detail=inspection.detail,
+            sha256=inspection.sha256,
         )
         # Nothing of a refused upload stays in quarantine.
-        await asyncio.to_thread(self._remove_objects, row.object_key)
+        await asyncio.to_thread(
+            remove_upload, self._store, self._settings.quarantine_bucket, row.object_key
+        )
         await self._publisher.publish(
             SlideRejectedV1(
                 slide_id=row.slide_id,
                 tenant=row.tenant,
                 step=Step.UPLOAD,
                 reason=reason,
-                detail=verdict.detail,
+                detail=inspection.detail,
             )
         )
         await self._publisher.publish(
@@ -344,42 +269,20 @@ class UploadWorkflow:
                 state=SlideState.REJECTED,
                 step=Step.UPLOAD,
                 reason=reason,
-                detail=verdict.detail,
+                detail=inspection.detail,
             )
         )
 
-    def _remove_objects(self, object_key: str) -> None:
-        bucket = self._settings.quarantine_bucket
-        for key in (object_key, f"{object_key}.info", f"{object_key}.part"):
-            self._store.delete(bucket, key)
-
     def _manifest_ref(self, row: UploadRow) -> tuple[ObjectRef | None, dict[str, str | None]]:
-        """Write this slide's manifest row next to it in quarantine (it may identify a patient)."""
+        """The slide's manifest row, written beside it, and its tissue labels for the event."""
         if row.batch_id is None:
             return None, {}
         item = self._uploads.batch_item(row.batch_id, row.filename)
         if item is None:
             return None, {}
-        document = {
-            "filename": item.filename,
-            "sha256": item.sha256,
-            "case_id": item.case_id,
-            "specimen_id": item.specimen_id,
-            "species": item.species,
-            "organ": item.organ,
-            "stain": item.stain,
-            "extra": json.loads(item.extra_json),
-        }
-        body = json.dumps(document, sort_keys=True).encode()
-        ref = self._store.put_stream(
-            self._settings.quarantine_bucket,
-            f"{row.tenant}/{row.slide_id}/manifest.json",
-            io.BytesIO(body),
-            len(body),
-            content_type="application/json",
-        )
-        labels = {"species": item.species, "organ": item.organ, "stain": item.stain}
-        return ref.to_event_ref(), labels
+        bucket = self._settings.quarantine_bucket
+        ref = write_manifest(self._store, bucket, row.tenant, row.slide_id, item)
+        return ref, {"species": item.species, "organ": item.organ, "stain": item.stain}
 
     def _uploaded_event(self, row: UploadRow) -> SlideUploadedV1:
         assert row.verified_sha256 is not None and row.container_format is not None
@@ -404,10 +307,13 @@ class UploadWorkflow:
             stain=labels.get("stain"),
         )
 
-    async def _begin_publishing(self, row: UploadRow, verdict: Verdict) -> None:
-        assert verdict.container is not None
+    async def _begin_publishing(self, row: UploadRow, inspection: Inspection) -> None:
+        assert inspection.container is not None
         probe = row.model_copy(
-            update={"verified_sha256": verdict.sha256, "container_format": verdict.container.value}
+            update={
+                "verified_sha256": inspection.sha256,
+                "container_format": inspection.container.value,
+            }
         )
         event = await asyncio.to_thread(self._uploaded_event, probe)
         mark = await self._decisions.mark([event])
@@ -416,8 +322,8 @@ class UploadWorkflow:
             row.slide_id,
             event_id=uuid5(EVENT_ID_NAMESPACE, row.object_key),
             mark=mark,
-            verified_sha256=verdict.sha256,
-            container_format=verdict.container.value,
+            verified_sha256=inspection.sha256,
+            container_format=inspection.container.value,
             finished_at=utc_now(),
         )
 
@@ -442,46 +348,6 @@ class UploadWorkflow:
         )
         await asyncio.to_thread(self._uploads.mark_published, row.slide_id)
         logger.info("slide uploaded", extra={"tenant": row.tenant, "slide_id": str(row.slide_id)})
-
-    # -- reconciliation ----------------------------------------------------------------------
-
-    async def reconcile_once(self) -> None:
-        """Finish what hooks missed; expire what partners abandoned."""
-        now = datetime.now(UTC)
-        ttl = timedelta(seconds=self._settings.upload_ttl_s)
-        for row in await asyncio.to_thread(self._uploads.unfinished):
-            created = (
-                row.created_at if row.created_at.tzinfo else row.created_at.replace(tzinfo=UTC)
-            )
-            try:
-                if row.state == UploadState.RECEIVING and now - created > ttl:
-                    await self._expire(row)
-                else:
-                    await self.finalize(row.slide_id)
-            except Exception:  # one bad upload must not stop the loop for the others
-                logger.exception("reconciliation failed", extra={"slide_id": str(row.slide_id)})
-
-    async def _expire(self, row: UploadRow) -> None:
-        info = await asyncio.to_thread(
-            self._store.stat, self._settings.quarantine_bucket, row.object_key
-        )
-        if info is not None and info.size_bytes >= row.declared_size_bytes:
-            await self.finalize(row.slide_id)  # complete after all: its hook was lost
-            return
-        if row.tus_id is not None:
-            await self._tusd.terminate(
-                row.tus_id, token=self._settings.tusd_internal_token.get_secret_value()
-            )
-        await asyncio.to_thread(self._remove_objects, row.object_key)
-        await asyncio.to_thread(
-            self._uploads.end,
-            row.slide_id,
-            UploadState.EXPIRED,
-            reason="expired",
-            detail=f"not finished within {self._settings.upload_ttl_s:.0f} s",
-            sha256=None,
-        )
-        logger.info("upload expired", extra={"tenant": row.tenant, "slide_id": str(row.slide_id)})
 
 
 def _uuid_or_none(value: str | None) -> UUID | None:

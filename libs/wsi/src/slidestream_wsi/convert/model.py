@@ -14,6 +14,12 @@ Compression = Literal["none", "jpeg", "jpeg2000", "jpegxl", "deflate", "lzw", "w
 DEFAULT_TILE_SIZE_PX = 256
 DEFAULT_JPEG_QUALITY = 90
 DEFAULT_SAMPLE_TILES_PER_LEVEL = 16
+THUMBNAIL_FILE_NAME = "thumbnail.dcm"
+
+
+def level_file_name(index: int) -> str:
+    """The deterministic name of level ``index``'s DICOM instance (QC fetches levels by it)."""
+    return f"level-{index}.dcm"
 
 
 @dataclass(frozen=True)

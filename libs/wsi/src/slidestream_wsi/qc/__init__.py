@@ -24,7 +24,7 @@ from slidestream_wsi.qc.report import (
     write_report_schema,
 )
 from slidestream_wsi.qc.run import MEASURES, run_qc
-from slidestream_wsi.qc.thresholds import QcThresholds, Verdict
+from slidestream_wsi.qc.thresholds import QcGrade, QcThresholds
 
 __all__ = [
     "HEATMAP_PNG",
@@ -35,12 +35,12 @@ __all__ = [
     "DicomPyramid",
     "PyramidLevel",
     "PyramidSource",
+    "QcGrade",
     "QcMeasureResult",
     "QcPictures",
     "QcReport",
     "QcThresholds",
     "TiffPyramid",
-    "Verdict",
     "choose_levels",
     "levels_needed",
     "open_dicom_pyramid",

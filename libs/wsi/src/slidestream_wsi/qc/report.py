@@ -13,13 +13,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from slidestream_wsi.qc.thresholds import Verdict
+from slidestream_wsi.qc.thresholds import QcGrade
 
 SCHEMA_VERSION: Literal["qc-report.v1"] = "qc-report.v1"
-_VERDICT_RANK: dict[Verdict, int] = {"pass": 0, "warn": 1, "fail": 2}
+_VERDICT_RANK: dict[QcGrade, int] = {"pass": 0, "warn": 1, "fail": 2}
 
 
-def worst(verdicts: list[Verdict]) -> Verdict:
+def worst(verdicts: list[QcGrade]) -> QcGrade:
     return max(verdicts, key=lambda verdict: _VERDICT_RANK[verdict], default="pass")
 
 
@@ -34,7 +34,7 @@ class QcMeasureResult(BaseModel):
     threshold: float | None = Field(
         description="the limit crossed (warn/fail), or the nearest limit when it passed"
     )
-    verdict: Verdict
+    verdict: QcGrade
     description: str = ""
 
 
@@ -67,7 +67,7 @@ class QcReport(BaseModel):
 
     schema_version: Literal["qc-report.v1"] = SCHEMA_VERSION
     slide_label: str = ""
-    verdict: Verdict
+    verdict: QcGrade
     measures: tuple[QcMeasureResult, ...]
     reasons: tuple[str, ...] = Field(description="one line per measure that warned or failed")
     bytes_read: int

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from slidestream_wsi.errors import QcThresholdsError
 
-Verdict = Literal["pass", "warn", "fail"]
+QcGrade = Literal["pass", "warn", "fail"]
 
 
 class QcThresholds(BaseModel):
@@ -137,7 +137,7 @@ class MeasureLimits:
     max_warn: float | None
     max_fail: float | None
 
-    def judge(self, value: float) -> tuple[Verdict, float | None]:
+    def judge(self, value: float) -> tuple[QcGrade, float | None]:
         """The verdict and the limit that decided it (the nearest limit when it passes)."""
         if self.max_fail is not None and value > self.max_fail:
             return "fail", self.max_fail

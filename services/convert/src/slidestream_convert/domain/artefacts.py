@@ -6,8 +6,6 @@ Names come from the converter's deterministic file names (``level-0.dcm``, ``thu
 
 from __future__ import annotations
 
-from uuid import UUID
-
 PROVENANCE_ARTEFACT = "provenance.json"
 
 
@@ -17,10 +15,6 @@ def dicom_artefact(file_name: str) -> str:
 
 def tiff_artefact(file_name: str) -> str:
     return f"tiff/{file_name}"
-
-
-def object_key(tenant: str, slide_id: UUID, artefact: str) -> str:
-    return f"{tenant}/{slide_id}/{artefact}"
 
 
 def content_type(artefact: str) -> str:

@@ -7,8 +7,6 @@ objects instead of adding new ones.
 
 from __future__ import annotations
 
-from uuid import UUID
-
 from slidestream_wsi.detect import SlideFormat
 
 _SINGLE_FILE_NAMES: dict[SlideFormat, str] = {
@@ -27,10 +25,6 @@ def artefact_name(fmt: SlideFormat, output_file_name: str, *, series: bool) -> s
     if series:
         return f"{DICOM_SERIES_FOLDER}/{output_file_name}"
     return _SINGLE_FILE_NAMES.get(fmt, "slide")
-
-
-def object_key(tenant: str, slide_id: UUID, artefact: str) -> str:
-    return f"{tenant}/{slide_id}/{artefact}"
 
 
 def content_type(artefact: str) -> str:

@@ -2,8 +2,9 @@
 
 Sources (all in quarantine, all possibly patient data):
 
-* the slide's manifest row (``manifest.json`` written by upload: ``filename``, ``case_id``,
-  ``specimen_id``, ..., ``extra`` with any other partner column);
+* the slide's manifest row (:class:`~slidestream_contracts.quarantine.QuarantineManifestV1`,
+  written by upload: ``filename``, ``case_id``, ``specimen_id``, ..., ``extra`` with any other
+  partner column);
 * the file name the partner's client sent (tusd keeps it in ``<key>.info``);
 * the values de-identification removed from the slide's metadata (``DeidAudit.scan_tokens``).
 
@@ -18,10 +19,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath, PureWindowsPath
 
+from slidestream_contracts.quarantine import QuarantineManifestV1
 from slidestream_wsi.deid.audit import MIN_SCAN_TOKEN_CHARS
 
-MAX_MANIFEST_BYTES = 1024 * 1024
-"""A manifest row is a few hundred bytes; more is refused rather than parsed."""
 MAX_TOKEN_CHARS = 256
 """Longer values are free text; their identifying parts are caught as shorter tokens."""
 
@@ -39,10 +39,6 @@ _NOT_IDENTIFYING = frozenset({"sha256", "species", "organ", "stain", "filename"}
 _IDENTIFYING_EXTRA = re.compile(
     r"(^|_)(id|ids|barcode|mrn|accession|name|number|nr|no|dob|birth|patient|subject)($|_)"
 )
-
-
-class ManifestError(ValueError):
-    """The manifest object is not the JSON object upload writes (the message has no values)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,19 +84,6 @@ def _first(document: Mapping[str, object], keys: Iterable[str]) -> str | None:
     return None
 
 
-def parse_manifest(content: bytes) -> dict[str, object]:
-    """The manifest JSON object, or :class:`ManifestError`."""
-    if len(content) > MAX_MANIFEST_BYTES:
-        raise ManifestError(f"manifest is larger than {MAX_MANIFEST_BYTES} bytes")
-    try:
-        document = json.loads(content.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ManifestError("manifest is not UTF-8 JSON") from error
-    if not isinstance(document, dict):
-        raise ManifestError("manifest is not a JSON object")
-    return {str(key).strip().lower(): value for key, value in document.items()}
-
-
 def parse_tus_info(content: bytes) -> str | None:
     """The client's file name from a tusd ``.info`` object (``MetaData.filename``), if any."""
     try:
@@ -114,15 +97,14 @@ def parse_tus_info(content: bytes) -> str | None:
 
 
 def identifiers_from(
-    manifest: Mapping[str, object] | None, client_filename: str | None
+    manifest: QuarantineManifestV1 | None, client_filename: str | None
 ) -> SlideIdentifiers:
     """Collect the identifiers of a slide from its manifest row and its client file name."""
-    document: dict[str, object] = dict(manifest or {})
-    extra = document.pop("extra", None)
-    flat: dict[str, object] = dict(document)
-    if isinstance(extra, Mapping):
-        for key, value in extra.items():
-            flat.setdefault(str(key).strip().lower(), value)
+    flat: dict[str, object] = {}
+    if manifest is not None:
+        flat = manifest.model_dump(exclude={"schema_version", "extra"})
+        for key, value in manifest.extra.items():
+            flat.setdefault(key.strip().lower(), value)
     barcodes = [v for v in (_text(flat.get(k)) for k in _BARCODE_KEYS) if v]
     used = set(_CASE_KEYS + _SPECIMEN_KEYS + _PATIENT_KEYS + _BARCODE_KEYS) | _NOT_IDENTIFYING
     others = [

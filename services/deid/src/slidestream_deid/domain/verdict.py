@@ -47,7 +47,7 @@ class ByteHit:
 
 
 @dataclass(frozen=True, slots=True)
-class Verdict:
+class ResidualPhiVerdict:
     findings: tuple[Finding, ...]
 
     @property
@@ -101,8 +101,8 @@ def byte_findings(hits: Iterable[ByteHit]) -> list[Finding]:
     ]
 
 
-def decide(findings: Iterable[Finding]) -> Verdict:
-    return Verdict(tuple(findings))
+def decide(findings: Iterable[Finding]) -> ResidualPhiVerdict:
+    return ResidualPhiVerdict(tuple(findings))
 
 
 def is_residual_failure(error: DeidentificationError) -> bool:

@@ -26,7 +26,7 @@ from slidestream_wsi.qc import (
 class QcOutcome:
     report: QcReport
     pictures: Mapping[str, bytes]
-    """File name (``overlay.png``, ``index.html``…) → bytes, written next to the report."""
+    """File name (``overlay.png``, ``report.html``…) → bytes, written next to the report."""
 
 
 class QcRunner(Protocol):

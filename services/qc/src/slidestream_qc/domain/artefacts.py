@@ -12,6 +12,9 @@ from collections.abc import Mapping, Sequence
 from typing import Protocol, TypeVar
 from uuid import UUID
 
+from slidestream_contracts.quarantine import slide_object_key
+from slidestream_wsi.convert.model import level_file_name
+
 QC_FOLDER = "qc"
 REPORT_NAME = "report.json"
 SUMMARY_NAME = "report.html"
@@ -26,22 +29,17 @@ class Ref(Protocol):
 R = TypeVar("R", bound=Ref)
 
 
-def dicom_level_file_name(index: int) -> str:
-    """The converter's deterministic name of level ``index``'s instance."""
-    return f"level-{index}.dcm"
-
-
 def refs_for_levels(dicom: Sequence[R], indices: Sequence[int]) -> list[R] | None:
     """The DICOM objects holding ``indices``; ``None`` when one of them is missing."""
     by_name: Mapping[str, R] = {ref.key.rsplit("/", 1)[-1]: ref for ref in dicom}
-    chosen = [by_name.get(dicom_level_file_name(i)) for i in indices]
+    chosen = [by_name.get(level_file_name(i)) for i in indices]
     if any(ref is None for ref in chosen):
         return None
     return [ref for ref in chosen if ref is not None]
 
 
 def derived_key(tenant: str, slide_id: UUID, name: str) -> str:
-    return f"{tenant}/{slide_id}/{QC_FOLDER}/{name}"
+    return slide_object_key(tenant, slide_id, f"{QC_FOLDER}/{name}")
 
 
 def content_type(name: str) -> str:
