@@ -7,11 +7,10 @@ import subprocess
 import sys
 import tarfile
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
-from slidestream_wsi import samples
+import slidestream_samples as samples
 from slidestream_wsi.deid import DeidPolicy, DeidResult, deidentify
 from slidestream_wsi.pseudonyms import PseudonymKey
 
@@ -19,15 +18,6 @@ REPO_ROOT = Path(__file__).resolve().parents[3]
 FIXTURE_CACHE = REPO_ROOT / ".local" / "fixtures"
 OPENSLIDE_PYTHON_VERSION = "1.4.7"
 OPENSLIDE_FIXTURES = ("small.svs", "boxes.tiff", "boxes_0.dcm", "unreadable.svs", "unopenable.tiff")
-
-
-SLIDEGEN = samples
-
-
-@pytest.fixture(scope="session")
-def slidegen() -> ModuleType:
-    """The sample-slide generator (slidestream_wsi.samples: the demo and benchmarks use it too)."""
-    return samples
 
 
 @pytest.fixture(scope="session")
@@ -41,21 +31,23 @@ def policy(key: PseudonymKey) -> DeidPolicy:
 
 
 @pytest.fixture(scope="session")
-def planted(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+def planted(tmp_path_factory: pytest.TempPathFactory) -> dict[str, samples.PlantedSlide]:
     """Every synthetic layout, generated once per session."""
     directory = tmp_path_factory.mktemp("planted")
-    return {name: make(directory) for name, make in SLIDEGEN.LAYOUT_MAKERS.items()}
+    return {name: make(directory) for name, make in samples.LAYOUT_MAKERS.items()}
 
 
 @pytest.fixture(scope="session")
 def deidentified(
-    planted: dict[str, object], policy: DeidPolicy, tmp_path_factory: pytest.TempPathFactory
+    planted: dict[str, samples.PlantedSlide],
+    policy: DeidPolicy,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> dict[str, DeidResult]:
     """Every planted layout de-identified once per session."""
     directory = tmp_path_factory.mktemp("deidentified")
     results: dict[str, DeidResult] = {}
     for name, slide in planted.items():
-        source = slide.path  # type: ignore[attr-defined]
+        source = slide.path
         if name == "dicom":
             archive = directory / "series.zip"
             shutil.make_archive(str(archive.with_suffix("")), "zip", source)
