@@ -1,5 +1,13 @@
 """A DICOM WSI series as a scanner sends it: two pyramid levels, label and overview, with the
-planted PHI in patient, study, equipment, specimen, free-text and private attributes."""
+planted PHI in patient, study, equipment, specimen, free-text and private attributes.
+
+Each instance is built with conversion's own dataset builder
+(:func:`slidestream_wsi.convert.dicom_out.build_dataset`: the VL Whole Slide Microscopy Image
+IOD, PS3.3 §A.32.8), so the sample has the modules and the geometry of what the product writes.
+Over that, the identity a scanner writes replaces conversion's pseudonymous one: random UIDs, the
+planted patient, study, equipment and specimen values, dates, free text and a private block;
+the de-identification marks conversion sets (PS3.15 §E) are removed, as a scanner writes none.
+"""
 
 from __future__ import annotations
 
@@ -11,14 +19,29 @@ import numpy as np
 import numpy.typing as npt
 import pydicom
 from PIL import Image
-from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.dataset import Dataset
 from pydicom.encaps import encapsulate
 from pydicom.sequence import Sequence
-from pydicom.uid import UID, JPEGBaseline8Bit, generate_uid
+from pydicom.uid import generate_uid
 
 from slidestream_samples.labels import label_image, macro_image
 from slidestream_samples.phi import TOKENS, PlantedSlide
-from slidestream_samples.pixels import LEVEL0_WIDTH_PX, TILE_PX, levels
+from slidestream_samples.pixels import LEVEL0_HEIGHT_PX, LEVEL0_WIDTH_PX, TILE_PX, levels
+from slidestream_wsi.convert.dicom_out import InstanceGeometry, SlideDescription, build_dataset
+from slidestream_wsi.convert.icc import srgb_profile
+from slidestream_wsi.convert.model import DicomIdentity
+
+DICOM_LEVEL0_MPP_UM = 0.25
+"""Level-0 spacing of the DICOM sample (Pixel Spacing 0.00025 mm)."""
+SCAN_DATE = "19871123"
+SCAN_TIME = "040506"
+UID_PURPOSES = ("study", "series", "frame", "pyramid", "dimension", "specimen")
+"""The series-wide UIDs a scanner draws once per series (random here, as a scanner's are)."""
+TILED = ("VOLUME", "THUMBNAIL")
+"""Image Type values 3 written as TILED_FULL frames; label and overview are one frame each, as
+scanners write them."""
+BURNED_IN = ("LABEL", "OVERVIEW")
+"""Image Type values 3 whose pixels show the slide label (PS3.3 §C.8.12.4.1.1)."""
 
 
 def _encode_jpeg(tile: npt.NDArray[np.uint8]) -> bytes:
@@ -28,6 +51,7 @@ def _encode_jpeg(tile: npt.NDArray[np.uint8]) -> bytes:
 
 
 def _frames(image: npt.NDArray[np.uint8]) -> Iterator[bytes]:
+    """TILED_FULL frames, row by row; edge tiles padded with near-white glass."""
     height, width = image.shape[:2]
     for y in range(0, height, TILE_PX):
         for x in range(0, width, TILE_PX):
@@ -45,29 +69,78 @@ def _code(value: str, scheme: str, meaning: str) -> Dataset:
     return item
 
 
-def _wsi_dataset(
-    image: npt.NDArray[np.uint8], flavor: str, uids: Mapping[str, str], instance: int
-) -> Dataset:
+def _slide() -> SlideDescription:
+    return SlideDescription(
+        identity=DicomIdentity(slide_id="planted-sample"),
+        mpp=(DICOM_LEVEL0_MPP_UM, DICOM_LEVEL0_MPP_UM),
+        level0_size=(LEVEL0_WIDTH_PX, LEVEL0_HEIGHT_PX),
+        objective_power=20.0,
+        icc_profile=srgb_profile(),
+        color_space="SRGB",
+        options_key="sample",
+        source_lossy=True,
+    )
+
+
+def _geometry(image: npt.NDArray[np.uint8], flavor: str, instance: int) -> InstanceGeometry:
     height, width = image.shape[:2]
-    tiled = flavor in ("VOLUME", "THUMBNAIL")
-    frame_h, frame_w = (TILE_PX, TILE_PX) if tiled else (height, width)
-    frames = list(_frames(image)) if tiled else [_encode_jpeg(image)]
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = UID("1.2.840.10008.5.1.4.1.1.77.1.6")
+    tiled = flavor in TILED
+    return InstanceGeometry(
+        name=f"instance-{instance}",
+        flavor=flavor,
+        width=width,
+        height=height,
+        tile_width=TILE_PX if tiled else width,
+        tile_height=TILE_PX if tiled else height,
+        compression="jpeg",
+        photometric="YBR_FULL_422",
+        instance_number=instance,
+        derived=False,
+        downsample=LEVEL0_WIDTH_PX / width,
+    )
+
+
+def _plant_uids(ds: Dataset, uids: Mapping[str, str]) -> None:
+    """The scanner's UIDs in place of conversion's slide-derived ones."""
+    meta = ds.file_meta
     meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = JPEGBaseline8Bit
     meta.SourceApplicationEntityTitle = "ZORROWELL_AE"
-    ds = Dataset()
-    ds.file_meta = meta
-    ds.SOPClassUID = meta.MediaStorageSOPClassUID
+    # Not written by slidestream: pydicom fills in its own implementation identity.
+    del meta.ImplementationClassUID
+    del meta.ImplementationVersionName
     ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
     ds.StudyInstanceUID = uids["study"]
     ds.SeriesInstanceUID = uids["series"]
     ds.FrameOfReferenceUID = uids["frame"]
     ds.PyramidUID = uids["pyramid"]
-    ds.DimensionOrganizationUID = uids["dimension"]
-    ds.ImageType = ["ORIGINAL", "PRIMARY", flavor, "NONE"]
-    ds.Modality = "SM"
+    ds.DimensionOrganizationSequence[0].DimensionOrganizationUID = uids["dimension"]
+    for index in ds.DimensionIndexSequence:
+        index.DimensionOrganizationUID = uids["dimension"]
+
+
+def _plant_patient_and_study(ds: Dataset) -> None:
+    """Patient and General Study modules (PS3.3 §C.7.1.1, §C.7.2.1) as the scanner filled them;
+    a scanner's original is not de-identified, so conversion's marks go."""
+    del ds.PatientIdentityRemoved
+    del ds.DeidentificationMethod
+    ds.PatientName = TOKENS["patient_name"]
+    ds.PatientID = TOKENS["patient_id"]
+    ds.PatientBirthDate = "19611123"
+    ds.PatientSex = "M"
+    ds.ReferringPhysicianName = "Zorrowell^Ida"
+    ds.AccessionNumber = TOKENS["accession"]
+    ds.StudyID = TOKENS["study"]
+    ds.StudyDescription = TOKENS["free_text"]
+    ds.StudyDate = SCAN_DATE
+    ds.StudyTime = SCAN_TIME
+    ds.SeriesDate = SCAN_DATE
+    ds.ContentDate = SCAN_DATE
+    ds.ContentTime = SCAN_TIME
+    ds.AcquisitionDateTime = SCAN_DATE + SCAN_TIME
+
+
+def _plant_equipment(ds: Dataset) -> None:
+    """General Equipment (PS3.3 §C.7.5.1), the operator, free text and a private block."""
     ds.Manufacturer = "Synthetic"
     ds.ManufacturerModelName = "Generator"
     ds.SoftwareVersions = "1.0"
@@ -75,97 +148,50 @@ def _wsi_dataset(
     ds.InstitutionName = TOKENS["institution"]
     ds.StationName = TOKENS["hostname"]
     ds.OperatorsName = TOKENS["operator"]
-    ds.ReferringPhysicianName = "Zorrowell^Ida"
-    ds.PatientName = TOKENS["patient_name"]
-    ds.PatientID = TOKENS["patient_id"]
-    ds.PatientBirthDate = "19611123"
-    ds.PatientSex = "M"
-    ds.AccessionNumber = TOKENS["accession"]
-    ds.StudyID = TOKENS["study"]
-    ds.StudyDescription = TOKENS["free_text"]
-    ds.StudyDate = "19871123"
-    ds.StudyTime = "040506"
-    ds.SeriesDate = "19871123"
-    ds.ContentDate = "19871123"
-    ds.ContentTime = "040506"
-    ds.AcquisitionDateTime = "19871123040506"
-    ds.SeriesNumber = 1
-    ds.InstanceNumber = instance
     ds.ImageComments = (
         "Aperio Image Library v12.0.15|AppMag = 20|"
         f"Filename = {TOKENS['filename']}|User = {TOKENS['operator']}"
     )
-    ds.ContainerIdentifier = TOKENS["barcode"]
-    ds.IssuerOfTheContainerIdentifierSequence = Sequence()
-    ds.ContainerTypeCodeSequence = Sequence([_code("433466003", "SCT", "Microscope slide")])
-    specimen = Dataset()
-    specimen.SpecimenIdentifier = TOKENS["specimen"]
-    specimen.SpecimenUID = uids["specimen"]
-    specimen.IssuerOfTheSpecimenIdentifierSequence = Sequence()
-    step = Dataset()
-    item = Dataset()
-    item.ValueType = "TEXT"
-    item.ConceptNameCodeSequence = Sequence([_code("121041", "DCM", "Specimen Identifier")])
-    item.TextValue = TOKENS["specimen"]
-    step.SpecimenPreparationStepContentItemSequence = Sequence([item])
-    specimen.SpecimenPreparationSequence = Sequence([step])
-    ds.SpecimenDescriptionSequence = Sequence([specimen])
     contributing = Dataset()
     contributing.Manufacturer = "Converter"
     contributing.InstitutionName = TOKENS["institution"]
     ds.ContributingEquipmentSequence = Sequence([contributing])
-    ds.AcquisitionContextSequence = Sequence()
-    ds.VolumetricProperties = "VOLUME"
-    ds.SamplesPerPixel = 3
-    ds.PhotometricInterpretation = "YBR_FULL_422"
-    ds.PlanarConfiguration = 0
-    ds.NumberOfFrames = len(frames)
-    ds.Rows = frame_h
-    ds.Columns = frame_w
-    ds.BitsAllocated = 8
-    ds.BitsStored = 8
-    ds.HighBit = 7
-    ds.PixelRepresentation = 0
-    ds.BurnedInAnnotation = "YES" if flavor in ("LABEL", "OVERVIEW") else "NO"
-    ds.SpecimenLabelInImage = "YES" if flavor in ("LABEL", "OVERVIEW") else "NO"
-    ds.FocusMethod = "AUTO"
-    ds.ExtendedDepthOfField = "NO"
-    ds.LossyImageCompression = "01"
-    ds.LossyImageCompressionMethod = "ISO_10918_1"
-    ds.LossyImageCompressionRatio = 10
-    ds.TotalPixelMatrixColumns = width
-    ds.TotalPixelMatrixRows = height
-    ds.TotalPixelMatrixFocalPlanes = 1
-    ds.NumberOfOpticalPaths = 1
-    ds.DimensionOrganizationType = "TILED_FULL"
-    ds.ImageOrientationSlide = [0, -1, 0, -1, 0, 0]
-    ds.ImagedVolumeWidth = width * 0.00025 * (2048 / width if tiled else 1)
-    ds.ImagedVolumeHeight = height * 0.00025 * (2048 / width if tiled else 1)
-    ds.ImagedVolumeDepth = 0.0
-    origin = Dataset()
-    origin.XOffsetInSlideCoordinateSystem = 0
-    origin.YOffsetInSlideCoordinateSystem = 0
-    ds.TotalPixelMatrixOriginSequence = Sequence([origin])
-    shared = Dataset()
-    measures = Dataset()
-    spacing = 0.00025 * (LEVEL0_WIDTH_PX / width)
-    measures.PixelSpacing = [spacing, spacing]
-    measures.SliceThickness = 0
-    shared.PixelMeasuresSequence = Sequence([measures])
-    frame_type = Dataset()
-    frame_type.FrameType = ds.ImageType
-    shared.WholeSlideMicroscopyImageFrameTypeSequence = Sequence([frame_type])
-    ds.SharedFunctionalGroupsSequence = Sequence([shared])
-    optical = Dataset()
-    optical.OpticalPathIdentifier = "0"
-    optical.IlluminationTypeCodeSequence = Sequence(
-        [_code("111744", "DCM", "Brightfield illumination")]
-    )
-    optical.IlluminationColorCodeSequence = Sequence([_code("414298005", "SCT", "Full Spectrum")])
-    ds.OpticalPathSequence = Sequence([optical])
     block = ds.private_block(0x0009, "ZORROWELL PRIVATE", create=True)
     block.add_new(0x01, "LO", TOKENS["patient_id"])
     block.add_new(0x02, "LT", TOKENS["free_text"])
+
+
+def _plant_specimen(ds: Dataset, uids: Mapping[str, str]) -> None:
+    """Specimen module (PS3.3 §C.7.6.22): the barcode as container, the specimen identifier
+    also as a TEXT content item of its preparation (where de-identification must look too)."""
+    ds.ContainerIdentifier = TOKENS["barcode"]
+    specimen = ds.SpecimenDescriptionSequence[0]
+    specimen.SpecimenIdentifier = TOKENS["specimen"]
+    specimen.SpecimenUID = uids["specimen"]
+    item = Dataset()
+    item.ValueType = "TEXT"
+    item.ConceptNameCodeSequence = Sequence([_code("121041", "DCM", "Specimen Identifier")])
+    item.TextValue = TOKENS["specimen"]
+    step = Dataset()
+    step.SpecimenPreparationStepContentItemSequence = Sequence([item])
+    specimen.SpecimenPreparationSequence = Sequence([step])
+
+
+def _wsi_dataset(
+    image: npt.NDArray[np.uint8], flavor: str, uids: Mapping[str, str], instance: int
+) -> Dataset:
+    geometry = _geometry(image, flavor, instance)
+    ds = build_dataset(_slide(), geometry)
+    _plant_uids(ds, uids)
+    _plant_patient_and_study(ds)
+    _plant_equipment(ds)
+    _plant_specimen(ds, uids)
+    burned_in = "YES" if flavor in BURNED_IN else "NO"
+    ds.BurnedInAnnotation = burned_in
+    ds.SpecimenLabelInImage = burned_in
+    # The scanner's own figure, in place of conversion's placeholder (patched after writing).
+    ds.LossyImageCompressionRatio = 10
+    frames = list(_frames(image)) if flavor in TILED else [_encode_jpeg(image)]
     ds.PixelData = encapsulate(frames)
     ds["PixelData"].VR = "OB"
     return ds
@@ -174,10 +200,7 @@ def _wsi_dataset(
 def make_dicom_series(directory: Path) -> PlantedSlide:
     folder = directory / "dicom_series"
     folder.mkdir(parents=True, exist_ok=True)
-    uids = {
-        name: generate_uid()
-        for name in ("study", "series", "frame", "pyramid", "dimension", "specimen")
-    }
+    uids = {name: generate_uid() for name in UID_PURPOSES}
     lv = levels()
     files: list[Path] = []
     items = [
