@@ -42,13 +42,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from slidestream_devstack.paths import StackPaths, find_repo_root
-from tests.bench.children import child_environment
+from tests.support.bench_children import child_environment
 
 if TYPE_CHECKING:
     from slidestream_wsi.convert import ConversionOptions, ConversionResult
 from slidestream_samples import TILE_PX
 from slidestream_samples.aperio import write_scanner_svs
-from tests.bench.report import write_section
+from tests.support.bench_report import write_section
 
 GIB = 1024**3
 MIB = 1024**2

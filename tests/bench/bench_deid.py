@@ -40,7 +40,7 @@ from slidestream_devstack.paths import StackPaths, find_repo_root
 from slidestream_platform.objectstore.minio_store import MinioObjectStore
 from slidestream_samples import TILE_PX
 from slidestream_samples.aperio import seed_tiles, write_svs
-from tests.bench.report import write_section
+from tests.support.bench_report import write_section
 from tests.support.stack import object_store
 
 GIB = 1024**3

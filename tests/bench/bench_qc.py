@@ -35,7 +35,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from tests.bench.children import child_environment
+from tests.support.bench_children import child_environment
 
 SIZES = {"full": (50_000, 40_000), "small": (16_384, 12_288)}
 SPEEDUP_GOAL = 3.0
@@ -335,7 +335,7 @@ share of tissue counts the 5x tiles its Otsu mask covers by half or more (it als
         if args.size == "full"
         else f"python -m tests.bench.bench_qc --size {args.size}"
     )
-    from tests.bench.report import write_section
+    from tests.support.bench_report import write_section
 
     write_section("qc" if args.size == "full" else f"qc-{args.size}", command, body)
     print(body)

@@ -26,7 +26,7 @@ from slidestream_platform.telemetry import make_tracer_provider
 from slidestream_qc.main import create_app as create_qc_app
 from slidestream_qc.settings import QcSettings
 from slidestream_samples import painting
-from tests.integration.convert.conftest import deidentified_event
+from tests.support.convert import deidentified_event
 from tests.support.stack import Collector, commit_group_at_end, object_store
 
 pytestmark = pytest.mark.integration

@@ -13,7 +13,7 @@ from slidestream_platform.objectstore.ranged import RangedObjectSource
 from slidestream_samples import TIFF_LAYOUTS
 from slidestream_wsi.deid import DeidPolicy
 from slidestream_wsi.pseudonyms import PseudonymKey
-from tests.unit.fakes import MemoryStore
+from tests.support.fakes import MemoryStore
 
 POLICY = DeidPolicy(
     tenant="acme",

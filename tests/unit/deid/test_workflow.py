@@ -45,7 +45,7 @@ from slidestream_wsi.errors import CorruptSlideError
 from slidestream_wsi.pseudonyms import pseudonym
 from slidestream_wsi.scan import scan_bytes_for_tokens
 from slidestream_wsi.source import SlideSource
-from tests.unit.fakes import FakeVerifier, MemoryStore, RecordingPublisher
+from tests.support.fakes import FakeVerifier, MemoryStore, RecordingPublisher
 
 TENANT = "acme"
 MANIFEST = {
