@@ -3,7 +3,7 @@
 * the slide: a generated Aperio SVS (tiled JPEG, two levels) of about 50 000 x 40 000 pixels
   (``--size full``, ~1 GB), 16 384 x 12 288 (``--size medium``, ~0.2 GB, for profiling) or
   6 144 x 4 608 (``--size small``, to prove the harness), built from four pre-encoded tiles
-  written over and over (tests/unit/deid/slides.py), cached under ``.local/bench/``;
+  written over and over (slidestream_samples.aperio), cached under ``.local/bench/``;
 * ``copy``: ``shutil.copyfile`` of the slide (the floor of any conversion that writes it once);
 * ``ours``: ``convert_slide(..., outputs={"dicom"})`` with the default options (tiles copied,
   the levels below level 1 generated, dciodvfy and the re-open checks included), and with the
@@ -42,12 +42,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from slidestream_devstack.paths import StackPaths, find_repo_root
-from tests.bench.children import child_environment
+from tests.support.bench_children import child_environment
 
 if TYPE_CHECKING:
     from slidestream_wsi.convert import ConversionOptions, ConversionResult
-from tests.bench.report import write_section
-from tests.unit.deid.slides import TILE_PX, write_scanner_svs
+from slidestream_samples import TILE_PX
+from slidestream_samples.aperio import write_scanner_svs
+from tests.support.bench_report import write_section
 
 GIB = 1024**3
 MIB = 1024**2

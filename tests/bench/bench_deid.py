@@ -2,7 +2,7 @@
 
 * the slide: a generated Aperio SVS of ``--size-gib`` (tiled JPEG, two levels, label and macro,
   PHI planted in its description), built from four pre-encoded tiles written over and over
-  (tests/unit/deid/slides.py), cached under ``.local/bench/``; its manifest row names a case,
+  (slidestream_samples.aperio), cached under ``.local/bench/``; its manifest row names a case,
   a specimen and a patient, as partners send them;
 * ``copy``: ``ObjectStore.copy`` of the original inside the quarantine bucket (the bytes never
   leave the server) — timed before and after the de-identification, both reported;
@@ -38,9 +38,10 @@ from slidestream_contracts.events import SlideFormat, SlideUploadedV1
 from slidestream_devstack import stack
 from slidestream_devstack.paths import StackPaths, find_repo_root
 from slidestream_platform.objectstore.minio_store import MinioObjectStore
-from tests.bench.report import write_section
+from slidestream_samples import TILE_PX
+from slidestream_samples.aperio import seed_tiles, write_svs
+from tests.support.bench_report import write_section
 from tests.support.stack import object_store
-from tests.unit.deid.slides import TILE_PX, seed_tiles, write_svs
 
 GIB = 1024**3
 MIB = 1024**2

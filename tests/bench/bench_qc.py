@@ -6,8 +6,8 @@
   nuclei in H&E optical density, glass, defocused tissue) painted at ~1 µm/px and area-averaged
   to each level's scale, laid out by one tissue map at level-0 tile resolution (about a third of
   the slide; tiles across a boundary are composed from their parts) so that every level shows
-  the same tissue; cached under ``.local/bench/``. The map is the planted truth the measures of
-  both passes are compared with;
+  the same tissue (slidestream_samples.qc_bench); cached under ``.local/bench/``. The map is the
+  planted truth the measures of both passes are compared with;
 * ``reference``: what HistoQC does for its tissue and blur modules, written for this benchmark:
   read the 1.25x level whole, Otsu tissue mask on its grey image (OpenCV's Otsu, the algorithm
   HistoQC takes from scikit-image), and decode every 256-px tile of the 5x level, tile by tile,
@@ -30,174 +30,29 @@ import resource
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
-import imagecodecs
 import numpy as np
-import numpy.typing as npt
-import tifffile
 
-from tests.bench.children import child_environment
+from tests.support.bench_children import child_environment
 
 SIZES = {"full": (50_000, 40_000), "small": (16_384, 12_288)}
-LEVEL0_MPP = 0.25
-TILE_PX = 256
-SEED_TILES_PER_KIND = 6
-JPEG_QUALITY = 85
 SPEEDUP_GOAL = 3.0
 READ_FRACTION_GOAL = 0.10
 MIB = 1024**2
 REFERENCE_THUMBNAIL_MPP = 8.0
 REFERENCE_FOCUS_MPP = 2.0
-DEFOCUS_SIGMA_UM = 4.0
-"""Gaussian sigma of the planted defocus, in µm (a few µm out of the focal plane at 40x)."""
-DEFOCUSED_TISSUE_SHARE = 0.2
-"""Share of the tissue (its left part) planted out of focus."""
-SLIDE_VERSION = 2
-"""Part of the cached slide's name: bump it when the painting changes."""
 REFERENCE_BLUR_VARIANCE_MIN = 0.0015
 """Laplacian variance (grey 0-1) below which the reference calls a 5x tile blurred."""
 
 
-# -- the slide ---------------------------------------------------------------------------------
-
-
-def _paint_mpp(mpp_um: float) -> float:
-    """Spacing the seed tiles of a level are painted at before being shrunk to the level.
-
-    A coarse level painted directly at its own spacing has nuclei of at least one whole pixel
-    (64 µm² at 8 µm/px, against ~30 µm² for a 6 µm nucleus), so its tissue comes out nearly
-    black. A scanner's coarse levels are area averages of the fine ones: paint at 1 µm/px (at
-    most 8x finer, to keep the canvas small) and shrink with area averaging.
-    """
-    return max(min(mpp_um, 1.0), mpp_um / 8)
-
-
-def _seed_tiles(mpp_um: float, seed: int) -> dict[str, list[bytes]]:
-    """Pre-encoded tiles of each kind, painted at this level's scale."""
-    from slidestream_wsi.qc import synthetic
-
-    kinds: dict[str, list[bytes]] = {"glass": [], "tissue": [], "blurred": []}
-    paint_mpp = _paint_mpp(mpp_um)
-    canvas_px = round(TILE_PX * mpp_um / paint_mpp)
-    for index in range(SEED_TILES_PER_KIND):
-        # Painted larger than needed and cut from the middle: the painter leaves glass in
-        # the corners of its canvas.
-        margin = canvas_px // 8
-        painted = synthetic.paint_tissue(
-            canvas_px + 2 * margin,
-            canvas_px + 2 * margin,
-            seed=seed * 100 + index,
-            tissue_share=0.999,
-            mpp_um=paint_mpp,
-        ).rgb[margin : margin + canvas_px, margin : margin + canvas_px]
-        tissue = np.asarray(
-            cv2.resize(painted, (TILE_PX, TILE_PX), interpolation=cv2.INTER_AREA), np.uint8
-        )
-        glass = synthetic.paint_tissue(TILE_PX, TILE_PX, seed=index, mpp_um=mpp_um, empty=True).rgb
-        blurred = cv2.GaussianBlur(tissue, (0, 0), max(0.5, DEFOCUS_SIGMA_UM / mpp_um))
-        for kind, image in (("tissue", tissue), ("glass", glass), ("blurred", blurred)):
-            kinds[kind].append(bytes(imagecodecs.jpeg8_encode(image, level=JPEG_QUALITY)))
-    return kinds
-
-
-GLASS, TISSUE, DEFOCUSED = 0, 1, 2
-KIND_NAMES = ("glass", "tissue", "blurred")
-
-
-def tissue_map(columns: int, rows: int) -> npt.NDArray[np.uint8]:
-    """GLASS, TISSUE or DEFOCUSED per level-0 tile: the slide's planted truth.
-
-    About a third of the slide is tissue; the left :data:`DEFOCUSED_TISSUE_SHARE` of the tissue
-    (by columns) is out of focus.
-    """
-    from slidestream_wsi.qc import synthetic
-
-    painted = synthetic.paint_tissue(columns * 4, rows * 4, seed=11, tissue_share=0.33)
-    share = cv2.resize(
-        painted.tissue.astype(np.float32), (columns, rows), interpolation=cv2.INTER_AREA
-    )
-    kinds = (share >= 0.5).astype(np.uint8)
-    per_column = kinds.sum(axis=0).cumsum()
-    cut = int(np.searchsorted(per_column, DEFOCUSED_TISSUE_SHARE * per_column[-1]))
-    kinds[:, :cut][kinds[:, :cut] == TISSUE] = DEFOCUSED
-    return kinds
-
-
-def planted_truth(kinds: npt.NDArray[np.uint8]) -> dict[str, float]:
-    tissue = int((kinds != GLASS).sum())
-    return {
-        "tissue_fraction": tissue / kinds.size,
-        "blur_fraction": int((kinds == DEFOCUSED).sum()) / max(1, tissue),
-    }
-
-
-def write_slide(path: Path, width: int, height: int) -> None:
-    columns0, rows0 = math.ceil(width / TILE_PX), math.ceil(height / TILE_PX)
-    kind_map = tissue_map(columns0, rows0)
-    with tifffile.TiffWriter(path, bigtiff=True) as tif:
-        level, level_w, level_h = 0, width, height
-        while True:
-            mpp = LEVEL0_MPP * width / level_w
-            seeds = _seed_tiles(mpp, level)
-            decoded = {
-                kind: [imagecodecs.jpeg8_decode(tile) for tile in tiles]
-                for kind, tiles in seeds.items()
-            }
-            columns, rows = math.ceil(level_w / TILE_PX), math.ceil(level_h / TILE_PX)
-            span = 2**level  # level-0 tiles along each side of one tile of this level
-
-            def tiles(
-                columns: int = columns,
-                rows: int = rows,
-                span: int = span,
-                seeds: dict[str, list[bytes]] = seeds,
-                decoded: dict[str, list[npt.NDArray[np.uint8]]] = decoded,
-            ) -> Iterator[bytes]:
-                for row in range(rows):
-                    for column in range(columns):
-                        cells = kind_map[
-                            row * span : (row + 1) * span, column * span : (column + 1) * span
-                        ]
-                        variant = (row * 7 + column * 13) % SEED_TILES_PER_KIND
-                        if cells.size == 0:
-                            yield seeds["glass"][variant]
-                        elif (cells == cells.flat[0]).all():
-                            yield seeds[KIND_NAMES[cells.flat[0]]][variant]
-                        else:
-                            # A tile across a boundary: each part from its own kind's tile, so
-                            # every level shows the same tissue and the same defocus.
-                            full = np.full((span, span), GLASS, np.uint8)
-                            full[: cells.shape[0], : cells.shape[1]] = cells
-                            where = cv2.resize(
-                                full, (TILE_PX, TILE_PX), interpolation=cv2.INTER_NEAREST
-                            )
-                            tile = decoded["glass"][variant].copy()
-                            for kind in (TISSUE, DEFOCUSED):
-                                inside = where == kind
-                                tile[inside] = decoded[KIND_NAMES[kind]][variant][inside]
-                            yield bytes(imagecodecs.jpeg8_encode(tile, level=JPEG_QUALITY))
-
-            tif.write(
-                tiles(),
-                shape=(level_h, level_w, 3),
-                dtype=np.uint8,
-                tile=(TILE_PX, TILE_PX),
-                compression="jpeg",
-                photometric="rgb",
-                resolution=(1e4 / mpp, 1e4 / mpp),
-                resolutionunit="CENTIMETER",
-                subfiletype=1 if level else 0,
-            )
-            if max(level_w, level_h) <= 2 * TILE_PX:
-                break
-            level, level_w, level_h = level + 1, level_w // 2, level_h // 2
+# -- the slide (painted by slidestream_samples.qc_bench) -------------------------------------
 
 
 def slide_file(size: str) -> Path:
     from slidestream_devstack.paths import StackPaths, find_repo_root
+    from slidestream_samples.qc_bench import SLIDE_VERSION, write_slide
 
     cache = StackPaths(find_repo_root(None)).local / "bench"
     cache.mkdir(parents=True, exist_ok=True)
@@ -372,6 +227,16 @@ def main() -> None:
         print(json.dumps(cold))
         return
 
+    # Imported here, not at the top: the workers' whole-process time must not include the
+    # slide painter's imports.
+    from slidestream_samples.qc_bench import (
+        DEFOCUSED_TISSUE_SHARE,
+        LEVEL0_MPP,
+        TILE_PX,
+        planted_truth,
+        tissue_map,
+    )
+
     slide = slide_file(args.size)
     scaling = thread_scaling()
     width, height = SIZES[args.size]
@@ -470,7 +335,7 @@ share of tissue counts the 5x tiles its Otsu mask covers by half or more (it als
         if args.size == "full"
         else f"python -m tests.bench.bench_qc --size {args.size}"
     )
-    from tests.bench.report import write_section
+    from tests.support.bench_report import write_section
 
     write_section("qc" if args.size == "full" else f"qc-{args.size}", command, body)
     print(body)

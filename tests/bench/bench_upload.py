@@ -33,7 +33,7 @@ import httpx
 from minio import Minio
 
 from slidestream_devstack import stack
-from tests.bench.report import write_section
+from tests.support.bench_report import write_section
 
 BLOCK_BYTES = 64 * 1024 * 1024
 GIB = 1024**3

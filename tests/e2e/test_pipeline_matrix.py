@@ -23,9 +23,9 @@ from uuid import UUID
 
 import pytest
 
+import slidestream_samples as samples
 from slidestream_contracts.reasons import REASONS
 from slidestream_contracts.topics import SERVICES, dead_letter_topic
-from slidestream_wsi import samples
 from tests.support.stack import Collector
 
 pytestmark = pytest.mark.integration

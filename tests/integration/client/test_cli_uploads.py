@@ -19,7 +19,7 @@ import pytest
 from slidestream_client.models import UploadState
 from slidestream_client.sdk import SlidestreamClient
 from slidestream_client.state import UploadRecord
-from tests.integration.upload.support import events_for
+from tests.support.upload import events_for
 
 from .conftest import SLIDESTREAM
 

@@ -12,11 +12,11 @@ import openslide
 import pytest
 from wsidicom import WsiDicom
 
+import slidestream_samples as samples
 from slidestream_contracts.events import SlideConvertedV1, SlideStatusV1
 from slidestream_contracts.states import SlideState, Step
 from slidestream_contracts.topics import Topic
-from slidestream_wsi import samples
-from tests.integration.convert.conftest import Deployment, deidentified_event
+from tests.support.convert import Deployment, deidentified_event
 
 pytestmark = pytest.mark.integration
 

@@ -9,39 +9,20 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from pathlib import Path
 from uuid import uuid4
 
 import pytest
-from sqlalchemy import Engine
 
 from slidestream_contracts.states import Step
 from slidestream_devstack import stack
 from slidestream_devstack.paths import StackPaths, find_repo_root
 from slidestream_devstack.secret_files import deid_pseudonym_key_file
-from slidestream_platform.broker import ServiceBus, make_bus
+from slidestream_platform.broker import make_bus
 from slidestream_platform.db import DatabaseSettings, make_engine
-from slidestream_platform.objectstore.minio_store import MinioObjectStore
 from slidestream_platform.settings import ServiceSettings
 from slidestream_platform.telemetry import make_tracer_provider
-from tests.integration.deid.support import OUTPUT_TOPICS, DeidProcess
+from tests.support.deid import OUTPUT_TOPICS, RETENTION_S, DeidProcess, Deployment
 from tests.support.stack import Collector, commit_group_at_end, object_store
-
-RETENTION_S = 20.0
-"""Short enough to watch originals go, long enough for every check that reads them first."""
-
-
-@dataclass
-class Deployment:
-    process: DeidProcess
-    collector: Collector
-    bus: ServiceBus
-    store: MinioObjectStore
-    engine: Engine
-    tenant: str
-    key_file: Path
-    partitions: int
 
 
 @pytest.fixture(scope="module")

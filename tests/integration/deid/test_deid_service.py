@@ -29,19 +29,20 @@ from slidestream_deid.adapters.tables import AuditRow, ProcessedRow, RetentionRo
 from slidestream_deid.settings import DeidSettings
 from slidestream_deid.workflow import EVENT_ID_NAMESPACE, DeidWorkflow
 from slidestream_platform.decisions import DecisionPublisher
+from slidestream_samples import LAYOUT_MAKERS, TOKENS
+from slidestream_samples.aperio import write_svs
 from slidestream_wsi.pseudonyms import PseudonymKey, pseudonym
-from slidestream_wsi.samples import LAYOUT_MAKERS, TOKENS
 from slidestream_wsi.scan import scan_bytes_for_tokens
-from tests.integration.deid.conftest import RETENTION_S, Deployment
-from tests.integration.deid.support import (
+from tests.support.deid import (
     DEIDENTIFIED,
     QUARANTINE,
+    RETENTION_S,
+    Deployment,
     partition_of,
     put_slide,
     slide_id_on_partition,
 )
-from tests.unit.deid.slides import write_svs
-from tests.unit.wsi.conftest import OPENSLIDE_FIXTURES, openslide_fixtures  # noqa: F401
+from tests.support.openslide import OPENSLIDE_FIXTURES, openslide_fixtures  # noqa: F401
 
 pytestmark = pytest.mark.integration
 

@@ -25,8 +25,8 @@ from slidestream_platform.settings import ServiceSettings
 from slidestream_platform.telemetry import make_tracer_provider
 from slidestream_qc.main import create_app as create_qc_app
 from slidestream_qc.settings import QcSettings
-from slidestream_wsi.qc import synthetic
-from tests.integration.convert.conftest import deidentified_event
+from slidestream_samples import painting
+from tests.support.convert import deidentified_event
 from tests.support.stack import Collector, commit_group_at_end, object_store
 
 pytestmark = pytest.mark.integration
@@ -116,8 +116,8 @@ async def test_a_clean_slide_passes_and_its_report_and_pictures_are_in_derived(
     pipeline: Pipeline, tmp_path: Path
 ) -> None:
     slide = tmp_path / "clean.tiff"
-    painted = synthetic.paint_tissue(seed=5)
-    synthetic.write_tiff_pyramid(slide, painted.rgb, painted.mpp_um)
+    painted = painting.paint_tissue(seed=5)
+    painting.write_tiff_pyramid(slide, painted.rgb, painted.mpp_um)
     converted, qc = await judged(pipeline, slide)
     assert qc.verdict in ("pass", "warn"), qc.reasons
     names = {m.name for m in qc.measures}
@@ -144,8 +144,8 @@ async def test_a_slide_without_tissue_fails_and_stops_with_its_reason(
     pipeline: Pipeline, tmp_path: Path
 ) -> None:
     slide = tmp_path / "empty.tiff"
-    painted = synthetic.paint_tissue(seed=6, empty=True)
-    synthetic.write_tiff_pyramid(slide, painted.rgb, painted.mpp_um)
+    painted = painting.paint_tissue(seed=6, empty=True)
+    painting.write_tiff_pyramid(slide, painted.rgb, painted.mpp_um)
     _, qc = await judged(pipeline, slide)
     assert qc.verdict == "fail"
     assert any("tissue" in reason for reason in qc.reasons)

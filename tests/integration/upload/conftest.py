@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.integration.upload.support import UploadDeployment
+from tests.support.upload import UploadDeployment
 
 
 @pytest.fixture(scope="module")

@@ -22,11 +22,12 @@ from slidestream_platform.telemetry import make_tracer_provider
 from slidestream_upload.adapters.repository import UploadRepository
 from slidestream_upload.settings import UploadSettings
 from slidestream_upload.workflow import EVENT_ID_NAMESPACE, UploadWorkflow
-from tests.integration.upload.support import UploadDeployment, events_for
-from tests.integration.upload.test_upload_service import (
+from tests.support.upload import (
     TUS,
+    UploadDeployment,
     api,
     create,
+    events_for,
     tiff_bytes,
     wait_state,
 )

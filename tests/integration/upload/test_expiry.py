@@ -8,10 +8,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.integration.upload.support import UploadDeployment, events_for
-from tests.integration.upload.test_upload_service import (
+from tests.support.upload import (
     TUS,
+    UploadDeployment,
     create,
+    events_for,
     object_exists,
     tiff_bytes,
     wait_state,

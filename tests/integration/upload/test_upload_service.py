@@ -3,57 +3,32 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import hashlib
 import io
 import json
 import time
 import zipfile
 from pathlib import Path
-from typing import Any
 
 import httpx
-import numpy as np
 import pytest
-import tifffile
-from minio import Minio
 from tusclient import client as tus_client
 
 from slidestream_contracts.states import SlideState, Stage, WaitOutcome, wait_outcome
-from tests.integration.upload.support import UploadDeployment, events_for
+from tests.support.upload import (
+    TUS,
+    WAIT_S,
+    UploadDeployment,
+    api,
+    create,
+    events_for,
+    object_exists,
+    s3,
+    tiff_bytes,
+    wait_state,
+)
 
 pytestmark = pytest.mark.integration
-
-TUS = {"Tus-Resumable": "1.0.0"}
-WAIT_S = 60.0
-
-
-def tiff_bytes(seed: int = 0) -> bytes:
-    pixels = np.random.default_rng(seed).integers(0, 255, (512, 512, 3), dtype=np.uint8)
-    buffer = io.BytesIO()
-    tifffile.imwrite(buffer, pixels, tile=(256, 256), photometric="rgb")
-    return buffer.getvalue()
-
-
-def metadata_header(**values: str) -> str:
-    return ",".join(f"{k} {base64.b64encode(v.encode()).decode()}" for k, v in values.items())
-
-
-def create(
-    deployment: UploadDeployment,
-    token: str | None,
-    body: bytes,
-    *,
-    length: int | None = None,
-    **meta: str,
-) -> httpx.Response:
-    headers = {**TUS, "Upload-Length": str(len(body) if length is None else length)}
-    if token is not None:
-        headers["Authorization"] = f"Bearer {token}"
-    meta.setdefault("filename", "slide.tiff")
-    meta.setdefault("sha256", hashlib.sha256(body).hexdigest())
-    headers["Upload-Metadata"] = metadata_header(**meta)
-    return httpx.post(deployment.tus_url, headers=headers, timeout=30)
 
 
 def raw_upload(
@@ -75,41 +50,6 @@ def raw_upload(
     )
     assert second.status_code == 204, second.text
     return slide_id, location
-
-
-def api(deployment: UploadDeployment, token: str, path: str) -> httpx.Response:
-    return httpx.get(f"{deployment.api}{path}", headers={"Authorization": f"Bearer {token}"})
-
-
-def wait_state(
-    deployment: UploadDeployment, token: str, slide_id: str, states: set[str]
-) -> dict[str, Any]:
-    deadline = time.monotonic() + WAIT_S
-    body: dict[str, Any] = {}
-    while time.monotonic() < deadline:
-        body = api(deployment, token, f"/v1/uploads/{slide_id}").json()
-        if body.get("state") in states:
-            return body
-        time.sleep(0.3)
-    raise AssertionError(f"upload stayed {body.get('state')!r}, wanted one of {states}")
-
-
-def s3(deployment: UploadDeployment) -> Minio:
-    endpoint = deployment.stack_env["S3_ENDPOINT"].split("://", 1)[1]
-    return Minio(
-        endpoint,
-        deployment.stack_env["S3_ACCESS_KEY"],
-        deployment.stack_env["S3_SECRET_KEY"],
-        secure=False,
-    )
-
-
-def object_exists(deployment: UploadDeployment, key: str) -> bool:
-    try:
-        s3(deployment).stat_object("quarantine", key)
-    except Exception:
-        return False
-    return True
 
 
 async def test_raw_http_tus_upload_publishes_exactly_one_uploaded_event(

@@ -35,7 +35,7 @@ from slidestream_wsi.convert import (
     DicomIdentity,
 )
 from slidestream_wsi.errors import CorruptSlideError
-from tests.unit.fakes import FakeVerifier, MemoryStore, RecordingPublisher
+from tests.support.fakes import FakeVerifier, MemoryStore, RecordingPublisher
 
 TENANT = "lab-a"
 

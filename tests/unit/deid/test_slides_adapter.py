@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
+import slidestream_samples as samples
 from slidestream_deid.adapters.slides import SlideProperties, WsiSlideTools
 from slidestream_platform.objectstore.ranged import RangedObjectSource
-from slidestream_wsi import samples
+from slidestream_samples import TIFF_LAYOUTS
 from slidestream_wsi.deid import DeidPolicy
 from slidestream_wsi.pseudonyms import PseudonymKey
-from slidestream_wsi.samples import TIFF_LAYOUTS
-from tests.unit.fakes import MemoryStore
+from tests.support.fakes import MemoryStore
 
 POLICY = DeidPolicy(
     tenant="acme",

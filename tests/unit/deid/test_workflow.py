@@ -39,14 +39,14 @@ from slidestream_platform.db import make_engine, upgrade_to_head
 from slidestream_platform.decisions import DecisionPublisher
 from slidestream_platform.errors import RetryableError
 from slidestream_platform.objectstore.ranged import RANGE_BLOCK_BYTES
+from slidestream_samples import TOKENS, make_svs
+from slidestream_samples.aperio import write_svs
 from slidestream_wsi.deid import DeidPolicy, DeidResult, PatchedDeidResult
 from slidestream_wsi.errors import CorruptSlideError
 from slidestream_wsi.pseudonyms import pseudonym
-from slidestream_wsi.samples import TOKENS, make_svs
 from slidestream_wsi.scan import scan_bytes_for_tokens
 from slidestream_wsi.source import SlideSource
-from tests.unit.deid.slides import write_svs
-from tests.unit.fakes import FakeVerifier, MemoryStore, RecordingPublisher
+from tests.support.fakes import FakeVerifier, MemoryStore, RecordingPublisher
 
 TENANT = "acme"
 MANIFEST = {

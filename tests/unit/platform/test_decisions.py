@@ -24,7 +24,7 @@ from slidestream_platform.decisions import (
     events_to_json,
     input_digest,
 )
-from tests.unit.fakes import FakeVerifier, RecordingPublisher
+from tests.support.fakes import FakeVerifier, RecordingPublisher
 
 NAMESPACE = UUID("00000000-0000-4000-8000-000000000001")
 TENANT = "lab-a"

@@ -31,7 +31,7 @@ from slidestream_qc.settings import QcSettings
 from slidestream_qc.workflow import QcMetrics, QcWorkflow, pyramid_levels
 from slidestream_wsi.qc import PyramidLevel, QcReport, QcThresholds
 from slidestream_wsi.qc.report import QcMeasureResult
-from tests.unit.fakes import FakeVerifier, MemoryStore, RecordingPublisher
+from tests.support.fakes import FakeVerifier, MemoryStore, RecordingPublisher
 
 TENANT = "lab-q"
 LEVELS = ((0, 40_000, 30_000, 0.25), (1, 10_000, 7_500, 1.0), (2, 2_500, 1_875, 4.0))

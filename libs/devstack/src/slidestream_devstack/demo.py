@@ -2,7 +2,7 @@
 
 1. a ``demo`` tenant (token kept in ``.local/demo/token``, mode 0600);
 2. sample slides of several vendor layouts with *invented* patient data planted in their
-   metadata and label images (``slidestream_wsi.samples``), plus one file that is not a slide;
+   metadata and label images (``slidestream_samples``), plus one file that is not a slide;
 3. ``slidestream upload`` (the partner CLI, resumable, with progress bars);
 4. each slide followed with ``slidestream status --wait`` up to the furthest stage whose service
    runs now, and one table per slide: stage by stage, the state and the time it took.
@@ -90,7 +90,7 @@ def demo_token(paths: StackPaths, console: Console) -> str:
 
 def make_sample_slides(folder: Path) -> list[Path]:
     """A few layouts (small, a few MB each) and one impostor; reused when already there."""
-    from slidestream_wsi import samples  # imported late: numpy/pydicom are not needed otherwise
+    import slidestream_samples as samples  # imported late: numpy/pydicom are not needed otherwise
 
     folder.mkdir(parents=True, exist_ok=True)
     makers: dict[str, Callable[[Path], samples.PlantedSlide]] = {
@@ -129,12 +129,12 @@ def he_like_slide(folder: Path) -> Path:
     """A painted H&E-like section at 1 µm/px (a few mm of tissue, like a small biopsy) that a
     quality gate should pass: the planted-PHI samples above are a millimetre wide and fail QC
     for too little tissue, which the demo shows too."""
-    from slidestream_wsi.qc import synthetic  # late: OpenCV is only needed here
+    from slidestream_samples import painting  # late: OpenCV is only needed here
 
     target = folder / "he-section.tiff"
     if not target.exists():
-        painted = synthetic.paint_tissue(seed=11)
-        synthetic.write_tiff_pyramid(target, painted.rgb, painted.mpp_um)
+        painted = painting.paint_tissue(seed=11)
+        painting.write_tiff_pyramid(target, painted.rgb, painted.mpp_um)
     return target
 
 

@@ -11,7 +11,7 @@ from typing import BinaryIO
 import pytest
 
 from slidestream_platform.objectstore.ranged import RangedObjectSource
-from tests.unit.fakes import MemoryStore
+from tests.support.fakes import MemoryStore
 
 DATA = random.Random(3).randbytes(10_000)
 

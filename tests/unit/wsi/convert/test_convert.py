@@ -17,7 +17,8 @@ import pydicom
 import pytest
 import tifffile
 
-from slidestream_wsi import samples
+import slidestream_samples as samples
+from slidestream_samples.aperio import write_scanner_svs
 from slidestream_wsi.convert import (
     ConversionOptions,
     ConversionResult,
@@ -33,7 +34,6 @@ from slidestream_wsi.errors import (
     MissingPixelSpacingError,
     SlideError,
 )
-from tests.unit.deid.slides import write_scanner_svs
 
 IDENTITY = DicomIdentity(
     slide_id="0190d0c4-7a1b-7c2d-8e3f-0a1b2c3d4e5f",

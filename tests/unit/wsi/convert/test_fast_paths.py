@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import tifffile
 
+from slidestream_samples.aperio import write_svs
 from slidestream_wsi.convert import ConversionOptions, DicomIdentity, convert_slide
 from slidestream_wsi.convert import source as source_module
 from slidestream_wsi.convert.jpeg import merge_tables, with_adobe_rgb_marker
@@ -21,7 +22,6 @@ from slidestream_wsi.convert.pixels import encode_jpeg
 from slidestream_wsi.convert.source import open_source
 from slidestream_wsi.convert.verify import reopen_readers
 from slidestream_wsi.errors import ConformanceError, CorruptSlideError
-from tests.unit.deid.slides import write_svs
 
 NO_GATE = ConversionOptions(
     outputs=frozenset({"dicom"}), run_dciodvfy=False, reopen_check=False, assumed_mpp_um=0.5

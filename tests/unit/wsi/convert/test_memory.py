@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.unit.deid.slides import write_svs
+from slidestream_samples.aperio import write_svs
 
 WIDTH_PX, HEIGHT_PX = 8192, 6144
 DECODED_LEVEL0_BYTES = WIDTH_PX * HEIGHT_PX * 3
@@ -96,7 +96,7 @@ def _write_full_size_svs(path: Path) -> Path:
     import numpy as np
     import tifffile
 
-    from tests.unit.deid.slides import aperio_description
+    from slidestream_samples.aperio import aperio_description
 
     tiles = _small_tiles()
     with tifffile.TiffWriter(path, bigtiff=True) as tif:

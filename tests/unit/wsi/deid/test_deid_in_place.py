@@ -10,6 +10,8 @@ from typing import Any, BinaryIO, cast
 
 import pytest
 
+from slidestream_samples import TIFF_LAYOUTS, TILE_PX
+from slidestream_samples.aperio import write_svs
 from slidestream_wsi.deid import (
     AssociatedImagePolicy,
     DeidPolicy,
@@ -19,10 +21,8 @@ from slidestream_wsi.deid import (
 )
 from slidestream_wsi.detect import Container, detect_format
 from slidestream_wsi.errors import SlideError, UnsupportedFormatError
-from slidestream_wsi.samples import TIFF_LAYOUTS
 from slidestream_wsi.scan import scan_bytes_for_tokens
 from slidestream_wsi.tiff.patch import PatchedStream, apply_patches
-from tests.unit.deid.slides import TILE_PX, write_svs
 
 
 def _relabelling(policy: DeidPolicy) -> DeidPolicy:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import tifffile
 
-from slidestream_wsi import samples
+import slidestream_samples as samples
 from slidestream_wsi.deid import AssociatedImagePolicy, DeidPolicy, DeidResult, deidentify
 from slidestream_wsi.deid.audit import AuditRecorder
 from slidestream_wsi.deid.leica import scrub_scn_xml

@@ -6,11 +6,12 @@ from collections.abc import Callable
 
 import pytest
 
+from slidestream_samples import painting
+from slidestream_samples.artefacts import PLANTS
 from slidestream_wsi.qc import open_tiff_pyramid, run_qc
-from slidestream_wsi.qc import synthetic as synth
 from slidestream_wsi.qc.analysis import analyse
 from slidestream_wsi.qc.levels import choose_levels, level_mpp
-from tests.unit.wsi.qc.planted import PLANTS, QcCase
+from tests.support.qc import QcCase
 
 
 @pytest.fixture(scope="session")
@@ -20,10 +21,10 @@ def qc_case(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], QcCase]
 
     def make(name: str) -> QcCase:
         if name not in cache:
-            slide = synth.paint_tissue(seed=7, empty=name == "empty")
+            slide = painting.paint_tissue(seed=7, empty=name == "empty")
             PLANTS.get(name, PLANTS["clean"])(slide)
             path = directory / f"{name}.tif"
-            synth.write_tiff_pyramid(path, slide.rgb, slide.mpp_um)
+            painting.write_tiff_pyramid(path, slide.rgb, slide.mpp_um)
             with open_tiff_pyramid(path) as source:
                 report, pictures = run_qc(source, slide_label=name)
                 choice = choose_levels(source.levels)

@@ -11,7 +11,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from slidestream_wsi import samples
+import slidestream_samples as samples
 from slidestream_wsi.qc import open_dicom_pyramid, open_tiff_pyramid, read_dicom_levels
 from slidestream_wsi.qc.analysis import (
     WORK_MIN_LONG_SIDE_PX,
@@ -23,9 +23,8 @@ from slidestream_wsi.qc.analysis import (
 )
 from slidestream_wsi.qc.focus import measure_focus, sharpness
 from slidestream_wsi.qc.levels import choose_levels
-from slidestream_wsi.qc.run import _tile_reader
-from tests.unit.wsi.qc.planted import QcCase
-from tests.unit.wsi.qc.test_planted_truth import BLUR_TOLERANCE
+from slidestream_wsi.qc.run import focus_tile_reader
+from tests.support.qc import BLUR_TOLERANCE, QcCase
 
 
 @pytest.mark.parametrize("count", [1, 2, 3, 10, 1001, 50_000])
@@ -89,7 +88,7 @@ def test_sampled_focus_within_tolerance(qc_case: Callable[[str], QcCase]) -> Non
     with open_tiff_pyramid(case.path) as source:
         choice = choose_levels(source.levels)
         rgb = source.read_level(choice.analysis.index)
-        reader = _tile_reader(source, choice, rgb)
+        reader = focus_tile_reader(source, choice, rgb)
         every = measure_focus(case.analysis.tissue, choice.focus, reader)
         sampled = measure_focus(case.analysis.tissue, choice.focus, reader, max_tiles=8)
     # Every tissue tile read, against a sample of 8 of them.

@@ -22,7 +22,7 @@ from slidestream_wsi.qc import (
     report_json_schema,
 )
 from slidestream_wsi.qc.pictures import PICTURE_LONG_SIDE_PX
-from tests.unit.wsi.qc.planted import QcCase
+from tests.support.qc import QcCase
 
 SCHEMA_FILE = (
     Path(__file__).resolve().parents[4] / "docs" / "schemas" / "reports" / "qc-report.v1.json"

@@ -6,10 +6,8 @@ from collections.abc import Callable
 
 import pytest
 
-from tests.unit.wsi.qc.planted import QcCase, iou
+from tests.support.qc import BLUR_TOLERANCE, QcCase, iou
 
-BLUR_TOLERANCE = 0.10
-"""Blurred fraction of tissue: ± 10 points (the issue's tolerance)."""
 PEN_IOU_MIN = 0.8
 BUBBLE_IOU_MIN = 0.7
 FOLD_IOU_MIN = 0.5

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from slidestream_wsi import samples
+import slidestream_samples as samples
 from slidestream_wsi.errors import PyramidLevelError, SlideError
 from slidestream_wsi.qc import (
     levels_needed,
@@ -17,7 +17,7 @@ from slidestream_wsi.qc import (
     read_dicom_levels,
     run_qc,
 )
-from tests.unit.wsi.qc.planted import QcCase
+from tests.support.qc import QcCase
 
 
 def test_tiff_levels_and_spacing(qc_case: Callable[[str], QcCase]) -> None:

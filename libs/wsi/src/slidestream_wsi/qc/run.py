@@ -88,7 +88,7 @@ def run_qc(
         focus_job: Future[FocusResult] | None = None
         if analysis.tissue.sum() >= 100:
             focus_job = helpers.submit(
-                measure_focus, analysis.tissue, choice.focus, _tile_reader(source, choice, rgb)
+                measure_focus, analysis.tissue, choice.focus, focus_tile_reader(source, choice, rgb)
             )
         measure(analysis, rgb)
         layers = draw_layers(analysis)
@@ -190,9 +190,11 @@ def _near_he(analysis: Analysis, thresholds: QcThresholds) -> bool:
     ) and (limit_e is None or angle_deg(analysis.stain_vectors[1], RUIFROK_EOSIN) <= limit_e)
 
 
-def _tile_reader(
+def focus_tile_reader(
     source: PyramidSource, choice: LevelChoice, analysis_rgb: npt.NDArray[np.uint8]
 ) -> TileReader:
+    """Reads the focus level's tiles at given origins (cut from the analysis image when the
+    two levels are one); public so the fast-path tests measure the reader QC uses."""
     focus = choice.focus
 
     def read(origins: Iterable[tuple[int, int]]) -> list[tuple[int, int, npt.NDArray[np.uint8]]]:

@@ -5,7 +5,7 @@ measure below a ``min`` or above a ``max`` limit warns or fails. ``None`` switch
 The defaults follow HistoQC's published defaults where it has one (Janowczyk et al., JCO CCI
 2019: brightness, contrast, blur, pen) and GrandQC's artefact classes otherwise (Weng et al.,
 Nat Commun 2024: folds, dark spots, air bubbles, pen, out of focus), and were checked on the
-generated slides of :mod:`slidestream_wsi.qc.synthetic`.
+generated slides of :mod:`slidestream_samples.painting`.
 """
 
 from __future__ import annotations

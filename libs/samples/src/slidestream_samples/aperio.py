@@ -1,9 +1,10 @@
-"""Synthetic SVS files built from a few pre-encoded JPEG tiles, written over and over.
+"""Aperio SVS samples: the planted SVS, and large SVS files made of repeated tiles.
 
-Encoding is the slow part of making a slide; encoding four tiles once and repeating their bytes
-makes a multi-gigabyte slide in the time it takes to write it (the deid benchmark), and lets a
-test hide text *inside* a tile (a JPEG COM segment, which decoders skip), i.e. in bytes that
-de-identification keeps untouched by design.
+The repeated-tile writers encode four JPEG tiles once and write their bytes over and over:
+encoding is the slow part of making a slide, so this makes a multi-gigabyte slide in the time
+it takes to write it (the deid and convert benchmarks), and lets a test hide text *inside* a
+tile (a JPEG COM segment, which decoders skip), i.e. in bytes that de-identification keeps
+untouched by design.
 """
 
 from __future__ import annotations
@@ -16,14 +17,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 import tifffile
 
-from slidestream_wsi.samples import TOKENS, tissue, write_aperio_label_and_macro
+from slidestream_samples.labels import label_image, macro_image
+from slidestream_samples.phi import TOKENS, PlantedSlide
+from slidestream_samples.pixels import LEVEL0_HEIGHT_PX, LEVEL0_WIDTH_PX, TILE_PX, levels, tissue
+from slidestream_samples.tiff_common import SCAN_DATETIME, add_exif_ifd, common_tags
 
-TILE_PX = 256
-SEED_TILES = 4
-
-# What an Aperio scanner writes, with planted PHI in the fields it uses for identity.
 APERIO_PHI_PAIRS = (
     "AppMag = 20",
     "MPP = 0.4990",
@@ -34,6 +35,88 @@ APERIO_PHI_PAIRS = (
     f"ScanScope ID = {TOKENS['serial']}",
     f"Barcode = {TOKENS['barcode']}",
 )
+"""What an Aperio scanner writes, with planted PHI in the fields it uses for identity."""
+
+
+def write_aperio_label_and_macro(tif: tifffile.TiffWriter) -> None:
+    """Append Aperio's label and macro pages (SVS layout: after the pyramid), text drawn in."""
+    tif.write(
+        label_image(),
+        compression="lzw",
+        subfiletype=1,
+        description="Aperio Image Library v12.0.15\nlabel 300x100",
+        metadata=None,
+    )
+    tif.write(
+        macro_image(),
+        compression="jpeg",
+        photometric="rgb",
+        subfiletype=9,
+        description="Aperio Image Library v12.0.15\nmacro 360x120",
+        metadata=None,
+    )
+
+
+def make_svs(directory: Path) -> PlantedSlide:
+    """Level 0, a stripped thumbnail, levels 1 and 2, label and macro, PHI in every field."""
+    path = directory / "planted.svs"
+    lv = levels()
+    header = (
+        "Aperio Image Library v12.0.15\r\n"
+        f"{LEVEL0_WIDTH_PX}x{LEVEL0_HEIGHT_PX} [0,0 {LEVEL0_WIDTH_PX}x{LEVEL0_HEIGHT_PX}] "
+        "(256x256) JPEG/RGB Q=90"
+    )
+    pairs = [
+        "AppMag = 20",
+        "MPP = 0.4990",
+        "StripeWidth = 2040",
+        f"Filename = {TOKENS['filename']}",
+        "Date = 11/23/87",
+        "Time = 04:05:06",
+        f"User = {TOKENS['operator']}",
+        f"ScanScope ID = {TOKENS['serial']}",
+        f"Barcode = {TOKENS['barcode']}",
+        f"Title = {TOKENS['free_text']}",
+        f"Comment {TOKENS['patient_name']}",
+    ]
+    description = "|".join([header, *pairs])
+    with tifffile.TiffWriter(path) as tif:
+        tif.write(
+            lv[0],
+            tile=(TILE_PX, TILE_PX),
+            compression="jpeg",
+            compressionargs={"level": 95},
+            photometric="rgb",
+            description=description,
+            software=TOKENS["hostname"],
+            datetime=SCAN_DATETIME,
+            metadata=None,
+            extratags=common_tags(),
+        )
+        thumb = lv[2][::2, ::2]
+        tif.write(
+            thumb,
+            compression="jpeg",
+            photometric="rgb",
+            description=f"Aperio Image Library v12.0.15\n{2048}x{1536} -> 256x192 - |{pairs[3]}",
+            metadata=None,
+        )
+        for image in lv[1:]:
+            tif.write(
+                image,
+                tile=(TILE_PX, TILE_PX),
+                compression="jpeg",
+                compressionargs={"level": 95},
+                photometric="rgb",
+                description=description,
+                metadata=None,
+            )
+        write_aperio_label_and_macro(tif)
+    add_exif_ifd(path)
+    return PlantedSlide("svs", path, (path,))
+
+
+# -- large SVS files from repeated tiles ------------------------------------------------------
 
 
 @functools.cache
@@ -72,6 +155,7 @@ def _segments(count: int, hidden_text: str | None) -> Iterator[bytes]:
 
 
 def aperio_description(width_px: int, height_px: int, pairs: tuple[str, ...]) -> str:
+    """An ImageDescription as Aperio writes it: a header line, then ``|``-separated pairs."""
     header = (
         "Aperio Image Library v12.0.15\r\n"
         f"{width_px}x{height_px} [0,0 {width_px}x{height_px}] ({TILE_PX}x{TILE_PX}) JPEG/RGB Q=90"
@@ -115,7 +199,7 @@ def write_svs(
 
 
 def write_scanner_svs(
-    path: Path, width_px: int, height_px: int, thumbnail: np.ndarray | None = None
+    path: Path, width_px: int, height_px: int, thumbnail: npt.NDArray[np.uint8] | None = None
 ) -> Path:
     """A two-level tiled-JPEG SVS laid out as Aperio scanners write it: level 0, a stripped
     thumbnail page, level 1, label and macro (tifffile and opentile, wsidicomizer's reader,

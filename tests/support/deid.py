@@ -19,10 +19,13 @@ from uuid import UUID, uuid4
 
 import httpx
 from aiokafka.partitioner import DefaultPartitioner
+from sqlalchemy import Engine
 
 from slidestream_contracts.events import ObjectRef, SlideFormat, SlideUploadedV1
 from slidestream_contracts.topics import Topic
+from slidestream_platform.broker import ServiceBus
 from slidestream_platform.objectstore.minio_store import MinioObjectStore
+from tests.support.stack import Collector
 
 READY_TIMEOUT_S = 90.0
 QUARANTINE = "quarantine"
@@ -175,3 +178,19 @@ def container_of(path: Path) -> SlideFormat:
 
 def sha256_of(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+RETENTION_S = 20.0
+"""Short enough to watch originals go, long enough for every check that reads them first."""
+
+
+@dataclass
+class Deployment:
+    process: DeidProcess
+    collector: Collector
+    bus: ServiceBus
+    store: MinioObjectStore
+    engine: Engine
+    tenant: str
+    key_file: Path
+    partitions: int

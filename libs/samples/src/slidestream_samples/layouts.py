@@ -1,0 +1,32 @@
+"""Every planted layout by name: what the de-identification, QC and end-to-end tests, the demo
+and the benchmarks iterate over."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from pathlib import Path
+
+from slidestream_samples.aperio import make_svs
+from slidestream_samples.dicom import make_dicom_series
+from slidestream_samples.generic import make_generic_tiff
+from slidestream_samples.hamamatsu import make_ndpi
+from slidestream_samples.leica import make_leica_scn
+from slidestream_samples.ome import make_ome_tiff
+from slidestream_samples.phi import PlantedSlide
+from slidestream_samples.philips import make_philips_tiff
+from slidestream_samples.ventana import make_ventana_bif
+
+LAYOUT_MAKERS: dict[str, Callable[[Path], PlantedSlide]] = {
+    "svs": make_svs,
+    "generic_tiff": make_generic_tiff,
+    "ome_tiff": make_ome_tiff,
+    "ndpi": make_ndpi,
+    "philips_tiff": make_philips_tiff,
+    "dicom": make_dicom_series,
+    "philips_tiff_4x": functools.partial(make_philips_tiff, level_step=4),
+    "leica_scn": make_leica_scn,
+    "ventana_bif": make_ventana_bif,
+}
+TIFF_LAYOUTS = tuple(name for name in LAYOUT_MAKERS if name != "dicom")
+"""The TIFF-based layouts: those de-identified in place (as patches)."""
