@@ -15,7 +15,7 @@ from slidestream_contracts.events import SlideFormat
 from slidestream_contracts.quarantine import QuarantineManifestV1
 from slidestream_upload.adapters.tables import BatchItemRow
 from slidestream_upload.quarantine import inspect_upload, remove_upload, write_manifest
-from tests.unit.fakes import MemoryStore
+from tests.support.fakes import MemoryStore
 
 BUCKET = "quarantine"
 KEY = "acme/0190b3c4-1d2e-7f00-8000-000000000001/original"
