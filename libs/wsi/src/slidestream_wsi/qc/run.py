@@ -124,17 +124,42 @@ def _report(
         for m in failing
         if m.threshold is not None
     )
-    stain = None
-    if analysis.stain_vectors is not None:
-        limits_ok = (
-            all(m.verdict == "pass" for m in measures if m.name in _STAIN_ANGLES)
-            or not thresholds.expect_he_stain
-        )
-        stain = StainVectors(
-            hematoxylin=analysis.stain_vectors[0],
-            eosin=analysis.stain_vectors[1],
-            he_stain_ok=limits_ok and _near_he(analysis, thresholds),
-        )
+    stain = _stain(analysis, measures, thresholds)
+    uses = _level_uses(choice, focus, mpp)
+    levels_read = tuple(sorted({use.index for use in uses}))
+    return QcReport(
+        slide_label=slide_label,
+        verdict=worst([m.verdict for m in measures]),
+        measures=measures,
+        reasons=reasons,
+        bytes_read=source.bytes_read,
+        total_bytes=source.total_bytes,
+        read_fraction=source.bytes_read / source.total_bytes if source.total_bytes else 0.0,
+        levels_read=levels_read,
+        level_use=tuple(uses),
+        stain=stain,
+        notes=tuple(notes),
+        elapsed_s=0.0,
+    )
+
+
+def _stain(
+    analysis: Analysis, measures: tuple[QcMeasureResult, ...], thresholds: QcThresholds
+) -> StainVectors | None:
+    if analysis.stain_vectors is None:
+        return None
+    limits_ok = (
+        all(m.verdict == "pass" for m in measures if m.name in _STAIN_ANGLES)
+        or not thresholds.expect_he_stain
+    )
+    return StainVectors(
+        hematoxylin=analysis.stain_vectors[0],
+        eosin=analysis.stain_vectors[1],
+        he_stain_ok=limits_ok and _near_he(analysis, thresholds),
+    )
+
+
+def _level_uses(choice: LevelChoice, focus: FocusResult | None, mpp: float) -> list[LevelUse]:
     uses = [
         LevelUse(
             index=choice.analysis.index,
@@ -154,21 +179,7 @@ def _report(
                 tiles_total=focus.tiles_total,
             )
         )
-    levels_read = tuple(sorted({use.index for use in uses}))
-    return QcReport(
-        slide_label=slide_label,
-        verdict=worst([m.verdict for m in measures]),
-        measures=measures,
-        reasons=reasons,
-        bytes_read=source.bytes_read,
-        total_bytes=source.total_bytes,
-        read_fraction=source.bytes_read / source.total_bytes if source.total_bytes else 0.0,
-        levels_read=levels_read,
-        level_use=tuple(uses),
-        stain=stain,
-        notes=tuple(notes),
-        elapsed_s=0.0,
-    )
+    return uses
 
 
 def _tiles(level: PyramidLevel) -> int:
