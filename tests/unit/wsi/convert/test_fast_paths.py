@@ -16,8 +16,9 @@ import tifffile
 from slidestream_samples.aperio import write_svs
 from slidestream_wsi.convert import ConversionOptions, DicomIdentity, convert_slide
 from slidestream_wsi.convert import source as source_module
+from slidestream_wsi.convert.copy_pass import CopiedJpegCheck
+from slidestream_wsi.convert.gil import GIL_SWITCH_INTERVAL_S
 from slidestream_wsi.convert.jpeg import merge_tables, with_adobe_rgb_marker
-from slidestream_wsi.convert.pipeline import GIL_SWITCH_INTERVAL_S, _CopiedJpegCheck
 from slidestream_wsi.convert.pixels import encode_jpeg
 from slidestream_wsi.convert.source import open_source
 from slidestream_wsi.convert.verify import reopen_readers
@@ -93,7 +94,7 @@ def test_a_tile_with_another_header_fails_the_copy_check(tmp_path: Path) -> None
     slide = open_source([source])
     try:
         level = slide.levels[0]
-        check = _CopiedJpegCheck(level)
+        check = CopiedJpegCheck(level)
         for index in range(level.tile_count):
             raw = level.read_raw(index)
             assert raw is not None

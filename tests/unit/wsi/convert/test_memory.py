@@ -24,7 +24,9 @@ def PEAK():
     raise RuntimeError("no VmHWM in /proc/self/status")
 """
 
-_CHILD = _PEAK_RSS + """
+_CHILD = (
+    _PEAK_RSS
+    + """
 import json, sys
 from pathlib import Path
 from slidestream_wsi.convert import ConversionOptions, DicomIdentity, convert_slide
@@ -39,6 +41,7 @@ else:
     generated = 0
 print(json.dumps({"peak": PEAK(), "generated": generated}))
 """
+)
 
 
 def _peak(source: Path, out: Path, mode: str) -> dict[str, int]:
@@ -67,7 +70,9 @@ FULL_WIDTH_PX, FULL_HEIGHT_PX = 50_000, 40_000
 """The issue's bound: "a 50k x 40k slide converts under 1.5 GiB peak RSS"."""
 MAX_PEAK_RSS_BYTES = int(1.5 * 2**30)
 
-_FULL_CHILD = _PEAK_RSS + """
+_FULL_CHILD = (
+    _PEAK_RSS
+    + """
 import json, sys
 from pathlib import Path
 from slidestream_wsi.convert import ConversionOptions, DicomIdentity, convert_slide
@@ -76,6 +81,7 @@ result = convert_slide([source], out, DicomIdentity("memory-test-full"), Convers
 levels = [[lv.width_px, lv.height_px, lv.lossless_copy] for lv in result.levels]
 print(json.dumps({"peak": PEAK(), "levels": levels}))
 """
+)
 
 
 def _small_tiles() -> tuple[bytes, ...]:

@@ -13,17 +13,12 @@ import pytest
 
 import slidestream_samples as samples
 from slidestream_wsi.qc import open_dicom_pyramid, open_tiff_pyramid, read_dicom_levels
-from slidestream_wsi.qc.analysis import (
-    WORK_MIN_LONG_SIDE_PX,
-    WORK_MPP,
-    fill_holes,
-    grey_percentile,
-    rgb_to_hed,
-    working_image,
-)
 from slidestream_wsi.qc.focus import measure_focus, sharpness
 from slidestream_wsi.qc.levels import choose_levels
+from slidestream_wsi.qc.masks import fill_holes, grey_percentile
 from slidestream_wsi.qc.run import focus_tile_reader
+from slidestream_wsi.qc.segment import WORK_MIN_LONG_SIDE_PX, WORK_MPP, working_image
+from slidestream_wsi.qc.stain import rgb_to_hed
 from tests.support.qc import BLUR_TOLERANCE, QcCase
 
 

@@ -59,7 +59,7 @@ class ConversionOptions:
     """Generate the dyadic levels below the smallest source level, down to one tile. With this
     and ``fill_pyramid_gaps`` off the conversion writes the source's levels only (a lossless
     repackaging, wsidicomizer's default); the DICOM thumbnail instance then repeats a level
-    small enough for one (:data:`~slidestream_wsi.convert.pipeline.THUMBNAIL_MAX_PX`) or, where
+    small enough for one (:data:`~slidestream_wsi.convert.thumbnail.THUMBNAIL_MAX_PX`) or, where
     none is, the thumbnail image the source stores (an SVS's), and is left out without either."""
     assumed_mpp_um: float | None = None
     """Pixel spacing (µm) written into DICOM when the source declares none (recorded as a

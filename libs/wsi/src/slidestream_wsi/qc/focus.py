@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from slidestream_wsi.qc.analysis import BoolMask
+from slidestream_wsi.qc.masks import BoolMask
 from slidestream_wsi.qc.pyramid import PyramidLevel
 
 FOCUS_SCORE_MIN = 0.35

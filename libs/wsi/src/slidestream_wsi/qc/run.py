@@ -5,19 +5,15 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import replace
 
 import numpy as np
 import numpy.typing as npt
 
-from slidestream_wsi.qc.analysis import (
-    RUIFROK_EOSIN,
-    RUIFROK_HEMATOXYLIN,
-    Analysis,
-    measure,
-    segment,
-)
+from slidestream_wsi.qc.analysis import Analysis
 from slidestream_wsi.qc.focus import FocusResult, TileReader, measure_focus
 from slidestream_wsi.qc.levels import LevelChoice, choose_levels, level_mpp
+from slidestream_wsi.qc.measure import Measures, measure
 from slidestream_wsi.qc.pictures import (
     QcPictures,
     draw_heatmap,
@@ -33,6 +29,8 @@ from slidestream_wsi.qc.report import (
     StainVectors,
     worst,
 )
+from slidestream_wsi.qc.segment import segment
+from slidestream_wsi.qc.stain import RUIFROK_EOSIN, RUIFROK_HEMATOXYLIN, angle_deg
 from slidestream_wsi.qc.thresholds import QcThresholds
 
 # name → (unit, what it is). Order is the report's order.
@@ -84,13 +82,16 @@ def run_qc(
     rgb = source.read_level(choice.analysis.index)
     mpp = level_mpp(choice.analysis)
     with ThreadPoolExecutor(QC_THREADS, thread_name_prefix="qc") as helpers:
-        analysis = segment(rgb, mpp)
+        segmentation = segment(rgb, mpp)
         focus_job: Future[FocusResult] | None = None
-        if analysis.tissue.sum() >= 100:
+        if segmentation.tissue.sum() >= 100:
             focus_job = helpers.submit(
-                measure_focus, analysis.tissue, choice.focus, focus_tile_reader(source, choice, rgb)
+                measure_focus,
+                segmentation.tissue,
+                choice.focus,
+                focus_tile_reader(source, choice, rgb),
             )
-        measure(analysis, rgb)
+        analysis = Analysis(segmentation, measure(segmentation, rgb))
         layers = draw_layers(analysis)
         overlay_png = helpers.submit(encode_png, layers.overlay)
         masks_png = helpers.submit(encode_png, layers.masks)
@@ -116,26 +117,52 @@ def _report(
     notes = list(analysis.notes)
     if not (choice.analysis.mpp_x or choice.analysis.mpp_y):
         notes.append("the slide gives no pixel spacing: 40x (0.25 µm/px at level 0) assumed")
+    taken = analysis.measures
     if focus is not None:
-        analysis.values["blur_fraction"] = focus.blurred_fraction
-    measures = tuple(_judge(analysis, thresholds))
+        taken = replace(taken, blur_fraction=focus.blurred_fraction)
+    measures = tuple(_judge(taken, thresholds))
     failing = [m for m in measures if m.verdict != "pass"]
     reasons = tuple(
         f"{m.name} = {m.value:.4g} {m.unit}: {m.verdict} (limit {m.threshold:.4g})"
         for m in failing
         if m.threshold is not None
     )
-    stain = None
-    if analysis.stain_vectors is not None:
-        limits_ok = (
-            all(m.verdict == "pass" for m in measures if m.name in _STAIN_ANGLES)
-            or not thresholds.expect_he_stain
-        )
-        stain = StainVectors(
-            hematoxylin=analysis.stain_vectors[0],
-            eosin=analysis.stain_vectors[1],
-            he_stain_ok=limits_ok and _near_he(analysis, thresholds),
-        )
+    stain = _stain(analysis, measures, thresholds)
+    uses = _level_uses(choice, focus, mpp)
+    levels_read = tuple(sorted({use.index for use in uses}))
+    return QcReport(
+        slide_label=slide_label,
+        verdict=worst([m.verdict for m in measures]),
+        measures=measures,
+        reasons=reasons,
+        bytes_read=source.bytes_read,
+        total_bytes=source.total_bytes,
+        read_fraction=source.bytes_read / source.total_bytes if source.total_bytes else 0.0,
+        levels_read=levels_read,
+        level_use=tuple(uses),
+        stain=stain,
+        notes=tuple(notes),
+        elapsed_s=0.0,
+    )
+
+
+def _stain(
+    analysis: Analysis, measures: tuple[QcMeasureResult, ...], thresholds: QcThresholds
+) -> StainVectors | None:
+    if analysis.stain_vectors is None:
+        return None
+    limits_ok = (
+        all(m.verdict == "pass" for m in measures if m.name in _STAIN_ANGLES)
+        or not thresholds.expect_he_stain
+    )
+    return StainVectors(
+        hematoxylin=analysis.stain_vectors[0],
+        eosin=analysis.stain_vectors[1],
+        he_stain_ok=limits_ok and _near_he(analysis, thresholds),
+    )
+
+
+def _level_uses(choice: LevelChoice, focus: FocusResult | None, mpp: float) -> list[LevelUse]:
     uses = [
         LevelUse(
             index=choice.analysis.index,
@@ -155,21 +182,7 @@ def _report(
                 tiles_total=focus.tiles_total,
             )
         )
-    levels_read = tuple(sorted({use.index for use in uses}))
-    return QcReport(
-        slide_label=slide_label,
-        verdict=worst([m.verdict for m in measures]),
-        measures=measures,
-        reasons=reasons,
-        bytes_read=source.bytes_read,
-        total_bytes=source.total_bytes,
-        read_fraction=source.bytes_read / source.total_bytes if source.total_bytes else 0.0,
-        levels_read=levels_read,
-        level_use=tuple(uses),
-        stain=stain,
-        notes=tuple(notes),
-        elapsed_s=0.0,
-    )
+    return uses
 
 
 def _tiles(level: PyramidLevel) -> int:
@@ -181,8 +194,6 @@ def _tiles(level: PyramidLevel) -> int:
 def _near_he(analysis: Analysis, thresholds: QcThresholds) -> bool:
     if analysis.stain_vectors is None:
         return False
-    from slidestream_wsi.qc.analysis import angle_deg
-
     limit_h = thresholds.hematoxylin_angle_deg_max_warn
     limit_e = thresholds.eosin_angle_deg_max_warn
     return (
@@ -212,11 +223,12 @@ def focus_tile_reader(
     return read
 
 
-def _judge(analysis: Analysis, thresholds: QcThresholds) -> Iterable[QcMeasureResult]:
+def _judge(taken: Measures, thresholds: QcThresholds) -> Iterable[QcMeasureResult]:
+    values = taken.values()
     for name, (unit, description) in MEASURES.items():
-        if name not in analysis.values:
+        if name not in values:
             continue
-        value = float(analysis.values[name])
+        value = values[name]
         if name in _STAIN_ANGLES and not thresholds.expect_he_stain:
             verdict, threshold = "pass", None
         else:
