@@ -25,7 +25,6 @@ from slidestream_wsi.convert import (
     convert_slide,
 )
 from slidestream_wsi.convert.pixels import encode_jpeg
-from slidestream_wsi.convert.source import open_source
 from slidestream_wsi.deid import DeidResult
 from slidestream_wsi.errors import (
     ConformanceError,
@@ -33,6 +32,7 @@ from slidestream_wsi.errors import (
     MissingPixelSpacingError,
     SlideError,
 )
+from slidestream_wsi.pyramid import open_source
 from tests.unit.deid.slides import write_scanner_svs
 
 IDENTITY = DicomIdentity(
