@@ -4,7 +4,8 @@
 (:mod:`~.dicom`) as a :class:`SourceSlide`: its levels (raw stored tiles for the lossless copy,
 a decoder for the rest), its level-0 spacing and objective power (:mod:`~.spacing`, the one
 rule), its level geometry (:mod:`~.geometry`) and a byte counter over every read
-(:mod:`~.counting`). Conversion, QC and inference read slides
+(:mod:`~.counting`). :func:`plan_tiles` and :func:`iter_tile_batches` (:mod:`~.tiles`) serve
+tiles at a chosen magnification over a tissue mask. Conversion, QC and inference read slides
 through here only.
 """
 
@@ -27,6 +28,13 @@ from slidestream_wsi.pyramid.level import (
 )
 from slidestream_wsi.pyramid.reader import open_source
 from slidestream_wsi.pyramid.spacing import PLAUSIBLE_MPP_UM, Mpp
+from slidestream_wsi.pyramid.tiles import (
+    TileBatch,
+    TilePlan,
+    choose_level,
+    iter_tile_batches,
+    plan_tiles,
+)
 
 __all__ = [
     "BACKGROUND_RGB",
@@ -45,7 +53,12 @@ __all__ = [
     "SourceLevel",
     "SourceSlide",
     "SourceThumbnail",
+    "TileBatch",
     "TileCoding",
+    "TilePlan",
+    "choose_level",
+    "iter_tile_batches",
     "level_geometry",
     "open_source",
+    "plan_tiles",
 ]
