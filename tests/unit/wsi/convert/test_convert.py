@@ -26,7 +26,6 @@ from slidestream_wsi.convert import (
     convert_slide,
 )
 from slidestream_wsi.convert.pixels import encode_jpeg
-from slidestream_wsi.convert.source import open_source
 from slidestream_wsi.deid import DeidResult
 from slidestream_wsi.errors import (
     ConformanceError,
@@ -34,6 +33,7 @@ from slidestream_wsi.errors import (
     MissingPixelSpacingError,
     SlideError,
 )
+from slidestream_wsi.pyramid import open_source
 
 IDENTITY = DicomIdentity(
     slide_id="0190d0c4-7a1b-7c2d-8e3f-0a1b2c3d4e5f",
@@ -437,7 +437,7 @@ def test_missing_pixel_spacing_refuses_dicom_unless_assumed(
 def test_a_copy_that_changes_pixels_fails_the_proof(
     planted: dict[str, samples.PlantedSlide], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from slidestream_wsi.convert import source as source_module
+    from slidestream_wsi import pyramid as source_module
     from slidestream_wsi.convert.pixels import encode_jpeg
 
     original = source_module.SourceLevel.copy_bytes

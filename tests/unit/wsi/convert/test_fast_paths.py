@@ -15,14 +15,14 @@ import tifffile
 
 from slidestream_samples.aperio import write_svs
 from slidestream_wsi.convert import ConversionOptions, DicomIdentity, convert_slide
-from slidestream_wsi.convert import source as source_module
 from slidestream_wsi.convert.copy_pass import CopiedJpegCheck
 from slidestream_wsi.convert.gil import GIL_SWITCH_INTERVAL_S
-from slidestream_wsi.convert.jpeg import merge_tables, with_adobe_rgb_marker
 from slidestream_wsi.convert.pixels import encode_jpeg
-from slidestream_wsi.convert.source import open_source
 from slidestream_wsi.convert.verify import reopen_readers
 from slidestream_wsi.errors import ConformanceError, CorruptSlideError
+from slidestream_wsi.pyramid import open_source
+from slidestream_wsi.pyramid import tiff as tiff_reader
+from slidestream_wsi.pyramid.jpeg import merge_tables, with_adobe_rgb_marker
 
 NO_GATE = ConversionOptions(
     outputs=frozenset({"dicom"}), run_dciodvfy=False, reopen_check=False, assumed_mpp_um=0.5
@@ -54,7 +54,7 @@ def test_copy_runs_cover_each_row_in_runs_of_bounded_size(
         sizes = [len(level.read_raw(index) or b"") for index in range(level.tile_count)]
         # A bound of about two tiles, so that every row is cut into several runs.
         bound = 2 * max(sizes)
-        monkeypatch.setattr(source_module, "COPY_RUN_BYTES", bound)
+        monkeypatch.setattr(tiff_reader, "COPY_RUN_BYTES", bound)
         runs = list(level.copy_runs())
         assert [index for first, stop in runs for index in range(first, stop)] == list(
             range(level.tile_count)

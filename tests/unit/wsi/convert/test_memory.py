@@ -30,7 +30,7 @@ _CHILD = (
 import json, sys
 from pathlib import Path
 from slidestream_wsi.convert import ConversionOptions, DicomIdentity, convert_slide
-from slidestream_wsi.convert.source import open_source
+from slidestream_wsi.pyramid import open_source
 source, out, mode = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
 if mode == "convert":
     options = ConversionOptions(run_dciodvfy=False, reopen_check=False)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import slidestream_samples as samples
-from slidestream_wsi.errors import PyramidLevelError, SlideError
+from slidestream_wsi.errors import PyramidLevelError, SlideError, UnsupportedFormatError
 from slidestream_wsi.qc import (
     levels_needed,
     open_dicom_pyramid,
@@ -88,8 +88,8 @@ def test_dicom_series_levels_and_qc(tmp_path: Path) -> None:
         try:
             if read_dicom_levels([path])[0].width_px == levels[1].width_px:
                 subset.append(path)
-        except PyramidLevelError:
-            continue  # a label or overview instance
+        except UnsupportedFormatError:
+            continue  # a label or overview instance: no VOLUME level in it
     total = sum(path.stat().st_size for path in files)
     with open_dicom_pyramid(subset, total_bytes=total, all_levels=levels) as source:
         assert [level.index for level in source.levels] == [1]

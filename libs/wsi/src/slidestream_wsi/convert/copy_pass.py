@@ -18,14 +18,14 @@ from dataclasses import dataclass, field
 
 from slidestream_wsi.convert.dicom_out import DicomInstanceWriter
 from slidestream_wsi.convert.generation import Cascade, LevelGeneration, encodes
-from slidestream_wsi.convert.jpeg import jpeg_header_length, parse_jpeg_frame
 from slidestream_wsi.convert.model import ConversionOptions
 from slidestream_wsi.convert.pixels import Retiler
 from slidestream_wsi.convert.plan import LevelPlan
-from slidestream_wsi.convert.source import Pixels, RawTile, SourceLevel
 from slidestream_wsi.convert.tile_pool import EncodedStream, band, decoded_rows
 from slidestream_wsi.convert.verify import sample_indices
 from slidestream_wsi.errors import ConformanceError
+from slidestream_wsi.pyramid import Pixels, RawTile, SourceLevel
+from slidestream_wsi.pyramid.jpeg import jpeg_header_length, parse_jpeg_frame
 
 _MAX_KNOWN_HEADERS = 64
 

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 
 from slidestream_wsi.convert.pixels import Downsampler, Retiler
 from slidestream_wsi.convert.plan import LevelPlan
-from slidestream_wsi.convert.source import Pixels, SourceLevel
 from slidestream_wsi.convert.targets import GeneratedOutputs, LevelTargets
 from slidestream_wsi.convert.tile_pool import EncodedStream, band, decoded_rows
+from slidestream_wsi.pyramid import Pixels, SourceLevel
 
 
 @dataclass

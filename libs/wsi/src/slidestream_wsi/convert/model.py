@@ -7,9 +7,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from slidestream_wsi.pyramid.level import Compression as Compression
+
 OutputFormat = Literal["dicom", "tiff"]
 VerifyMode = Literal["sample", "full"]
-Compression = Literal["none", "jpeg", "jpeg2000", "jpegxl", "deflate", "lzw", "webp"]
 
 DEFAULT_TILE_SIZE_PX = 256
 DEFAULT_JPEG_QUALITY = 90

@@ -29,7 +29,6 @@ from slidestream_wsi.convert.icc import srgb_profile
 from slidestream_wsi.convert.model import ConversionOptions, ConversionResult, DicomIdentity
 from slidestream_wsi.convert.plan import LevelPlan, plan_levels
 from slidestream_wsi.convert.provenance import Checks, level_report, provenance
-from slidestream_wsi.convert.source import SourceSlide, open_source
 from slidestream_wsi.convert.targets import (
     THUMBNAIL_NAME,
     TIFF_NAME,
@@ -48,6 +47,7 @@ from slidestream_wsi.convert.verify import (
     require_dciodvfy,
 )
 from slidestream_wsi.errors import MissingPixelSpacingError
+from slidestream_wsi.pyramid import SourceSlide, open_source
 
 ProgressCallback = Callable[[int, int], None]
 _LOSSLESS_SOURCE_CODINGS = ("none", "lzw", "deflate")

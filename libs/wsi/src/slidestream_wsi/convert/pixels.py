@@ -22,7 +22,7 @@ import cv2
 import imagecodecs
 import numpy as np
 
-from slidestream_wsi.convert.source import BACKGROUND_RGB, RGB_SAMPLES, Pixels
+from slidestream_wsi.pyramid import BACKGROUND_RGB, RGB_SAMPLES, Pixels
 
 TileRowSink = Callable[[list[Pixels]], None]
 BandSink = Callable[[Pixels], None]

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 from slidestream_wsi.convert.model import Compression, ConversionOptions, OutputFormat
-from slidestream_wsi.convert.source import SourceLevel, SourceSlide
 from slidestream_wsi.errors import UnsupportedFormatError
+from slidestream_wsi.pyramid import SourceLevel, SourceSlide
 
 MIN_COPIED_TILE_PX = 64
 MAX_COPIED_TILE_PX = 4096

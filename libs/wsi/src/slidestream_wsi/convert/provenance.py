@@ -14,7 +14,7 @@ from slidestream_wsi.convert.copy_pass import LevelOutcome
 from slidestream_wsi.convert.gate import Proofs
 from slidestream_wsi.convert.model import ConversionOptions, ConvertedLevelReport
 from slidestream_wsi.convert.plan import Encoding, LevelPlan
-from slidestream_wsi.convert.source import SourceSlide
+from slidestream_wsi.pyramid import SourceSlide
 
 _VERSIONED_PACKAGES = ("slidestream-wsi", "tifffile", "imagecodecs", "pydicom", "numpy")
 

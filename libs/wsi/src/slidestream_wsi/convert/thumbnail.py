@@ -17,8 +17,8 @@ from slidestream_wsi.convert.dicom_out import (
 from slidestream_wsi.convert.model import ConversionOptions
 from slidestream_wsi.convert.pixels import encode_jpeg, fit_within
 from slidestream_wsi.convert.plan import LevelPlan
-from slidestream_wsi.convert.source import Pixels, SourceThumbnail, open_source
 from slidestream_wsi.convert.targets import THUMBNAIL_NAME, level_file_name
+from slidestream_wsi.pyramid import Pixels, SourceThumbnail, open_source
 
 THUMBNAIL_MAX_PX = 1024
 """The thumbnail instance is the largest pyramid level that fits in this square."""

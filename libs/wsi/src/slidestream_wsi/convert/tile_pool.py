@@ -11,7 +11,7 @@ from concurrent.futures import Executor, Future
 import numpy as np
 
 from slidestream_wsi.convert.pixels import encode_jpeg
-from slidestream_wsi.convert.source import Pixels, SourceLevel
+from slidestream_wsi.pyramid import Pixels, SourceLevel
 
 WORKERS = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 """Threads that decode and encode tiles: imagecodecs releases the GIL while it works, so tile

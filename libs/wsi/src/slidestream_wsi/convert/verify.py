@@ -27,8 +27,8 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from slidestream_wsi.convert.source import SourceLevel, open_source
 from slidestream_wsi.errors import ConformanceError, ConformanceToolMissing
+from slidestream_wsi.pyramid import SourceLevel, open_source
 
 DCIODVFY = "dciodvfy"
 REOPEN_READERS = ("openslide", "tiffslide", "wsidicom")

@@ -8,10 +8,9 @@ versioned :class:`QcReport` (JSON Schema: :func:`report_json_schema`) and :class
 from slidestream_wsi.qc.levels import choose_levels, levels_needed
 from slidestream_wsi.qc.pictures import HEATMAP_PNG, MASKS_PNG, OVERLAY_PNG, QcPictures
 from slidestream_wsi.qc.pyramid import (
-    DicomPyramid,
     PyramidLevel,
     PyramidSource,
-    TiffPyramid,
+    SlidePyramid,
     open_dicom_pyramid,
     open_tiff_pyramid,
     read_dicom_levels,
@@ -32,7 +31,6 @@ __all__ = [
     "MEASURES",
     "OVERLAY_PNG",
     "SCHEMA_VERSION",
-    "DicomPyramid",
     "PyramidLevel",
     "PyramidSource",
     "QcGrade",
@@ -40,7 +38,7 @@ __all__ = [
     "QcPictures",
     "QcReport",
     "QcThresholds",
-    "TiffPyramid",
+    "SlidePyramid",
     "choose_levels",
     "levels_needed",
     "open_dicom_pyramid",

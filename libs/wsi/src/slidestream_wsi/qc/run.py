@@ -21,7 +21,7 @@ from slidestream_wsi.qc.pictures import (
     encode_png,
     summary_html,
 )
-from slidestream_wsi.qc.pyramid import DicomPyramid, PyramidLevel, PyramidSource, TiffPyramid
+from slidestream_wsi.qc.pyramid import PyramidLevel, PyramidSource, SlidePyramid
 from slidestream_wsi.qc.report import (
     LevelUse,
     QcMeasureResult,
@@ -215,7 +215,7 @@ def focus_tile_reader(
                 (x, y, analysis_rgb[y : y + focus.tile_height_px, x : x + focus.tile_width_px])
                 for x, y in origins
             ]
-        if isinstance(source, (TiffPyramid, DicomPyramid)):
+        if isinstance(source, SlidePyramid):
             # Focus needs luminance only: JPEG tiles decode their Y channel alone.
             return list(source.iter_grey_tiles(focus.index, origins))
         return list(source.iter_tiles(focus.index, origins))
