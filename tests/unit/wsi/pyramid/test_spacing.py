@@ -22,7 +22,7 @@ EXPECTED_MPP_UM: dict[str, float | None] = {
     "philips_tiff": 0.25,  # DICOM_PIXEL_SPACING of the first representation
     "philips_tiff_4x": 0.25,
     "dicom": 0.25,  # PixelSpacing of the Pixel Measures
-    "leica_scn": None,  # tifffile's first SCN series is the macro, which states none
+    "leica_scn": 0.5,  # the main image's view (nm) over its pixels in the SCN XML
     "ventana_bif": 0.465,  # iScan XMP ScanRes
     "small.svs": 0.499,
     "boxes.tiff": 352.7777798,  # 72 dpi resolution tags: OpenSlide reports it too
@@ -33,7 +33,6 @@ OPENSLIDE_DISAGREES = {
     "ome_tiff": "OpenSlide does not parse OME-XML",
     "philips_tiff": "OpenSlide reads DICOM_PIXEL_SPACING of the image, not its representations",
     "philips_tiff_4x": "as philips_tiff",
-    "leica_scn": "OpenSlide reads the main image; tifffile's first series is the macro",
 }
 OPENSLIDE_SLIDES = ("small.svs", "boxes.tiff", "boxes_0.dcm")
 

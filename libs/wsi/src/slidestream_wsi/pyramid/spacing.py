@@ -9,8 +9,10 @@ how directly the scanner states the full-resolution spacing:
 3. Ventana's iScan XMP ``ScanRes`` (µm/px; its resolution tags are absent);
 4. Philips' ``DICOM_PIXEL_SPACING`` of the WSI image, else of its first (full-resolution)
    pixel-data representation (DICOM PS3.3 C.7.6.2.1.1: row, then column spacing, in mm);
-5. the level-0 XResolution / YResolution with an absolute ResolutionUnit (TIFF 6.0 §8): NDPI,
-   Leica SCN, generic TIFF and the converter's own output.
+5. Leica SCN's XML: the main image's (the one with the most pixels) ``view`` size in nm over
+   its ``pixels`` size;
+6. the level-0 XResolution / YResolution with an absolute ResolutionUnit (TIFF 6.0 §8): NDPI,
+   generic TIFF and the converter's own output.
 
 A DICOM WSI instance states its own spacing (PS3.3 C.8.12.4 Pixel Measures, PixelSpacing).
 "Plausible" is :data:`PLAUSIBLE_MPP_UM`. These are the values OpenSlide reports for the vendors it
@@ -35,6 +37,7 @@ Mpp = tuple[float, float]
 
 _APERIO_MPP = re.compile(r"\bMPP\s*=\s*([0-9.eE+-]+)")
 _APERIO_APPMAG = re.compile(r"\bAppMag\s*=\s*([0-9.eE+-]+)")
+_NM_PER_UM = 1000.0
 _UM_PER_MM = 1000.0
 _OME_UNIT_TO_UM = {"µm": 1.0, "um": 1.0, "nm": 1e-3, "mm": 1e3, "cm": 1e4, "m": 1e6}
 # TIFF 6.0 §8 ResolutionUnit: 2 = inch, 3 = centimetre; 1 (no unit) gives no spacing.
@@ -67,11 +70,13 @@ def tiff_spacing(
     ome = _ome(tif.ome_metadata) if tif.is_ome and tif.ome_metadata else (None, None)
     description = str(level0.description or "")
     ventana = _ventana_xmp(tif)
+    scn = _scn_main_image(tif.scn_metadata) if tif.is_scn and tif.scn_metadata else (None, None)
     candidates = (
         ome[0],
         _aperio(description, _APERIO_MPP),
         ventana[0],
         _philips(tif.philips_metadata) if tif.is_philips and tif.philips_metadata else None,
+        scn[0],
         _resolution_mpp(level0),
     )
     mpp = next((found for found in map(plausible, candidates) if found), None)
@@ -80,7 +85,7 @@ def tiff_spacing(
         positive(_aperio_value(description, _APERIO_APPMAG)),
         ventana[1],
         _ndpi_magnification(level0),
-        _scn_objective(tif.scn_metadata) if tif.is_scn and tif.scn_metadata else None,
+        scn[1],
     )
     return mpp, next((power for power in powers if power), None)
 
@@ -207,18 +212,31 @@ def _ndpi_magnification(page: tifffile.TiffPage) -> float | None:
     return positive(page.tags.valueof(_NDPI_MAGNIFICATION_TAG)) if page.is_ndpi else None
 
 
-def _scn_objective(xml: str) -> float | None:
-    """The objective of the SCN image with the most pixels (the main image, not the macro)."""
+def _scn_main_image(xml: str) -> tuple[Mpp | None, float | None]:
+    """Spacing and objective of the SCN image with the most pixels (the main image, not the
+    macro): its ``view`` states the imaged size in nanometres, its ``pixels`` the level-0 size."""
     root = _xml_root(xml)
     if root is None:
-        return None
-    best: tuple[int, float | None] = (-1, None)
+        return None, None
+    best: tuple[int, Mpp | None, float | None] = (-1, None, None)
     for image in (e for e in root.iter() if _local(e) == "image"):
         pixels = next((e for e in image if _local(e) == "pixels"), None)
-        objective = next((e for e in image.iter() if _local(e) == "objective"), None)
-        if pixels is None or objective is None:
+        if pixels is None:
             continue
-        count = int(positive(pixels.get("sizeX")) or 0) * int(positive(pixels.get("sizeY")) or 0)
-        if count > best[0]:
-            best = (count, positive(objective.text))
-    return best[1]
+        width_px = int(positive(pixels.get("sizeX")) or 0)
+        height_px = int(positive(pixels.get("sizeY")) or 0)
+        if width_px * height_px <= best[0]:
+            continue
+        view = next((e for e in image if _local(e) == "view"), None)
+        objective = next((e for e in image.iter() if _local(e) == "objective"), None)
+        mpp: Mpp | None = None
+        view_w_nm = positive(view.get("sizeX")) if view is not None else None
+        view_h_nm = positive(view.get("sizeY")) if view is not None else None
+        if view_w_nm and view_h_nm and width_px and height_px:
+            mpp = (view_w_nm / _NM_PER_UM / width_px, view_h_nm / _NM_PER_UM / height_px)
+        best = (
+            width_px * height_px,
+            mpp,
+            positive(objective.text) if objective is not None else None,
+        )
+    return best[1], best[2]

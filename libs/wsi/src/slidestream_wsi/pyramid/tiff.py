@@ -1,9 +1,10 @@
 """The TIFF family (SVS, generic tiled TIFF, OME-TIFF, NDPI, Philips, Leica SCN, Ventana BIF).
 
-Read through tifffile's series (``series[0].levels`` is the pyramid for every vendor tifffile
-knows); raw tiles are read from the offsets and byte counts of each level's page, never through a
-decoder. NDPI levels are one JPEG stripe with restart markers; tifffile presents them as stripes
-of restart intervals, which are re-encoded, not copied. tifffile parses the file through a
+Read through tifffile's series (the one with the most pixels is the scanned image's pyramid:
+``series[0]`` for most vendors, not for a Leica SCN whose macro comes first); raw tiles are
+read from the offsets and byte counts of each level's page, never through a decoder. NDPI levels
+are one JPEG stripe with restart markers; tifffile presents them as stripes of restart intervals,
+which are re-encoded, not copied. tifffile parses the file through a
 :class:`~.counting.CountingFile`, so the directories it reads are counted with the tiles.
 """
 
@@ -181,7 +182,7 @@ class _TiffLevel(SourceLevel):
 
 
 def open_tiff(path: Path, limits: SlideLimits) -> SourceSlide:
-    """Open a TIFF-family slide: its pyramid (``series[0].levels``), spacing and thumbnail."""
+    """Open a TIFF-family slide: its pyramid (the main series' levels), spacing and thumbnail."""
     logging.getLogger("tifffile").setLevel(logging.ERROR)
     counter = ByteCounter()
     fh = CountingFile(path, counter)
@@ -205,14 +206,15 @@ def open_tiff(path: Path, limits: SlideLimits) -> SourceSlide:
             raise CorruptSlideError("TIFF whose first IFD cannot be read")
         slide.format = _tiff_format(tif)
         total_tiles = 0
-        for index, level in enumerate(tif.series[0].levels):
+        main = _main_series(tif)
+        for index, level in enumerate(main.levels):
             slide.levels.append(
                 _tiff_level(level.keyframe, index, cast(IO[bytes], fh), counter, limits)
             )
             total_tiles += slide.levels[-1].tile_count
             if total_tiles > limits.max_tile_count:
                 raise SlideBombError("tiles exceed MAX_TILE_COUNT")
-        first = tif.series[0].levels[0].keyframe
+        first = main.levels[0].keyframe
         assert isinstance(first, tifffile.TiffPage)  # _tiff_level checked it
         slide.icc_profile = bytes(first.iccprofile) if first.iccprofile else None
         slide.mpp, slide.objective_power = tiff_spacing(tif, first)
@@ -224,6 +226,19 @@ def open_tiff(path: Path, limits: SlideLimits) -> SourceSlide:
         slide.close()
         raise UnsupportedFormatError("TIFF pyramid that cannot be read") from exc
     return slide
+
+
+def _main_series(tif: tifffile.TiffFile) -> tifffile.TiffPageSeries:
+    """The series with the most level-0 pixels: the scanned image. tifffile lists a file's
+    images in file order, and a Leica SCN stores its macro image first."""
+    if not tif.series:
+        raise CorruptSlideError("TIFF without an image series")
+    return max(tif.series, key=lambda series: _pixel_count(series.levels[0].shape))
+
+
+def _pixel_count(shape: tuple[int, ...]) -> int:
+    # A series' shape is (rows, columns[, samples]) for every layout the reader accepts.
+    return int(shape[0]) * int(shape[1]) if len(shape) >= 2 else 0
 
 
 def _tiff_level(
