@@ -7,37 +7,16 @@ import pytest
 from pydicom.dataset import Dataset
 
 from slidestream_wsi.convert import DicomIdentity
-from slidestream_wsi.convert.dicom_modules import InstanceGeometry, SlideDescription
+from slidestream_wsi.convert.dicom_modules import SlideDescription
 from slidestream_wsi.convert.dicom_out import IOD_MODULES, build_dataset
-from slidestream_wsi.convert.icc import srgb_profile
+from tests.support.dicom import jpeg_volume, slide_description
 
 
 def _description(mpp: tuple[float, float] | None) -> SlideDescription:
-    return SlideDescription(
-        identity=DicomIdentity("modules-test", case_pseudonym="PSN-1"),
-        mpp=mpp,
-        level0_size=(1024, 768),
-        objective_power=20.0,
-        icc_profile=srgb_profile(),
-        color_space="SRGB",
-        options_key="test",
-        source_lossy=True,
-    )
+    return slide_description(DicomIdentity("modules-test", case_pseudonym="PSN-1"), mpp=mpp)
 
 
-GEOMETRY = InstanceGeometry(
-    name="level-1",
-    flavor="VOLUME",
-    width=512,
-    height=384,
-    tile_width=256,
-    tile_height=256,
-    compression="jpeg",
-    photometric="YBR_FULL_422",
-    instance_number=2,
-    derived=True,
-    downsample=2.0,
-)
+GEOMETRY = jpeg_volume("level-1", (512, 384), level=1)
 
 
 @pytest.mark.parametrize("mpp", [(0.25, 0.25), None])

@@ -13,38 +13,15 @@ import pytest
 from slidestream_wsi.convert import DicomIdentity, dicom_out
 from slidestream_wsi.convert.dicom_out import (
     DicomInstanceWriter,
-    InstanceGeometry,
-    SlideDescription,
     build_dataset,
 )
-from slidestream_wsi.convert.icc import srgb_profile
+from tests.support.dicom import jpeg_volume, slide_description
 
 
 def _dataset(frames: int) -> pydicom.Dataset:
-    description = SlideDescription(
-        identity=DicomIdentity("writer-test"),
-        mpp=(0.5, 0.5),
-        level0_size=(16 * frames, 16),
-        objective_power=20.0,
-        icc_profile=srgb_profile(),
-        color_space="SRGB",
-        options_key="test",
-        source_lossy=True,
-    )
-    geometry = InstanceGeometry(
-        name="level-0",
-        flavor="VOLUME",
-        width=16 * frames,
-        height=16,
-        tile_width=16,
-        tile_height=16,
-        compression="jpeg",
-        photometric="YBR_FULL_422",
-        instance_number=1,
-        derived=False,
-        downsample=1.0,
-    )
-    return build_dataset(description, geometry)
+    size = (16 * frames, 16)
+    description = slide_description(DicomIdentity("writer-test"), level0_size=size)
+    return build_dataset(description, jpeg_volume("level-0", size, tile_px=16))
 
 
 # Not decodable JPEG, only distinct payloads of odd and even lengths (items are padded).

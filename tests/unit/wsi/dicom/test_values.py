@@ -11,8 +11,7 @@ import pytest
 from pydicom.datadict import dictionary_VR
 
 from slidestream_wsi.convert import DicomIdentity
-from slidestream_wsi.convert.dicom_out import InstanceGeometry, SlideDescription, build_dataset
-from slidestream_wsi.convert.icc import srgb_profile
+from slidestream_wsi.convert.dicom_out import build_dataset
 from slidestream_wsi.deid import DeidPolicy, deidentify
 from slidestream_wsi.deid.dicom_profile import BASIC_PROFILE
 from slidestream_wsi.dicom.values import (
@@ -28,6 +27,7 @@ from slidestream_wsi.pseudonyms import (
     fit_pseudonym,
     pseudonym,
 )
+from tests.support.dicom import jpeg_volume, slide_description
 
 SECRET = b"0123456789abcdef0123456789abcdef"
 LARGEST_KEY_VERSION = 999
@@ -72,30 +72,10 @@ def test_attribute_values_follow_the_data_dictionary() -> None:
 
 
 def _conversion_dataset(identity: DicomIdentity) -> pydicom.Dataset:
-    description = SlideDescription(
-        identity=identity,
-        mpp=(0.2527, 0.2527),
-        level0_size=(98_304, 77_312),
-        objective_power=40.0,
-        icc_profile=srgb_profile(),
-        color_space="SRGB",
-        options_key="dicom+tiff/jpeg90/256",
-        source_lossy=True,
+    description = slide_description(
+        identity, mpp=(0.2527, 0.2527), level0_size=(98_304, 77_312), options_key="dicom/jpeg90"
     )
-    geometry = InstanceGeometry(
-        name="level-3",
-        flavor="VOLUME",
-        width=12_288,
-        height=9_664,
-        tile_width=256,
-        tile_height=256,
-        compression="jpeg",
-        photometric="YBR_FULL_422",
-        instance_number=4,
-        derived=True,
-        downsample=8.0,
-    )
-    return build_dataset(description, geometry)
+    return build_dataset(description, jpeg_volume("level-3", (12_288, 9_664), level=3))
 
 
 @pytest.fixture
