@@ -7,23 +7,18 @@ this client gets a CLI without the local-stack machinery.
 
 from __future__ import annotations
 
-import sys
-import threading
-from concurrent.futures import CancelledError, Future, ThreadPoolExecutor, as_completed
-from contextlib import ExitStack
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from pydantic import ValidationError
 from rich.console import Console
 
 from slidestream_client import __version__
-from slidestream_client.errors import SlidestreamError, UploadCancelledError
 from slidestream_client.files import InputError, collect_files, parse_meta
-from slidestream_client.models import SlideStatus, UploadResult
+from slidestream_client.models import SlideStatus
 from slidestream_client.output import (
+    PER_FILE_ERRORS,
     USAGE_ERROR,
     ExitCode,
     describe_state,
@@ -35,16 +30,16 @@ from slidestream_client.output import (
     summary_table,
     wait_exit_code,
     what_to_do,
+    write_stdout_line,
 )
-from slidestream_client.progress import ProgressBoard
 from slidestream_client.sdk import (
     DEFAULT_CHUNK_SIZE_BYTES,
     DEFAULT_VERIFY_TIMEOUT_S,
     MIB,
     SlidestreamClient,
-    UploadProgress,
 )
 from slidestream_client.settings import ClientSettings
+from slidestream_client.upload_run import print_batch_report, upload_all
 from slidestream_contracts.states import Stage, WaitOutcome
 
 ENTRY_POINT_GROUP = "slidestream.cli"
@@ -64,8 +59,6 @@ def version() -> None:
 
 DEFAULT_PARALLEL = 4
 DEFAULT_WAIT_TIMEOUT_S = 600.0
-_PER_FILE_ERRORS = (SlidestreamError, OSError, ValidationError)
-"""What fails one file without stopping the others (ValidationError: an unexpected answer)."""
 
 ApiOption = Annotated[
     str | None,
@@ -81,10 +74,70 @@ TokenOption = Annotated[
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 
+# -- upload's arguments and options ----------------------------------------------------------
+PathsArgument = Annotated[
+    list[Path],
+    typer.Argument(help="Slide files, or directories to upload recursively (hidden skipped)."),
+]
+ManifestOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--manifest",
+        help="Batch manifest (CSV, or .json): registered first, the uploads name its batch "
+        "(a rerun with the same manifest reuses that batch).",
+        exists=True,
+        dir_okay=False,
+        readable=True,
+    ),
+]
+MetaOption = Annotated[
+    list[str] | None,
+    typer.Option("--meta", help="key=value metadata for every file (repeatable)."),
+]
+ParallelOption = Annotated[
+    int, typer.Option("--parallel", min=1, max=32, help="Files uploaded at once.")
+]
+ChunkSizeMibOption = Annotated[
+    int,
+    typer.Option(
+        "--chunk-size-mib",
+        min=1,
+        max=4096,
+        help="Bytes per tus PATCH request, in MiB (streamed: costs no memory).",
+    ),
+]
+StateDirOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--state-dir",
+        help="Where resumable uploads are remembered "
+        "(env SLIDESTREAM_STATE_DIR; default ~/.cache/slidestream/uploads).",
+        file_okay=False,
+        show_default=False,
+    ),
+]
+VerifyTimeoutOption = Annotated[
+    float,
+    typer.Option(
+        "--verify-timeout",
+        min=0,
+        help="Seconds to wait, after the last byte, for the server to verify each file.",
+    ),
+]
 
-def _stdout(line: str) -> None:
-    sys.stdout.write(line + "\n")
-    sys.stdout.flush()
+# -- status's arguments and options ----------------------------------------------------------
+SlideIdArgument = Annotated[str, typer.Argument(help="The slide id printed by `upload`.")]
+WaitOption = Annotated[
+    Stage | None,
+    typer.Option(
+        "--wait",
+        help="Wait until the slide has completed this stage (whatever its verdict).",
+        case_sensitive=False,
+    ),
+]
+TimeoutOption = Annotated[
+    float, typer.Option("--timeout", min=0, help="Seconds to wait with --wait.")
+]
 
 
 def _connect(
@@ -102,77 +155,18 @@ def _connect(
     return SlidestreamClient(api_url, token_value, state_dir=state_dir or settings.state_dir)
 
 
-class _CancelOnly:
-    """Progress listener of ``--json`` runs: no bars, but Ctrl-C still stops hashing."""
-
-    def __init__(self, cancel: threading.Event) -> None:
-        self._cancel = cancel
-
-    def hashing(self, done_bytes: int) -> None:
-        if self._cancel.is_set():
-            raise UploadCancelledError("interrupted while hashing")
-
-    def uploading(self, offset_bytes: int) -> None:
-        pass
-
-    def verifying(self) -> None:
-        pass
-
-
 @app.command()
 def upload(
-    paths: Annotated[
-        list[Path],
-        typer.Argument(help="Slide files, or directories to upload recursively (hidden skipped)."),
-    ],
-    manifest: Annotated[
-        Path | None,
-        typer.Option(
-            "--manifest",
-            help="Batch manifest (CSV, or .json): registered first, the uploads name its batch "
-            "(a rerun with the same manifest reuses that batch).",
-            exists=True,
-            dir_okay=False,
-            readable=True,
-        ),
-    ] = None,
-    meta: Annotated[
-        list[str] | None,
-        typer.Option("--meta", help="key=value metadata for every file (repeatable)."),
-    ] = None,
+    paths: PathsArgument,
+    manifest: ManifestOption = None,
+    meta: MetaOption = None,
     json_output: JsonOption = False,
     api: ApiOption = None,
     token: TokenOption = None,
-    parallel: Annotated[
-        int, typer.Option("--parallel", min=1, max=32, help="Files uploaded at once.")
-    ] = DEFAULT_PARALLEL,
-    chunk_size_mib: Annotated[
-        int,
-        typer.Option(
-            "--chunk-size-mib",
-            min=1,
-            max=4096,
-            help="Bytes per tus PATCH request, in MiB (streamed: costs no memory).",
-        ),
-    ] = DEFAULT_CHUNK_SIZE_BYTES // MIB,
-    state_dir: Annotated[
-        Path | None,
-        typer.Option(
-            "--state-dir",
-            help="Where resumable uploads are remembered "
-            "(env SLIDESTREAM_STATE_DIR; default ~/.cache/slidestream/uploads).",
-            file_okay=False,
-            show_default=False,
-        ),
-    ] = None,
-    verify_timeout_s: Annotated[
-        float,
-        typer.Option(
-            "--verify-timeout",
-            min=0,
-            help="Seconds to wait, after the last byte, for the server to verify each file.",
-        ),
-    ] = DEFAULT_VERIFY_TIMEOUT_S,
+    parallel: ParallelOption = DEFAULT_PARALLEL,
+    chunk_size_mib: ChunkSizeMibOption = DEFAULT_CHUNK_SIZE_BYTES // MIB,
+    state_dir: StateDirOption = None,
+    verify_timeout_s: VerifyTimeoutOption = DEFAULT_VERIFY_TIMEOUT_S,
 ) -> None:
     """Upload slides with tus: resumable (rerun after a crash continues), checksummed, parallel.
 
@@ -181,28 +175,10 @@ def upload(
     """
     err = Console(stderr=True)
     settings = ClientSettings()
-    try:
-        files = collect_files(paths)
-        meta_pairs = parse_meta(meta or [])
-    except InputError as error:
-        err.print(f"[red]error:[/] {error}")
-        raise typer.Exit(USAGE_ERROR) from error
-    if not files:
-        err.print("[red]error:[/] no files to upload (hidden files are skipped)")
-        raise typer.Exit(USAGE_ERROR)
+    files, meta_pairs = _upload_inputs(paths, meta, err)
     with _connect(api, token, settings, state_dir) as client:
-        try:
-            client.info()
-            batch_id = client.ensure_batch(manifest) if manifest is not None else None
-        except _PER_FILE_ERRORS as error:
-            if json_output:
-                for path in files:
-                    _stdout(json_line(failed_result(path, error).to_json()))
-            else:
-                what = "the manifest was refused" if manifest is not None else "cannot upload"
-                err.print(f"[red]error:[/] {what}: {error_message(error)}")
-            raise typer.Exit(ExitCode.FAILED) from error
-        results, interrupted = _upload_all(
+        batch_id = _prepare_batch(client, files, manifest, json_output, err)
+        results, interrupted = upload_all(
             client,
             files,
             batch_id=batch_id,
@@ -216,7 +192,7 @@ def upload(
         if not json_output:
             Console().print(summary_table(results))
             if batch_id is not None and not interrupted:
-                _print_batch(client, batch_id, err)
+                print_batch_report(client, batch_id, err)
     if interrupted:
         err.print("[yellow]interrupted:[/] rerun the same command to resume")
         raise typer.Exit(ExitCode.INTERRUPTED)
@@ -224,109 +200,48 @@ def upload(
         raise typer.Exit(ExitCode.FAILED)
 
 
-def _upload_all(
+def _upload_inputs(
+    paths: list[Path], meta: list[str] | None, err: Console
+) -> tuple[list[Path], dict[str, str]]:
+    """The files to upload and the ``--meta`` pairs; a usage error when there are none."""
+    try:
+        files = collect_files(paths)
+        meta_pairs = parse_meta(meta or [])
+    except InputError as error:
+        err.print(f"[red]error:[/] {error}")
+        raise typer.Exit(USAGE_ERROR) from error
+    if not files:
+        err.print("[red]error:[/] no files to upload (hidden files are skipped)")
+        raise typer.Exit(USAGE_ERROR)
+    return files, meta_pairs
+
+
+def _prepare_batch(
     client: SlidestreamClient,
     files: list[Path],
-    *,
-    batch_id: str | None,
-    meta: dict[str, str],
-    chunk_size_bytes: int,
-    parallel: int,
-    verify_timeout_s: float,
+    manifest: Path | None,
     json_output: bool,
     err: Console,
-) -> tuple[list[UploadResult], bool]:
-    """Upload in ``parallel`` threads (tuspy is synchronous); results in ``files`` order."""
-    cancel = threading.Event()
-    print_lock = threading.Lock()
-    sizes = {}
-    for path in files:
-        try:
-            sizes[path] = path.stat().st_size
-        except OSError:
-            sizes[path] = 0
-    with ExitStack() as stack:
-        board = None
-        if not json_output:
-            board = stack.enter_context(ProgressBoard(err, sum(sizes.values()), len(files)))
-
-        def work(path: Path) -> UploadResult:
-            bar = board.file(path, sizes[path], cancel) if board is not None else None
-            listener: UploadProgress = bar if bar is not None else _CancelOnly(cancel)
-            try:
-                result = client.upload_file(
-                    path,
-                    batch_id=batch_id,
-                    meta=meta,
-                    chunk_size_bytes=chunk_size_bytes,
-                    progress=listener,
-                    cancel=cancel,
-                    verify_timeout_s=verify_timeout_s,
-                )
-            except _PER_FILE_ERRORS as error:
-                result = failed_result(path, error, batch_id=batch_id)
-            finally:
-                if bar is not None:
-                    bar.close()
-            if json_output:
-                with print_lock:
-                    _stdout(json_line(result.to_json()))
-            return result
-
-        pool = ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="upload")
-        futures: dict[Future[UploadResult], Path] = {pool.submit(work, p): p for p in files}
-        interrupted = False
-        try:
-            for _ in as_completed(futures):
-                pass
-        except KeyboardInterrupt:
-            interrupted = True
-            cancel.set()  # running uploads stop at their next block; their state is kept
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
-    results = []
-    for future, path in futures.items():
-        try:
-            results.append(future.result())
-        except CancelledError:
-            results.append(failed_result(path, UploadCancelledError("not started")))
-    return results, interrupted
-
-
-def _print_batch(client: SlidestreamClient, batch_id: str, err: Console) -> None:
+) -> str | None:
+    """Check the API answers and register ``manifest``; every file fails when either fails."""
     try:
-        report = client.batch(batch_id)
-    except _PER_FILE_ERRORS as error:
-        err.print(f"[yellow]batch {batch_id}:[/] report unavailable: {error_message(error)}")
-        return
-    parts = [f"{len(report.matched)}/{report.rows} matched"]
-    for label, names in (
-        ("missing", report.missing),
-        ("extra", report.extra),
-        ("checksum mismatch", report.checksum_mismatch),
-        ("pending", report.pending),
-    ):
-        if names:
-            shown = ", ".join(names[:5]) + (" …" if len(names) > 5 else "")
-            parts.append(f"{label}: {shown}")
-    colour = "green" if report.complete else "yellow"
-    Console().print(f"[{colour}]batch {batch_id}[/]: " + "; ".join(parts))
+        client.info()
+        return client.ensure_batch(manifest) if manifest is not None else None
+    except PER_FILE_ERRORS as error:
+        if json_output:
+            for path in files:
+                write_stdout_line(json_line(failed_result(path, error).to_json()))
+        else:
+            what = "the manifest was refused" if manifest is not None else "cannot upload"
+            err.print(f"[red]error:[/] {what}: {error_message(error)}")
+        raise typer.Exit(ExitCode.FAILED) from error
 
 
 @app.command()
 def status(
-    slide_id: Annotated[str, typer.Argument(help="The slide id printed by `upload`.")],
-    wait: Annotated[
-        Stage | None,
-        typer.Option(
-            "--wait",
-            help="Wait until the slide has completed this stage (whatever its verdict).",
-            case_sensitive=False,
-        ),
-    ] = None,
-    timeout_s: Annotated[
-        float, typer.Option("--timeout", min=0, help="Seconds to wait with --wait.")
-    ] = DEFAULT_WAIT_TIMEOUT_S,
+    slide_id: SlideIdArgument,
+    wait: WaitOption = None,
+    timeout_s: TimeoutOption = DEFAULT_WAIT_TIMEOUT_S,
     json_output: JsonOption = False,
     api: ApiOption = None,
     token: TokenOption = None,
@@ -340,55 +255,71 @@ def status(
     err = Console(stderr=True)
     settings = ClientSettings()
     with _connect(api, token, settings) as client:
-        try:
-            if wait is None:
-                current = client.slide(slide_id)
-                outcome: WaitOutcome | None = None
-            else:
-                seen: list[str] = []
-
-                def show(update: SlideStatus) -> None:
-                    line = describe_state(update)
-                    if not json_output and (not seen or seen[-1] != line):
-                        seen.append(line)
-                        err.print(f"[dim]{slide_id}:[/] {line}")
-
-                result = client.wait(slide_id, wait, timeout_s=timeout_s, on_status=show)
-                current, outcome = result.status, result.outcome
-        except _PER_FILE_ERRORS as error:
-            if json_output:
-                _stdout(
-                    json_line(
-                        {
-                            "slide_id": slide_id,
-                            "state": None,
-                            "step": None,
-                            "reason": error_reason(error),
-                            "error": error_message(error),
-                        }
-                    )
-                )
-            else:
-                err.print(f"[red]error:[/] {error_message(error)}")
-            raise typer.Exit(ExitCode.ERROR) from error
+        current, outcome = _fetch_status(client, slide_id, wait, timeout_s, json_output, err)
     if json_output:
-        _stdout(json_line(status_json(current, outcome=outcome)))
+        write_stdout_line(json_line(status_json(current, outcome=outcome)))
     elif outcome is None:
         Console().print(f"{slide_id}: {describe_state(current)}")
     else:
         assert wait is not None
-        verdict = {
-            WaitOutcome.REACHED: f"[green]{wait.value} completed[/]",
-            WaitOutcome.STOPPED: f"[red]stopped before {wait.value}[/]",
-            WaitOutcome.PENDING: f"[yellow]timed out after {timeout_s:g} s waiting for "
-            f"{wait.value}[/]",
-        }[outcome]
-        Console().print(f"{slide_id}: {verdict} ({describe_state(current)})")
+        Console().print(
+            f"{slide_id}: {_verdict(outcome, wait, timeout_s)} ({describe_state(current)})"
+        )
     action = what_to_do(current)
     if action and not json_output:
         Console().print(f"[bold]What you can do:[/] {action}")
     if outcome is not None:
         raise typer.Exit(wait_exit_code(outcome))
+
+
+def _fetch_status(
+    client: SlidestreamClient,
+    slide_id: str,
+    wait: Stage | None,
+    timeout_s: float,
+    json_output: bool,
+    err: Console,
+) -> tuple[SlideStatus, WaitOutcome | None]:
+    """The slide's status now, or once ``wait`` is decided (then with the outcome); a server
+    that cannot answer is reported and exits with :attr:`ExitCode.ERROR`."""
+    try:
+        if wait is None:
+            return client.slide(slide_id), None
+        seen: list[str] = []
+
+        def show(update: SlideStatus) -> None:
+            line = describe_state(update)
+            if not json_output and (not seen or seen[-1] != line):
+                seen.append(line)
+                err.print(f"[dim]{slide_id}:[/] {line}")
+
+        result = client.wait(slide_id, wait, timeout_s=timeout_s, on_status=show)
+        return result.status, result.outcome
+    except PER_FILE_ERRORS as error:
+        if json_output:
+            write_stdout_line(
+                json_line(
+                    {
+                        "slide_id": slide_id,
+                        "state": None,
+                        "step": None,
+                        "reason": error_reason(error),
+                        "error": error_message(error),
+                    }
+                )
+            )
+        else:
+            err.print(f"[red]error:[/] {error_message(error)}")
+        raise typer.Exit(ExitCode.ERROR) from error
+
+
+def _verdict(outcome: WaitOutcome, wait: Stage, timeout_s: float) -> str:
+    """How ``status --wait`` ended, in colour."""
+    return {
+        WaitOutcome.REACHED: f"[green]{wait.value} completed[/]",
+        WaitOutcome.STOPPED: f"[red]stopped before {wait.value}[/]",
+        WaitOutcome.PENDING: f"[yellow]timed out after {timeout_s:g} s waiting for {wait.value}[/]",
+    }[outcome]
 
 
 def _mount_plugins(root: typer.Typer) -> None:

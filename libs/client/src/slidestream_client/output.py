@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import sys
 from enum import IntEnum
 from pathlib import Path
 
+from pydantic import ValidationError
 from rich.table import Table
 
 from slidestream_client.errors import (
@@ -36,6 +38,15 @@ class ExitCode(IntEnum):
 
 USAGE_ERROR = 2
 """click's code for bad options; ``upload`` also uses it for missing paths or bad ``--meta``."""
+
+PER_FILE_ERRORS = (SlidestreamError, OSError, ValidationError)
+"""What fails one file without stopping the others (ValidationError: an unexpected answer)."""
+
+
+def write_stdout_line(line: str) -> None:
+    """One line on stdout, flushed at once: a JSON line reaches a reading pipe as it happens."""
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
 
 
 def wait_exit_code(outcome: WaitOutcome) -> ExitCode:

@@ -22,7 +22,6 @@ from typing import Protocol
 from urllib.parse import quote
 
 import httpx
-from tusclient.client import TusClient
 
 from slidestream_client import __version__
 from slidestream_client.errors import (
@@ -31,7 +30,6 @@ from slidestream_client.errors import (
     ManifestRefusedError,
     NotFoundError,
     SlidestreamError,
-    UploadCancelledError,
     UploadFailedError,
     UploadRefusedError,
     UploadRejectedError,
@@ -50,18 +48,13 @@ from slidestream_client.models import (
 )
 from slidestream_client.state import (
     StateStore,
-    TusUrlStorage,
     default_state_dir,
     manifest_key,
     upload_fingerprint,
 )
-from slidestream_client.tus import (
-    MAX_ATTEMPTS,
-    SlideUploader,
-    UploadGoneError,
-    backoff_s,
-    tus_http_client,
-)
+from slidestream_client.tus import SlideUploader
+from slidestream_client.tus_transfer import send_file
+from slidestream_client.upload_verdict import MAX_POLL_INTERVAL_S, poll_upload_verdict
 from slidestream_contracts.states import Stage, WaitOutcome
 
 MIB = 1024 * 1024
@@ -72,7 +65,6 @@ PATCH. The body is streamed, so the chunk size costs no client memory."""
 DEFAULT_API_TIMEOUT_S = 30.0
 DEFAULT_VERIFY_TIMEOUT_S = 900.0
 """How long to wait, once every byte is sent, for the server to verify the sha256 and publish."""
-MAX_POLL_INTERVAL_S = 5.0
 _TRANSIENT_STATUSES = frozenset({502, 503, 504})
 
 
@@ -293,6 +285,52 @@ class SlidestreamClient:
         """
         file_path = Path(path).expanduser().resolve()
         listener: UploadProgress = progress or NoProgress()
+        fingerprint, base, metadata = self._plan_upload(file_path, batch_id, meta, sha256, listener)
+        slide_id: str | None = None
+        try:
+            record = self.store.upload(fingerprint)
+            if record is not None and record.completed and record.slide_id:
+                slide_id = record.slide_id
+                resumed = self._resume_completed(
+                    slide_id, fingerprint, base, listener, verify_timeout_s
+                )
+                if resumed is not None:
+                    return resumed
+            uploader = self._send(
+                file_path, fingerprint, metadata, chunk_size_bytes, listener, cancel
+            )
+            record = self.store.update_upload(fingerprint, completed=True)
+            slide_id = uploader.slide_id or record.slide_id
+            sent = replace(
+                base,
+                slide_id=slide_id,
+                bytes_sent=uploader.bytes_sent,
+                resumed_from_bytes=uploader.resumed_from_bytes,
+            )
+            if slide_id is None:
+                # A tus server without our hooks: nothing to verify against.
+                return sent
+            return self._verified(sent, listener, verify_timeout_s)
+        except SlidestreamError as error:
+            error.slide_id = (
+                getattr(error, "slide_id", None)
+                or slide_id
+                or (rec.slide_id if (rec := self.store.upload(fingerprint)) else None)
+            )
+            raise
+
+    def _plan_upload(
+        self,
+        file_path: Path,
+        batch_id: str | None,
+        meta: dict[str, str] | None,
+        sha256: str | None,
+        listener: UploadProgress,
+    ) -> tuple[str, UploadResult, dict[str, str]]:
+        """The upload's fingerprint, its result before any byte is sent, and its tus metadata.
+
+        Refuses a file over the server's size limit before hashing it.
+        """
         size_bytes = file_path.stat().st_size
         info = self.info()
         if size_bytes > info.max_upload_bytes:
@@ -320,47 +358,33 @@ class SlidestreamClient:
             sha256=digest,
             batch_id=batch_id,
         )
-        slide_id: str | None = None
-        try:
-            record = self.store.upload(fingerprint)
-            if record is not None and record.completed and record.slide_id:
-                slide_id = record.slide_id
-                previous = self._previous_upload(slide_id)
-                if previous is not None:
-                    listener.uploading(size_bytes)
-                    return self._verified(
-                        replace(base, slide_id=slide_id, resumed_from_bytes=size_bytes),
-                        listener,
-                        verify_timeout_s,
-                    )
-                self.store.forget_upload(fingerprint)
-            metadata = {"filename": file_path.name, "sha256": digest}
-            if batch_id:
-                metadata["batch_id"] = batch_id
-            if meta_value:
-                metadata["meta"] = meta_value
-            uploader = self._send(
-                file_path, fingerprint, metadata, chunk_size_bytes, listener, cancel
-            )
-            record = self.store.update_upload(fingerprint, completed=True)
-            slide_id = uploader.slide_id or record.slide_id
-            sent = replace(
-                base,
-                slide_id=slide_id,
-                bytes_sent=uploader.bytes_sent,
-                resumed_from_bytes=uploader.resumed_from_bytes,
-            )
-            if slide_id is None:
-                # A tus server without our hooks: nothing to verify against.
-                return sent
-            return self._verified(sent, listener, verify_timeout_s)
-        except SlidestreamError as error:
-            error.slide_id = (
-                getattr(error, "slide_id", None)
-                or slide_id
-                or (rec.slide_id if (rec := self.store.upload(fingerprint)) else None)
-            )
-            raise
+        metadata = {"filename": file_path.name, "sha256": digest}
+        if batch_id:
+            metadata["batch_id"] = batch_id
+        if meta_value:
+            metadata["meta"] = meta_value
+        return fingerprint, base, metadata
+
+    def _resume_completed(
+        self,
+        slide_id: str,
+        fingerprint: str,
+        base: UploadResult,
+        listener: UploadProgress,
+        verify_timeout_s: float,
+    ) -> UploadResult | None:
+        """The result of an upload an earlier run completed; ``None`` (and forgotten) when the
+        server no longer has it, so the file is sent again."""
+        previous = self._previous_upload(slide_id)
+        if previous is None:
+            self.store.forget_upload(fingerprint)
+            return None
+        listener.uploading(base.size_bytes)
+        return self._verified(
+            replace(base, slide_id=slide_id, resumed_from_bytes=base.size_bytes),
+            listener,
+            verify_timeout_s,
+        )
 
     def _previous_upload(self, slide_id: str) -> UploadStatus | None:
         """The server's view of an upload an earlier run completed (``None``: start over)."""
@@ -381,56 +405,18 @@ class SlidestreamClient:
         listener: UploadProgress,
         cancel: threading.Event | None,
     ) -> SlideUploader:
-        info = self.info()
-        tus = TusClient(info.tus_url, headers={"Authorization": self._auth_header})
-        storage = TusUrlStorage(self.store)
-        size_bytes = path.stat().st_size
-
-        def created(slide_id: str | None) -> None:
-            # Persisted before the first PATCH, so a crash after it still knows the slide id.
-            self.store.update_upload(
-                fingerprint, slide_id=slide_id, path=str(path), size_bytes=size_bytes
-            )
-
-        with tus_http_client(transport=self._transport) as http:
-            restarted = False
-            failures = 0
-            while True:
-                try:
-                    uploader = SlideUploader(
-                        path,
-                        tus=tus,
-                        http=http,
-                        fingerprint=fingerprint,
-                        storage=storage,
-                        metadata=metadata,
-                        chunk_size_bytes=chunk_size_bytes,
-                        on_created=created,
-                        on_progress=listener.uploading,
-                        cancel=cancel,
-                    )
-                    uploader.upload()
-                except UploadGoneError:
-                    # Expired or terminated on the server: start this file again, once.
-                    storage.remove_item(fingerprint)
-                    if restarted:
-                        raise
-                    restarted = True
-                    continue
-                except ApiConnectionError:
-                    # The resume HEAD or the creation did not get through (tusd restarting, or
-                    # 423 while the request of a killed client still holds the upload's lock).
-                    failures += 1
-                    if failures >= MAX_ATTEMPTS:
-                        raise
-                    if (cancel or threading.Event()).wait(backoff_s(failures)):
-                        raise UploadCancelledError("upload interrupted") from None
-                    continue
-                if uploader.offset != size_bytes:
-                    raise UploadFailedError(
-                        f"the server holds {uploader.offset} of {size_bytes} bytes"
-                    )
-                return uploader
+        return send_file(
+            path,
+            tus_url=self.info().tus_url,
+            auth_header=self._auth_header,
+            store=self.store,
+            transport=self._transport,
+            fingerprint=fingerprint,
+            metadata=metadata,
+            chunk_size_bytes=chunk_size_bytes,
+            on_progress=listener.uploading,
+            cancel=cancel,
+        )
 
     def _verified(
         self, sent: UploadResult, listener: UploadProgress, verify_timeout_s: float
@@ -439,20 +425,7 @@ class SlidestreamClient:
         slide_id = sent.slide_id
         assert slide_id is not None
         listener.verifying()
-        deadline = time.monotonic() + verify_timeout_s
-        interval_s = 0.25
-        status: UploadStatus | None = None
-        while True:
-            try:
-                status = self.upload_status(slide_id)
-            except (NotFoundError, ApiConnectionError):
-                status = None  # the status may lag the last PATCH by a moment
-            if status is not None and status.state.is_final:
-                break
-            if time.monotonic() >= deadline:
-                break
-            time.sleep(interval_s)
-            interval_s = min(interval_s * 1.5, MAX_POLL_INTERVAL_S)
+        status = poll_upload_verdict(self.upload_status, slide_id, verify_timeout_s)
         if status is not None and status.state is UploadState.REJECTED:
             raise UploadRejectedError(slide_id, status.reason, status.detail)
         if status is not None and status.state in {UploadState.EXPIRED, UploadState.TERMINATED}:

@@ -14,12 +14,14 @@ from pathlib import Path
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
+from sqlalchemy import Engine
 
 from slidestream_contracts.topics import Topic
 from slidestream_platform.broker import make_bus
-from slidestream_platform.checks import storage_checks
-from slidestream_platform.db import make_engine, upgrade_to_head
+from slidestream_platform.checks import AsyncHook, prepare_storage, storage_checks
+from slidestream_platform.db import make_engine
 from slidestream_platform.decisions import DecisionPublisher
+from slidestream_platform.objectstore import ObjectStore
 from slidestream_platform.objectstore.minio_store import MinioObjectStore
 from slidestream_platform.projection import SqlSlideStates
 from slidestream_platform.service import PeriodicJob, run_service, service_app
@@ -59,24 +61,13 @@ def create_app(settings: UploadSettings) -> FastAPI:
         store=store,
         tusd=TusdAdmin(settings.tusd_internal_url or settings.tus_url),
     )
-
-    async def prepare() -> None:
-        await asyncio.to_thread(upgrade_to_head, engine, settings.service_name, MIGRATIONS_DIR)
-        await asyncio.to_thread(store.ensure_buckets, [settings.quarantine_bucket])
-        with contextlib.suppress(Exception):  # best effort: not every S3 server has lifecycle
-            await asyncio.to_thread(
-                abort_incomplete_multipart_uploads,
-                settings,
-                days=settings.multipart_abort_after_days,
-            )
-
     bus.broker.context.set_global("slide_states", slide_states)
     bus.subscribe(Topic.SLIDES_STATUS, handlers.on_slide_status)
     app = service_app(
         bus,
         readiness_checks=storage_checks(engine, store, [settings.quarantine_bucket]),
         routers=[api.router, hooks.router],
-        on_startup=[prepare],
+        on_startup=[_prepare(settings, engine, store)],
         periodic_jobs=[
             PeriodicJob(
                 "reconcile-uploads", settings.reconcile_interval_s, reconciler.reconcile_once
@@ -84,20 +75,41 @@ def create_app(settings: UploadSettings) -> FastAPI:
         ],
     )
 
-    @app.exception_handler(HTTPException)
-    async def problem(_request: Request, error: HTTPException) -> JSONResponse:
-        body = (
-            error.detail
-            if isinstance(error.detail, dict)
-            else {"reason": "error", "message": str(error.detail)}
-        )
-        return JSONResponse(body, status_code=error.status_code, headers=error.headers)
-
+    app.exception_handler(HTTPException)(_problem_response)
     app.state.settings = settings
     app.state.uploads = uploads
     app.state.slide_states = slide_states
     app.state.workflow = workflow
     return app
+
+
+def _prepare(settings: UploadSettings, engine: Engine, store: ObjectStore) -> AsyncHook:
+    """Migrations and the quarantine bucket, then best-effort expiry of abandoned multipart
+    uploads."""
+    prepare_store = prepare_storage(
+        engine, settings.service_name, MIGRATIONS_DIR, store, [settings.quarantine_bucket]
+    )
+
+    async def prepare() -> None:
+        await prepare_store()
+        with contextlib.suppress(Exception):  # best effort: not every S3 server has lifecycle
+            await asyncio.to_thread(
+                abort_incomplete_multipart_uploads,
+                settings,
+                days=settings.multipart_abort_after_days,
+            )
+
+    return prepare
+
+
+async def _problem_response(_request: Request, error: HTTPException) -> JSONResponse:
+    """An ``HTTPException`` as the ``{"reason", "message"}`` body partners read."""
+    body = (
+        error.detail
+        if isinstance(error.detail, dict)
+        else {"reason": "error", "message": str(error.detail)}
+    )
+    return JSONResponse(body, status_code=error.status_code, headers=error.headers)
 
 
 def main() -> None:

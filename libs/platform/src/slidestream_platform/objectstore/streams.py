@@ -7,6 +7,8 @@ from typing import Final, Protocol
 
 #: Read size when a caller asks for "everything" (``read()`` / ``read(-1)``).
 _READ_ALL_CHUNK_BYTES: Final = 1024 * 1024
+#: Chunk size when hashing a whole file or object locally (``put_file``, ``copy``).
+HASH_CHUNK_BYTES: Final = 8 * 1024 * 1024
 
 
 class Readable(Protocol):

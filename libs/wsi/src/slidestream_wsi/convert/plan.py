@@ -129,63 +129,67 @@ def nominal_downsample(width0: int, height0: int, width: int, height: int) -> fl
 
 
 def plan_levels(slide: SourceSlide, options: ConversionOptions) -> list[LevelPlan]:
+    _check_options(options)
+    sources = _shrinking_levels(slide)
+    level0 = sources[0]
+    plans: list[LevelPlan] = []
+    for position, level in enumerate(sources):
+        if position and options.fill_pyramid_gaps:
+            while plans[-1].width / level.width > GAP_RATIO:
+                plans.append(_generated_plan(plans[-1], len(plans), options))
+        plans.append(_source_plan(level, len(plans), level0, options))
+    while options.extend_pyramid and max(plans[-1].width, plans[-1].height) > options.tile_size_px:
+        plans.append(_generated_plan(plans[-1], len(plans), options))
+    return plans
+
+
+def _check_options(options: ConversionOptions) -> None:
     if not MIN_TILE_SIZE_PX <= options.tile_size_px <= MAX_TILE_SIZE_PX or (
         options.tile_size_px % TIFF_TILE_MULTIPLE_PX
     ):
         raise ValueError("tile_size_px must be a multiple of 16 between 16 and 4096")
     if not options.outputs:
         raise ValueError("no output format requested")
+
+
+def _shrinking_levels(slide: SourceSlide) -> list[SourceLevel]:
+    """The slide's levels that are smaller in both dimensions than the one before."""
     sources: list[SourceLevel] = []
     for level in slide.levels:
         if not sources or (level.width < sources[-1].width and level.height < sources[-1].height):
             sources.append(level)
     if not sources:
         raise UnsupportedFormatError("slide without a pyramid level")
-    plans: list[LevelPlan] = []
-    level0 = sources[0]
+    return sources
 
-    def add_source(level: SourceLevel) -> None:
-        plans.append(
-            LevelPlan(
-                index=len(plans),
-                width=level.width,
-                height=level.height,
-                source=level,
-                parent=None,
-                dicom=_source_encoding(level, "dicom", options)
-                if "dicom" in options.outputs
-                else None,
-                tiff=_source_encoding(level, "tiff", options)
-                if "tiff" in options.outputs
-                else None,
-                downsample=nominal_downsample(
-                    level0.width, level0.height, level.width, level.height
-                ),
-            )
-        )
 
-    def add_generated() -> None:
-        parent = plans[-1]
-        reason = f"generated: 2x downsampled from level {parent.index}"
-        encoding = _encoded(options, reason)
-        plans.append(
-            LevelPlan(
-                index=len(plans),
-                width=math.ceil(parent.width / 2),
-                height=math.ceil(parent.height / 2),
-                source=None,
-                parent=parent.index,
-                dicom=encoding if "dicom" in options.outputs else None,
-                tiff=encoding if "tiff" in options.outputs else None,
-                downsample=parent.downsample * 2,
-            )
-        )
+def _source_plan(
+    level: SourceLevel, index: int, level0: SourceLevel, options: ConversionOptions
+) -> LevelPlan:
+    """Output level ``index`` made from a level of the source."""
+    return LevelPlan(
+        index=index,
+        width=level.width,
+        height=level.height,
+        source=level,
+        parent=None,
+        dicom=_source_encoding(level, "dicom", options) if "dicom" in options.outputs else None,
+        tiff=_source_encoding(level, "tiff", options) if "tiff" in options.outputs else None,
+        downsample=nominal_downsample(level0.width, level0.height, level.width, level.height),
+    )
 
-    for position, level in enumerate(sources):
-        if position and options.fill_pyramid_gaps:
-            while plans[-1].width / level.width > GAP_RATIO:
-                add_generated()
-        add_source(level)
-    while options.extend_pyramid and max(plans[-1].width, plans[-1].height) > options.tile_size_px:
-        add_generated()
-    return plans
+
+def _generated_plan(parent: LevelPlan, index: int, options: ConversionOptions) -> LevelPlan:
+    """Output level ``index`` made by halving level ``parent`` (a pyramid gap or extension)."""
+    reason = f"generated: 2x downsampled from level {parent.index}"
+    encoding = _encoded(options, reason)
+    return LevelPlan(
+        index=index,
+        width=math.ceil(parent.width / 2),
+        height=math.ceil(parent.height / 2),
+        source=None,
+        parent=parent.index,
+        dicom=encoding if "dicom" in options.outputs else None,
+        tiff=encoding if "tiff" in options.outputs else None,
+        downsample=parent.downsample * 2,
+    )

@@ -205,71 +205,88 @@ def check_outputs_reopen(
     tile_px: int,
 ) -> dict[str, object]:
     """Re-open the outputs with OpenSlide, tiffslide and wsidicom; raise on any mismatch."""
+    report: dict[str, object] = {}
+    if tiff_path is not None:
+        report.update(_reopen_tiff(tiff_path, sizes, tile_px))
+    if dicom_levels:
+        report.update(_reopen_dicom(dicom_levels, sizes, tile_px))
+    return report
+
+
+def _reopen_tiff(
+    tiff_path: Path, sizes: Sequence[tuple[int, int]], tile_px: int
+) -> dict[str, object]:
+    """The TIFF output through OpenSlide and tiffslide: level sizes and first tiles."""
     import openslide
+    import tiffslide
 
     report: dict[str, object] = {}
     expected_sizes = [tuple(size) for size in sizes]
-    if tiff_path is not None:
-        import tiffslide
+    expected = _expected_first_tiles(tiff_path, sizes, tile_px)
+    try:
+        with openslide.OpenSlide(tiff_path) as slide:
+            found = [tuple(d) for d in slide.level_dimensions]
+            _check_sizes("OpenSlide (TIFF)", expected_sizes, found)
+            report["openslide_tiff"] = _compare_levels(
+                "OpenSlide (TIFF)",
+                expected,
+                lambda i, w, h: _rgb(slide.read_region((0, 0), i, (w, h))),
+            )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with tiffslide.TiffSlide(tiff_path) as tslide:
+                found = [tuple(d) for d in tslide.level_dimensions]
+                _check_sizes("tiffslide", expected_sizes, found)
+                report["tiffslide"] = _compare_levels(
+                    "tiffslide",
+                    expected,
+                    lambda i, w, h: _rgb(np.asarray(tslide.read_region((0, 0), i, (w, h)))),
+                )
+    except ConformanceError:
+        raise
+    except Exception as exc:
+        raise ConformanceError(f"the TIFF output does not re-open: {type(exc).__name__}") from exc
+    return report
 
-        expected = _expected_first_tiles(tiff_path, sizes, tile_px)
-        try:
-            with openslide.OpenSlide(tiff_path) as slide:
-                found = [tuple(d) for d in slide.level_dimensions]
-                _check_sizes("OpenSlide (TIFF)", expected_sizes, found)
-                report["openslide_tiff"] = _compare_levels(
-                    "OpenSlide (TIFF)",
-                    expected,
-                    lambda i, w, h: _rgb(slide.read_region((0, 0), i, (w, h))),
-                )
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                with tiffslide.TiffSlide(tiff_path) as tslide:
-                    found = [tuple(d) for d in tslide.level_dimensions]
-                    _check_sizes("tiffslide", expected_sizes, found)
-                    report["tiffslide"] = _compare_levels(
-                        "tiffslide",
-                        expected,
-                        lambda i, w, h: _rgb(np.asarray(tslide.read_region((0, 0), i, (w, h)))),
-                    )
-        except ConformanceError:
-            raise
-        except Exception as exc:
-            raise ConformanceError(
-                f"the TIFF output does not re-open: {type(exc).__name__}"
-            ) from exc
-    if dicom_levels:
-        import wsidicom  # type: ignore[import-untyped]  # no py.typed marker
 
-        expected = [
-            _expected_first_tiles(path, [size], tile_px)[0]
-            for path, size in zip(dicom_levels, sizes, strict=True)
-        ]
-        try:
-            with wsidicom.WsiDicom.open(list(dicom_levels)) as wsi:
-                found = [(int(level.size.width), int(level.size.height)) for level in wsi.levels]
-                _check_sizes("wsidicom", expected_sizes, found)
-                report["wsidicom"] = _compare_levels(
-                    "wsidicom",
-                    expected,
-                    lambda i, w, h: _rgb(
-                        np.asarray(wsi.read_region((0, 0), wsi.levels[i].level, (w, h)))
-                    ),
-                )
-            with openslide.OpenSlide(dicom_levels[0]) as slide:
-                found = [tuple(d) for d in slide.level_dimensions]
-                _check_sizes("OpenSlide (DICOM)", expected_sizes, found)
-                report["openslide_dicom"] = _compare_levels(
-                    "OpenSlide (DICOM)",
-                    expected,
-                    lambda i, w, h: _rgb(slide.read_region((0, 0), i, (w, h))),
-                )
-        except ConformanceError:
-            raise
-        except Exception as exc:
-            raise ConformanceError(
-                f"the DICOM output does not re-open: {type(exc).__name__}"
-            ) from exc
+def _reopen_dicom(
+    dicom_levels: Sequence[Path], sizes: Sequence[tuple[int, int]], tile_px: int
+) -> dict[str, object]:
+    """The DICOM output through wsidicom and OpenSlide: level sizes and first tiles."""
+    import openslide
+    import wsidicom  # type: ignore[import-untyped]  # no py.typed marker
+
+    report: dict[str, object] = {}
+    expected_sizes = [tuple(size) for size in sizes]
+    expected = [
+        _expected_first_tiles(path, [size], tile_px)[0]
+        for path, size in zip(dicom_levels, sizes, strict=True)
+    ]
+    try:
+        with wsidicom.WsiDicom.open(list(dicom_levels)) as wsi:
+            found: list[tuple[int, ...]] = [
+                (int(level.size.width), int(level.size.height)) for level in wsi.levels
+            ]
+            _check_sizes("wsidicom", expected_sizes, found)
+            report["wsidicom"] = _compare_levels(
+                "wsidicom",
+                expected,
+                lambda i, w, h: _rgb(
+                    np.asarray(wsi.read_region((0, 0), wsi.levels[i].level, (w, h)))
+                ),
+            )
+        with openslide.OpenSlide(dicom_levels[0]) as slide:
+            found = [tuple(d) for d in slide.level_dimensions]
+            _check_sizes("OpenSlide (DICOM)", expected_sizes, found)
+            report["openslide_dicom"] = _compare_levels(
+                "OpenSlide (DICOM)",
+                expected,
+                lambda i, w, h: _rgb(slide.read_region((0, 0), i, (w, h))),
+            )
+    except ConformanceError:
+        raise
+    except Exception as exc:
+        raise ConformanceError(f"the DICOM output does not re-open: {type(exc).__name__}") from exc
     return report
 
 

@@ -348,6 +348,17 @@ def write_pseudonym_label_instance(
     # PS3.3 C.8.12.4.1.1: DERIVED, the pixels are generated, not acquired.
     ds.ImageType = ["DERIVED", "PRIMARY", "LABEL", "NONE"]
     ds.InstanceNumber = int(ds.get("InstanceNumber", 0) or 0) + 1000
+    _describe_label_pixels(ds, width, height)
+    ds.SharedFunctionalGroupsSequence = _label_functional_groups(ds)
+    ds.PixelData = encapsulate([pseudonym_label_jpeg(image)])
+    ds["PixelData"].VR = "OB"
+    pydicom.dcmwrite(destination, ds, enforce_file_format=True)
+    return uid
+
+
+def _describe_label_pixels(ds: Dataset, width: int, height: int) -> None:
+    """Image Pixel and Whole Slide Microscopy Image attributes of a one-frame RGB JPEG label
+    (PS3.3 C.7.6.3, C.8.12.4)."""
     ds.SamplesPerPixel = 3
     ds.PhotometricInterpretation = "YBR_FULL_422"
     ds.PlanarConfiguration = 0
@@ -370,6 +381,10 @@ def write_pseudonym_label_instance(
     ds.SpecimenLabelInImage = "YES"
     ds.LossyImageCompression = "01"
     ds.LossyImageCompressionMethod = "ISO_10918_1"
+
+
+def _label_functional_groups(ds: Dataset) -> Sequence:
+    """The label's Shared Functional Groups: its nominal pixel spacing and its frame type."""
     shared = Dataset()
     measures = Dataset()
     measures.PixelSpacing = [LABEL_PIXEL_SPACING_MM, LABEL_PIXEL_SPACING_MM]
@@ -378,8 +393,4 @@ def write_pseudonym_label_instance(
     frame_type = Dataset()
     frame_type.FrameType = ds.ImageType
     shared.WholeSlideMicroscopyImageFrameTypeSequence = Sequence([frame_type])
-    ds.SharedFunctionalGroupsSequence = Sequence([shared])
-    ds.PixelData = encapsulate([pseudonym_label_jpeg(image)])
-    ds["PixelData"].VR = "OB"
-    pydicom.dcmwrite(destination, ds, enforce_file_format=True)
-    return uid
+    return Sequence([shared])

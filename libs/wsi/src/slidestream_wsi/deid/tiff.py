@@ -11,23 +11,18 @@ from __future__ import annotations
 
 import logging
 import shutil
-import struct
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
 from slidestream_wsi.deid.aperio import scrub_aperio_description
 from slidestream_wsi.deid.audit import AuditRecorder
-from slidestream_wsi.deid.label import (
-    add_ome_label_image,
-    pseudonym_label,
-    pseudonym_label_jpeg,
-)
+from slidestream_wsi.deid.label import add_ome_label_image
 from slidestream_wsi.deid.leica import scrub_scn_xml
 from slidestream_wsi.deid.ome import scrub_ome_xml
 from slidestream_wsi.deid.philips import scrub_philips_xml
 from slidestream_wsi.deid.policy import AssociatedImagePolicy, DeidPolicy
+from slidestream_wsi.deid.tiff_label import append_label_ifd, ifd_entry_bytes
 from slidestream_wsi.deid.tiff_tags import (
     JPEG_INTERCHANGE_FORMAT,
     JPEG_INTERCHANGE_FORMAT_LENGTH,
@@ -84,23 +79,12 @@ LABEL_REPLACEMENT_FORMATS = frozenset(
 # removed (a Leica macro, a Ventana label), its scrubbed metadata moves to the new first one.
 FIRST_DIRECTORY_METADATA_FORMATS = frozenset({SlideFormat.LEICA_SCN, SlideFormat.VENTANA_BIF})
 TAG_XMP = 700
-NDPI_MACRO_MAGNIFICATION = -1.0
-"""NDPI has no label image: its macro (Magnification -1) shows the label, so the generated
-label takes the macro's place and magnification (OpenSlide's hamamatsu driver)."""
 PHILIPS_SOFTWARE = "Philips DP v1.0"
 """Software value kept on Philips files: readers detect the format by its prefix."""
 
 COPY_CHUNK_BYTES = 8 * 1024 * 1024
 _BYTE = 1
 _ASCII = 2
-_SHORT = 3
-_LONG = 4
-_FLOAT = 11
-_LONG8 = 16
-_TIFF_DEFLATE = 8  # Adobe Deflate (TIFF Technical Note, zlib)
-_RGB = 2
-_YCBCR = 6
-_TIFF_JPEG = 7  # TIFF Technical Note 2 JPEG
 
 
 @dataclass(frozen=True, slots=True)
@@ -410,18 +394,6 @@ class _TiffDeidentifier:
                 patcher.set_next_pointer(pointer_offset, following)
         return replaced
 
-    def _entry_bytes(
-        self, patcher: TiffPatcher, code: int, field_type: int, count: int, raw: bytes
-    ) -> bytes:
-        """One IFD entry; a value longer than the offset field is appended to the file."""
-        s = self.s
-        if len(raw) <= s.offset_nbytes:
-            field = raw + bytes(s.offset_nbytes - len(raw))
-        else:
-            field = s.pack_offset(patcher.append(raw))
-        count_fmt = "Q" if s.bigtiff else "I"
-        return struct.pack(s.byteorder + "HH" + count_fmt, code, field_type, count) + field
-
     def _relocate(self, patcher: TiffPatcher, ifd: Ifd, links: dict[int, tuple[int, int]]) -> int:
         """Append a copy of ``ifd`` holding the first-directory metadata; zero the old block."""
         s = self.s
@@ -436,7 +408,7 @@ class _TiffDeidentifier:
             if old is not None and not old.inline:
                 patcher.wipe(old.value_offset, old.value_offset + old.value_nbytes)
             count = len(value) // FIELD_TYPE_SIZE_BYTES[field_type]
-            entries[code] = self._entry_bytes(patcher, code, field_type, count, value)
+            entries[code] = ifd_entry_bytes(patcher, s, code, field_type, count, value)
         block = s.pack_count(len(entries))
         block += b"".join(entries[code] for code in sorted(entries))  # TIFF 6.0 §2: ascending
         block += s.pack_offset(0)
@@ -451,52 +423,6 @@ class _TiffDeidentifier:
         links: dict[int, tuple[int, int]],
         extra: dict[int, tuple[int, bytes]],
     ) -> int:
-        image = pseudonym_label(self.policy.pseudonym)
-        height, width = int(image.shape[0]), int(image.shape[1])
-        jpeg = self.fmt is SlideFormat.HAMAMATSU_NDPI
-        # OpenSlide reads an NDPI macro only as one JPEG strip; elsewhere lossless Deflate.
-        strip = pseudonym_label_jpeg(image) if jpeg else zlib.compress(image.tobytes(), 9)
-        description = {
-            SlideFormat.APERIO_SVS: f"Aperio Image Library\r\nlabel {width}x{height}",
-            SlideFormat.PHILIPS_TIFF: "Label",
-            SlideFormat.VENTANA_BIF: "Label Image",
-        }.get(self.fmt, "label")
-        s = self.s
-        bo = s.byteorder
-        strip_offset = patcher.append(strip)
-        offset_type = _LONG8 if s.bigtiff else _LONG
-        offset_fmt = "Q" if s.bigtiff else "I"
-
-        values: list[tuple[int, int, int, bytes]] = [
-            (254, _LONG, 1, struct.pack(bo + "I", 1)),  # NewSubfileType: reduced image
-            (256, _LONG, 1, struct.pack(bo + "I", width)),
-            (257, _LONG, 1, struct.pack(bo + "I", height)),
-            (258, _SHORT, 3, struct.pack(bo + "HHH", 8, 8, 8)),
-            (259, _SHORT, 1, struct.pack(bo + "H", _TIFF_JPEG if jpeg else _TIFF_DEFLATE)),
-            (262, _SHORT, 1, struct.pack(bo + "H", _YCBCR if jpeg else _RGB)),
-            (270, _ASCII, len(description) + 1, description.encode("ascii") + b"\x00"),
-            (273, offset_type, 1, struct.pack(bo + offset_fmt, strip_offset)),
-            (277, _SHORT, 1, struct.pack(bo + "H", 3)),
-            (278, _LONG, 1, struct.pack(bo + "I", height)),
-            (279, offset_type, 1, struct.pack(bo + offset_fmt, len(strip))),
-            (284, _SHORT, 1, struct.pack(bo + "H", 1)),
-        ]
-        if jpeg:
-            values += [
-                (530, _SHORT, 2, struct.pack(bo + "HH", 2, 2)),  # YCbCrSubSampling 4:2:0
-                (271, _ASCII, 10, b"Hamamatsu\x00"),  # Make: NDPI readers require it
-                (65420, _LONG, 1, struct.pack(bo + "I", 1)),  # FileFormat
-                (65421, _FLOAT, 1, struct.pack(bo + "f", NDPI_MACRO_MAGNIFICATION)),
-            ]
-        values = [v for v in values if v[0] not in extra]
-        for code, (field_type, raw) in extra.items():
-            values.append((code, field_type, len(raw) // FIELD_TYPE_SIZE_BYTES[field_type], raw))
-        entries = b"".join(
-            self._entry_bytes(patcher, code, ftype, count, raw)
-            for code, ftype, count, raw in sorted(values)
+        return append_label_ifd(
+            patcher, self.s, self.fmt, self.policy.pseudonym, links, extra, self.audit
         )
-        block = s.pack_count(len(values)) + entries + s.pack_offset(0)
-        ifd_offset = patcher.append(block)
-        links[ifd_offset] = (ifd_offset + len(block) - s.offset_nbytes, 0)
-        self.audit.removed_field("label_replaced_with_pseudonym")
-        return ifd_offset
