@@ -174,14 +174,11 @@ class UploadWorkflow:
 
     async def post_terminate(self, hook: HookEvent) -> None:
         row = await asyncio.to_thread(self._uploads.upload_by_key, object_key_of(hook.upload.id))
-        if row is not None and row.state == UploadState.RECEIVING:
+        if row is not None:
             await asyncio.to_thread(
-                self._uploads.end,
+                self._uploads.cancel_if_receiving,
                 row.slide_id,
-                UploadState.TERMINATED,
-                reason="terminated",
                 detail="the client cancelled the upload",
-                sha256=None,
             )
 
     async def post_finish(self, hook: HookEvent) -> UUID | None:

@@ -210,6 +210,28 @@ class UploadRepository:
             lease_until=None,
         )
 
+    def cancel_if_receiving(self, slide_id: UUID, *, detail: str) -> None:
+        """A client's cancellation, only while the upload is still receiving: one conditional
+        UPDATE, so a reconciler's expiry (which terminates through tusd and so also fires this
+        hook) or a finalize written meanwhile is never overwritten."""
+        with self._session() as session:
+            session.execute(
+                update(UploadRow)
+                .where(
+                    col(UploadRow.slide_id) == slide_id,
+                    col(UploadRow.state) == UploadState.RECEIVING.value,
+                )
+                .values(
+                    state=UploadState.TERMINATED.value,
+                    reason="terminated",
+                    detail=detail,
+                    verified_sha256=None,
+                    finished_at=utc_now(),
+                    lease_until=None,
+                    updated_at=utc_now(),
+                )
+            )
+
     def unfinished(self) -> list[UploadRow]:
         with self._session() as session:
             query = select(UploadRow).where(

@@ -1,0 +1,54 @@
+"""The upload table's state changes that hooks and the reconciler race for."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from uuid import uuid4
+
+import pytest
+
+from slidestream_platform.db import DatabaseSettings, make_engine, upgrade_to_head
+from slidestream_upload.adapters.repository import UploadRepository
+from slidestream_upload.adapters.tables import UploadRow, UploadState
+from slidestream_upload.admin import MIGRATIONS_DIR
+
+
+@pytest.fixture
+def uploads(tmp_path: Path) -> UploadRepository:
+    engine = make_engine(DatabaseSettings(url=f"sqlite:///{tmp_path / 'upload.db'}"), "upload")
+    upgrade_to_head(engine, "upload", MIGRATIONS_DIR)
+    return UploadRepository(engine)
+
+
+def _receiving(uploads: UploadRepository) -> UploadRow:
+    slide_id = uuid4()
+    row = UploadRow(
+        slide_id=slide_id,
+        tenant="acme",
+        object_key=f"acme/{slide_id}/original",
+        filename="slide.svs",
+        declared_size_bytes=1000,
+        state=UploadState.RECEIVING.value,
+    )
+    uploads.add_upload(row)
+    return row
+
+
+def test_a_client_cancellation_ends_a_receiving_upload(uploads: UploadRepository) -> None:
+    row = _receiving(uploads)
+    uploads.cancel_if_receiving(row.slide_id, detail="the client cancelled the upload")
+    stored = uploads.upload(row.slide_id)
+    assert stored is not None
+    assert (stored.state, stored.reason) == (UploadState.TERMINATED.value, "terminated")
+    assert stored.finished_at is not None
+
+
+def test_the_terminate_hook_of_an_expiry_never_overwrites_it(uploads: UploadRepository) -> None:
+    """The reconciler expires an upload by terminating it in tusd, which fires the
+    post-terminate hook; whichever lands first, the upload ends expired."""
+    row = _receiving(uploads)
+    uploads.end(row.slide_id, UploadState.EXPIRED, reason="expired", detail="ttl", sha256=None)
+    uploads.cancel_if_receiving(row.slide_id, detail="the client cancelled the upload")
+    stored = uploads.upload(row.slide_id)
+    assert stored is not None
+    assert (stored.state, stored.reason) == (UploadState.EXPIRED.value, "expired")
