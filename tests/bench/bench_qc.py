@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import resource
 import subprocess
 import sys
 import time
@@ -35,7 +34,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from tests.support.bench_children import child_environment
+from tests.support.bench_children import child_environment, own_peak_rss_bytes
 
 SIZES = {"full": (50_000, 40_000), "small": (16_384, 12_288)}
 SPEEDUP_GOAL = 3.0
@@ -72,11 +71,6 @@ def slide_file(size: str) -> Path:
 
 
 # -- the children --------------------------------------------------------------------------
-
-
-def _peak_rss_bytes() -> int:
-    # ru_maxrss is in KiB on Linux (getrusage(2)).
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 def run_reference(path: Path) -> dict[str, object]:
@@ -124,7 +118,7 @@ def run_reference(path: Path) -> dict[str, object]:
             "total_bytes": source.total_bytes,
         }
     result["qc_s"] = time.perf_counter() - started
-    result["peak_rss_bytes"] = _peak_rss_bytes()
+    result["peak_rss_bytes"] = own_peak_rss_bytes()
     return result
 
 
@@ -147,7 +141,7 @@ def run_ours(path: Path) -> dict[str, object]:
         "levels_read": list(report.levels_read),
         "measures": len(report.measures),
         "picture_bytes": sum(len(content) for content in pictures.files().values()),
-        "peak_rss_bytes": _peak_rss_bytes(),
+        "peak_rss_bytes": own_peak_rss_bytes(),
     }
 
 

@@ -253,6 +253,9 @@ def _tiff_level(
     count = len(page.dataoffsets)
     if not page.is_ndpi:
         _check_tile_grid(index, (width, height), (tile_width, tile_height), count)
+    # Vectorised: a level 0 of a large slide has tens of thousands of tiles, and QC opens every
+    # level to read two small ones.
+    byte_counts = np.asarray(page.databytecounts, dtype=np.int64)
     return _TiffLevel(
         page,
         fh,
@@ -264,8 +267,8 @@ def _tiff_level(
         tile_height=tile_height,
         tiled=bool(page.is_tiled) and not page.is_ndpi,
         tile_count=count,
-        stored_bytes=sum(page.databytecounts),
-        has_missing_tiles=any(c == 0 for c in page.databytecounts),
+        stored_bytes=int(byte_counts.sum()),
+        has_missing_tiles=bool((byte_counts == 0).any()),
     )
 
 
