@@ -34,7 +34,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from tests.support.bench_children import child_environment, own_peak_rss_bytes
+from tests.support.bench_children import child_environment
+from tests.support.memory import own_peak_rss_bytes
 
 SIZES = {"full": (50_000, 40_000), "small": (16_384, 12_288)}
 SPEEDUP_GOAL = 3.0

@@ -14,6 +14,7 @@ import csv
 import hashlib
 import json
 import subprocess
+import sys
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -30,6 +31,8 @@ from tests.support.stack import Collector
 
 pytestmark = pytest.mark.integration
 
+SLIDESTREAM = Path(sys.executable).with_name("slidestream")
+"""The partner CLI of this environment."""
 SLIDESTREAM_TIMEOUT_S = 600
 FIRST_SLIDE_TIMEOUT_S = 420
 """The first slide waits for every service's first work (imports, model of the tissue mask...)."""
@@ -131,18 +134,12 @@ def _write_manifest(folder: Path) -> Path:
 
 def _cli(token: str, api: str, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [str(_slidestream()), *args, "--api", api, "--token", token, "--json"],
+        [str(SLIDESTREAM), *args, "--api", api, "--token", token, "--json"],
         capture_output=True,
         text=True,
         timeout=SLIDESTREAM_TIMEOUT_S,
         check=False,
     )
-
-
-def _slidestream() -> Path:
-    import sys
-
-    return Path(sys.executable).with_name("slidestream")
 
 
 def _json_lines(text: str) -> Iterator[dict[str, Any]]:

@@ -15,16 +15,3 @@ def child_environment(cache: Path) -> dict[str, str]:
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     env["PYTHONPYCACHEPREFIX"] = str(cache)
     return env
-
-
-def own_peak_rss_bytes() -> int:
-    """This process's own high-water mark of resident memory (VmHWM, proc(5)).
-
-    Not getrusage's ru_maxrss: the kernel carries the largest RSS a process had before exec()
-    into it, so a child started by a benchmark that has just generated a large slide would
-    report the benchmark's size, not its own."""
-    with Path("/proc/self/status").open(encoding="ascii") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    raise RuntimeError("no VmHWM in /proc/self/status")

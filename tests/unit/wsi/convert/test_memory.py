@@ -13,15 +13,9 @@ WIDTH_PX, HEIGHT_PX = 8192, 6144
 DECODED_LEVEL0_BYTES = WIDTH_PX * HEIGHT_PX * 3
 """144 MiB: what holding level 0 decoded would cost."""
 
+REPO_ROOT = Path(__file__).resolve().parents[4]
 _PEAK_RSS = """
-def PEAK():
-    # VmHWM: this process's own high-water mark. getrusage's ru_maxrss is not: the kernel keeps
-    # the largest RSS the process had before exec(), and a child forked (or vforked) from a large
-    # test process would report its parent's size.
-    for line in open("/proc/self/status"):
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) * 1024
-    raise RuntimeError("no VmHWM in /proc/self/status")
+from tests.support.memory import own_peak_rss_bytes as PEAK
 """
 
 _CHILD = (
@@ -47,6 +41,7 @@ print(json.dumps({"peak": PEAK(), "generated": generated}))
 def _peak(source: Path, out: Path, mode: str) -> dict[str, int]:
     done = subprocess.run(
         [sys.executable, "-c", _CHILD, str(source), str(out), mode],
+        cwd=REPO_ROOT,  # the child imports tests.support
         capture_output=True,
         text=True,
         check=True,
@@ -139,6 +134,7 @@ def test_a_50k_by_40k_slide_converts_under_the_issues_memory_bound(tmp_path: Pat
     source = _write_full_size_svs(tmp_path / "full.svs")
     done = subprocess.run(
         [sys.executable, "-c", _FULL_CHILD, str(source), str(tmp_path / "out")],
+        cwd=REPO_ROOT,  # the child imports tests.support
         capture_output=True,
         text=True,
         check=True,

@@ -1,6 +1,7 @@
 """Object storage for slidestream: the port services depend on and its MinIO-SDK adapter."""
 
-from slidestream_platform.objectstore.minio_store import MinioObjectStore, StreamLengthError
+from slidestream_platform.objectstore.minio_store import MinioObjectStore
+from slidestream_platform.objectstore.minio_writes import StreamLengthError
 from slidestream_platform.objectstore.parts import DEFAULT_PART_SIZE_BYTES, ObjectTooLargeError
 from slidestream_platform.objectstore.port import (
     SHA256_METADATA_KEY,

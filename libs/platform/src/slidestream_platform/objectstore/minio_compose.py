@@ -40,8 +40,7 @@ from slidestream_platform.objectstore.streams import read_up_to
 #: Parts of a compose in flight at once (server-side copies mostly: cheap for this process).
 _COMPOSE_PARALLEL_PARTS: Final = 4
 
-# The store's logger, as before compose had a module of its own: log queries keep matching.
-logger = logging.getLogger("slidestream_platform.objectstore.minio_store")
+logger = logging.getLogger(__name__)
 
 
 class MinioComposer:

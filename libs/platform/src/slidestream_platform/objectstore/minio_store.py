@@ -21,7 +21,7 @@ from minio.commonconfig import REPLACE, CopySource
 from slidestream_platform.errors import ObjectNotFoundError
 from slidestream_platform.objectstore.minio_client import make_minio_client
 from slidestream_platform.objectstore.minio_compose import MinioComposer
-from slidestream_platform.objectstore.minio_writes import MinioWriter, StreamLengthError
+from slidestream_platform.objectstore.minio_writes import MinioWriter
 from slidestream_platform.objectstore.parts import DEFAULT_COMPOSE_PART_SIZE_BYTES
 from slidestream_platform.objectstore.port import (
     DEFAULT_CONTENT_TYPE,
@@ -43,7 +43,7 @@ from slidestream_platform.objectstore.sdk_errors import (
 from slidestream_platform.objectstore.settings import ObjectStoreSettings
 from slidestream_platform.objectstore.streams import HASH_CHUNK_BYTES, HashingReader
 
-__all__ = ["MinioObjectStore", "StreamLengthError"]
+__all__ = ["MinioObjectStore"]
 
 #: Read buffer of streams handed out by ``open_stream``.
 _READ_BUFFER_BYTES: Final = 1024 * 1024

@@ -49,9 +49,6 @@ class StreamLengthError(PoisonError):
     """The stream held fewer bytes than the caller declared."""
 
     reason = "stream-length-mismatch"
-    # Dead letters name the error by module path (delivery.py); this is the path it has always
-    # had, and slidestream_platform.objectstore.minio_store still exports it.
-    __module__ = "slidestream_platform.objectstore.minio_store"
 
 
 class MinioWriter:
