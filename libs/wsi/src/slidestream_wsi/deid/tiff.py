@@ -15,6 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+import numpy as np
+import numpy.typing as npt
+
 from slidestream_wsi.deid.aperio import scrub_aperio_description
 from slidestream_wsi.deid.audit import AuditRecorder
 from slidestream_wsi.deid.label import add_ome_label_image
@@ -178,8 +181,11 @@ class _TiffDeidentifier:
         raw = self.s.read_value(self.fh, entry, self.limits)
         return decode_text_value(raw, entry.field_type)
 
-    def _image_ranges(self, ifd: Ifd) -> list[tuple[int, int]]:
-        ranges: list[tuple[int, int]] = []
+    def _image_ranges(self, ifd: Ifd) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """Starts and ends of the IFD's stored tiles, strips or JPEG interchange stream, as
+        arrays (a level 0 has tens of thousands: see :class:`ProtectedRanges`)."""
+        starts: list[npt.NDArray[np.int64]] = []
+        ends: list[npt.NDArray[np.int64]] = []
         for offsets_code, counts_code in (
             (TAG_TILE_OFFSETS, TAG_TILE_BYTE_COUNTS),
             (TAG_STRIP_OFFSETS, TAG_STRIP_BYTE_COUNTS),
@@ -191,10 +197,12 @@ class _TiffDeidentifier:
                 continue
             offsets = self.s.read_integers(self.fh, offsets_entry, self.limits)
             counts = self.s.read_integers(self.fh, counts_entry, self.limits)
-            ranges.extend(
-                (int(o), int(o + c)) for o, c in zip(offsets, counts, strict=False) if c > 0
-            )
-        return ranges
+            n = min(len(offsets), len(counts))
+            present = counts[:n] > 0
+            starts.append(offsets[:n][present])
+            ends.append(offsets[:n][present] + counts[:n][present])
+        empty = np.zeros(0, np.int64)
+        return np.concatenate(starts or [empty]), np.concatenate(ends or [empty])
 
     def _block_range(self, ifd: Ifd) -> tuple[int, int]:
         return ifd.offset, self.s.ifd_block_end(ifd)
@@ -292,16 +300,7 @@ class _TiffDeidentifier:
         relocate_first = (
             bool(self.first_payload) and self.top_kept[0].top_level_index != 0 and not label_first
         )
-        protected: list[tuple[int, int]] = []
-        for item in self.kept:
-            remove, replace = plans[id(item.ifd)]
-            if not (relocate_first and item is self.top_kept[0]):
-                protected.append(self._block_range(item.ifd))
-            protected.extend(self._image_ranges(item.ifd))
-            for code, entry in item.ifd.entries.items():
-                if not entry.inline and code not in remove and code not in replace:
-                    protected.append((entry.value_offset, entry.value_offset + entry.value_nbytes))
-        patcher = TiffPatcher(self.fh, self.s, ProtectedRanges(protected), self.limits)
+        patcher = TiffPatcher(self.fh, self.s, self._protected(plans, relocate_first), self.limits)
 
         for item in self.removed:
             self._wipe_removed_ifd(patcher, item)
@@ -324,13 +323,37 @@ class _TiffDeidentifier:
         self.fh.flush()
         return TiffDeidOutcome(patcher.bytes_written, replaced)
 
+    def _protected(
+        self, plans: dict[int, tuple[set[int], dict[int, tuple[int, bytes]]]], relocate_first: bool
+    ) -> ProtectedRanges:
+        """Kept image data, kept directories and the kept values: what no wipe may touch."""
+        small: list[tuple[int, int]] = []
+        image_starts: list[npt.NDArray[np.int64]] = []
+        image_ends: list[npt.NDArray[np.int64]] = []
+        for item in self.kept:
+            remove, replace = plans[id(item.ifd)]
+            if not (relocate_first and item is self.top_kept[0]):
+                small.append(self._block_range(item.ifd))
+            starts, ends = self._image_ranges(item.ifd)
+            image_starts.append(starts)
+            image_ends.append(ends)
+            for code, entry in item.ifd.entries.items():
+                if not entry.inline and code not in remove and code not in replace:
+                    small.append((entry.value_offset, entry.value_offset + entry.value_nbytes))
+        pairs = np.asarray(small, dtype=np.int64).reshape(-1, 2)
+        return ProtectedRanges(
+            np.concatenate([pairs[:, 0], *image_starts]),
+            np.concatenate([pairs[:, 1], *image_ends]),
+        )
+
     def _wipe_removed_ifd(self, patcher: TiffPatcher, item: ClassifiedIfd) -> None:
         ifd = item.ifd
         self.audit.removed_image(str(item.role))
         for code, entry in ifd.entries.items():
             if entry.field_type == _ASCII or code in (TAG_IMAGE_DESCRIPTION, 700, 33432):
                 self.audit.removed_value(self._text(ifd, code) or "")
-        for start, end in self._image_ranges(ifd):
+        starts, ends = self._image_ranges(ifd)
+        for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
             patcher.wipe_image_data(start, end)
         for code, entry in ifd.entries.items():
             if code in PRIVATE_IFD_TAGS:

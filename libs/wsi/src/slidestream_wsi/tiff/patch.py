@@ -16,6 +16,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, BinaryIO, cast
 
+import numpy as np
+import numpy.typing as npt
+
 from slidestream_wsi.errors import CorruptSlideError
 from slidestream_wsi.limits import SlideLimits
 from slidestream_wsi.source import SlideSource
@@ -26,37 +29,50 @@ _READ_BUFFER_BYTES = 64 * 1024
 
 
 class ProtectedRanges:
-    """Byte ranges that must not change (kept image data, kept IFDs and kept values)."""
+    """Byte ranges that must not change (kept image data, kept IFDs and kept values).
 
-    def __init__(self, ranges: list[tuple[int, int]]) -> None:
-        merged: list[tuple[int, int]] = []
-        for start, end in sorted(r for r in ranges if r[1] > r[0]):
-            if merged and start <= merged[-1][1]:
-                merged[-1] = (merged[-1][0], max(merged[-1][1], end))
-            else:
-                merged.append((start, end))
-        self._starts = [r[0] for r in merged]
-        self._ranges = merged
+    Held as two sorted NumPy arrays of merged ``[start, end)`` ranges: a level 0 brings tens of
+    thousands of tile ranges, and one Python tuple each costs more (allocation and the garbage
+    collector's passes over a service's large heap: 0.12 s for 32k tiles) than the whole
+    structure pass.
+    """
+
+    def __init__(self, starts: npt.ArrayLike, ends: npt.ArrayLike) -> None:
+        starts_all = np.asarray(starts, dtype=np.int64).ravel()
+        ends_all = np.asarray(ends, dtype=np.int64).ravel()
+        keep = ends_all > starts_all
+        order = np.argsort(starts_all[keep], kind="stable")
+        ordered_starts, ordered_ends = starts_all[keep][order], ends_all[keep][order]
+        if not ordered_starts.size:
+            self._starts, self._ends = ordered_starts, ordered_ends
+            return
+        reach = np.maximum.accumulate(ordered_ends)
+        # A range that starts at or before the furthest end so far joins that run.
+        opens = np.concatenate(([True], ordered_starts[1:] > reach[:-1]))
+        closes = np.concatenate((opens[1:], [True]))
+        self._starts = ordered_starts[opens]
+        self._ends = reach[closes]
+
+    @classmethod
+    def of(cls, ranges: Sequence[tuple[int, int]]) -> ProtectedRanges:
+        pairs = np.asarray(ranges, dtype=np.int64).reshape(-1, 2)
+        return cls(pairs[:, 0], pairs[:, 1])
+
+    def _touching(self, start: int, end: int) -> range:
+        """Indices of the merged ranges that overlap ``[start, end)``."""
+        first = int(np.searchsorted(self._ends, start, side="right"))
+        stop = int(np.searchsorted(self._starts, end, side="left"))
+        return range(first, max(first, stop))
 
     def overlaps(self, start: int, end: int) -> bool:
-        index = bisect.bisect_right(self._starts, start) - 1
-        for r_start, r_end in self._ranges[max(index, 0) :]:
-            if r_start >= end:
-                return False
-            if r_end > start:
-                return True
-        return False
+        return len(self._touching(start, end)) > 0
 
     def subtract(self, start: int, end: int) -> list[tuple[int, int]]:
         """The parts of ``[start, end)`` outside every protected range."""
         pieces: list[tuple[int, int]] = []
         cursor = start
-        index = max(bisect.bisect_right(self._starts, start) - 1, 0)
-        for r_start, r_end in self._ranges[index:]:
-            if r_start >= end:
-                break
-            if r_end <= cursor:
-                continue
+        for index in self._touching(start, end):
+            r_start, r_end = int(self._starts[index]), int(self._ends[index])
             if r_start > cursor:
                 pieces.append((cursor, r_start))
             cursor = max(cursor, r_end)
