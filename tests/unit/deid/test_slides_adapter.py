@@ -1,5 +1,6 @@
 """The slide adapter: properties of an output read from its structure alone equal those of the
-written output, for every TIFF layout (OpenSlide opens the sparse file and sees the same)."""
+written output, for every TIFF layout, and are what the slide reader says of the output (the
+spacing conversion, QC and inference use)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,13 @@ from pathlib import Path
 import pytest
 
 import slidestream_samples as samples
-from slidestream_deid.adapters.slides import SlideProperties, WsiSlideTools
+from slidestream_deid.adapters.slides import WsiSlideTools
 from slidestream_platform.objectstore.ranged import RangedObjectSource
 from slidestream_samples import TIFF_LAYOUTS
 from slidestream_wsi.deid import DeidPolicy
+from slidestream_wsi.detect import SCANNER_VENDOR, SlideFormat
 from slidestream_wsi.pseudonyms import PseudonymKey
+from slidestream_wsi.pyramid import open_source
 from tests.support.fakes import MemoryStore
 
 POLICY = DeidPolicy(
@@ -45,5 +48,11 @@ def test_properties_from_the_structure_equal_those_of_the_written_output(
     expected = tools.properties(written)
     assert from_structure == expected
     assert not (tmp_path / "structure").exists()
+    with open_source([written]) as reader:
+        mpp = reader.mpp
+    assert (expected.mpp_x, expected.mpp_y) == (mpp if mpp else (None, None))
+    if layout != "generic_tiff":  # the generic sample states no resolution
+        assert expected.mpp_x is not None
+    assert expected.vendor == SCANNER_VENDOR.get(SlideFormat(reader.format))
     if layout in ("svs", "leica_scn", "ventana_bif"):
-        assert expected != SlideProperties()  # these layouts do carry resolution and power
+        assert expected.objective_power is not None  # these layouts do carry a power

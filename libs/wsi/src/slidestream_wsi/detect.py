@@ -8,7 +8,7 @@ from enum import StrEnum
 from pathlib import Path, PurePosixPath
 
 from slidestream_wsi.archive import ZIP_MAGIC, ArchiveListing, check_zip, read_member_head
-from slidestream_wsi.errors import SlideError, UnsupportedFormatError
+from slidestream_wsi.errors import UnsupportedFormatError
 from slidestream_wsi.limits import DEFAULT_LIMITS, SlideLimits
 from slidestream_wsi.source import SourceLike, as_source
 from slidestream_wsi.tiff.structure import open_tifffile, read_tiff_header, walk_tiff
@@ -38,6 +38,20 @@ class SlideFormat(StrEnum):
     DICOM_WSI = "dicom_wsi"
     DICOM_WSI_ZIP = "dicom_wsi_zip"
     MIRAX_ZIP = "mirax_zip"
+
+
+SCANNER_VENDOR: dict[SlideFormat, str] = {
+    SlideFormat.APERIO_SVS: "aperio",
+    SlideFormat.HAMAMATSU_NDPI: "hamamatsu",
+    SlideFormat.PHILIPS_TIFF: "philips",
+    SlideFormat.LEICA_SCN: "leica",
+    SlideFormat.VENTANA_BIF: "ventana",
+    SlideFormat.GENERIC_TIFF: "generic-tiff",
+    SlideFormat.DICOM_WSI: "dicom",
+    SlideFormat.MIRAX_ZIP: "mirax",
+}
+"""The vendor a format names, spelled as OpenSlide's ``openslide.vendor`` spells it, so the
+catalogue shows what viewers show. An OME-TIFF names no scanner vendor."""
 
 
 class Container(StrEnum):
@@ -133,28 +147,30 @@ def _detect_tiff(path: SourceLike, limits: SlideLimits) -> DetectedFormat:
     logging.getLogger("tifffile").setLevel(logging.ERROR)
     try:
         with open_tifffile(path) as tif:
-            first = tif.pages.first
-            if first.is_philips:
-                fmt = SlideFormat.PHILIPS_TIFF
-            elif first.is_scn:
-                fmt = SlideFormat.LEICA_SCN
-            elif first.is_bif:
-                fmt = SlideFormat.VENTANA_BIF
-            elif first.is_ndpi:
-                fmt = SlideFormat.HAMAMATSU_NDPI
-            elif first.is_ome:
-                fmt = SlideFormat.OME_TIFF
-            elif first.is_svs:
-                fmt = SlideFormat.APERIO_SVS
-            elif first.is_tiled:
-                fmt = SlideFormat.GENERIC_TIFF
-            else:
-                raise UnsupportedFormatError("TIFF is not tiled: not a whole-slide image")
-    except SlideError:
-        raise
+            found = tiff_vendor_format(tif.pages.first)
     except Exception as exc:  # tifffile raises many types on malformed files
         raise UnsupportedFormatError("TIFF that tifffile cannot parse") from exc
-    return DetectedFormat(fmt, container)
+    if found is None:
+        raise UnsupportedFormatError("TIFF is not tiled: not a whole-slide image")
+    return DetectedFormat(found, container)
+
+
+def tiff_vendor_format(first: object) -> SlideFormat | None:
+    """The slide format tifffile's vendor flags give a TIFF's first page (``tif.pages.first``);
+    ``None`` for a plain TIFF that is not tiled (no whole-slide image). The order matters: a
+    Philips or Leica file is also a plain tiled TIFF, an NDPI is not tiled at all."""
+    for flag, fmt in (
+        ("is_philips", SlideFormat.PHILIPS_TIFF),
+        ("is_scn", SlideFormat.LEICA_SCN),
+        ("is_bif", SlideFormat.VENTANA_BIF),
+        ("is_ndpi", SlideFormat.HAMAMATSU_NDPI),
+        ("is_ome", SlideFormat.OME_TIFF),
+        ("is_svs", SlideFormat.APERIO_SVS),
+        ("is_tiled", SlideFormat.GENERIC_TIFF),
+    ):
+        if getattr(first, flag, False):
+            return fmt
+    return None
 
 
 def _detect_zip(path: Path, limits: SlideLimits) -> DetectedFormat:

@@ -236,9 +236,13 @@ def _validate_level(
         raise
     except Exception as exc:
         raise CorruptSlideError("a level's IFD does not parse") from exc
-    tile_w = int(page.tilewidth or page.imagewidth)
-    tile_h = int(page.tilelength or page.rowsperstrip or page.imagelength)
-    tile_h = min(tile_h, int(page.imagelength))
+    # A tile is its stored size even past the image's edge (TIFF 6.0 §15: edge tiles are
+    # padded, and decode whole); a strip is at most the image's height. The reader says the same.
+    height = int(page.imagelength)
+    tile_w = int(page.tilewidth) if page.is_tiled else int(page.imagewidth)
+    tile_h = (
+        int(page.tilelength) if page.is_tiled else min(int(page.rowsperstrip or height), height)
+    )
     samples = int(page.samplesperpixel)
     itemsize = int(np.dtype(page.dtype).itemsize) if page.dtype is not None else 1
     if tile_w * tile_h * samples * itemsize > limits.max_tile_decoded_bytes:

@@ -1,7 +1,8 @@
 """One spacing rule, one geometry: every caller of the slide reader sees the same levels.
 
 Callers: the converter (``open_source``: level-0 spacing and levels), QC (``open_*_pyramid``:
-per-level geometry) and, as the outside reference, OpenSlide's ``openslide.mpp-x|y``.
+per-level geometry), de-identification (``describe_slide`` for its event, ``validate_slide`` for
+its levels) and, as the outside reference, OpenSlide's ``openslide.mpp-x|y``.
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ from pathlib import Path
 import openslide
 import pytest
 
-from slidestream_wsi.pyramid import PyramidLevel, open_source
+from slidestream_wsi.pyramid import PyramidLevel, describe_slide, open_source
 from slidestream_wsi.qc import open_dicom_pyramid, open_tiff_pyramid
+from slidestream_wsi.validate import validate_slide
 
 EXPECTED_MPP_UM: dict[str, float | None] = {
     "svs": 0.499,  # Aperio MPP = in the ImageDescription
@@ -61,7 +63,7 @@ def test_every_caller_sees_the_same_spacing_levels_and_tiles(
             (level.width, level.height, level.tile_width, level.tile_height)
             for level in slide.levels
         ]
-        level0_mpp = slide.mpp
+        level0_mpp, power, slide_format = slide.mpp, slide.objective_power, slide.format
         is_dicom = slide.format == "dicom_wsi"
     expected = EXPECTED_MPP_UM[name]
     if expected is None:
@@ -70,6 +72,18 @@ def test_every_caller_sees_the_same_spacing_levels_and_tiles(
         assert level0_mpp == pytest.approx((expected, expected), rel=1e-6)
     qc_levels = _qc_levels(files, is_dicom=is_dicom)
     assert qc_levels == geometry
+    described = describe_slide(files[0])
+    assert (described.mpp, described.objective_power, described.format) == (
+        level0_mpp,
+        power,
+        slide_format,
+    )
+    if not is_dicom:  # a DICOM instance validates alone: one level
+        validated = validate_slide(files[0])
+        assert [
+            (level.width_px, level.height_px, level.tile_width_px, level.tile_height_px)
+            for level in validated.levels
+        ] == converter_levels
     assert converter_levels == [
         (level.width_px, level.height_px, level.tile_width_px, level.tile_height_px)
         for level in qc_levels

@@ -5,11 +5,13 @@
 a decoder for the rest), its level-0 spacing and objective power (:mod:`~.spacing`, the one
 rule), its level geometry (:mod:`~.geometry`) and a byte counter over every read
 (:mod:`~.counting`). :func:`plan_tiles` and :func:`iter_tile_batches` (:mod:`~.tiles`) serve
-tiles at a chosen magnification over a tissue mask. Conversion, QC and inference read slides
-through here only.
+tiles at a chosen magnification over a tissue mask; :func:`describe_slide` (:mod:`~.describe`)
+states format, vendor and spacing from the directories alone. Conversion, QC, inference and
+de-identification's event read slides through here only.
 """
 
 from slidestream_wsi.pyramid.counting import ByteCounter
+from slidestream_wsi.pyramid.describe import SlideDescription, describe_slide
 from slidestream_wsi.pyramid.geometry import PyramidLevel, level_geometry
 from slidestream_wsi.pyramid.level import (
     BACKGROUND_RGB,
@@ -50,6 +52,7 @@ __all__ = [
     "Pixels",
     "PyramidLevel",
     "RawTile",
+    "SlideDescription",
     "SourceLevel",
     "SourceSlide",
     "SourceThumbnail",
@@ -57,6 +60,7 @@ __all__ = [
     "TileCoding",
     "TilePlan",
     "choose_level",
+    "describe_slide",
     "iter_tile_batches",
     "level_geometry",
     "open_source",

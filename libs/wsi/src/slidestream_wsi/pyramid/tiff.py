@@ -20,6 +20,7 @@ import imagecodecs
 import numpy as np
 import tifffile
 
+from slidestream_wsi.detect import SlideFormat, tiff_vendor_format
 from slidestream_wsi.errors import (
     CorruptSlideError,
     SlideBombError,
@@ -187,7 +188,7 @@ def open_tiff(path: Path, limits: SlideLimits) -> SourceSlide:
     counter = ByteCounter()
     fh = CountingFile(path, counter)
     try:
-        tif = tifffile.TiffFile(cast(IO[bytes], fh), is_ndpi=_ndpi_offsets(path))
+        tif = tifffile.TiffFile(cast(IO[bytes], fh), is_ndpi=ndpi_offsets(path))
     except Exception as exc:  # tifffile raises many types on malformed files
         fh.close()
         raise UnsupportedFormatError("TIFF that tifffile cannot parse") from exc
@@ -204,9 +205,9 @@ def open_tiff(path: Path, limits: SlideLimits) -> SourceSlide:
     try:
         if not tif.pages:
             raise CorruptSlideError("TIFF whose first IFD cannot be read")
-        slide.format = _tiff_format(tif)
+        slide.format = (tiff_vendor_format(tif.pages.first) or SlideFormat.GENERIC_TIFF).value
         total_tiles = 0
-        main = _main_series(tif)
+        main = main_series(tif)
         for index, level in enumerate(main.levels):
             slide.levels.append(
                 _tiff_level(level.keyframe, index, cast(IO[bytes], fh), counter, limits)
@@ -228,7 +229,7 @@ def open_tiff(path: Path, limits: SlideLimits) -> SourceSlide:
     return slide
 
 
-def _main_series(tif: tifffile.TiffFile) -> tifffile.TiffPageSeries:
+def main_series(tif: tifffile.TiffFile) -> tifffile.TiffPageSeries:
     """The series with the most level-0 pixels: the scanned image. tifffile lists a file's
     images in file order, and a Leica SCN stores its macro image first."""
     if not tif.series:
@@ -276,7 +277,7 @@ NDPI_64BIT_OFFSETS_FROM_BYTES = 1 << 32
 """Hamamatsu NDPI stores 64-bit IFD offsets; below 4 GiB their high halves are zero."""
 
 
-def _ndpi_offsets(path: Path) -> bool:
+def ndpi_offsets(path: Path) -> bool:
     """tifffile reads a file named ``.ndpi`` with 64-bit IFD offsets. Below 4 GiB every NDPI
     offset fits in 32 bits, so the classic reading is right for every NDPI writer, including
     those that write a classic TIFF header (tifffile still knows the NDPI pages by their tags);
@@ -337,16 +338,3 @@ def _check_page(page: tifffile.TiffPage, limits: SlideLimits) -> None:
         raise SlideBombError("tile or strip exceeds MAX_TILE_DIMENSION_PX")
     if tile_w * tile_h * RGB_SAMPLES > limits.max_tile_decoded_bytes:
         raise SlideBombError("tile or strip exceeds MAX_TILE_DECODED_BYTES")
-
-
-def _tiff_format(tif: tifffile.TiffFile) -> str:
-    first = tif.pages.first
-    for flag, name in (
-        ("is_philips", "philips_tiff"),
-        ("is_ndpi", "hamamatsu_ndpi"),
-        ("is_ome", "ome_tiff"),
-        ("is_svs", "aperio_svs"),
-    ):
-        if getattr(first, flag, False):
-            return name
-    return "generic_tiff"

@@ -1,8 +1,10 @@
 """The slide work behind a Protocol: de-identify, list an output's metadata, byte-scan it, and
-read the properties viewers will see (vendor, resolution, magnification).
+describe it (vendor, spacing, objective power).
 
-The implementation is :mod:`slidestream_wsi` (bounded, typed errors) plus OpenSlide for the
-properties, read from the *output*, so the event describes what consumers will open.
+The implementation is :mod:`slidestream_wsi` (bounded, typed errors). The description is the
+slide reader's (:func:`slidestream_wsi.pyramid.describe_slide`, the one spacing rule that
+conversion, QC and inference use), read from the *output*, so the event describes what
+consumers will open.
 """
 
 from __future__ import annotations
@@ -21,7 +23,9 @@ from slidestream_wsi.deid import (
     deidentify_as_patches,
 )
 from slidestream_wsi.detect import DetectedFormat, detect_format, is_tiff_source
+from slidestream_wsi.errors import SlideError
 from slidestream_wsi.limits import DEFAULT_LIMITS, SlideLimits
+from slidestream_wsi.pyramid.describe import describe_slide
 from slidestream_wsi.scan import (
     MetadataInventory,
     TokenHit,
@@ -67,14 +71,6 @@ class SlideTools(Protocol):
     ) -> SlideProperties: ...
 
 
-def _positive(value: str | None) -> float | None:
-    try:
-        number = float(value) if value is not None else None
-    except ValueError:
-        return None
-    return number if number is not None and number > 0 else None
-
-
 class WsiSlideTools:
     def __init__(self, limits: SlideLimits = DEFAULT_LIMITS) -> None:
         self._limits = limits
@@ -98,7 +94,7 @@ class WsiSlideTools:
         return scan_bytes_for_tokens(path, tokens) if tokens else []
 
     def properties(self, path: Path) -> SlideProperties:
-        """OpenSlide's standard properties of a (validated) output; empty if it cannot say."""
+        """The reader's description of a (validated) output; empty if it cannot say."""
         return self._describe(path)
 
     def properties_of_structure(
@@ -107,13 +103,13 @@ class WsiSlideTools:
         blocks: Iterable[tuple[int, bytes]],
         scratch_file: Path,
     ) -> SlideProperties:
-        """OpenSlide's properties of an output that was never written whole.
+        """The description of an output that was never written whole.
 
         ``blocks`` are the ``(offset, bytes)`` ranges of the input that de-identification read:
         the TIFF header, every directory and tag value, one tile per level. They are laid out at
-        their offsets in a sparse file of the output's size, with the patches over them, and
-        OpenSlide opens that: opening a TIFF-based slide reads its directories and tag values,
-        not its tiles (the tests compare both ways for every layout de-identified in place).
+        their offsets in a sparse file of the output's size, with the patches over them, and the
+        reader describes that: a description reads directories and tag values, never tiles
+        (the tests compare both ways for every layout de-identified in place).
         """
         with scratch_file.open("wb") as out:
             out.truncate(patched.output.size_bytes)  # a sparse file: holes cost no disk
@@ -125,21 +121,17 @@ class WsiSlideTools:
             scratch_file.unlink(missing_ok=True)
 
     def _describe(self, path: Path) -> SlideProperties:
-        import openslide  # local: the C library loads only in the worker that needs it
-
         try:
-            with openslide.OpenSlide(path) as slide:
-                props = slide.properties
-                return SlideProperties(
-                    vendor=props.get(openslide.PROPERTY_NAME_VENDOR) or None,
-                    mpp_x=_positive(props.get(openslide.PROPERTY_NAME_MPP_X)),
-                    mpp_y=_positive(props.get(openslide.PROPERTY_NAME_MPP_Y)),
-                    objective_power=_positive(props.get(openslide.PROPERTY_NAME_OBJECTIVE_POWER)),
-                )
-        except openslide.OpenSlideError as error:
-            # The output validated with slidestream_wsi; OpenSlide not knowing the layout
-            # (e.g. some OME-TIFFs) only leaves the optional fields empty.
-            logger.info(
-                "openslide cannot describe the output", extra={"error": type(error).__name__}
-            )
+            described = describe_slide(path, self._limits)
+        except SlideError as error:
+            # The output validated already; a description that cannot be read only leaves the
+            # optional fields empty.
+            logger.info("the output cannot be described", extra={"error": type(error).__name__})
             return SlideProperties()
+        mpp = described.mpp
+        return SlideProperties(
+            vendor=described.vendor,
+            mpp_x=mpp[0] if mpp else None,
+            mpp_y=mpp[1] if mpp else None,
+            objective_power=described.objective_power,
+        )
