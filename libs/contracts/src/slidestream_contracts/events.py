@@ -24,6 +24,8 @@ Sha256Hex = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
 TenantId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]
 """DNS-label-like tenant slug: safe in object keys, schema names and metrics labels."""
 ObjectKey = Annotated[str, StringConstraints(min_length=1, max_length=1024, pattern=r"^[^/].*")]
+ModelName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
+"""A Triton model name: a directory name in the ``models`` bucket and a path segment."""
 ReasonCode = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9:_-]{0,63}$")]
 """A short machine-readable reason (``phi-residual``, ``checksum-mismatch``)."""
 
@@ -176,16 +178,50 @@ class SlideQcV1(SlideEvent):
     reasons: tuple[str, ...] = ()
     report: ObjectRef | None = None
     overlays: tuple[ObjectRef, ...] = ()
+    tissue_mask: ObjectRef | None = None
+    """Usable tissue (tissue less every artefact mask) as a greyscale PNG covering the whole
+    slide at QC's working resolution: 255 = usable. Inference tiles over it."""
+    dicom: tuple[ObjectRef, ...] = ()
+    """The converted DICOM instances QC judged (``level-<i>.dcm``), so the next step reads
+    the same bytes without the converted event."""
+    tiff: ObjectRef | None = None
+    levels: tuple[ConvertedLevel, ...] = ()
+    """The converted pyramid, as ``slides.converted.v1`` described it."""
 
 
 class SlideInferredV1(SlideEvent):
     TOPIC = Topic.SLIDES_INFERRED
     CE_TYPE = "io.slidestream.slide.inferred.v1"
 
-    model_name: str
+    model_name: ModelName
     model_version: str
     outputs: tuple[ObjectRef, ...] = ()
+    """Every object the run wrote (``derived/<tenant>/<slide>/inference/<model>/<version>/``)."""
     summary: dict[str, float] = Field(default_factory=dict)
+    """Slide-level numbers: ``fraction:<label>``, ``mean:<label>``, ``max:<label>`` per class."""
+    tile_count: Annotated[int, Field(ge=0)] = 0
+    tile_mpp_um: Annotated[float, Field(gt=0)] | None = None
+    """Spacing of the tiles the model saw (µm/px)."""
+    scores: ObjectRef | None = None
+    """``scores.npz``: per-tile outputs with their level-0 coordinates."""
+    heatmaps: tuple[ObjectRef, ...] = ()
+    """One PNG overlay on the thumbnail per class (``heatmap-<label>.png``)."""
+    embeddings: ObjectRef | None = None
+    """``embeddings.npz``: per-tile float16 embedding matrix with level-0 coordinates."""
+    slide_embedding: ObjectRef | None = None
+    """``slide-embedding.npy``: the mean of the tile embeddings (float32), for search."""
+
+
+class InferenceRequestedV1(SlideEvent):
+    """Run one model on one slide already in the repository (backfill, re-runs)."""
+
+    TOPIC = Topic.INFERENCE_REQUESTS
+    CE_TYPE = "io.slidestream.inference.requested.v1"
+
+    model_name: ModelName
+    model_version: Annotated[str, StringConstraints(pattern=r"^[1-9][0-9]{0,8}$")]
+    requested_by: Annotated[str, StringConstraints(max_length=200)] = ""
+    """The token name that asked (audit; never the token)."""
 
 
 class SlideStatusV1(SlideEvent):
@@ -233,6 +269,7 @@ PIPELINE_EVENTS: tuple[type[SlideEvent], ...] = (
     SlideConvertedV1,
     SlideQcV1,
     SlideInferredV1,
+    InferenceRequestedV1,
     SlideStatusV1,
 )
 

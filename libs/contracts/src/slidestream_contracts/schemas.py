@@ -17,6 +17,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from slidestream_contracts.events import PIPELINE_EVENTS, DeadLetterRecordV1
+from slidestream_contracts.model_card import ModelCardV1
 from slidestream_contracts.quarantine import QuarantineManifestV1
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -24,12 +25,13 @@ SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
 def schema_documents() -> dict[str, str]:
     """File name → JSON text, for every pipeline event, the dead-letter record and the
-    quarantine manifest."""
+    quarantine manifest and the model card."""
     models: list[tuple[str, type[BaseModel]]] = [
         (f"{event.TOPIC.value}.json", event) for event in PIPELINE_EVENTS
     ]
     models.append(("dlq.v1.json", DeadLetterRecordV1))
     models.append(("quarantine-manifest.v1.json", QuarantineManifestV1))
+    models.append(("model-card.v1.json", ModelCardV1))
     documents: dict[str, str] = {}
     for name, model in models:
         schema = {"$schema": SCHEMA_DIALECT, **model.model_json_schema(mode="serialization")}

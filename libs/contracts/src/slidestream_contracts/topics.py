@@ -22,6 +22,7 @@ class Topic(StrEnum):
     SLIDES_CONVERTED = "slides.converted.v1"
     SLIDES_QC = "slides.qc.v1"
     SLIDES_INFERRED = "slides.inferred.v1"
+    INFERENCE_REQUESTS = "inference.requests.v1"
     SLIDES_STATUS = "slides.status.v1"
 
 
