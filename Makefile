@@ -66,7 +66,7 @@ test-e2e: setup ## every sample layout x {no manifest, manifest} through the run
 lint: sync ## ruff, mypy, import contract, AsyncAPI document up to date
 	$(PY) ruff check .
 	$(PY) ruff format --check .
-	$(PY) mypy -p slidestream_contracts -p slidestream_platform -p slidestream_devstack -p slidestream_client -p slidestream_wsi -p slidestream_catalog -p slidestream_upload -p slidestream_deid -p slidestream_convert -p slidestream_qc -p slidestream_samples
+	$(PY) mypy -p slidestream_contracts -p slidestream_platform -p slidestream_devstack -p slidestream_client -p slidestream_wsi -p slidestream_catalog -p slidestream_upload -p slidestream_deid -p slidestream_convert -p slidestream_qc -p slidestream_inference -p slidestream_modelrepo -p slidestream_samples
 	$(PY) lint-imports
 	$(PY) python -m slidestream_contracts.asyncapi --check docs/asyncapi.yaml
 	$(PY) python -m slidestream_contracts.schemas --check docs/schemas

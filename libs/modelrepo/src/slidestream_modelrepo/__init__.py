@@ -1,0 +1,1 @@
+"""Models in Triton's repository layout (see the package description)."""

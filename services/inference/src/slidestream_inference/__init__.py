@@ -1,0 +1,1 @@
+"""slidestream inference service."""

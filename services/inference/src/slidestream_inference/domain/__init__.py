@@ -1,0 +1,1 @@
+"""Pure logic of inference: tile normalisation, aggregation into heat maps, summaries and embeddings (no SDKs)."""
