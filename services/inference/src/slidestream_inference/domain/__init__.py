@@ -1,1 +1,2 @@
-"""Pure logic of inference: tile normalisation, aggregation into heat maps, summaries and embeddings (no SDKs)."""
+"""Pure logic of inference: tile normalisation, aggregation into heat maps, summaries and
+embeddings (no SDKs)."""
