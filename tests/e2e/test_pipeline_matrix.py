@@ -114,7 +114,17 @@ def _write_manifest(folder: Path) -> Path:
     with manifest.open("w", newline="", encoding="utf-8") as out:
         writer = csv.writer(out)
         writer.writerow(
-            ["filename", "sha256", "case_id", "specimen_id", "species", "organ", "stain", "lab"]
+            [
+                "filename",
+                "sha256",
+                "case_id",
+                "specimen_id",
+                "species",
+                "organ",
+                "stain",
+                "lab",
+                "project",
+            ]
         )
         for index, path in enumerate(sorted(folder.iterdir())):
             writer.writerow(
@@ -127,6 +137,7 @@ def _write_manifest(folder: Path) -> Path:
                     "colon",
                     "H&E",
                     "pathology-2",
+                    "colon-study",
                 ]
             )
     return manifest

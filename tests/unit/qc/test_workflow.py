@@ -72,7 +72,12 @@ class ScriptedRunner:
             read_fraction=bytes_read / total,
             levels_read=self.needed,
         )
-        return QcOutcome(report, {"overlay.png": b"\x89PNG overlay", "report.html": b"<html>"})
+        pictures = {
+            "overlay.png": b"\x89PNG overlay",
+            "tissue-mask.png": b"\x89PNG mask",
+            "report.html": b"<html>",
+        }
+        return QcOutcome(report, pictures)
 
     def run_dicom(
         self,
@@ -165,7 +170,12 @@ async def test_only_the_needed_levels_are_downloaded_and_outputs_land_in_derived
     assert total == sum(ref.size_bytes for ref in event.dicom)
     derived = sorted(k for (b, k) in store.objects if b == "derived")
     prefix = f"{TENANT}/{event.slide_id}/qc/"
-    assert derived == [prefix + "overlay.png", prefix + "report.html", prefix + "report.json"]
+    assert derived == [
+        prefix + "overlay.png",
+        prefix + "report.html",
+        prefix + "report.json",
+        prefix + "tissue-mask.png",
+    ]
     report = json.loads(store.objects[("derived", prefix + "report.json")])
     assert report["schema_version"] == "qc-report.v1"
 
@@ -173,6 +183,9 @@ async def test_only_the_needed_levels_are_downloaded_and_outputs_land_in_derived
     assert isinstance(qc, SlideQcV1) and qc.verdict == "pass"
     assert qc.report is not None and qc.report.key == prefix + "report.json"
     assert [o.key.rsplit("/", 1)[-1] for o in qc.overlays] == ["overlay.png", "report.html"]
+    # What inference needs travels on: the usable-tissue mask and the converted pyramid.
+    assert qc.tissue_mask is not None and qc.tissue_mask.key == prefix + "tissue-mask.png"
+    assert (qc.dicom, qc.levels) == (event.dicom, event.levels)
     assert isinstance(status, SlideStatusV1) and status.state == SlideState.QC_PASSED
 
 

@@ -81,6 +81,9 @@ class SlideUploadedV1(SlideEvent):
     species: str | None = None
     organ: str | None = None
     stain: str | None = None
+    project: Annotated[str, StringConstraints(max_length=100)] | None = None
+    """The manifest's ``project`` column: which study the slide belongs to (model routes may
+    select on it). A study name, never a patient's."""
 
 
 class SlideRejectedV1(SlideEvent):

@@ -8,7 +8,8 @@ Per ``slides.converted.v1``:
    instances (the pyramidal TIFF when the tenant has no DICOM output), run the measures with
    the tenant's thresholds;
 3. write ``derived/<tenant>/<slide_id>/qc/{report.json, *.png, report.html}`` (fixed names);
-4. store the decision, publish ``slides.qc.v1`` and the status ``qc_passed``/``qc_warned``/
+4. store the decision, publish ``slides.qc.v1`` (with the usable-tissue mask and the converted
+   refs and levels it judged, which inference reads) and the status ``qc_passed``/``qc_warned``/
    ``qc_failed`` (with the reasons), record "published". Failing slides stop here: inference
    consumes only passed and warned ones.
 
@@ -59,7 +60,7 @@ from slidestream_qc.domain.artefacts import (
 from slidestream_qc.domain.outcome import state_for, status_detail
 from slidestream_qc.settings import QcSettings
 from slidestream_wsi.errors import SlideError
-from slidestream_wsi.qc import PyramidLevel
+from slidestream_wsi.qc import TISSUE_MASK_PNG, PyramidLevel
 
 logger = logging.getLogger(__name__)
 
@@ -175,6 +176,7 @@ class QcWorkflow:
         with scratch_directory(f"qc-{event.slide_id}-", self._settings.work_dir) as scratch:
             outcome = self._measure(event, scratch)
         report_ref, pictures = self._upload(event, outcome)
+        tissue_mask = next((ref for ref in pictures if ref.key.endswith(TISSUE_MASK_PNG)), None)
         report = outcome.report
         elapsed = time.perf_counter() - started
         self._metrics.seconds.observe(elapsed)
@@ -196,7 +198,11 @@ class QcWorkflow:
             ),
             reasons=report.reasons,
             report=report_ref,
-            overlays=pictures,
+            overlays=tuple(ref for ref in pictures if ref is not tissue_mask),
+            tissue_mask=tissue_mask,
+            dicom=event.dicom,
+            tiff=event.tiff,
+            levels=event.levels,
         )
         status = SlideStatusV1(
             slide_id=event.slide_id,

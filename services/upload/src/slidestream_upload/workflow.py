@@ -58,6 +58,8 @@ logger = logging.getLogger(__name__)
 
 SLIDE_ID_HEADER = "Slidestream-Slide-Id"
 EVENT_ID_NAMESPACE = UUID("6f1d8a52-4c1e-4f59-9a37-6b0f2f1f7a10")
+PROJECT_MAX_CHARS = 100
+"""``SlideUploadedV1.project``'s limit; a longer manifest value is cut, not refused."""
 """Namespace of the deterministic event ids (UUIDv5 of the object key): one upload, one id."""
 
 
@@ -279,7 +281,14 @@ class UploadWorkflow:
             return None, {}
         bucket = self._settings.quarantine_bucket
         ref = write_manifest(self._store, bucket, row.tenant, row.slide_id, item)
-        return ref, {"species": item.species, "organ": item.organ, "stain": item.stain}
+        extra = json.loads(item.extra_json or "{}")
+        project = extra.get("project") if isinstance(extra, dict) else None
+        return ref, {
+            "species": item.species,
+            "organ": item.organ,
+            "stain": item.stain,
+            "project": str(project)[:PROJECT_MAX_CHARS] if project else None,
+        }
 
     def _uploaded_event(self, row: UploadRow) -> SlideUploadedV1:
         assert row.verified_sha256 is not None and row.container_format is not None
@@ -302,6 +311,7 @@ class UploadWorkflow:
             species=labels.get("species"),
             organ=labels.get("organ"),
             stain=labels.get("stain"),
+            project=labels.get("project"),
         )
 
     async def _begin_publishing(self, row: UploadRow, inspection: Inspection) -> None:

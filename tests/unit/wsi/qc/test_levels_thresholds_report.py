@@ -15,6 +15,7 @@ from slidestream_wsi.qc import (
     HEATMAP_PNG,
     MASKS_PNG,
     OVERLAY_PNG,
+    TISSUE_MASK_PNG,
     PyramidLevel,
     QcReport,
     QcThresholds,
@@ -146,7 +147,21 @@ def test_pictures_and_html(qc_case: Callable[[str], QcCase]) -> None:
     for name in (OVERLAY_PNG, HEATMAP_PNG, MASKS_PNG):
         assert f'src="{name}"' in pictures.html
     assert "pen_fraction" in pictures.html and case.report.verdict.upper() in pictures.html
-    assert set(pictures.files()) == {OVERLAY_PNG, HEATMAP_PNG, MASKS_PNG, "report.html"}
+    assert set(pictures.files()) == {
+        OVERLAY_PNG,
+        HEATMAP_PNG,
+        MASKS_PNG,
+        TISSUE_MASK_PNG,
+        "report.html",
+    }
+    # Usable tissue: the tissue mask less the ink, full size, for inference to tile over.
+    usable = cv2.imdecode(np.frombuffer(pictures.tissue_mask_png, np.uint8), cv2.IMREAD_UNCHANGED)
+    assert usable.shape == case.analysis.tissue.shape
+    assert set(np.unique(usable)) <= {0, 255}
+    usable_mask = usable == 255
+    assert not (usable_mask & ~case.analysis.tissue).any()
+    assert not (usable_mask & case.analysis.pen_any).any()
+    assert usable_mask.sum() > 0.5 * (case.analysis.tissue & ~case.analysis.pen_any).sum()
 
 
 def test_html_escapes_the_label(tmp_path: Path, qc_case: Callable[[str], QcCase]) -> None:

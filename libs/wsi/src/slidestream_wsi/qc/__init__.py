@@ -6,7 +6,13 @@ versioned :class:`QcReport` (JSON Schema: :func:`report_json_schema`) and :class
 """
 
 from slidestream_wsi.qc.levels import choose_levels, levels_needed
-from slidestream_wsi.qc.pictures import HEATMAP_PNG, MASKS_PNG, OVERLAY_PNG, QcPictures
+from slidestream_wsi.qc.pictures import (
+    HEATMAP_PNG,
+    MASKS_PNG,
+    OVERLAY_PNG,
+    TISSUE_MASK_PNG,
+    QcPictures,
+)
 from slidestream_wsi.qc.pyramid import (
     PyramidLevel,
     PyramidSource,
@@ -31,6 +37,7 @@ __all__ = [
     "MEASURES",
     "OVERLAY_PNG",
     "SCHEMA_VERSION",
+    "TISSUE_MASK_PNG",
     "PyramidLevel",
     "PyramidSource",
     "QcGrade",

@@ -17,6 +17,9 @@ from slidestream_wsi.qc.report import QcReport
 OVERLAY_PNG = "overlay.png"
 HEATMAP_PNG = "heatmap.png"
 MASKS_PNG = "masks.png"
+TISSUE_MASK_PNG = "tissue-mask.png"
+USABLE_TISSUE_GREY = 255
+"""Grey value of usable tissue in :data:`TISSUE_MASK_PNG` (everything else is 0)."""
 PICTURE_LONG_SIDE_PX = 1024
 """Longest side of every picture: the working image (about 16 µm/px, HistoQC's 0.625x, at
 least 768 px on its long side), shrunk if larger."""
@@ -43,6 +46,9 @@ class QcPictures:
     """The artefact masks alone, one colour each, on black."""
     html: str
     """A one-page summary referring to the PNGs as overlay.png, heatmap.png, masks.png."""
+    tissue_mask_png: bytes
+    """Usable tissue (tissue less every artefact) at the analysis level's full size, greyscale:
+    what inference tiles over."""
 
     def files(self) -> dict[str, bytes]:
         """File name → content, ready to store side by side."""
@@ -50,8 +56,22 @@ class QcPictures:
             OVERLAY_PNG: self.overlay_png,
             HEATMAP_PNG: self.heatmap_png,
             MASKS_PNG: self.masks_png,
+            TISSUE_MASK_PNG: self.tissue_mask_png,
             "report.html": self.html.encode(),
         }
+
+
+def usable_tissue_png(analysis: Analysis) -> bytes:
+    """The tissue mask less ink, folds, dark spots, bubbles and coverslip edges, full size (a
+    bilevel PNG compresses to a few kilobytes)."""
+    usable = analysis.tissue.copy()
+    for _name, mask in _mask_layers(analysis):
+        usable &= ~mask
+    grey = np.where(usable, USABLE_TISSUE_GREY, 0).astype(np.uint8)
+    ok, encoded = cv2.imencode(".png", grey)
+    if not ok:
+        raise ValueError("PNG encoding failed")
+    return encoded.tobytes()
 
 
 def encode_png(rgb: npt.NDArray[np.uint8]) -> bytes:

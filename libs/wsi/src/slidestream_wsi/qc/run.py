@@ -20,6 +20,7 @@ from slidestream_wsi.qc.pictures import (
     draw_layers,
     encode_png,
     summary_html,
+    usable_tissue_png,
 )
 from slidestream_wsi.qc.pyramid import PyramidLevel, PyramidSource, SlidePyramid
 from slidestream_wsi.qc.report import (
@@ -95,11 +96,16 @@ def run_qc(
         layers = draw_layers(analysis)
         overlay_png = helpers.submit(encode_png, layers.overlay)
         masks_png = helpers.submit(encode_png, layers.masks)
+        tissue_png = helpers.submit(usable_tissue_png, analysis)
         focus = focus_job.result() if focus_job is not None else None
         heatmap_png = encode_png(draw_heatmap(layers, focus))
         report = _report(source, choice, analysis, focus, thresholds, slide_label, mpp)
         pictures = QcPictures(
-            overlay_png.result(), heatmap_png, masks_png.result(), summary_html(report)
+            overlay_png.result(),
+            heatmap_png,
+            masks_png.result(),
+            summary_html(report),
+            tissue_png.result(),
         )
     report = report.model_copy(update={"elapsed_s": time.perf_counter() - started})
     return report, pictures
