@@ -328,22 +328,18 @@ class _TiffDeidentifier:
     ) -> ProtectedRanges:
         """Kept image data, kept directories and the kept values: what no wipe may touch."""
         small: list[tuple[int, int]] = []
-        image_starts: list[npt.NDArray[np.int64]] = []
-        image_ends: list[npt.NDArray[np.int64]] = []
+        images = [self._image_ranges(item.ifd) for item in self.kept]
         for item in self.kept:
             remove, replace = plans[id(item.ifd)]
             if not (relocate_first and item is self.top_kept[0]):
                 small.append(self._block_range(item.ifd))
-            starts, ends = self._image_ranges(item.ifd)
-            image_starts.append(starts)
-            image_ends.append(ends)
             for code, entry in item.ifd.entries.items():
                 if not entry.inline and code not in remove and code not in replace:
                     small.append((entry.value_offset, entry.value_offset + entry.value_nbytes))
         pairs = np.asarray(small, dtype=np.int64).reshape(-1, 2)
         return ProtectedRanges(
-            np.concatenate([pairs[:, 0], *image_starts]),
-            np.concatenate([pairs[:, 1], *image_ends]),
+            np.concatenate([pairs[:, 0], *(starts for starts, _ in images)]),
+            np.concatenate([pairs[:, 1], *(ends for _, ends in images)]),
         )
 
     def _wipe_removed_ifd(self, patcher: TiffPatcher, item: ClassifiedIfd) -> None:
