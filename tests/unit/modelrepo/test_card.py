@@ -36,11 +36,18 @@ def test_every_invalid_field_is_reported(document: dict[str, Any]) -> None:
     document["outputs"][0]["labels"] = ["tumour"]
     with pytest.raises(ModelPackageError) as caught:
         read_card(json.dumps(document).encode())
-    fields = {problem.field for problem in caught.value.problems}
-    assert {"name", "input.tile_size_px", "outputs.0"} <= fields
+    fields = [problem.field for problem in caught.value.problems]
+    assert fields == ["name", "input.tile_size_px", "outputs.0"]
     labels = next(p for p in caught.value.problems if p.field == "outputs.0")
     assert labels.message.startswith("output probabilities: 1 labels for an output of width 3")
     assert "name: String should match pattern" in str(caught.value)
+
+
+def test_an_empty_outputs_list_is_reported(document: dict[str, Any]) -> None:
+    document["outputs"] = []
+    with pytest.raises(ModelPackageError) as caught:
+        read_card(json.dumps(document).encode())
+    assert [problem.field for problem in caught.value.problems] == ["outputs"]
 
 
 def test_card_wide_rule_is_reported_with_the_card_field(document: dict[str, Any]) -> None:

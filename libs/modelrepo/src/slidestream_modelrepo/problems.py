@@ -35,11 +35,22 @@ class ModelPackageError(ValueError):
 
 
 def problems_from_validation(error: ValidationError, *, prefix: str = "") -> list[FieldProblem]:
-    """One problem per pydantic error, its field the dotted location (``outputs.0.width``)."""
+    """One problem per pydantic error, its field the dotted location (``outputs.0.width``).
+
+    A tuple whose only item is invalid also gets "should have at least 1 item" from pydantic
+    (the item is dropped before the length check); that echo of the item's own problem is left
+    out."""
+    details = error.errors()
+    locations = [tuple(detail["loc"]) for detail in details]
     problems = []
-    for detail in error.errors():
-        location = ".".join(str(part) for part in detail["loc"])
-        field = ".".join(part for part in (prefix, location) if part) or prefix or "card"
+    for detail, location in zip(details, locations, strict=True):
+        echo = detail["type"] == "too_short" and any(
+            other[: len(location)] == location and len(other) > len(location) for other in locations
+        )
+        if echo:
+            continue
+        dotted = ".".join(str(part) for part in location)
+        field = ".".join(part for part in (prefix, dotted) if part) or "card"
         message = str(detail["msg"]).removeprefix(_PYDANTIC_VALUE_ERROR_PREFIX)
         problems.append(FieldProblem(field, message))
     return problems
