@@ -1,22 +1,36 @@
-"""An in-memory stand-in for the upload API and tusd, served through ``httpx.MockTransport``.
+"""In-memory stand-ins for the upload API and tusd, and for the models API, served through
+``httpx.MockTransport``.
 
-It follows the contract the client is written against: ``/v1/info``, tus 1.0 creation, HEAD and
-PATCH under ``/files/``, ``/v1/uploads/{id}``, ``/v1/slides/{id}`` and ``/v1/batches``.
+They follow the contracts the client is written against: ``/v1/info``, tus 1.0 creation, HEAD and
+PATCH under ``/files/``, ``/v1/uploads/{id}``, ``/v1/slides/{id}`` and ``/v1/batches``; and
+``/v1/models``, ``/v1/routes`` of the inference service (issue 14).
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import io
+import json
 import uuid
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from email.parser import BytesParser
+from email.policy import default
 from pathlib import Path
 
 import httpx
 import pytest
 
 from slidestream_client.sdk import SlidestreamClient
+from slidestream_modelrepo import (
+    ModelPackageError,
+    package_directory,
+    package_torchscript,
+    read_card,
+    unpack_upload,
+)
 
 API = "http://api.test"
 TUS_URL = "http://tus.test/files/"
@@ -201,3 +215,204 @@ def server() -> FakeServer:
 @pytest.fixture
 def state_dir(tmp_path: Path) -> Path:
     return tmp_path / "state"
+
+
+# -- the models API (the inference service) -----------------------------------------------------
+MODELS_API = "http://inference.test"
+MAX_MODEL_BYTES = 1 << 24
+WRITE_SCOPE = "models:write"
+
+
+@dataclass
+class FakeModelsApi:
+    """The models API's contract in memory: pushes are unpacked and checked with the library,
+    as the service does; load, routes and backfill answer from scripted state."""
+
+    token: str = TOKEN
+    scopes: set[str] = field(default_factory=lambda: {"models:read", WRITE_SCOPE})
+    versions: dict[str, dict[str, dict[str, object]]] = field(default_factory=dict)
+    """Pushed cards by model name and version."""
+    pushed_files: dict[str, list[str]] = field(default_factory=dict)
+    canary_failure: str | None = None
+    triton_down: bool = False
+    routes: dict[tuple[str, str], dict[str, object]] = field(default_factory=dict)
+    backfill_script: list[dict[str, int]] = field(default_factory=list)
+    """GET progress answers in turn (the last one repeats)."""
+    backfill_requests: list[dict[str, object]] = field(default_factory=list)
+    requests: list[tuple[str, str]] = field(default_factory=list)
+
+    def transport(self) -> httpx.MockTransport:
+        return httpx.MockTransport(self.handle)
+
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append((request.method, request.url.path))
+        if request.headers.get("Authorization") != f"Bearer {self.token}":
+            return _error(401, "unauthorized", "unknown token")
+        if request.method != "GET" and WRITE_SCOPE not in self.scopes:
+            return _error(403, "forbidden", f"the token lacks the {WRITE_SCOPE} scope")
+        parts = request.url.path.strip("/").split("/")[1:]  # without "v1"
+        if parts[0] == "routes":
+            return self._routes(request, parts)
+        if parts == ["models"]:
+            return httpx.Response(200, json={"models": self._listing()})
+        name, rest = parts[1], parts[2:]
+        if rest[:1] == ["versions"]:
+            return self._push(request, name, rest[1])
+        if rest == ["load"]:
+            return self._load(name)
+        if rest == ["unload"]:
+            return httpx.Response(200, json={"name": name, "state": "UNAVAILABLE"})
+        if rest[:1] == ["backfill"]:
+            return self._backfill(request, name, rest[1:])
+        if not rest and name in self.versions:
+            return httpx.Response(200, json=self._detail(name))
+        return _error(404, "not-found", f"no model {name}")
+
+    def _push(self, request: httpx.Request, name: str, version: str) -> httpx.Response:
+        form = _multipart(request)
+        try:
+            card = read_card(form["card"], name=name, version=version)
+            files = unpack_upload(form["archive"], max_bytes=MAX_MODEL_BYTES)
+            if version in self.versions.get(name, {}):
+                return _error(409, "version-exists", f"{name} version {version} exists")
+            package = (
+                package_torchscript(files["model.pt"], card, gpus=0)
+                if set(files) == {"model.pt"}
+                else package_directory(files, card)
+            )
+        except ModelPackageError as error:
+            problems = [{"field": p.field, "message": p.message} for p in error.problems]
+            return httpx.Response(
+                422,
+                json={"error": "invalid-model", "message": "invalid", "problems": problems},
+            )
+        self.versions.setdefault(name, {})[version] = card.model_dump(mode="json")
+        self.pushed_files[f"{name}/{version}"] = list(package.files)
+        body = {"name": name, "version": version, "files": list(package.files)}
+        return httpx.Response(201, json=body)
+
+    def _load(self, name: str) -> httpx.Response:
+        if self.triton_down:
+            return _error(503, "triton-unavailable", "Triton does not answer")
+        if self.canary_failure is not None:
+            return _error(422, "canary-failed", self.canary_failure)
+        canary = {"seconds": 0.25, "outputs": {"probabilities": [1, 3]}}
+        return httpx.Response(200, json={"name": name, "state": "READY", "canary": canary})
+
+    def _listing(self) -> list[dict[str, object]]:
+        return [
+            {
+                "name": name,
+                "versions": [
+                    {"version": v, "state": "READY", "card": card} for v, card in versions.items()
+                ],
+            }
+            for name, versions in self.versions.items()
+        ]
+
+    def _detail(self, name: str) -> dict[str, object]:
+        return {
+            "name": name,
+            "versions": [
+                {"version": v, "state": "READY", "reason": None, "device": "cpu", "card": {}}
+                for v in self.versions[name]
+            ],
+            "statistics": [
+                {
+                    "version": v,
+                    "inference_count": 120,
+                    "execution_count": 8,
+                    "queue_ms_mean": 1.5,
+                    "compute_ms_mean": 42.25,
+                }
+                for v in self.versions[name]
+            ],
+            "loaded_at": "2026-01-01T12:00:00Z",
+        }
+
+    def _routes(self, request: httpx.Request, parts: list[str]) -> httpx.Response:
+        if request.method == "GET":
+            return httpx.Response(200, json={"routes": list(self.routes.values())})
+        name = parts[1]
+        if request.method == "PUT":
+            body = json.loads(request.content)
+            self.routes[(name, body["tenant"])] = {"name": name, **body}
+            return httpx.Response(200, json=self.routes[(name, body["tenant"])])
+        tenant = request.url.params["tenant"]
+        if self.routes.pop((name, tenant), None) is None:
+            return _error(404, "not-found", "no such route")
+        return httpx.Response(204)
+
+    def _backfill(self, request: httpx.Request, name: str, rest: list[str]) -> httpx.Response:
+        if not rest:
+            self.backfill_requests.append(json.loads(request.content))
+            requested = self.backfill_script[-1]["requested"] if self.backfill_script else 0
+            return httpx.Response(202, json={"backfill_id": "bf-1", "requested": requested})
+        answer = self.backfill_script.pop(0) if len(self.backfill_script) > 1 else None
+        return httpx.Response(200, json=answer or self.backfill_script[0])
+
+
+def _error(status: int, code: str, message: str) -> httpx.Response:
+    return httpx.Response(status, json={"error": code, "message": message, "problems": []})
+
+
+def _multipart(request: httpx.Request) -> dict[str, bytes]:
+    head = f"Content-Type: {request.headers['Content-Type']}\r\n\r\n".encode()
+    message = BytesParser(policy=default).parsebytes(head + request.read())
+    return {
+        str(part.get_param("name", header="content-disposition")): part.get_payload(decode=True)
+        for part in message.iter_parts()
+    }
+
+
+@pytest.fixture
+def models_api() -> FakeModelsApi:
+    return FakeModelsApi()
+
+
+CARD_YAML = """\
+name: tissue
+version: 1
+input: {tile_size_px: 32, mpp_um: 0.5}
+outputs:
+  - name: probabilities
+    kind: class_probabilities
+    width: 3
+    labels: [tumour, stroma, fat]
+max_batch_size: 8
+preferred_batch_sizes: [4, 8]
+"""
+
+
+def torchscript_bytes() -> bytes:
+    """``torch.jit.save`` writes a zip archive; its content does not matter to the client."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("tissue/data.pkl", b"\x80\x02.")
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def torchscript_model(tmp_path: Path) -> Path:
+    """``model.pt`` with ``card.yaml`` beside it."""
+    folder = tmp_path / "torchscript"
+    folder.mkdir()
+    (folder / "card.yaml").write_text(CARD_YAML)
+    (folder / "model.pt").write_bytes(torchscript_bytes())
+    return folder / "model.pt"
+
+
+@pytest.fixture
+def triton_directory(tmp_path: Path) -> Path:
+    """A Triton model directory (ONNX backend) holding its card."""
+    folder = tmp_path / "tissue"
+    (folder / "1").mkdir(parents=True)
+    (folder / "card.yaml").write_text(CARD_YAML)
+    (folder / "config.pbtxt").write_text(
+        'platform: "onnxruntime_onnx"\nmax_batch_size: 8\n'
+        'input [{ name: "INPUT", data_type: TYPE_FP32, dims: [3, 32, 32] }]\n'
+        'output [{ name: "probabilities", data_type: TYPE_FP32, dims: [3] }]\n'
+    )
+    (folder / "1" / "model.onnx").write_bytes(b"onnx bytes")
+    (folder / ".DS_Store").write_bytes(b"junk")
+    return folder

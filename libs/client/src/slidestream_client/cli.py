@@ -15,8 +15,10 @@ import typer
 from rich.console import Console
 
 from slidestream_client import __version__
+from slidestream_client.cli_options import JsonOption, TokenOption
 from slidestream_client.files import InputError, collect_files, parse_meta
 from slidestream_client.models import SlideStatus
+from slidestream_client.models_cli import models_app
 from slidestream_client.output import (
     PER_FILE_ERRORS,
     USAGE_ERROR,
@@ -64,15 +66,6 @@ ApiOption = Annotated[
     str | None,
     typer.Option("--api", help="Upload API base URL (env SLIDESTREAM_API).", show_default=False),
 ]
-TokenOption = Annotated[
-    str | None,
-    typer.Option(
-        "--token",
-        help="API token (env SLIDESTREAM_TOKEN; prefer it: arguments are visible to ps).",
-        show_default=False,
-    ),
-]
-JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 
 # -- upload's arguments and options ----------------------------------------------------------
 PathsArgument = Annotated[
@@ -329,6 +322,7 @@ def _mount_plugins(root: typer.Typer) -> None:
             root.add_typer(plugin, name=entry_point.name)
 
 
+app.add_typer(models_app, name="models")
 _mount_plugins(app)
 
 

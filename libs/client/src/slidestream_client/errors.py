@@ -9,6 +9,8 @@ import json
 
 import httpx
 
+from slidestream_modelrepo import FieldProblem
+
 
 class SlidestreamError(Exception):
     """Base class of every error raised by the slidestream client."""
@@ -47,6 +49,25 @@ class ManifestRefusedError(ApiError):
     """The server refused the batch manifest (400 with the offending row in the message)."""
 
 
+class PermissionDeniedError(ApiError):
+    """403: the token is valid but lacks the scope (pushing a model needs ``models:write``)."""
+
+
+class ModelRefusedError(ApiError):
+    """422 from the models API: the model (card, config, files) or its canary request was
+    refused; ``problems`` says why, field by field, when the server named fields."""
+
+    def __init__(
+        self, status_code: int, reason: str, message: str, problems: tuple[FieldProblem, ...]
+    ) -> None:
+        super().__init__(status_code, reason, message)
+        self.problems = problems
+
+
+class VersionExistsError(ApiError):
+    """409: this model version was pushed before; versions are immutable (push a new one)."""
+
+
 class UploadFailedError(SlidestreamError):
     """The bytes could not be sent (after retries); rerunning resumes from the server's offset."""
 
@@ -77,7 +98,7 @@ def _reason_and_message(response: httpx.Response) -> tuple[str, str]:
     if isinstance(body, dict) and isinstance(body.get("detail"), dict):
         body = body["detail"]  # FastAPI's default shape for HTTPException(detail={...})
     if isinstance(body, dict):
-        reason = body.get("reason")
+        reason = body.get("reason") or body.get("error")  # the models API says "error"
         message = body.get("message") or body.get("detail")
         return (
             str(reason) if reason else fallback_reason,
@@ -104,3 +125,19 @@ def error_from_response(
     }:
         return refused(status, reason, message)
     return ApiError(status, reason, message)
+
+
+def problems_from_response(response: httpx.Response) -> tuple[FieldProblem, ...]:
+    """The ``problems`` list of an error body (``[{"field", "message"}]``); empty if none."""
+    try:
+        body = json.loads(response.content) if response.content else None
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return ()
+    items = body.get("problems") if isinstance(body, dict) else None
+    if not isinstance(items, list):
+        return ()
+    return tuple(
+        FieldProblem(str(item.get("field", "")), str(item.get("message", "")))
+        for item in items
+        if isinstance(item, dict)
+    )

@@ -1,5 +1,6 @@
 """Progress bars of ``slidestream upload``: one per file in flight and a total (bytes, rate,
-ETA). Rich's ``Progress`` is thread-safe; each upload thread reports through its own listener."""
+ETA), and of ``slidestream models backfill``. Rich's ``Progress`` is thread-safe; each upload
+thread reports through its own listener."""
 
 from __future__ import annotations
 
@@ -10,14 +11,17 @@ from rich.console import Console
 from rich.progress import (
     BarColumn,
     DownloadColumn,
+    MofNCompleteColumn,
     Progress,
     TaskID,
     TextColumn,
+    TimeElapsedColumn,
     TimeRemainingColumn,
     TransferSpeedColumn,
 )
 
 from slidestream_client.errors import UploadCancelledError
+from slidestream_client.model_shapes import BackfillProgress
 
 _NAME_WIDTH = 32
 
@@ -112,3 +116,36 @@ class FileProgress:
             self._progress.remove_task(self._task)
             self._task = None
         self._board.finished()
+
+
+class BackfillBar:
+    """``slidestream models backfill``: slides analysed (or failed) of those requested."""
+
+    def __init__(self, console: Console, model_name: str, requested: int) -> None:
+        self.progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("slides, {task.fields[failed]} failed"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=console,
+        )
+        self._task = self.progress.add_task(
+            f"backfill {_short(model_name)}", total=requested, failed=0
+        )
+
+    def __enter__(self) -> BackfillBar:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def update(self, progress: BackfillProgress) -> None:
+        self.progress.update(
+            self._task,
+            total=progress.requested,
+            completed=progress.done + progress.failed,
+            failed=progress.failed,
+        )

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from slidestream_client.state import default_state_dir
+
+DEFAULT_INFERENCE_API = "http://127.0.0.1:8095"
+"""The local stack's inference service."""
 
 
 class ClientSettings(BaseSettings):
@@ -18,6 +21,12 @@ class ClientSettings(BaseSettings):
     api: str | None = Field(default=None, description="Base URL of the upload API.")
     token: SecretStr | None = Field(
         default=None, description="The tenant's API token (never printed or logged)."
+    )
+    inference_api: str = Field(
+        default=DEFAULT_INFERENCE_API,
+        validation_alias=AliasChoices("INFERENCE_API", "SLIDESTREAM_INFERENCE_API"),
+        description="Base URL of the models API (the inference service); env INFERENCE_API, "
+        "the name .local/stack.env uses.",
     )
     state_dir: Path = Field(
         default_factory=default_state_dir,
