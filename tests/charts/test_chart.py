@@ -1,6 +1,7 @@
 """charts/slidestream rendered by the real Helm: lint, what each service gets, independent
-scaling, KEDA on consumer lag, the values schema refusing bad values, the in-chart servers, and
-the environment every Deployment sets being one its service's settings class accepts."""
+scaling, KEDA on consumer lag, Triton on the models bucket with the GPU option, the values schema
+refusing bad values, the in-chart servers, and the environment every Deployment sets being one
+its service's settings class accepts."""
 
 from __future__ import annotations
 
@@ -17,13 +18,14 @@ from slidestream_convert.settings import ConvertSettings
 from slidestream_deid.settings import DeidSettings
 from slidestream_devstack.paths import find_repo_root
 from slidestream_devstack.tools import ensure_helm
+from slidestream_inference.settings import InferenceSettings
 from slidestream_platform.settings import ServiceSettings
 from slidestream_qc.settings import QcSettings
 from slidestream_upload.settings import UploadSettings
 
 CHART = find_repo_root(None) / "charts" / "slidestream"
-SERVICES = ("catalog", "convert", "deid", "qc", "upload")
-CONSUMERS = {"catalog", "convert", "deid", "qc"}
+SERVICES = ("catalog", "convert", "deid", "inference", "qc", "upload")
+CONSUMERS = {"catalog", "convert", "deid", "inference", "qc"}
 KUBE_VERSION = "1.31.0"
 """Helm built from source assumes Kubernetes 1.20 for `template`; the chart needs >= 1.27."""
 REQUIRED = {"kafka.bootstrap": "kafka.data:9092", "objectStore.endpoint": "http://minio.data:9000"}
@@ -31,6 +33,7 @@ SETTINGS: dict[str, type[ServiceSettings]] = {
     "catalog": CatalogSettings,
     "convert": ConvertSettings,
     "deid": DeidSettings,
+    "inference": InferenceSettings,
     "qc": QcSettings,
     "upload": UploadSettings,
 }
@@ -104,6 +107,8 @@ def test_every_service_is_a_deployment_with_probes_metrics_and_secrets(helm: Pat
         )
         key_mounted = "/run/secrets/slidestream-pseudonym" in mounts
         assert key_mounted == (name == "deid")  # only deid may read the pseudonym key
+        tokens_mounted = "/run/secrets/slidestream-api-tokens" in mounts
+        assert tokens_mounted == (name == "inference")  # the models API's token hashes
     assert {"rel-slidestream-tusd", "rel-slidestream-triton"} <= set(deployments)
 
 
@@ -145,6 +150,135 @@ def test_keda_scales_consumers_on_their_groups_lag_capped_by_partitions(helm: Pa
     deployments = of_kind(docs, "Deployment")
     assert "replicas" not in deployments["rel-slidestream-convert"]["spec"]  # KEDA owns it
     assert deployments["rel-slidestream-upload"]["spec"]["replicas"] == 2  # not a consumer
+
+
+def test_keda_scales_inference_on_qc_verdicts_and_backfill_requests(helm: Path) -> None:
+    docs = render(helm, **{"database.existingSecret": "db", "keda.enabled": True})
+    inference = of_kind(docs, "ScaledObject")["rel-slidestream-inference"]["spec"]
+    assert inference["scaleTargetRef"]["name"] == "rel-slidestream-inference"
+    triggers = {t["metadata"]["topic"]: t["metadata"] for t in inference["triggers"]}
+    assert {"slides.qc.v1", "inference.requests.v1"} <= set(triggers)
+    assert {t["consumerGroup"] for t in triggers.values()} == {"inference"}
+    assert "replicas" not in of_kind(docs, "Deployment")["rel-slidestream-inference"]["spec"]
+
+
+def test_inference_talks_to_the_charts_triton_and_reads_token_hashes_from_a_secret(
+    helm: Path,
+) -> None:
+    docs = render(helm, **{"database.existingSecret": "db"})
+    deployment = of_kind(docs, "Deployment")["rel-slidestream-inference"]
+    env = env_of(deployment)
+    assert env["TRITON_GRPC"] == "rel-slidestream-triton:8001"
+    assert env["TRITON_HTTP"] == "http://rel-slidestream-triton:8000"
+    assert env["TRITON_GPUS"] == "0"
+    assert env["MODELS_BUCKET"] == "models"
+    assert env["MAX_REQUESTS_IN_FLIGHT"] == "4"
+    tokens_file = Path(env["API_TOKENS_FILE"])
+    mounts = {m["name"]: m["mountPath"] for m in container(deployment)["volumeMounts"]}
+    assert Path(mounts["api-tokens"]) == tokens_file.parent
+    volumes = {v["name"]: v for v in deployment["spec"]["template"]["spec"]["volumes"]}
+    secret = volumes["api-tokens"]["secret"]
+    assert secret["secretName"] == "slidestream-models-api-tokens"
+    assert secret["items"] == [{"key": tokens_file.name, "path": tokens_file.name}]
+    triton_ports = of_kind(docs, "Service")["rel-slidestream-triton"]["spec"]["ports"]
+    assert {p["name"]: p["port"] for p in triton_ports} == {
+        "http": 8000,
+        "grpc": 8001,
+        "metrics": 8002,
+    }
+
+
+def test_triton_reads_the_models_bucket_itself_with_explicit_model_control(helm: Path) -> None:
+    triton = of_kind(render(helm), "Deployment")["rel-slidestream-triton"]
+    main = container(triton)
+    assert main["image"] == "nvcr.io/nvidia/tritonserver:24.10-py3"
+    assert main["args"][0] == "tritonserver"
+    assert "--model-repository=s3://http://minio.data:9000/models" in main["args"]
+    assert "--model-control-mode=explicit" in main["args"]
+    assert "--strict-readiness=true" in main["args"]
+    assert "--allow-gpu-metrics=false" in main["args"]
+    secret_env = {
+        e["name"]: e["valueFrom"]["secretKeyRef"] for e in main["env"] if "valueFrom" in e
+    }
+    assert secret_env == {
+        "AWS_ACCESS_KEY_ID": {"name": "slidestream-s3", "key": "s3_access_key"},
+        "AWS_SECRET_ACCESS_KEY": {"name": "slidestream-s3", "key": "s3_secret_key"},
+    }
+    assert env_of(triton)["AWS_DEFAULT_REGION"] == "us-east-1"
+    assert main["readinessProbe"]["httpGet"]["path"] == "/v2/health/ready"
+    assert "nvidia.com/gpu" not in main["resources"]["limits"]
+    assert triton["spec"]["replicas"] == 1
+    assert "HorizontalPodAutoscaler" not in {doc["kind"] for doc in render(helm)}
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "bucket", "repository"),
+    [
+        (
+            "https://s3.eu-west-1.amazonaws.com",
+            "models",
+            "s3://https://s3.eu-west-1.amazonaws.com:443/models",
+        ),
+        ("http://minio.data", "team-models", "s3://http://minio.data:80/team-models"),
+    ],
+)
+def test_tritons_repository_always_names_the_port_its_s3_form_requires(
+    helm: Path, endpoint: str, bucket: str, repository: str
+) -> None:
+    docs = render(helm, **{"objectStore.endpoint": endpoint, "triton.modelsBucket": bucket})
+    args = container(of_kind(docs, "Deployment")["rel-slidestream-triton"])["args"]
+    assert f"--model-repository={repository}" in args
+    assert env_of(of_kind(docs, "Deployment")["rel-slidestream-inference"])["MODELS_BUCKET"] == (
+        bucket
+    )
+
+
+def test_gpus_go_to_triton_as_a_resource_limit_and_to_inference_as_its_instance_kind(
+    helm: Path,
+) -> None:
+    toleration = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
+    docs = render(
+        helm,
+        **{
+            "triton.gpus": 2,
+            "triton.nodeSelector": {"nvidia.com/gpu.present": "true"},
+            "triton.tolerations": [toleration],
+        },
+    )
+    deployments = of_kind(docs, "Deployment")
+    triton = deployments["rel-slidestream-triton"]
+    main = container(triton)
+    assert main["resources"]["limits"]["nvidia.com/gpu"] == 2
+    assert "--allow-gpu-metrics=false" not in main["args"]
+    pod = triton["spec"]["template"]["spec"]
+    assert pod["nodeSelector"] == {"nvidia.com/gpu.present": "true"}
+    assert pod["tolerations"] == [toleration]
+    assert env_of(deployments["rel-slidestream-inference"])["TRITON_GPUS"] == "2"
+    # The services stay off the GPU nodes.
+    assert "tolerations" not in deployments["rel-slidestream-inference"]["spec"]["template"]["spec"]
+
+
+def test_triton_autoscaling_hands_replicas_to_a_cpu_autoscaler(helm: Path) -> None:
+    docs = render(helm, **{"triton.autoscaling.enabled": True, "triton.autoscaling.maxReplicas": 3})
+    assert "replicas" not in of_kind(docs, "Deployment")["rel-slidestream-triton"]["spec"]
+    hpa = of_kind(docs, "HorizontalPodAutoscaler")["rel-slidestream-triton"]["spec"]
+    assert hpa["scaleTargetRef"]["name"] == "rel-slidestream-triton"
+    assert (hpa["minReplicas"], hpa["maxReplicas"]) == (1, 3)
+    assert hpa["metrics"][0]["resource"]["name"] == "cpu"
+
+
+def test_without_the_charts_triton_inference_uses_the_one_it_is_given(helm: Path) -> None:
+    docs = render(
+        helm,
+        **{
+            "triton.enabled": False,
+            "services.inference.env.TRITON_GRPC": "triton.gpu:8001",
+            "services.inference.env.TRITON_HTTP": "http://triton.gpu:8000",
+        },
+    )
+    env = container(of_kind(docs, "Deployment")["rel-slidestream-inference"])["env"]
+    grpc = [e["value"] for e in env if e["name"] == "TRITON_GRPC"]
+    assert grpc == ["triton.gpu:8001"]  # once: the chart adds none of its own
 
 
 def test_without_a_database_every_service_runs_one_replica_on_sqlite(helm: Path) -> None:
@@ -205,7 +339,8 @@ def test_a_missing_server_fails_with_a_message_that_says_what_to_set(
     [
         ("services.convert.replicas", "two", "replicas"),
         ("services.convert.colour", "blue", "colour"),
-        ("triton.modelRepository", "/models", "modelRepository"),
+        ("triton.modelsBucket", "Models_1", "modelsBucket"),
+        ("triton.gpus", -1, "gpus"),
         ("services.deid.scratch.sizeLimit", "20GB", "sizeLimit"),
         ("image.pullPolicy", "Sometimes", "pullPolicy"),
     ],

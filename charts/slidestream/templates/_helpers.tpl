@@ -44,3 +44,21 @@ app.kubernetes.io/name: {{ .name }}
 {{- $tag := .root.Values.image.tag | default .root.Chart.AppVersion -}}
 {{- printf "%s/%s/%s:%s" .root.Values.image.registry .root.Values.image.repository .name $tag -}}
 {{- end -}}
+
+{{/*
+Triton's name for the models bucket on the object store: s3://<scheme>://<host>:<port>/<bucket>.
+Triton's S3 file system requires the port in this form, so a port-less endpoint gets its
+scheme's default.
+*/}}
+{{- define "slidestream.tritonModelRepository" -}}
+{{- $url := urlParse (include "slidestream.s3Endpoint" .) -}}
+{{- $host := $url.host -}}
+{{- if not (regexMatch ":[0-9]+$" $host) -}}
+{{- $host = printf "%s:%s" $host (ternary "443" "80" (eq $url.scheme "https")) -}}
+{{- end -}}
+{{- printf "s3://%s://%s/%s" $url.scheme $host .Values.triton.modelsBucket -}}
+{{- end -}}
+
+{{- define "slidestream.tritonName" -}}
+{{- printf "%s-triton" (include "slidestream.fullname" .) -}}
+{{- end -}}

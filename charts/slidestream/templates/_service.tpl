@@ -75,6 +75,17 @@ spec:
             - {name: PSEUDONYM_KEY_FILE, value: /run/secrets/slidestream-pseudonym/pseudonym_key}
             - {name: PSEUDONYM_KEY_VERSION, value: {{ $svc.pseudonymKey.version | quote }}}
             {{- end }}
+            {{- if eq $name "inference" }}
+            {{- if $root.Values.triton.enabled }}
+            - {name: TRITON_GRPC, value: {{ printf "%s:8001" (include "slidestream.tritonName" $root) | quote }}}
+            - {name: TRITON_HTTP, value: {{ printf "http://%s:8000" (include "slidestream.tritonName" $root) | quote }}}
+            {{- end }}
+            - {name: TRITON_GPUS, value: {{ $root.Values.triton.gpus | quote }}}
+            - {name: MODELS_BUCKET, value: {{ $root.Values.triton.modelsBucket | quote }}}
+            {{- end }}
+            {{- if $svc.apiTokens }}
+            - {name: API_TOKENS_FILE, value: /run/secrets/slidestream-api-tokens/api_tokens.json}
+            {{- end }}
             {{- range $key, $value := $svc.env }}
             {{- if $value }}
             - {name: {{ $key }}, value: {{ $value | quote }}}
@@ -101,6 +112,9 @@ spec:
             {{- if eq $name "deid" }}
             - {name: pseudonym-key, mountPath: /run/secrets/slidestream-pseudonym, readOnly: true}
             {{- end }}
+            {{- if $svc.apiTokens }}
+            - {name: api-tokens, mountPath: /run/secrets/slidestream-api-tokens, readOnly: true}
+            {{- end }}
       volumes:
         - name: secrets
           projected:
@@ -126,6 +140,14 @@ spec:
         - name: pseudonym-key
           secret:
             secretName: {{ $svc.pseudonymKey.existingSecret }}
+            defaultMode: 0400
+        {{- end }}
+        {{- with $svc.apiTokens }}
+        - name: api-tokens
+          secret:
+            secretName: {{ .existingSecret }}
+            items:
+              - {key: api_tokens.json, path: api_tokens.json}
             defaultMode: 0400
         {{- end }}
 ---

@@ -1,15 +1,17 @@
-"""Triton from the devstack loads and serves a torch Python-backend model through gRPC."""
+"""Triton from the devstack loads a torch Python-backend model from the ``models`` bucket
+(its S3 repository, explicit model control) and serves it through gRPC."""
 
 from __future__ import annotations
 
-import shutil
+import io
 import textwrap
 from collections.abc import Iterator
-from pathlib import Path
 
 import numpy as np
 import pytest
 import tritonclient.grpc as grpcclient
+
+from tests.support.stack import object_store
 
 pytestmark = pytest.mark.integration
 
@@ -48,17 +50,27 @@ CONFIG_PBTXT = textwrap.dedent(
 
 
 @pytest.fixture
-def model_dir(stack_env: dict[str, str]) -> Iterator[Path]:
-    directory = Path(stack_env["TRITON_MODEL_REPOSITORY"]) / MODEL_NAME
-    (directory / "1").mkdir(parents=True, exist_ok=True)
-    (directory / "1" / "model.py").write_text(MODEL_PY, encoding="utf-8")
-    (directory / "config.pbtxt").write_text(CONFIG_PBTXT, encoding="utf-8")
-    yield directory
-    shutil.rmtree(directory, ignore_errors=True)
+def model_in_bucket(stack_env: dict[str, str]) -> Iterator[list[str]]:
+    """The model's files in the models bucket, in Triton's repository layout."""
+    bucket = stack_env["MODELS_BUCKET"]
+    files = {f"{MODEL_NAME}/config.pbtxt": CONFIG_PBTXT, f"{MODEL_NAME}/1/model.py": MODEL_PY}
+    store = object_store(stack_env)
+    for key, text in files.items():
+        data = text.encode("utf-8")
+        store.put_stream(bucket, key, io.BytesIO(data), len(data))
+    yield list(files)
+    for key in files:
+        store.delete(bucket, key)
 
 
-def test_torch_python_model_loads_infers_and_unloads(
-    stack_env: dict[str, str], model_dir: Path
+def test_the_model_repository_is_the_models_bucket(stack_env: dict[str, str]) -> None:
+    # Triton's form for an S3 server other than AWS: s3://http://host:port/bucket.
+    endpoint = stack_env["S3_ENDPOINT"]
+    assert stack_env["TRITON_MODEL_REPOSITORY"] == f"s3://{endpoint}/{stack_env['MODELS_BUCKET']}"
+
+
+def test_torch_python_model_loads_from_the_bucket_infers_and_unloads(
+    stack_env: dict[str, str], model_in_bucket: list[str]
 ) -> None:
     client = grpcclient.InferenceServerClient(url=stack_env["TRITON_GRPC"])
     assert client.is_server_ready()

@@ -45,6 +45,7 @@ def test_no_selection_means_every_part_in_start_order() -> None:
         "deid",
         "convert",
         "qc",
+        "inference",
     }
 
 

@@ -7,7 +7,16 @@ from typing import Final
 from minio import Minio
 
 S3_REGION: Final = "us-east-1"
-BUCKETS: Final[tuple[str, ...]] = ("quarantine", "deidentified", "converted", "derived", "models")
+MODELS_BUCKET: Final = "models"
+"""Triton's model repository; Triton reads it over S3 itself, so it must exist before Triton
+starts (a missing bucket stops ``tritonserver`` at start-up)."""
+BUCKETS: Final[tuple[str, ...]] = (
+    "quarantine",
+    "deidentified",
+    "converted",
+    "derived",
+    MODELS_BUCKET,
+)
 """Raw uploads, de-identified slides, converted slides, derived artefacts, models
 (docs/architecture.md, "Storage")."""
 

@@ -17,6 +17,13 @@ from slidestream_devstack.settings import DevstackSettings
 
 DEFAULT_READY_TIMEOUT_S = 60.0
 
+SERVER_PHASE = 0
+"""Servers that need nothing else of the stack: started in parallel, first."""
+DEPENDENT_SERVER_PHASE = 1
+"""Servers that need what a server of phase 0 provisioned (Triton: MinIO's ``models`` bucket)."""
+SERVICE_PHASE = 2
+"""slidestream's own services: they connect to every server when they start."""
+
 
 @dataclass(frozen=True, slots=True)
 class StackContext:
@@ -46,8 +53,9 @@ class Part(ABC):
     """Loopback ports it binds; checked free before launch: never adopt a stranger's server."""
     ready_timeout_s: ClassVar[float] = DEFAULT_READY_TIMEOUT_S
     stop_signal: ClassVar[signal.Signals] = signal.SIGTERM
-    phase: ClassVar[int] = 0
-    """Start order between groups: servers (0) are ready before services (1) start."""
+    phase: ClassVar[int] = SERVER_PHASE
+    """Start order between groups: every part of a phase is ready and provisioned before the
+    next phase launches."""
 
     def unavailable_reason(self, ctx: StackContext) -> str | None:
         """Why this part cannot run on this machine (then it is skipped), or None."""

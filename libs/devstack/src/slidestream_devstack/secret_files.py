@@ -2,27 +2,45 @@
 
 Generated once per checkout under ``.local/secrets/`` with mode 0600 and kept: the deid
 pseudonym key must stay the same across restarts, or the same identifier would get a new
-pseudonym (rotation is a deliberate act: a new file and a new key version).
+pseudonym (rotation is a deliberate act: a new file and a new key version); the models API
+token stays valid for the demo and the tests across restarts.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import secrets
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Final
 
 SECRETS_DIR_NAME = "secrets"
 DEID_PSEUDONYM_KEY_NAME = "deid-pseudonym-key"
 PSEUDONYM_KEY_RANDOM_BYTES = 32
 """256 bits, the HMAC-SHA256 output size (RFC 2104 §3); written hex-encoded (64 bytes)."""
 
+MODELS_TOKEN_NAME: Final = "models-token"  # noqa: S105 - a file name, not a secret
+"""The plain bearer token of the models API (stack.env names its path: ``MODELS_TOKEN_FILE``)."""
+INFERENCE_API_TOKENS_NAME: Final = "inference-api-tokens.json"
+"""What the inference service reads (``API_TOKENS_FILE``): hashes and scopes, never a token."""
+API_TOKEN_PREFIX: Final = "ssk_"  # noqa: S105 - a public prefix, not a secret
+"""The platform's token prefix (as the upload service's partner tokens): leaks are recognisable."""
+API_TOKEN_RANDOM_BYTES: Final = 32
+"""256 bits of randomness, written hex-encoded after the prefix."""
+DEV_TOKEN_NAME: Final = "devstack"  # noqa: S105 - the entry's label, not a secret
+DEV_TOKEN_SCOPES: Final[tuple[str, ...]] = ("models:read", "models:write")
+
 
 def secrets_dir(local: Path) -> Path:
     return local / SECRETS_DIR_NAME
 
 
-def ensure_secret_file(path: Path, random_bytes: int = PSEUDONYM_KEY_RANDOM_BYTES) -> Path:
-    """Create ``path`` with a fresh random hex secret unless it exists; return it."""
+def ensure_secret_file(
+    path: Path, random_bytes: int = PSEUDONYM_KEY_RANDOM_BYTES, *, prefix: str = ""
+) -> Path:
+    """Create ``path`` with ``prefix`` and a fresh random hex secret unless it exists; return it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.parent.chmod(0o700)
     try:
@@ -31,10 +49,47 @@ def ensure_secret_file(path: Path, random_bytes: int = PSEUDONYM_KEY_RANDOM_BYTE
     except FileExistsError:
         return path
     with os.fdopen(descriptor, "w", encoding="ascii") as handle:
-        handle.write(secrets.token_hex(random_bytes) + "\n")
+        handle.write(prefix + secrets.token_hex(random_bytes) + "\n")
     return path
+
+
+def read_secret(path: Path) -> str:
+    """A secret file's value, without the trailing newline."""
+    return path.read_text(encoding="ascii").strip()
 
 
 def deid_pseudonym_key_file(local: Path) -> Path:
     """The deid service's pseudonym key file, created on first use."""
     return ensure_secret_file(secrets_dir(local) / DEID_PSEUDONYM_KEY_NAME)
+
+
+def models_token_file(local: Path) -> Path:
+    """The local stack's models API token (``ssk_`` + 64 hex digits), created on first use."""
+    return ensure_secret_file(
+        secrets_dir(local) / MODELS_TOKEN_NAME, API_TOKEN_RANDOM_BYTES, prefix=API_TOKEN_PREFIX
+    )
+
+
+def api_token_entry(name: str, token: str, scopes: Sequence[str]) -> dict[str, object]:
+    """One entry of an API tokens file: the SHA-256 (hex) of the whole bearer token's ASCII."""
+    return {
+        "name": name,
+        "sha256": hashlib.sha256(token.encode("ascii")).hexdigest(),
+        "scopes": list(scopes),
+    }
+
+
+def inference_api_tokens_file(local: Path) -> Path:
+    """The inference service's tokens file, derived from the models token (rewritten if stale)."""
+    token = read_secret(models_token_file(local))
+    path = secrets_dir(local) / INFERENCE_API_TOKENS_NAME
+    text = json.dumps([api_token_entry(DEV_TOKEN_NAME, token, DEV_TOKEN_SCOPES)], indent=2) + "\n"
+    if path.exists() and path.read_text(encoding="utf-8") == text:
+        return path
+    temporary = path.with_suffix(".tmp")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    # Atomic: a service starting now reads the old file or the new one, never half of it.
+    temporary.replace(path)
+    return path

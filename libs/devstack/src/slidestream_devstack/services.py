@@ -1,8 +1,8 @@
 """slidestream's own services as parts of the local stack: one background process each.
 
-They start after the servers (``phase = 1``), with the servers' endpoints from stack.env in their
-environment, their own HTTP port, and logs under ``.local/logs/<service>.log``. A service is ready
-when its ``/readyz`` answers 200 (Kafka and its own dependencies reachable).
+They start after the servers (``SERVICE_PHASE``), with the servers' endpoints from stack.env in
+their environment, their own HTTP port, and logs under ``.local/logs/<service>.log``. A service is
+ready when its ``/readyz`` answers 200 (Kafka and its own dependencies reachable).
 """
 
 from __future__ import annotations
@@ -10,18 +10,24 @@ from __future__ import annotations
 import sys
 from typing import ClassVar
 
-from slidestream_devstack.part import LaunchSpec, Part, StackContext
+from slidestream_devstack.buckets import MODELS_BUCKET
+from slidestream_devstack.part import SERVICE_PHASE, LaunchSpec, Part, StackContext
 from slidestream_devstack.ports import (
     CATALOG_PORT,
     CONVERT_PORT,
     DEID_PORT,
+    INFERENCE_PORT,
     LOOPBACK,
     QC_PORT,
     TUSD_PORT,
     UPLOAD_PORT,
 )
 from slidestream_devstack.readiness import http_ok
-from slidestream_devstack.secret_files import deid_pseudonym_key_file
+from slidestream_devstack.secret_files import (
+    deid_pseudonym_key_file,
+    inference_api_tokens_file,
+    models_token_file,
+)
 
 _PASSED_THROUGH = (
     "KAFKA_BOOTSTRAP",
@@ -41,7 +47,7 @@ class ServicePart(Part):
     module: ClassVar[str]
     port: ClassVar[int]
     api_variable: ClassVar[str]
-    phase: ClassVar[int] = 1
+    phase: ClassVar[int] = SERVICE_PHASE
     ready_timeout_s: ClassVar[float] = 90.0
 
     @property
@@ -134,3 +140,27 @@ class QcServicePart(ServicePart):
 
     def extra_env(self, ctx: StackContext) -> dict[str, str]:
         return {"WORK_DIR": str(ctx.paths.local / "scratch" / "qc")}
+
+
+class InferenceServicePart(ServicePart):
+    name: ClassVar[str] = "inference"
+    module: ClassVar[str] = "slidestream_inference.main"
+    port: ClassVar[int] = INFERENCE_PORT
+    ports: ClassVar[tuple[int, ...]] = (INFERENCE_PORT,)
+    api_variable: ClassVar[str] = "INFERENCE_API"
+    requires: ClassVar[tuple[str, ...]] = ("kafka", "minio", "postgres", "triton")
+
+    def prepare(self, ctx: StackContext) -> None:
+        inference_api_tokens_file(ctx.paths.local)
+
+    def extra_env(self, ctx: StackContext) -> dict[str, str]:
+        return {
+            "WORK_DIR": str(ctx.paths.local / "scratch" / "inference"),
+            "MODELS_BUCKET": MODELS_BUCKET,
+            # Hashes only; the token itself is in the file MODELS_TOKEN_FILE names.
+            "API_TOKENS_FILE": str(inference_api_tokens_file(ctx.paths.local)),
+        }
+
+    def env(self, ctx: StackContext) -> dict[str, str]:
+        # The token's path, never the token: stack.env is read by scripts and shown in logs.
+        return {**super().env(ctx), "MODELS_TOKEN_FILE": str(models_token_file(ctx.paths.local))}

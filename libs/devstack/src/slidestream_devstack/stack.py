@@ -42,6 +42,7 @@ from slidestream_devstack.services import (
     CatalogServicePart,
     ConvertServicePart,
     DeidServicePart,
+    InferenceServicePart,
     QcServicePart,
     UploadServicePart,
 )
@@ -61,8 +62,10 @@ ALL_PARTS: Final[tuple[Part, ...]] = (
     DeidServicePart(),
     ConvertServicePart(),
     QcServicePart(),
+    InferenceServicePart(),
 )
-"""Start order within a phase; servers (phase 0) are all ready before services (phase 1) start."""
+"""Start order within a phase; each phase (servers, servers that need another server's
+provisioning, services) is ready before the next one starts (``Part.phase``)."""
 PARTS_BY_NAME: Final[dict[str, Part]] = {part.name: part for part in ALL_PARTS}
 PART_NAMES: Final[tuple[str, ...]] = tuple(PARTS_BY_NAME)
 

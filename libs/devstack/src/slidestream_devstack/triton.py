@@ -2,6 +2,11 @@
 
 The wheel lives in its own virtual environment (it pins numpy<2, which the main environment
 outgrew); that environment also holds torch, which Python-backend models import.
+
+Triton reads its model repository from MinIO's ``models`` bucket itself (its S3 file system), with
+explicit model control: the inference service loads and unloads models through Triton's
+repository API, exactly as in the Helm chart. It starts after MinIO has provisioned the bucket
+(``DEPENDENT_SERVER_PHASE``): ``tritonserver`` exits at start-up when the bucket is missing.
 """
 
 from __future__ import annotations
@@ -12,11 +17,15 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar, Final
+from urllib.parse import urlsplit
 
 from slidestream_devstack import versions
+from slidestream_devstack.buckets import MODELS_BUCKET, S3_REGION
 from slidestream_devstack.builds import require_tool, run_build, stamp_matches, write_stamp
+from slidestream_devstack.credentials import Credentials
 from slidestream_devstack.errors import StackError
-from slidestream_devstack.part import LaunchSpec, Part, StackContext
+from slidestream_devstack.minio import ENDPOINT as MINIO_ENDPOINT
+from slidestream_devstack.part import DEPENDENT_SERVER_PHASE, LaunchSpec, Part, StackContext
 from slidestream_devstack.ports import (
     LOOPBACK,
     TRITON_GRPC_PORT,
@@ -72,6 +81,27 @@ class TritonLayout:
         return self.backends / "python" / STUB_NAME
 
 
+def s3_model_repository(s3_endpoint: str, bucket: str) -> str:
+    """Triton's name for ``bucket`` on an S3 server other than AWS: ``s3://http://host:port/bucket``.
+
+    Triton's S3 file system matches ``s3://(http://|https://|)host:port/bucket``: the port is
+    required in this form, and the scheme picks TLS.
+    """
+    parts = urlsplit(s3_endpoint)
+    if parts.scheme not in ("http", "https") or parts.port is None or parts.path not in ("", "/"):
+        raise ValueError(f"not an S3 endpoint of the form http(s)://host:port: {s3_endpoint!r}")
+    return f"s3://{parts.scheme}://{parts.netloc}/{bucket}"
+
+
+def s3_credentials_env(credentials: Credentials) -> dict[str, str]:
+    """The AWS SDK's variables, through which Triton's S3 file system finds MinIO's account."""
+    return {
+        "AWS_ACCESS_KEY_ID": credentials.minio_root_user,
+        "AWS_SECRET_ACCESS_KEY": credentials.minio_root_password,
+        "AWS_DEFAULT_REGION": S3_REGION,
+    }
+
+
 def _pins() -> str:
     return (
         f"python={versions.TRITON_PYTHON_VERSION} nvidia-pytriton=={versions.PYTRITON_VERSION} "
@@ -83,12 +113,14 @@ class TritonPart(Part):
     name: ClassVar[str] = "triton"
     ports: ClassVar[tuple[int, ...]] = (TRITON_HTTP_PORT, TRITON_GRPC_PORT, TRITON_METRICS_PORT)
     ready_timeout_s: ClassVar[float] = 120.0
+    requires: ClassVar[tuple[str, ...]] = ("minio",)
+    phase: ClassVar[int] = DEPENDENT_SERVER_PHASE
 
     def venv(self, ctx: StackContext) -> Path:
         return ctx.paths.local / "triton-venv"
 
-    def model_repository(self, ctx: StackContext) -> Path:
-        return ctx.paths.part_dir(self.name) / "models"
+    def model_repository(self) -> str:
+        return s3_model_repository(MINIO_ENDPOINT, MODELS_BUCKET)
 
     def layout(self, ctx: StackContext) -> TritonLayout:
         venv = self.venv(ctx)
@@ -144,7 +176,8 @@ class TritonPart(Part):
             shutil.copy2(layout.bundled_stub, layout.installed_stub)
 
     def prepare(self, ctx: StackContext) -> None:
-        self.model_repository(ctx).mkdir(parents=True, exist_ok=True)
+        # Its working directory only: the models are in the bucket.
+        ctx.paths.part_dir(self.name).mkdir(parents=True, exist_ok=True)
 
     def launch_spec(self, ctx: StackContext) -> LaunchSpec:
         layout = self.layout(ctx)
@@ -152,7 +185,7 @@ class TritonPart(Part):
         return LaunchSpec(
             argv=[
                 str(layout.tritonserver),
-                f"--model-repository={self.model_repository(ctx)}",
+                f"--model-repository={self.model_repository()}",
                 f"--backend-directory={layout.backends}",
                 "--model-control-mode=explicit",
                 f"--http-address={LOOPBACK}",
@@ -172,6 +205,7 @@ class TritonPart(Part):
                     layout.python_libdir, inherited.get("LD_LIBRARY_PATH", "")
                 ),
                 "VIRTUAL_ENV": str(layout.venv),
+                **s3_credentials_env(ctx.credentials),
             },
         )
 
@@ -185,7 +219,8 @@ class TritonPart(Part):
         return {
             "TRITON_GRPC": GRPC_ADDRESS,
             "TRITON_HTTP": HTTP_URL,
-            "TRITON_MODEL_REPOSITORY": str(self.model_repository(ctx)),
+            "TRITON_MODEL_REPOSITORY": self.model_repository(),
+            "MODELS_BUCKET": MODELS_BUCKET,
         }
 
 
