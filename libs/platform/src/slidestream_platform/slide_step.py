@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 from uuid import UUID
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine
 
@@ -40,6 +40,7 @@ from slidestream_platform.telemetry import make_tracer_provider
 
 RowT = TypeVar("RowT", bound=DecisionColumns)
 MetricsT = TypeVar("MetricsT")
+Handler = Callable[..., Awaitable[Any]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,19 +77,27 @@ class SlideStep:
         *,
         workflow: object,
         consumes: Topic,
-        handler: Callable[..., Awaitable[Any]],
+        handler: Handler,
         migrations_dir: Path,
         buckets: Sequence[str],
         periodic_jobs: Sequence[PeriodicJob] = (),
+        also_consumes: Sequence[tuple[Topic, Handler]] = (),
+        routers: Sequence[APIRouter] = (),
     ) -> FastAPI:
         """The service: ``handler`` on ``consumes`` (``workflow`` injected as FastStream's
-        ``Context("workflow")``), ready when its database and ``buckets`` answer."""
+        ``Context("workflow")``), ready when its database and ``buckets`` answer.
+
+        ``also_consumes``: the step's other topics and their handlers, in the same consumer
+        group and under the same delivery policy (a failure there is ``failed:<step>`` too);
+        ``routers``: the service's own HTTP API beside ``/healthz``, ``/readyz``, ``/metrics``."""
         self.bus.broker.context.set_global("workflow", workflow)
-        self.bus.subscribe(consumes, handler)
+        for topic, topic_handler in ((consumes, handler), *also_consumes):
+            self.bus.subscribe(topic, topic_handler)
         service = self.bus.settings.service_name
         return service_app(
             self.bus,
             readiness_checks=storage_checks(self.engine, self.store, buckets),
+            routers=routers,
             on_startup=[prepare_storage(self.engine, service, migrations_dir, self.store, buckets)],
             periodic_jobs=periodic_jobs,
         )

@@ -33,6 +33,10 @@ class InferenceSettings(ServiceSettings):
     triton_timeout_s: float = Field(default=60.0, gt=0)
     """One inference request's deadline; Triton not answering in time is retried."""
 
+    membership_poll_s: float = Field(default=5.0, gt=0)
+    """While one slide runs, the consumer's partitions are paused and polled this often, so a
+    run longer than ``KAFKA_MAX_POLL_INTERVAL_S`` keeps the group stable (as convert does)."""
+
     model_load_timeout_s: float = Field(default=300.0, gt=0)
     canary_timeout_s: float = Field(default=60.0, gt=0)
     max_model_upload_bytes: int = Field(default=4 * GIB, gt=0)
