@@ -28,6 +28,7 @@ from slidestream_contracts.events import (
 from slidestream_contracts.states import SlideState, Step
 from slidestream_inference.adapters.model_cards import StoreModelCards
 from slidestream_inference.adapters.route_source import MemoryRouteSource
+from slidestream_inference.adapters.routes import SqlBackfills
 from slidestream_inference.adapters.slide_records import SqlSlideRecords
 from slidestream_inference.adapters.tables import InferenceDecisionRow, metadata
 from slidestream_inference.adapters.tiles import WsiTileReader
@@ -99,6 +100,7 @@ def harness(tmp_path: Path, triton: FakeTriton | None = None) -> Harness:
         run=run,
         records=SqlDecisionRecords(engine, InferenceDecisionRow),
         decisions=DecisionPublisher(publisher, FakeVerifier(), EVENT_ID_NAMESPACE),
+        backfills=SqlBackfills(engine),
     )
     store_card(store, model_card())
     return Harness(flow, store, publisher, triton, routes, engine)
@@ -314,6 +316,33 @@ async def test_a_stain_known_after_qc_brings_the_stain_routes(
         stain="h&e",
     )
     await h.flow.on_uploaded(upload)
+    assert len(h.inferred()) == 1
+
+
+async def test_a_backfill_counts_each_request_once_done_or_failed(
+    tmp_path: Path, striped: ConvertedSlide
+) -> None:
+    h = harness(tmp_path)
+    backfills = SqlBackfills(h.engine)
+    backfill_id = uuid4()
+    backfills.create(backfill_id, "grey", "1", requested=2)
+    qc = event(h, striped, QcVerdict.PASS)
+    h.routes.rules = []  # the slide is known, but only the backfill runs it
+    await h.flow.on_qc(qc)
+    request = InferenceRequestedV1(
+        slide_id=qc.slide_id,
+        tenant=TENANT,
+        model_name="grey",
+        model_version="1",
+        backfill_id=backfill_id,
+    )
+    await h.flow.on_requested(request)
+    await h.flow.on_requested(request)  # a redelivery: decided already, not counted again
+    unknown = request.model_copy(update={"slide_id": uuid4()})
+    with pytest.raises(PoisonError):
+        await h.flow.on_requested(unknown)
+    progress = backfills.get(backfill_id)
+    assert progress is not None and (progress.done, progress.failed) == (1, 0)
     assert len(h.inferred()) == 1
 
 

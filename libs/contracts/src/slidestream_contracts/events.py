@@ -225,6 +225,9 @@ class InferenceRequestedV1(SlideEvent):
     model_version: Annotated[str, StringConstraints(pattern=r"^[1-9][0-9]{0,8}$")]
     requested_by: Annotated[str, StringConstraints(max_length=200)] = ""
     """The token name that asked (audit; never the token)."""
+    backfill_id: UUID | None = None
+    """The backfill that asked, whose progress counts this slide's outcome; ``None`` for a
+    request that belongs to none."""
 
 
 class SlideStatusV1(SlideEvent):

@@ -12,13 +12,20 @@ from fastapi import APIRouter, FastAPI
 from slidestream_contracts.states import Step
 from slidestream_contracts.topics import Topic
 from slidestream_inference import handlers
+from slidestream_inference.adapters.model_bucket import ModelBucket
 from slidestream_inference.adapters.model_cards import StoreModelCards
-from slidestream_inference.adapters.route_source import RouteSource, SqlRouteSource
+from slidestream_inference.adapters.route_source import RouteSource
+from slidestream_inference.adapters.routes import SqlBackfills, SqlModelLoads, SqlRoutes
+from slidestream_inference.adapters.slide_catalogue import SqlSlideCatalogue
 from slidestream_inference.adapters.slide_records import SqlSlideRecords
 from slidestream_inference.adapters.tables import InferenceDecisionRow
 from slidestream_inference.adapters.tiles import TileReader, WsiTileReader
+from slidestream_inference.adapters.tokens import TokenFile
 from slidestream_inference.adapters.triton import GrpcTriton, TritonModels
+from slidestream_inference.adapters.triton_repository import GrpcTritonRepository
+from slidestream_inference.api import models_api
 from slidestream_inference.domain.artefacts import EVENT_ID_NAMESPACE
+from slidestream_inference.models_admin import ModelsAdmin
 from slidestream_inference.settings import InferenceSettings
 from slidestream_inference.slide_run import InferenceMetrics, SlideRun
 from slidestream_inference.workflow import InferenceWorkflow
@@ -29,8 +36,30 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 RouterFactory = Callable[[SlideStep, InferenceSettings], APIRouter]
 """Builds one HTTP router from the step's adapters (engine, object store, bus) and settings."""
-API_ROUTERS: tuple[RouterFactory, ...] = ()
-"""The routers the service serves by default (the models API registers its factory here)."""
+
+
+def models_router(step: SlideStep, settings: InferenceSettings) -> APIRouter:
+    """The models API (push, load with canary, routes, backfill) over the step's adapters."""
+    admin = ModelsAdmin(
+        bucket=ModelBucket(step.store, settings.models_bucket),
+        triton=GrpcTritonRepository(
+            settings.triton_grpc,
+            load_timeout_s=settings.model_load_timeout_s,
+            canary_timeout_s=settings.canary_timeout_s,
+        ),
+        routes=SqlRoutes(step.engine),
+        backfills=SqlBackfills(step.engine),
+        loads=SqlModelLoads(step.engine),
+        catalogue=SqlSlideCatalogue(step.engine),
+        publisher=step.bus.publisher,
+        gpus=settings.triton_gpus,
+        max_upload_bytes=settings.max_model_upload_bytes,
+    )
+    return models_api(admin, TokenFile(settings.api_tokens_file))
+
+
+API_ROUTERS: tuple[RouterFactory, ...] = (models_router,)
+"""The routers the service serves by default."""
 
 
 def create_app(
@@ -53,12 +82,13 @@ def create_app(
     workflow = InferenceWorkflow(
         settings=settings,
         slides=SqlSlideRecords(step.engine),
-        routes=routes or SqlRouteSource(step.engine),
+        routes=routes or SqlRoutes(step.engine),
         cards=StoreModelCards(step.store, settings.models_bucket),
         triton=triton,
         run=run,
         records=step.records(InferenceDecisionRow),
         decisions=step.decisions,
+        backfills=SqlBackfills(step.engine),
     )
     return step.app(
         workflow=workflow,

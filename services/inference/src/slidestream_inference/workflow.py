@@ -17,7 +17,8 @@ Per ``slides.uploaded.v1``: record the stain; when the QC event came first (the 
 consumed independently), the routes are matched again now that the stain is known.
 
 Per ``inference.requests.v1`` (backfill): step 3 for the named model version on a slide whose
-QC event is recorded (a failed slide is skipped).
+QC event is recorded (a failed slide is skipped); the request's backfill counts it done, or
+failed when it is dead-lettered.
 
 Triton unreachable, a model not ready or unloaded mid-slide → retried (nothing is
 acknowledged); a model whose answers contradict its card → dead letter ``model-output-shape``.
@@ -27,6 +28,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Protocol
+from uuid import UUID
 
 from slidestream_contracts.events import (
     InferenceRequestedV1,
@@ -48,6 +51,7 @@ from slidestream_platform.decisions import (
     decide_once,
     input_digest,
 )
+from slidestream_platform.errors import PoisonError
 from slidestream_platform.membership import PausableConsumer, keep_group_membership
 
 logger = logging.getLogger(__name__)
@@ -77,6 +81,10 @@ def run_digest(qc: SlideQcV1, stored: StoredCard) -> str:
     )
 
 
+class BackfillProgress(Protocol):
+    def record_backfill_result(self, backfill_id: UUID, ok: bool) -> None: ...
+
+
 class InferenceWorkflow:
     def __init__(
         self,
@@ -89,6 +97,7 @@ class InferenceWorkflow:
         run: SlideRun,
         records: SqlDecisionRecords[InferenceDecisionRow],
         decisions: DecisionPublisher,
+        backfills: BackfillProgress,
     ) -> None:
         self._settings = settings
         self._slides = slides
@@ -98,6 +107,7 @@ class InferenceWorkflow:
         self._run = run
         self._records = records
         self._decisions = decisions
+        self._backfills = backfills
 
     # -- the consumed events -------------------------------------------------------------------
 
@@ -125,8 +135,21 @@ class InferenceWorkflow:
             logger.info(
                 "requested run on a QC-failed slide skipped", extra=_log(facts, event.model_name)
             )
+            await self._count(event, ok=True)
             return
-        await self._run_model(facts.qc, event.model_name, event.model_version, consumer)
+        try:
+            announced = await self._run_model(
+                facts.qc, event.model_name, event.model_version, consumer
+            )
+        except PoisonError:
+            await self._count(event, ok=False)  # dead-lettered: this request has ended
+            raise
+        if announced:  # a redelivery of a request already decided was counted then
+            await self._count(event, ok=True)
+
+    async def _count(self, event: InferenceRequestedV1, *, ok: bool) -> None:
+        if event.backfill_id is not None:
+            await asyncio.to_thread(self._backfills.record_backfill_result, event.backfill_id, ok)
 
     # -- routing and the decision ------------------------------------------------------------
 
@@ -153,7 +176,8 @@ class InferenceWorkflow:
 
     async def _run_model(
         self, qc: SlideQcV1, name: str, version: str, consumer: PausableConsumer | None
-    ) -> None:
+    ) -> bool:
+        """Run ``name`` ``version`` on the slide once; whether this call announced it."""
         stored = await asyncio.to_thread(self._cards.card, name, version)
         if stored is None:
             raise ModelCardMissingError(f"{name} version {version}: no card in the registry")
@@ -184,6 +208,7 @@ class InferenceWorkflow:
                 "redelivered run already announced",
                 extra={"slide_id": str(qc.slide_id), "model": name, "model_version": version},
             )
+        return announced
 
 
 def _log(facts: SlideFacts, model: str | None) -> dict[str, str]:

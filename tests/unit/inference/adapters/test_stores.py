@@ -9,7 +9,6 @@ from uuid import uuid4
 
 import pytest
 from sqlalchemy import Engine, create_engine
-from sqlmodel import Session
 
 from slidestream_contracts.events import (
     ObjectRef,
@@ -19,11 +18,10 @@ from slidestream_contracts.events import (
     SlideUploadedV1,
 )
 from slidestream_inference.adapters.model_cards import InvalidModelCardError, StoreModelCards
-from slidestream_inference.adapters.route_source import SqlRouteSource
-from slidestream_inference.adapters.route_tables import InferenceRouteRow
+from slidestream_inference.adapters.routes import Route, SqlRoutes
 from slidestream_inference.adapters.slide_records import SqlSlideRecords
 from slidestream_inference.adapters.tables import metadata
-from slidestream_inference.domain.routing import RouteMatch
+from slidestream_inference.domain.routing import MinQc, RouteMatch
 from tests.support.fakes import MemoryStore
 from tests.support.inference import model_card, store_card
 
@@ -67,12 +65,10 @@ def test_the_stain_and_the_qc_event_meet_whichever_comes_first(engine: Engine) -
 
 
 def test_sql_routes_are_matched_like_the_rules(engine: Engine) -> None:
-    with Session(engine) as session:
-        session.add(InferenceRouteRow(model_name="b", tenant=TENANT, min_qc="warn", version="2"))
-        session.add(InferenceRouteRow(model_name="a", tenant=TENANT, stain="H&E"))
-        session.add(InferenceRouteRow(model_name="c", tenant="other"))
-        session.commit()
-    routes = SqlRouteSource(engine)
+    routes = SqlRoutes(engine)
+    routes.put(Route("b", TENANT, MinQc.WARN, version="2"))
+    routes.put(Route("a", TENANT, MinQc.PASS, stain="H&E"))
+    routes.put(Route("c", "other", MinQc.PASS))
     assert routes.routes_for(TENANT, "h&e", None, "pass") == [RouteMatch("a"), RouteMatch("b", "2")]
     assert routes.routes_for(TENANT, "h&e", None, "warn") == [RouteMatch("b", "2")]
     assert routes.routes_for(TENANT, "h&e", None, "fail") == []

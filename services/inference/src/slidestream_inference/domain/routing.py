@@ -12,14 +12,13 @@ from enum import StrEnum
 
 
 class MinQc(StrEnum):
+    """The weakest QC verdict a route accepts (a failed slide is never analysed)."""
+
     PASS = "pass"  # noqa: S105 - a verdict, not a password
     WARN = "warn"
 
-
-ANALYSED_VERDICTS: dict[MinQc, frozenset[str]] = {
-    MinQc.PASS: frozenset({"pass"}),
-    MinQc.WARN: frozenset({"pass", "warn"}),
-}
+    def verdicts(self) -> frozenset[str]:
+        return frozenset({"pass"}) if self is MinQc.PASS else frozenset({"pass", "warn"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +43,7 @@ class RouteMatch:
 
 def verdict_allows(min_qc: MinQc | str, verdict: str) -> bool:
     """Whether a slide with QC ``verdict`` may run under ``min_qc`` (``fail`` never may)."""
-    return verdict in ANALYSED_VERDICTS[MinQc(min_qc)]
+    return verdict in MinQc(min_qc).verdicts()
 
 
 def same_stain(wanted: str, stain: str | None) -> bool:

@@ -1,6 +1,6 @@
 """Alembic environment of the inference service."""
 
-from slidestream_inference.adapters import route_tables  # noqa: F401 - its table in the metadata
+import slidestream_inference.adapters.route_tables  # noqa: F401 - registers the models API's tables
 from slidestream_inference.adapters.tables import metadata
 from slidestream_platform.db import run_alembic_env
 
