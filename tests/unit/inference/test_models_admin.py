@@ -13,6 +13,7 @@ from slidestream_contracts.events import InferenceRequestedV1, SlideEvent
 from slidestream_contracts.model_card import ModelCardV1
 from slidestream_inference.adapters.model_bucket import ModelBucket
 from slidestream_inference.adapters.routes import Route, SqlBackfills
+from slidestream_inference.adapters.triton import ModelNotReadyError
 from slidestream_inference.domain.routing import MinQc
 from slidestream_inference.models_admin import (
     CanaryFailedError,
@@ -215,6 +216,25 @@ async def test_unload_forgets_the_load_time(admin: ModelsAdmin) -> None:
     status = await admin.status("tissue")
     assert status.loaded_at is None
     assert [(v.state, v.device) for v in status.versions] == [("UNAVAILABLE", None)]
+
+
+async def test_a_restarted_triton_gets_back_what_was_loaded_and_nothing_else(
+    admin: ModelsAdmin, triton: FakeTriton
+) -> None:
+    await push(admin, model_card())
+    await push(admin, model_card(name="embedder"))
+    await admin.load("tissue")
+    await admin.load("embedder")
+    await admin.unload("embedder")
+    triton.loaded.clear()  # Triton restarted: explicit model control forgot every model
+
+    assert await admin.restore("tissue") is True
+    assert await admin.restore("embedder") is False  # unloaded on purpose: stays unloaded
+    assert set(triton.loaded) == {"tissue"}
+    triton.loaded.clear()
+    triton.down = True
+    with pytest.raises(ModelNotReadyError):  # still down: the consume path retries
+        await admin.restore("tissue")
 
 
 async def test_the_model_list_shows_every_version_and_its_state(admin: ModelsAdmin) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import io
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from uuid import uuid4
 
@@ -32,7 +32,7 @@ from slidestream_inference.adapters.routes import SqlBackfills
 from slidestream_inference.adapters.slide_records import SqlSlideRecords
 from slidestream_inference.adapters.tables import InferenceDecisionRow, metadata
 from slidestream_inference.adapters.tiles import WsiTileReader
-from slidestream_inference.adapters.triton import TritonUnavailableError
+from slidestream_inference.adapters.triton import ModelNotReadyError, TritonUnavailableError
 from slidestream_inference.domain.artefacts import EVENT_ID_NAMESPACE
 from slidestream_inference.domain.routing import MinQc, RouteRule
 from slidestream_inference.settings import InferenceSettings
@@ -75,7 +75,25 @@ class Harness:
         return [e for e, _ in self.publisher.sent if isinstance(e, SlideInferredV1)]
 
 
-def harness(tmp_path: Path, triton: FakeTriton | None = None) -> Harness:
+@dataclass
+class Restorer:
+    """The models API's side of a Triton restart: a wanted model is loaded again on demand."""
+
+    triton: FakeTriton
+    wanted: set[str]
+    restored: list[str] = field(default_factory=list)
+
+    async def restore(self, name: str) -> bool:
+        if name not in self.wanted:
+            return False
+        self.restored.append(name)
+        self.triton.ready[name] = ("1",)
+        return True
+
+
+def harness(
+    tmp_path: Path, triton: FakeTriton | None = None, restorer: Restorer | None = None
+) -> Harness:
     engine = create_engine(f"sqlite:///{tmp_path / 'inference.db'}")
     metadata.create_all(engine)
     store, publisher = MemoryStore(), RecordingPublisher()
@@ -101,6 +119,7 @@ def harness(tmp_path: Path, triton: FakeTriton | None = None) -> Harness:
         records=SqlDecisionRecords(engine, InferenceDecisionRow),
         decisions=DecisionPublisher(publisher, FakeVerifier(), EVENT_ID_NAMESPACE),
         backfills=SqlBackfills(engine),
+        models=restorer or Restorer(triton, wanted=set()),
     )
     store_card(store, model_card())
     return Harness(flow, store, publisher, triton, routes, engine)
@@ -344,6 +363,22 @@ async def test_a_backfill_counts_each_request_once_done_or_failed(
     progress = backfills.get(backfill_id)
     assert progress is not None and (progress.done, progress.failed) == (1, 0)
     assert len(h.inferred()) == 1
+
+
+async def test_a_model_triton_lost_is_loaded_again_only_when_it_is_wanted(
+    tmp_path: Path, striped: ConvertedSlide
+) -> None:
+    triton = FakeTriton(ready={})  # Triton restarted: explicit model control loads nothing
+    restorer = Restorer(triton, wanted=set())
+    h = harness(tmp_path, triton, restorer)
+    qc = event(h, striped, QcVerdict.PASS)
+    with pytest.raises(ModelNotReadyError):  # nobody loaded it: retried, not reloaded
+        await h.flow.on_qc(qc)
+    assert restorer.restored == [] and h.inferred() == []
+    restorer.wanted.add("grey")  # the models API had loaded it
+    await h.flow.on_qc(qc)
+    assert restorer.restored == ["grey"]
+    assert [e.model_version for e in h.inferred()] == ["1"]
 
 
 async def test_a_request_for_a_slide_without_qc_is_poison(tmp_path: Path) -> None:

@@ -28,7 +28,7 @@ from slidestream_inference.domain.artefacts import EVENT_ID_NAMESPACE
 from slidestream_inference.models_admin import ModelsAdmin
 from slidestream_inference.settings import InferenceSettings
 from slidestream_inference.slide_run import InferenceMetrics, SlideRun
-from slidestream_inference.workflow import InferenceWorkflow
+from slidestream_inference.workflow import InferenceWorkflow, ModelRestorer
 from slidestream_platform.service import run_service
 from slidestream_platform.slide_step import SlideStep
 
@@ -38,9 +38,9 @@ RouterFactory = Callable[[SlideStep, InferenceSettings], APIRouter]
 """Builds one HTTP router from the step's adapters (engine, object store, bus) and settings."""
 
 
-def models_router(step: SlideStep, settings: InferenceSettings) -> APIRouter:
-    """The models API (push, load with canary, routes, backfill) over the step's adapters."""
-    admin = ModelsAdmin(
+def models_admin(step: SlideStep, settings: InferenceSettings) -> ModelsAdmin:
+    """The models API's use cases over the step's adapters."""
+    return ModelsAdmin(
         bucket=ModelBucket(step.store, settings.models_bucket),
         triton=GrpcTritonRepository(
             settings.triton_grpc,
@@ -55,7 +55,11 @@ def models_router(step: SlideStep, settings: InferenceSettings) -> APIRouter:
         gpus=settings.triton_gpus,
         max_upload_bytes=settings.max_model_upload_bytes,
     )
-    return models_api(admin, TokenFile(settings.api_tokens_file))
+
+
+def models_router(step: SlideStep, settings: InferenceSettings) -> APIRouter:
+    """The models API (push, load with canary, routes, backfill)."""
+    return models_api(models_admin(step, settings), TokenFile(settings.api_tokens_file))
 
 
 API_ROUTERS: tuple[RouterFactory, ...] = (models_router,)
@@ -68,6 +72,7 @@ def create_app(
     triton: TritonModels | None = None,
     tiles: TileReader | None = None,
     routes: RouteSource | None = None,
+    restorer: ModelRestorer | None = None,
     routers: Sequence[RouterFactory] = API_ROUTERS,
 ) -> FastAPI:
     step = SlideStep.wire(settings, step=Step.INFERENCE, namespace=EVENT_ID_NAMESPACE)
@@ -89,6 +94,7 @@ def create_app(
         records=step.records(InferenceDecisionRow),
         decisions=step.decisions,
         backfills=SqlBackfills(step.engine),
+        models=restorer or models_admin(step, settings),
     )
     return step.app(
         workflow=workflow,

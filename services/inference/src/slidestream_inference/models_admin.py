@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -24,6 +25,7 @@ from slidestream_inference.adapters.routes import (
     RouteStore,
 )
 from slidestream_inference.adapters.slide_catalogue import QcSlide, SlideCatalogue
+from slidestream_inference.adapters.triton import ModelNotReadyError
 from slidestream_inference.adapters.triton_repository import (
     TritonRefusedError,
     TritonRepository,
@@ -63,6 +65,9 @@ from slidestream_platform.decisions import Publisher
 
 TORCHSCRIPT_FILE = "model.pt"
 """An upload holding only this file is a TorchScript push (``pack_upload``'s wire format)."""
+
+
+logger = logging.getLogger(__name__)
 
 
 class AdminError(Exception):
@@ -251,6 +256,20 @@ class ModelsAdmin:
             raise
         await asyncio.to_thread(self.loads.record, name, canary.seconds)
         return LoadedView(name=name, state=READY, canary=canary)
+
+    async def restore(self, name: str) -> bool:
+        """Load ``name`` again (with its canary) if the models API loaded it and nobody unloaded
+        it since: Triton in explicit model-control mode forgets every model when it restarts.
+        Whether a load was attempted; a failed one is :class:`ModelNotReadyError` (retried:
+        the consume path calls this)."""
+        if await asyncio.to_thread(self.loads.loaded_at, name) is None:
+            return False
+        logger.info("reloading a model Triton no longer serves", extra={"model": name})
+        try:
+            await self.load(name)
+        except (UnavailableError, CanaryFailedError) as error:
+            raise ModelNotReadyError(f"{name} could not be loaded again: {error}") from error
+        return True
 
     async def _canaries(self, name: str, versions: Versions) -> CanaryView:
         try:

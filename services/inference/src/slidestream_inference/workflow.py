@@ -21,7 +21,9 @@ QC event is recorded (a failed slide is skipped); the request's backfill counts 
 failed when it is dead-lettered.
 
 Triton unreachable, a model not ready or unloaded mid-slide → retried (nothing is
-acknowledged); a model whose answers contradict its card → dead letter ``model-output-shape``.
+acknowledged); a model the models API loaded that Triton no longer serves (a restart) is loaded
+again, with its canary, before the run; a model whose answers contradict its card → dead letter
+``model-output-shape``.
 """
 
 from __future__ import annotations
@@ -85,6 +87,12 @@ class BackfillProgress(Protocol):
     def record_backfill_result(self, backfill_id: UUID, ok: bool) -> None: ...
 
 
+class ModelRestorer(Protocol):
+    async def restore(self, name: str) -> bool:
+        """Load ``name`` again if it should be loaded; whether a load was attempted."""
+        ...
+
+
 class InferenceWorkflow:
     def __init__(
         self,
@@ -98,6 +106,7 @@ class InferenceWorkflow:
         records: SqlDecisionRecords[InferenceDecisionRow],
         decisions: DecisionPublisher,
         backfills: BackfillProgress,
+        models: ModelRestorer,
     ) -> None:
         self._settings = settings
         self._slides = slides
@@ -108,6 +117,7 @@ class InferenceWorkflow:
         self._records = records
         self._decisions = decisions
         self._backfills = backfills
+        self._models = models
 
     # -- the consumed events -------------------------------------------------------------------
 
@@ -169,10 +179,20 @@ class InferenceWorkflow:
             await self._run_model(qc, match.model_name, version, consumer)
 
     async def _latest_ready(self, name: str) -> str:
-        ready = await self._triton.ready_versions(name)
+        ready = await self._ready_versions(name, wanted=None)
         if not ready:
             raise ModelNotReadyError(f"{name}: routed, but no version is loaded and ready")
         return ready[-1]
+
+    async def _ready_versions(self, name: str, wanted: str | None) -> list[str]:
+        """The versions Triton serves; a model the models API loaded but Triton lost (it
+        restarted: explicit model control forgets everything) is loaded again first."""
+        ready = list(await self._triton.ready_versions(name))
+        if (ready and wanted is None) or wanted in ready:
+            return ready
+        if await self._models.restore(name):
+            ready = list(await self._triton.ready_versions(name))
+        return ready
 
     async def _run_model(
         self, qc: SlideQcV1, name: str, version: str, consumer: PausableConsumer | None
@@ -181,6 +201,8 @@ class InferenceWorkflow:
         stored = await asyncio.to_thread(self._cards.card, name, version)
         if stored is None:
             raise ModelCardMissingError(f"{name} version {version}: no card in the registry")
+        if version not in await self._ready_versions(name, wanted=version):
+            raise ModelNotReadyError(f"{name} version {version} is not loaded and ready")
 
         async def run() -> Decided:
             async with keep_group_membership(
