@@ -181,6 +181,13 @@ def models_api(admin: ModelsAdmin, tokens: TokenFile) -> APIRouter:
     async def unload(name: NamePath) -> UnloadedView:
         return await admin.unload(name)
 
+    _add_route_routes(router, admin)
+    return router
+
+
+def _add_route_routes(router: APIRouter, admin: ModelsAdmin) -> None:
+    """Routes and backfills: which slides a model runs on."""
+
     @router.put("/routes/{name}")
     async def put_route(name: NamePath, body: RouteBody) -> RouteView:
         return await admin.put_route(Route(model_name=name, **body.model_dump()))
@@ -208,5 +215,3 @@ def models_api(admin: ModelsAdmin, tokens: TokenFile) -> APIRouter:
     @router.get("/models/{name}/backfill/{backfill_id}")
     async def backfill_progress(name: NamePath, backfill_id: UUID) -> BackfillProgressView:
         return await admin.backfill_progress(name, backfill_id)
-
-    return router
