@@ -5,7 +5,9 @@
    metadata and label images (``slidestream_samples``), plus one file that is not a slide;
 3. ``slidestream upload`` (the partner CLI, resumable, with progress bars);
 4. each slide followed with ``slidestream status --wait`` up to the furthest stage whose service
-   runs now, and one table per slide: stage by stage, the state and the time it took.
+   runs now, and one table per slide: stage by stage, the state and the time it took;
+5. the reference models (``make models``) pushed, loaded and routed to the tenant before the
+   upload; per slide, the models run, its slide scores and heat maps beside the QC pictures.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from rich.console import Console
 from rich.table import Table
 
 from slidestream_contracts.states import Stage
+from slidestream_devstack.demo_models import deploy, fetch_results, reference_models, results_table
 from slidestream_devstack.paths import StackPaths
 
 DEMO_TENANT = "demo"
@@ -253,15 +256,31 @@ def fetch_qc_pictures(env: dict[str, str], slide_id: str, target: Path) -> Path 
     return summary
 
 
+def _deploy_models(
+    env: dict[str, str], running_parts: Sequence[str], paths: StackPaths, console: Console
+) -> list[str]:
+    """The reference models (``make models``) pushed, loaded and routed to the demo tenant."""
+    if "inference" not in running_parts:
+        return []
+    folders = reference_models(paths.local / "models")
+    if not folders:
+        console.print("[yellow]no reference models in .local/models: run `make models`[/]")
+        return []
+    return deploy(env, folders, DEMO_TENANT, console)
+
+
 def run_demo(env: dict[str, str], running_parts: Sequence[str], paths: StackPaths) -> int:
     """The whole demo; returns the number of slides that did not go as far as expected."""
     console = Console()
     api = env["UPLOAD_API"]
     token = demo_token(paths, console)
+    models = _deploy_models(env, running_parts, paths, console)
     slides = make_sample_slides(paths.local / "demo" / "slides")
     console.print(f"[bold]uploading {len(slides)} files[/] with `slidestream upload` …")
     uploaded = upload(slides, api=api, token=token, state_dir=paths.local / "demo" / "state")
     stages = stages_to_follow(running_parts)
+    if not models:  # nothing routed: no slide can reach "inferred"
+        stages = stages[: stages.index(Stage.INFERRED)] if Stage.INFERRED in stages else stages
     console.print(f"following each slide through: {', '.join(s.value for s in stages)}")
     surprises = 0
     for line in uploaded:
@@ -277,8 +296,16 @@ def run_demo(env: dict[str, str], running_parts: Sequence[str], paths: StackPath
             summary = fetch_qc_pictures(env, slide_id, paths.local / "demo" / "qc" / name)
             if summary is not None:
                 console.print(f"  QC pictures: [link=file://{summary}]{summary}[/link]")
+        if models and any(r.stage == Stage.INFERRED and r.reached for r in results):
+            pictures = paths.local / "demo" / "qc" / name
+            found = fetch_results(env, DEMO_TENANT, slide_id, models, pictures)
+            console.print(results_table(found))
         expected_rejection = name == "not-a-slide.svs"
-        went_through = len(results) == len(stages) and all(r.reached for r in results)
+        # A slide QC fails is never analysed: stopping there is the pipeline working.
+        stopped_by_qc = bool(results) and results[-1].state == "qc_failed"
+        went_through = stopped_by_qc or (
+            len(results) == len(stages) and all(r.reached for r in results)
+        )
         if went_through == expected_rejection:
             surprises += 1
     console.print(
