@@ -11,7 +11,7 @@ UV ?= uv
 PYTEST_ARGS ?=
 PY := $(UV) run --frozen
 
-.PHONY: help setup system-packages uv sync up down status demo test test-unit test-e2e lint format asyncapi chart bench bench-upload bench-deid bench-convert bench-qc
+.PHONY: help setup system-packages uv sync up down status demo models test test-unit test-e2e lint format asyncapi chart bench bench-upload bench-deid bench-convert bench-qc
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -51,6 +51,12 @@ down: ## stop everything `make up` started
 
 status: ## what runs where
 	$(PY) slidestream stack status
+
+# Torch lives only in Triton's environment (built here if missing); the slides and tiles are made
+# in the workspace's. Each step is skipped while its inputs (a hash of their sources) are unchanged.
+models: sync ## train the reference models (tissue type, tile embedding) into .local/models
+	torch_python=$$($(PY) python -m slidestream_devstack.tools triton-python) && \
+	$(PY) python -m slidestream_samples.reference_models build --torch-python "$$torch_python" --out .local/models
 
 test: setup ## the whole suite: unit, integration (real servers), e2e
 	$(PY) slidestream stack up

@@ -15,7 +15,10 @@ One module per vendor layout (:mod:`~slidestream_samples.aperio`,
 :mod:`~slidestream_samples.tiff_common`), the converter's inputs
 (:mod:`~slidestream_samples.conversion`) and the QC painting
 (:mod:`~slidestream_samples.painting`, :mod:`~slidestream_samples.artefacts`,
-:mod:`~slidestream_samples.qc_bench`; these need OpenCV and are not imported here).
+:mod:`~slidestream_samples.qc_bench`; these need OpenCV and are not imported here), and the
+reference models' training slides with planted tissue types
+(:mod:`~slidestream_samples.tissue_types`) with ``make models``'s pipeline
+(:mod:`~slidestream_samples.reference_models`).
 """
 
 from slidestream_samples.aperio import make_svs
