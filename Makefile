@@ -43,7 +43,7 @@ setup: system-packages sync ## create the environment (idempotent)
 up: setup ## start the local stack and the services; endpoints in .local/stack.env
 	$(PY) slidestream stack up
 
-demo: setup ## the main job: the stack, sample slides uploaded and followed through every stage
+demo: setup models ## the main job: the stack, sample slides uploaded and followed through every stage
 	$(PY) slidestream stack demo
 
 down: ## stop everything `make up` started
