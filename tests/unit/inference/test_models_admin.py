@@ -13,7 +13,7 @@ from slidestream_contracts.events import InferenceRequestedV1, SlideEvent
 from slidestream_contracts.model_card import ModelCardV1
 from slidestream_inference.adapters.model_bucket import ModelBucket
 from slidestream_inference.adapters.routes import Route, SqlBackfills
-from slidestream_inference.adapters.triton import ModelNotReadyError
+from slidestream_inference.adapters.triton import ModelNotReadyError, TritonUnavailableError
 from slidestream_inference.domain.routing import MinQc
 from slidestream_inference.models_admin import (
     CanaryFailedError,
@@ -233,7 +233,11 @@ async def test_a_restarted_triton_gets_back_what_was_loaded_and_nothing_else(
     assert set(triton.loaded) == {"tissue"}
     triton.loaded.clear()
     triton.down = True
-    with pytest.raises(ModelNotReadyError):  # still down: the consume path retries
+    with pytest.raises(TritonUnavailableError):  # still down: the slide waits, never dropped
+        await admin.restore("tissue")
+    triton.down = False
+    triton.lies["PROBS"] = (1, 3)
+    with pytest.raises(ModelNotReadyError):  # back, but the model lies: retried, then a DLQ
         await admin.restore("tissue")
 
 

@@ -1,17 +1,21 @@
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from slidestream_platform.delivery import RetryPolicy, disposition
+from slidestream_contracts.states import Step
+from slidestream_platform.delivery import DeliveryPolicy, RetryPolicy, disposition
 from slidestream_platform.errors import (
     AccessError,
+    DependencyDownError,
     ObjectNotFoundError,
     PoisonError,
     RetryableError,
 )
+from slidestream_platform.metrics import ServiceMetrics
 
 
 class _Model(BaseModel):
@@ -53,3 +57,33 @@ def test_disposition(error: Exception, dead_letter_now: bool, reason: str) -> No
 def test_errors_can_carry_a_specific_reason() -> None:
     assert PoisonError("x", reason="phi-residual").reason == "phi-residual"
     assert PoisonError("x").reason == "poison"
+
+
+def test_a_server_that_is_down_is_waited_for_and_never_dead_letters() -> None:
+    verdict = disposition(DependencyDownError("Triton: connection refused"))
+    assert (verdict.dead_letter_now, verdict.retry_forever) == (False, True)
+    assert disposition(RetryableError("503")).retry_forever is False
+    policy = RetryPolicy(max_attempts=5, backoff_initial_s=0.5, backoff_max_s=30.0)
+    assert policy.backoff_s(5000) == 30.0  # counting without end never overflows
+
+
+async def test_the_middleware_redelivers_a_waiting_message_past_every_attempt_budget() -> None:
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    policy = DeliveryPolicy(
+        service="inference",
+        step=Step.INFERENCE,
+        retry=RetryPolicy(max_attempts=2, backoff_initial_s=1.0, backoff_max_s=4.0),
+        metrics=ServiceMetrics(),
+        sleep=sleep,
+    )
+    message = SimpleNamespace(
+        raw_message=SimpleNamespace(topic="slides.qc.v1", partition=0, offset=7)
+    )
+    for _ in range(10):  # a sink is never needed: nothing is dead-lettered
+        with pytest.raises(DependencyDownError):
+            await policy.handle_failure(message, DependencyDownError("down"))  # type: ignore[arg-type]
+    assert slept == [1.0, 2.0, 4.0, 4.0, 4.0, 4.0, 4.0, 4.0, 4.0, 4.0]

@@ -10,7 +10,9 @@ middleware (broker ``ack_policy=NACK_ON_ERROR``):
   once both are acknowledged by Kafka is the offset committed;
 * anything else (transient faults, bugs) → the exception propagates, FastStream *nacks* (seeks back
   to the message, nothing committed) and the message is redelivered after a backoff; after
-  ``kafka_max_attempts`` deliveries it is dead-lettered as above.
+  ``kafka_max_attempts`` deliveries it is dead-lettered as above;
+* :class:`~slidestream_platform.errors.DependencyDownError` (a server the work needs is down) →
+  redelivered after a backoff for as long as it takes, never dead-lettered.
 
 If the dead-letter publish itself fails, the error propagates and the message is redelivered:
 nothing is acknowledged that is not durably somewhere.
@@ -38,6 +40,7 @@ from slidestream_contracts.reasons import UNKNOWN_REASON, explain
 from slidestream_contracts.states import SlideState, Step
 from slidestream_platform.errors import (
     AccessError,
+    DependencyDownError,
     InvalidEventError,
     PoisonError,
     SlidestreamError,
@@ -57,7 +60,10 @@ class RetryPolicy:
 
     def backoff_s(self, attempt: int) -> float:
         """Exponential backoff before delivery ``attempt + 1`` (attempt counts from 1)."""
-        return float(min(self.backoff_max_s, self.backoff_initial_s * 2 ** (attempt - 1)))
+        # The exponent stops growing long before the cap matters: a message that waits for a
+        # server counts attempts without end, and 2**1100 is no float.
+        doublings = min(attempt - 1, 32)
+        return float(min(self.backoff_max_s, self.backoff_initial_s * 2**doublings))
 
 
 class DeliverySink(Protocol):
@@ -90,6 +96,7 @@ class DeliveryTracker:
 class Disposition:
     dead_letter_now: bool
     reason: str
+    retry_forever: bool = False
 
 
 def disposition(error: BaseException) -> Disposition:
@@ -100,6 +107,8 @@ def disposition(error: BaseException) -> Disposition:
         # FastStream decodes the body into the handler's pydantic model inside the handler
         # call; a message that does not decode now never will.
         return Disposition(dead_letter_now=True, reason=InvalidEventError.reason)
+    if isinstance(error, DependencyDownError):
+        return Disposition(dead_letter_now=False, reason=error.reason, retry_forever=True)
     if isinstance(error, SlidestreamError):
         return Disposition(dead_letter_now=False, reason=error.reason)
     return Disposition(dead_letter_now=False, reason="unhandled-error")
@@ -160,7 +169,9 @@ class DeliveryPolicy:
         position = (str(raw.topic), int(raw.partition), int(raw.offset))
         attempt = self.tracker.record(position)
         verdict = disposition(error)
-        if not verdict.dead_letter_now and attempt < self.retry.max_attempts:
+        if verdict.retry_forever or (
+            not verdict.dead_letter_now and attempt < self.retry.max_attempts
+        ):
             backoff_s = self.retry.backoff_s(attempt)
             logger.warning(
                 "delivery failed, will redeliver",

@@ -40,6 +40,15 @@ class RetryableError(SlidestreamError):
     reason = "transient"
 
 
+class DependencyDownError(RetryableError):
+    """A server the work needs (an inference server, say) does not answer at all: the message
+    waits, redelivered with the longest backoff for as long as it takes, and is never
+    dead-lettered. A slide is not broken because a server restarted; the partition stalls
+    (backpressure) until the server is back, which the retries metric shows."""
+
+    reason = "dependency-down"
+
+
 class PoisonError(SlidestreamError):
     """This input can never succeed; retrying it only blocks its partition."""
 

@@ -25,11 +25,10 @@ from slidestream_inference.adapters.routes import (
     RouteStore,
 )
 from slidestream_inference.adapters.slide_catalogue import QcSlide, SlideCatalogue
-from slidestream_inference.adapters.triton import ModelNotReadyError
+from slidestream_inference.adapters.triton import ModelNotReadyError, TritonUnavailableError
 from slidestream_inference.adapters.triton_repository import (
     TritonRefusedError,
     TritonRepository,
-    TritonUnavailableError,
     VersionState,
 )
 from slidestream_inference.models_views import (
@@ -260,14 +259,17 @@ class ModelsAdmin:
     async def restore(self, name: str) -> bool:
         """Load ``name`` again (with its canary) if the models API loaded it and nobody unloaded
         it since: Triton in explicit model-control mode forgets every model when it restarts.
-        Whether a load was attempted; a failed one is :class:`ModelNotReadyError` (retried:
-        the consume path calls this)."""
+        Whether a load was attempted; Triton not answering is :class:`TritonUnavailableError`
+        (the slide waits), a failed canary :class:`ModelNotReadyError` (retried, then a dead
+        letter): the consume path calls this."""
         if await asyncio.to_thread(self.loads.loaded_at, name) is None:
             return False
         logger.info("reloading a model Triton no longer serves", extra={"model": name})
         try:
             await self.load(name)
-        except (UnavailableError, CanaryFailedError) as error:
+        except UnavailableError as error:  # Triton still starting: the slide waits for it
+            raise TritonUnavailableError(f"{name} could not be loaded again: {error}") from error
+        except CanaryFailedError as error:
             raise ModelNotReadyError(f"{name} could not be loaded again: {error}") from error
         return True
 

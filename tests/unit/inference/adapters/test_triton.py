@@ -9,18 +9,20 @@ from tritonclient.utils import InferenceServerException
 from slidestream_inference.adapters.triton import (
     ModelInputRejectedError,
     ModelNotReadyError,
+    TritonRequestError,
     TritonUnavailableError,
     sorted_versions,
     triton_error,
 )
-from slidestream_platform.errors import PoisonError, RetryableError
+from slidestream_platform.errors import DependencyDownError, PoisonError, RetryableError
 
 
 @pytest.mark.parametrize(
     ("status", "message", "kind"),
     [
         ("StatusCode.UNAVAILABLE", "failed to connect to all addresses", TritonUnavailableError),
-        ("StatusCode.DEADLINE_EXCEEDED", "Deadline Exceeded", TritonUnavailableError),
+        ("StatusCode.UNAVAILABLE", "Server not ready", TritonUnavailableError),
+        ("StatusCode.DEADLINE_EXCEEDED", "Deadline Exceeded", TritonRequestError),
         ("StatusCode.NOT_FOUND", "Request for unknown model: 'm' is not found", ModelNotReadyError),
         (
             "StatusCode.UNAVAILABLE",
@@ -32,7 +34,7 @@ from slidestream_platform.errors import PoisonError, RetryableError
             "Request for unknown model: 'm' version 9",
             ModelNotReadyError,
         ),
-        ("StatusCode.INTERNAL", "stub went away", TritonUnavailableError),
+        ("StatusCode.INTERNAL", "stub went away", TritonRequestError),
     ],
 )
 def test_an_unreachable_server_or_a_missing_model_is_retried(
@@ -41,6 +43,8 @@ def test_an_unreachable_server_or_a_missing_model_is_retried(
     error = triton_error(InferenceServerException(message, status=status), "m")
     assert isinstance(error, kind) and isinstance(error, RetryableError)
     assert message in str(error)
+    # Only a server that is not there makes a slide wait without end; the rest is counted.
+    assert isinstance(error, DependencyDownError) is (kind is TritonUnavailableError)
 
 
 def test_an_input_triton_refuses_is_poison() -> None:

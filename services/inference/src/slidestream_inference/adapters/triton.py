@@ -19,19 +19,30 @@ from tritonclient.grpc import InferInput, InferRequestedOutput
 from tritonclient.grpc.aio import InferenceServerClient
 from tritonclient.utils import InferenceServerException
 
-from slidestream_platform.errors import PoisonError, RetryableError
+from slidestream_platform.errors import DependencyDownError, PoisonError, RetryableError
 
 READY_STATE = "READY"
 INPUT_DATATYPE = "FP32"
 POISON_STATUSES = frozenset({"StatusCode.INVALID_ARGUMENT"})
+SERVER_DOWN_STATUSES = frozenset({"StatusCode.UNAVAILABLE"})
+"""gRPC codes of a server that is not there (refused connection, restarting): wait for it."""
 """gRPC codes whose request can never succeed as sent (every other code is retried)."""
 MODEL_MISSING_HINTS = ("not found", "unknown model", "not ready", "unloaded")
 """Words of Triton's messages about a model that is (still or again) missing: retried whatever
 the code (Triton answers an unknown version with more than one)."""
 
 
-class TritonUnavailableError(RetryableError):
+class TritonUnavailableError(DependencyDownError):
+    """Triton does not answer (down, restarting, not ready): the slide waits for it."""
+
     reason = "triton-unavailable"
+
+
+class TritonRequestError(RetryableError):
+    """Triton answered with an error (a model that raised, a deadline): retried a few times,
+    then dead-lettered with the reason, so one bad slide cannot stall its partition."""
+
+    reason = "triton-request-failed"
 
 
 class ModelNotReadyError(RetryableError):
@@ -67,11 +78,17 @@ def triton_error(error: InferenceServerException, model: str) -> Exception:
     """The platform error for a Triton fault about ``model``."""
     status = str(error.status() or "")
     message = str(error.message() or error)
-    if status == "StatusCode.NOT_FOUND" or any(h in message.lower() for h in MODEL_MISSING_HINTS):
+    lowered = message.lower()
+    if "server not ready" in lowered:
+        return TritonUnavailableError(f"{model}: {status or 'error'}: {message}")
+    # Triton answers UNAVAILABLE for a model version that is not ready too: the words decide.
+    if status == "StatusCode.NOT_FOUND" or any(hint in lowered for hint in MODEL_MISSING_HINTS):
         return ModelNotReadyError(f"{model}: {message}")
+    if status in SERVER_DOWN_STATUSES:
+        return TritonUnavailableError(f"{model}: {status}: {message}")
     if status in POISON_STATUSES:
         return ModelInputRejectedError(f"{model}: Triton refused the input: {message}")
-    return TritonUnavailableError(f"{model}: {status or 'error'}: {message}")
+    return TritonRequestError(f"{model}: {status or 'error'}: {message}")
 
 
 class GrpcTriton:

@@ -23,14 +23,12 @@ from tritonclient.grpc import InferInput, InferRequestedOutput
 from tritonclient.grpc.aio import InferenceServerClient
 from tritonclient.utils import InferenceServerException
 
+from slidestream_inference.adapters.triton import TritonUnavailableError
+
 _UNREACHABLE = frozenset({"StatusCode.UNAVAILABLE", "StatusCode.DEADLINE_EXCEEDED"})
 REPOSITORY_CALL_TIMEOUT_S = 10.0
 """Index, config, statistics and unload: answered from Triton's memory."""
 NS_PER_MS = 1_000_000
-
-
-class TritonUnavailableError(Exception):
-    """Triton did not answer (down, unreachable, or past the deadline)."""
 
 
 class TritonRefusedError(Exception):
