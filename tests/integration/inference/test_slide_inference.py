@@ -190,6 +190,7 @@ def _tiles_the_service_read(
     """The tiles at ``scores``' level-0 origins, read from the converted level the run used
     with the one slide reader (tile size and spacing from the card)."""
     [level] = [level for level in qc.levels if level.index == level_index]
+    assert level.mpp_x is not None, "converted levels state their spacing"
     [ref] = [ref for ref in qc.dicom if ref.key.endswith(f"/level-{level_index}.dcm")]
     path = work / f"level-{level_index}.dcm"
     path.write_bytes(_read(store, ref))
