@@ -61,6 +61,10 @@ class Record:
     key: str | None
     headers: dict[str, str]
     value: dict[str, Any]
+    partition: int = -1
+    offset: int = -1
+    raw: bytes = b""
+    """The record's value as published (a test may publish it again, byte for byte)."""
 
 
 @dataclass
@@ -99,6 +103,9 @@ class Collector:
                             key=record.key.decode() if record.key else None,
                             headers={k: v.decode() for k, v in record.headers or ()},
                             value=json.loads(record.value),
+                            partition=record.partition,
+                            offset=record.offset,
+                            raw=record.value,
                         )
                     )
 
