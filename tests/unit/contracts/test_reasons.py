@@ -19,6 +19,7 @@ SERVICE_PACKAGES = (
     "slidestream_deid",
     "slidestream_convert",
     "slidestream_qc",
+    "slidestream_inference",
     "slidestream_catalog",
 )
 REASON_CODE = re.compile(r"^[a-z0-9][a-z0-9:_-]{0,63}$")

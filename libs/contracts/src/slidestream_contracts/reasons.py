@@ -23,6 +23,10 @@ class ReasonText:
 
 
 _RESEND = "Check the file opens in the scanner vendor's viewer, then upload it again."
+_MODEL_FAULT = (
+    "Nothing to do on your side: the model's team was alerted by the dead-letter record; the "
+    "slide is analysed again once the model is fixed. Quote the slide id if you contact support."
+)
 _PLATFORM_FAULT = (
     "Nothing to do on your side: the operators were alerted by the dead-letter record and will "
     "process the slide again once it is fixed. Quote the slide id if you contact support."
@@ -146,6 +150,50 @@ REASONS: Final = MappingProxyType(
         "transient": ReasonText(
             "A platform service was briefly unavailable while processing the slide.",
             _RETRY_LATER,
+        ),
+        # Inference: the models a tenant routed, on Triton.
+        "model-output-shape": ReasonText(
+            "A model answered with outputs of another shape or type than its model card declares.",
+            _MODEL_FAULT,
+        ),
+        "model-output-values": ReasonText(
+            "A model answered with values that are not numbers (NaN or infinite).", _MODEL_FAULT
+        ),
+        "model-input-rejected": ReasonText(
+            "The inference server refused the tiles its model's card asks for.", _MODEL_FAULT
+        ),
+        "invalid-model-card": ReasonText(
+            "A routed model's card in the model repository could not be read.", _MODEL_FAULT
+        ),
+        "model-card-missing": ReasonText(
+            "A routed model version has no card in the model repository.", _MODEL_FAULT
+        ),
+        "model-not-ready": ReasonText(
+            "A routed model is not loaded on the inference server.", _MODEL_FAULT
+        ),
+        "triton-request-failed": ReasonText(
+            "The inference server kept failing the model's requests for this slide.", _MODEL_FAULT
+        ),
+        "triton-unavailable": ReasonText(
+            "The inference server did not answer; the slide waits for it.", _PLATFORM_FAULT
+        ),
+        "dependency-down": ReasonText(
+            "A server the platform needs did not answer; the slide waits for it.", _PLATFORM_FAULT
+        ),
+        "slide-not-qc-checked": ReasonText(
+            "A model run was requested for a slide that has not been through QC.",
+            "Request it again once the slide's state is qc_passed or qc_warned.",
+        ),
+        "qc-incomplete": ReasonText(
+            "QC's result for the slide lacks what inference reads (tissue mask, levels).",
+            _PLATFORM_FAULT,
+        ),
+        "invalid-tissue-mask": ReasonText(
+            "QC's tissue mask for the slide could not be read.", _PLATFORM_FAULT
+        ),
+        "level-missing": ReasonText(
+            "The converted level a model needs is missing from the slide's DICOM files.",
+            _PLATFORM_FAULT,
         ),
         "access-denied": ReasonText(
             "A platform service was refused access to the slide's storage.", _PLATFORM_FAULT
