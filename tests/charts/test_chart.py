@@ -258,6 +258,29 @@ def test_gpus_go_to_triton_as_a_resource_limit_and_to_inference_as_its_instance_
     assert "tolerations" not in deployments["rel-slidestream-inference"]["spec"]["template"]["spec"]
 
 
+def test_every_triton_replica_is_found_through_a_headless_service(helm: Path) -> None:
+    docs = render(helm, **{"triton.replicas": 3})
+    triton = of_kind(docs, "Deployment")["rel-slidestream-triton"]
+    headless = of_kind(docs, "Service")["rel-slidestream-triton-replicas"]["spec"]
+
+    assert triton["spec"]["replicas"] == 3
+    assert headless["clusterIP"] == "None"  # DNS answers each pod's address, no load balancing
+    assert headless["publishNotReadyAddresses"] is False  # a starting Triton cannot load yet
+    pod_labels = triton["spec"]["template"]["metadata"]["labels"]
+    assert headless["selector"].items() <= pod_labels.items()
+    assert headless["ports"] == [{"name": "grpc", "port": 8001, "targetPort": "grpc"}]
+    env = env_of(of_kind(docs, "Deployment")["rel-slidestream-inference"])
+    assert env["TRITON_REPLICAS_DNS"] == "rel-slidestream-triton-replicas"
+    assert env["TRITON_GRPC"].endswith(":8001")  # the replicas' port comes from here
+
+
+def test_without_the_charts_triton_there_is_no_replica_service_of_its_own(helm: Path) -> None:
+    docs = render(helm, **{"triton.enabled": False})
+    assert "rel-slidestream-triton-replicas" not in of_kind(docs, "Service")
+    env = env_of(of_kind(docs, "Deployment")["rel-slidestream-inference"])
+    assert "TRITON_REPLICAS_DNS" not in env
+
+
 def test_triton_autoscaling_hands_replicas_to_a_cpu_autoscaler(helm: Path) -> None:
     docs = render(helm, **{"triton.autoscaling.enabled": True, "triton.autoscaling.maxReplicas": 3})
     assert "replicas" not in of_kind(docs, "Deployment")["rel-slidestream-triton"]["spec"]

@@ -1,5 +1,5 @@
 """Stand-ins for the inference service's models API tests: a Triton that serves what the bucket
-holds, a slide catalogue in memory, model cards and uploads."""
+holds (one, or several replicas of it), a slide catalogue in memory, model cards and uploads."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from slidestream_contracts.model_card import ModelCardV1
 from slidestream_inference.adapters.model_bucket import ModelBucket
 from slidestream_inference.adapters.routes import Route
 from slidestream_inference.adapters.slide_catalogue import QcSlide
+from slidestream_inference.adapters.triton_replicas import Replica
 from slidestream_inference.adapters.triton_repository import (
     CanaryOutcome,
     TritonRefusedError,
@@ -24,12 +25,16 @@ from slidestream_inference.adapters.triton_repository import (
     VersionState,
     VersionStatistics,
 )
+from slidestream_inference.models_admin import ModelsAdmin
+from slidestream_modelrepo import pack_upload
 from slidestream_platform.db import DatabaseSettings, make_engine, upgrade_to_head
 
 MIGRATIONS_DIR = (
     Path(__file__).parents[2] / "services/inference/src/slidestream_inference/migrations"
 )
 SERVICE = "inference"
+TRITON_ENDPOINT = "127.0.0.1:18001"
+"""The one Triton of the models API's tests (the local stack's gRPC address)."""
 
 
 def migrated_engine(data_dir: Path) -> Engine:
@@ -68,6 +73,12 @@ def torchscript_bytes() -> bytes:
     with zipfile.ZipFile(buffer, "w") as archive:
         archive.writestr("model/data.pkl", b"not a real module")
     return buffer.getvalue()
+
+
+async def push_torchscript(admin: ModelsAdmin, card: ModelCardV1) -> None:
+    """Push ``card``'s model as a TorchScript file through the models API's use case."""
+    archive = pack_upload(card, {"model.pt": torchscript_bytes()})
+    await admin.push(card.name, card.version, card.model_dump_json().encode(), archive)
 
 
 @dataclass
@@ -144,6 +155,24 @@ class FakeTriton:
                 shapes[output.name] = self.lies.get(output.name, (1, output.width))
                 dtypes[output.name] = output.dtype
         return CanaryOutcome(seconds=0.01, shapes=shapes, dtypes=dtypes)
+
+
+@dataclass
+class FakeTritonReplicas:
+    """Several Triton replicas by endpoint, each a :class:`FakeTriton` over the same bucket, as
+    a headless Service lists them; ``unresolvable``: its name has no address (no ready pod)."""
+
+    tritons: dict[str, FakeTriton]
+    unresolvable: bool = False
+
+    @classmethod
+    def over(cls, bucket: ModelBucket, count: int) -> FakeTritonReplicas:
+        return cls({f"10.0.0.{i + 1}:8001": FakeTriton(bucket) for i in range(count)})
+
+    async def replicas(self) -> list[Replica]:
+        if self.unresolvable:
+            raise TritonUnavailableError("no Triton replica: triton-replicas does not resolve")
+        return [Replica(endpoint, triton) for endpoint, triton in self.tritons.items()]
 
 
 @dataclass

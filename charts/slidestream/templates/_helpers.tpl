@@ -62,3 +62,11 @@ scheme's default.
 {{- define "slidestream.tritonName" -}}
 {{- printf "%s-triton" (include "slidestream.fullname" .) -}}
 {{- end -}}
+
+{{/*
+The headless Service whose DNS name has one A record per ready Triton pod: the inference
+service loads models on each replica through it (explicit model control loads only where asked).
+*/}}
+{{- define "slidestream.tritonReplicasName" -}}
+{{- printf "%s-replicas" (include "slidestream.tritonName" .) -}}
+{{- end -}}

@@ -79,6 +79,7 @@ spec:
             {{- if $root.Values.triton.enabled }}
             - {name: TRITON_GRPC, value: {{ printf "%s:8001" (include "slidestream.tritonName" $root) | quote }}}
             - {name: TRITON_HTTP, value: {{ printf "http://%s:8000" (include "slidestream.tritonName" $root) | quote }}}
+            - {name: TRITON_REPLICAS_DNS, value: {{ include "slidestream.tritonReplicasName" $root | quote }}}
             {{- end }}
             - {name: TRITON_GPUS, value: {{ $root.Values.triton.gpus | quote }}}
             - {name: MODELS_BUCKET, value: {{ $root.Values.triton.modelsBucket | quote }}}

@@ -5,6 +5,7 @@ and the use cases over them."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -16,12 +17,15 @@ from slidestream_inference.adapters.routes import (
     SqlModelLoads,
     SqlRoutes,
 )
+from slidestream_inference.adapters.triton_replicas import FixedTritonReplicas, Replica
 from slidestream_inference.models_admin import ModelsAdmin
 from tests.support.fakes import MemoryStore, RecordingPublisher
 from tests.support.inference import ConvertedSlide, convert_striped
 from tests.support.models_api import (
+    TRITON_ENDPOINT,
     FakeSlideCatalogue,
     FakeTriton,
+    FakeTritonReplicas,
     migrated_engine,
 )
 
@@ -76,7 +80,7 @@ def admin(
 ) -> ModelsAdmin:
     return ModelsAdmin(
         bucket=bucket,
-        triton=triton,
+        triton=FixedTritonReplicas(Replica(TRITON_ENDPOINT, triton)),
         routes=SqlRoutes(engine),
         backfills=SqlBackfills(engine),
         loads=SqlModelLoads(engine),
@@ -85,3 +89,18 @@ def admin(
         gpus=0,
         max_upload_bytes=MAX_UPLOAD_BYTES,
     )
+
+
+REPLICA_COUNT = 3
+
+
+@pytest.fixture
+def replicas(bucket: ModelBucket) -> FakeTritonReplicas:
+    """Three Triton replicas (a headless Service's pods), each serving the bucket."""
+    return FakeTritonReplicas.over(bucket, REPLICA_COUNT)
+
+
+@pytest.fixture
+def replicated(admin: ModelsAdmin, replicas: FakeTritonReplicas) -> ModelsAdmin:
+    """The use cases over three Triton replicas."""
+    return replace(admin, triton=replicas)

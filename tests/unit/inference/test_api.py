@@ -20,6 +20,7 @@ from slidestream_inference.models_admin import ModelsAdmin
 from slidestream_modelrepo import pack_upload
 from tests.support.fakes import RecordingPublisher
 from tests.support.models_api import (
+    TRITON_ENDPOINT,
     FakeSlideCatalogue,
     FakeTriton,
     model_card,
@@ -144,8 +145,11 @@ async def test_load_status_and_unload(client: httpx.AsyncClient, triton: FakeTri
     assert loaded.json()["canary"]["outputs"] == {"PROBS": [1, 4], "EMBED": [1, 16]}
     detail = status.json()
     assert set(detail) == {"name", "versions", "statistics", "loaded_at"}
-    assert set(detail["versions"][0]) == {"version", "state", "reason", "device", "card"}
-    assert detail["versions"][0]["device"] == "cpu"
+    version = detail["versions"][0]
+    assert set(version) == {"version", "state", "reason", "device", "card", "replicas"}
+    assert version["device"] == "cpu"
+    assert version["replicas"] == [{"endpoint": TRITON_ENDPOINT, "state": "READY", "reason": ""}]
+    assert loaded.json()["replicas"] == {TRITON_ENDPOINT: loaded.json()["canary"]}
     assert set(detail["statistics"][0]) == {
         "version",
         "inference_count",

@@ -22,14 +22,22 @@ from slidestream_inference.adapters.tables import InferenceDecisionRow
 from slidestream_inference.adapters.tiles import TileReader, WsiTileReader
 from slidestream_inference.adapters.tokens import TokenFile
 from slidestream_inference.adapters.triton import GrpcTriton, TritonModels
+from slidestream_inference.adapters.triton_replicas import (
+    DnsTritonReplicas,
+    FixedTritonReplicas,
+    Replica,
+    TritonReplicas,
+    split_endpoint,
+)
 from slidestream_inference.adapters.triton_repository import GrpcTritonRepository
 from slidestream_inference.api import models_api
 from slidestream_inference.domain.artefacts import EVENT_ID_NAMESPACE
 from slidestream_inference.models_admin import ModelsAdmin
+from slidestream_inference.replica_reconciler import ReconcileMetrics, ReplicaReconciler
 from slidestream_inference.settings import InferenceSettings
 from slidestream_inference.slide_run import InferenceMetrics, SlideRun
 from slidestream_inference.workflow import InferenceWorkflow, ModelRestorer
-from slidestream_platform.service import run_service
+from slidestream_platform.service import PeriodicJob, run_service
 from slidestream_platform.slide_step import SlideStep
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -38,15 +46,29 @@ RouterFactory = Callable[[SlideStep, InferenceSettings], APIRouter]
 """Builds one HTTP router from the step's adapters (engine, object store, bus) and settings."""
 
 
+def triton_replicas(settings: InferenceSettings) -> TritonReplicas:
+    """Every Triton replica: the headless Service's addresses when ``TRITON_REPLICAS_DNS`` is
+    set (at ``TRITON_GRPC``'s port), else ``TRITON_GRPC`` alone."""
+
+    def repository(endpoint: str) -> GrpcTritonRepository:
+        return GrpcTritonRepository(
+            endpoint,
+            load_timeout_s=settings.model_load_timeout_s,
+            canary_timeout_s=settings.canary_timeout_s,
+        )
+
+    if settings.triton_replicas_dns is None:
+        endpoint = settings.triton_grpc
+        return FixedTritonReplicas(Replica(endpoint, repository(endpoint)))
+    _host, port = split_endpoint(settings.triton_grpc)
+    return DnsTritonReplicas(settings.triton_replicas_dns, port, repository)
+
+
 def models_admin(step: SlideStep, settings: InferenceSettings) -> ModelsAdmin:
     """The models API's use cases over the step's adapters."""
     return ModelsAdmin(
         bucket=ModelBucket(step.store, settings.models_bucket),
-        triton=GrpcTritonRepository(
-            settings.triton_grpc,
-            load_timeout_s=settings.model_load_timeout_s,
-            canary_timeout_s=settings.canary_timeout_s,
-        ),
+        triton=triton_replicas(settings),
         routes=SqlRoutes(step.engine),
         backfills=SqlBackfills(step.engine),
         loads=SqlModelLoads(step.engine),
@@ -60,6 +82,21 @@ def models_admin(step: SlideStep, settings: InferenceSettings) -> ModelsAdmin:
 def models_router(step: SlideStep, settings: InferenceSettings) -> APIRouter:
     """The models API (push, load with canary, routes, backfill)."""
     return models_api(models_admin(step, settings), TokenFile(settings.api_tokens_file))
+
+
+def reconcile_job(step: SlideStep, settings: InferenceSettings) -> PeriodicJob:
+    """Every Triton replica made to serve the wanted models, on the service's schedule."""
+    reconciler = ReplicaReconciler(
+        replicas=triton_replicas(settings),
+        loads=SqlModelLoads(step.engine),
+        bucket=ModelBucket(step.store, settings.models_bucket),
+        metrics=step.metrics(ReconcileMetrics.register),
+    )
+
+    async def reconcile() -> None:
+        await reconciler.reconcile_once()
+
+    return PeriodicJob("reconcile-triton-replicas", settings.triton_reconcile_interval_s, reconcile)
 
 
 API_ROUTERS: tuple[RouterFactory, ...] = (models_router,)
@@ -107,6 +144,7 @@ def create_app(
         migrations_dir=MIGRATIONS_DIR,
         buckets=[settings.converted_bucket, settings.derived_bucket, settings.models_bucket],
         routers=[factory(step, settings) for factory in routers],
+        periodic_jobs=[reconcile_job(step, settings)],
     )
 
 

@@ -8,7 +8,6 @@ database are synchronous, so they run on worker threads.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -16,7 +15,7 @@ from datetime import datetime
 from uuid import UUID, uuid4, uuid5
 
 from slidestream_contracts.events import InferenceRequestedV1
-from slidestream_contracts.model_card import ModelCardV1, ModelOutputV1, OutputKind
+from slidestream_contracts.model_card import ModelCardV1
 from slidestream_inference.adapters.model_bucket import ModelBucket, Versions
 from slidestream_inference.adapters.routes import (
     BackfillStore,
@@ -26,17 +25,24 @@ from slidestream_inference.adapters.routes import (
 )
 from slidestream_inference.adapters.slide_catalogue import QcSlide, SlideCatalogue
 from slidestream_inference.adapters.triton import ModelNotReadyError, TritonUnavailableError
+from slidestream_inference.adapters.triton_replicas import Replica, TritonReplicas
 from slidestream_inference.adapters.triton_repository import (
     TritonRefusedError,
-    TritonRepository,
-    VersionState,
+    VersionStatistics,
+    merge_statistics,
+)
+from slidestream_inference.model_fleet import (
+    ReplicaOutcome,
+    ensure_everywhere,
+    load_everywhere,
+    states_everywhere,
+    unload_everywhere,
 )
 from slidestream_inference.models_views import (
     READY,
     UNLOADED,
     BackfillProgressView,
     BackfillStartedView,
-    CanaryView,
     LoadedView,
     ModelStatusView,
     ModelsView,
@@ -98,11 +104,29 @@ class UnavailableError(AdminError):
     code = "unavailable"
 
 
-def expected_shape(output: ModelOutputV1, batch: int) -> tuple[int, ...]:
-    """The shape the card declares for ``output`` on a batch of ``batch`` tiles."""
-    if output.kind is OutputKind.SEGMENTATION and output.size_px is not None:
-        return (batch, output.width, output.size_px, output.size_px)
-    return (batch, output.width)
+def describe(outcomes: Sequence[ReplicaOutcome]) -> str:
+    """What went wrong where, of the replicas in ``outcomes`` that failed: the reason alone
+    when there is only one replica (the local stack)."""
+    failed = [outcome for outcome in outcomes if not outcome.ok]
+    if len(outcomes) == 1:
+        return failed[0].problem if failed else ""
+    return "; ".join(f"{outcome.endpoint}: {outcome.problem}" for outcome in failed)
+
+
+def replica_failure(
+    name: str, action: str, outcomes: Sequence[ReplicaOutcome], *, fault: type[AdminError]
+) -> AdminError:
+    """The error of an ``action`` that failed on some replicas: ``fault`` when a replica found
+    the model at fault, :class:`UnavailableError` when replicas were only unreachable; one
+    problem per failed replica."""
+    failed = [outcome for outcome in outcomes if not outcome.ok]
+    problems = [FieldProblem(f"replica {o.endpoint}", o.problem) for o in failed]
+    message = describe(outcomes)
+    if len(outcomes) > 1:
+        where = f"{len(failed)} of {len(outcomes)} replicas"
+        message = f"{action} of {name} failed on {where}: {message}"
+    kind = UnavailableError if all(o.unreachable for o in failed) else fault
+    return kind(message, problems)
 
 
 def package_upload(card: ModelCardV1, archive: bytes, *, max_bytes: int, gpus: int) -> ModelPackage:
@@ -117,7 +141,8 @@ def package_upload(card: ModelCardV1, archive: bytes, *, max_bytes: int, gpus: i
 @dataclass(frozen=True, slots=True)
 class ModelsAdmin:
     bucket: ModelBucket
-    triton: TritonRepository
+    triton: TritonReplicas
+    """Every Triton replica: loads and unloads reach each (explicit model control)."""
     routes: RouteStore
     backfills: BackfillStore
     loads: LoadStore
@@ -181,25 +206,34 @@ class ModelsAdmin:
         keys = await asyncio.to_thread(self.bucket.write, package.files, package.card_key())
         return PushedView(name=name, version=version, files=keys)
 
-    async def _states(self, name: str) -> tuple[dict[str, VersionState], str]:
-        """Triton's state of each version of ``name``, and why none is known when Triton is
-        down (empty otherwise)."""
+    async def _replicas(self) -> Sequence[Replica]:
         try:
-            return {s.version: s for s in await self.triton.states(name)}, ""
+            replicas = await self.triton.replicas()
         except TritonUnavailableError as error:
-            return {}, str(error)
+            raise UnavailableError(str(error)) from error
+        if not replicas:
+            raise UnavailableError("no Triton replica")
+        return replicas
+
+    async def _resolve(self) -> tuple[Sequence[Replica], str]:
+        """Every Triton replica, or none and why (a view shows the states as unknown)."""
+        try:
+            return await self.triton.replicas(), ""
+        except TritonUnavailableError as error:
+            return (), str(error)
 
     async def list_models(self) -> ModelsView:
-        """Every model in the bucket with its versions' cards and Triton states."""
+        """Every model in the bucket with its versions' cards and each replica's state."""
         models = await asyncio.to_thread(self.bucket.models)
+        replicas, down = await self._resolve()
         views = []
         for name, versions in models.items():
-            states, down = await self._states(name)
+            states = await states_everywhere(replicas, name)
             views.append(
                 ModelView(
                     name=name,
                     versions=[
-                        version_view(version, card, states.get(version), down)
+                        version_view(version, card, states, down)
                         for version, card in versions.items()
                     ],
                 )
@@ -207,126 +241,102 @@ class ModelsAdmin:
         return ModelsView(models=views)
 
     async def status(self, name: str) -> ModelStatusView:
-        """One model: versions with state, reason and device; Triton's statistics per version
-        (count, mean queue and compute time); when the models API last loaded it."""
+        """One model: versions with state (per replica too), reason and device; Triton's
+        statistics per version summed over the replicas (count, mean queue and compute time);
+        when the models API last loaded it."""
         versions = await self._versions(name)
-        states, down = await self._states(name)
-        device: str | None = None
-        statistics: list[StatisticsView] = []
-        if any(state.state == READY for state in states.values()):
-            try:
-                device = await self.triton.device(name)
-                statistics = [
-                    StatisticsView(**asdict(entry)) for entry in await self.triton.statistics(name)
-                ]
-            except (TritonRefusedError, TritonUnavailableError):
-                pass  # unloaded between the calls: the states already say so
-        views = [
-            version_view(v, card, states.get(v), down, device=device)
-            for v, card in versions.items()
+        replicas, down = await self._resolve()
+        states = await states_everywhere(replicas, name)
+        serving = [
+            replica
+            for replica, replica_states in zip(replicas, states, strict=True)
+            if any(state.state == READY for state in replica_states.versions.values())
         ]
+        device, statistics = await self._serving(name, serving)
+        views = [version_view(v, card, states, down, device=device) for v, card in versions.items()]
         loaded_at = await asyncio.to_thread(self.loads.loaded_at, name)
         return ModelStatusView(
-            name=name, versions=views, statistics=statistics, loaded_at=loaded_at
+            name=name,
+            versions=views,
+            statistics=[StatisticsView(**asdict(entry)) for entry in statistics],
+            loaded_at=loaded_at,
         )
+
+    async def _serving(
+        self, name: str, serving: Sequence[Replica]
+    ) -> tuple[str | None, list[VersionStatistics]]:
+        """Where the model's instances run (the first serving replica says) and its statistics
+        over the replicas serving it."""
+        device: str | None = None
+        statistics: list[list[VersionStatistics]] = []
+        for replica in serving:
+            try:
+                device = device or await replica.repository.device(name)
+                statistics.append(await replica.repository.statistics(name))
+            except (TritonRefusedError, TritonUnavailableError):
+                pass  # unloaded or gone between the calls: the states already say so
+        return device, merge_statistics(statistics)
 
     async def load(self, name: str) -> LoadedView:
-        """Load a model and prove it answers as its cards declare.
+        """Load a model on every Triton replica and prove it answers as its cards declare.
 
         1. the model must have a version in the bucket;
-        2. Triton loads it from the repository (every version: ``version_policy: all``);
-        3. each version with a card must be ``READY``;
-        4. canary: a batch of one all-zero tile of the card's input shape per version; every
-           declared output must come back with the declared shape and data type;
-        5. a failing step 3 or 4 unloads the model and reports why; success records the load
-           time and answers with the newest version's canary.
+        2. each replica loads it from the repository (every version: ``version_policy: all``),
+           all at the same time: explicit model control loads only on the server asked;
+        3. on each replica, each version with a card must be ``READY``;
+        4. canary on each replica (:mod:`slidestream_inference.model_fleet`);
+        5. ready only when every replica passed. A model fault on any replica unloads the model
+           from all of them and answers why, per replica; a replica that could not be reached
+           answers "unavailable" (the others keep the model; load again). Success records the
+           load time (the model is wanted from then on: the reconciler keeps it on every
+           replica) and answers with each replica's canary.
         """
         versions = await self._versions(name)
-        try:
-            await self.triton.load(name)
-        except TritonUnavailableError as error:
-            raise UnavailableError(str(error)) from error
-        except TritonRefusedError as error:
-            raise CanaryFailedError(f"Triton could not load {name}: {error}") from error
-        try:
-            canary = await self._canaries(name, versions)
-        except CanaryFailedError:
-            await self._unload_quietly(name)
-            raise
-        await asyncio.to_thread(self.loads.record, name, canary.seconds)
-        return LoadedView(name=name, state=READY, canary=canary)
+        outcomes = await load_everywhere(await self._replicas(), name, versions)
+        if any(not outcome.ok for outcome in outcomes):
+            raise replica_failure(name, "load", outcomes, fault=CanaryFailedError)
+        canaries = {o.endpoint: o.canary for o in outcomes if o.canary is not None}
+        slowest_s = max(canary.seconds for canary in canaries.values())
+        await asyncio.to_thread(self.loads.record, name, slowest_s)
+        first = next(iter(canaries.values()))
+        return LoadedView(name=name, state=READY, canary=first, replicas=canaries)
 
     async def restore(self, name: str) -> bool:
-        """Load ``name`` again (with its canary) if the models API loaded it and nobody unloaded
-        it since: Triton in explicit model-control mode forgets every model when it restarts.
-        Whether a load was attempted; Triton not answering is :class:`TritonUnavailableError`
-        (the slide waits), a failed canary :class:`ModelNotReadyError` (retried, then a dead
-        letter): the consume path calls this."""
+        """Load ``name`` again (with its canary) on each replica missing it, if the models API
+        loaded it and nobody unloaded it since: Triton in explicit model-control mode forgets
+        every model when it restarts, and a new replica starts with none. Whether the model is
+        wanted; no replica answering is :class:`TritonUnavailableError` (the slide waits), a
+        failed canary :class:`ModelNotReadyError` (retried, then a dead letter): the consume
+        path calls this."""
         if await asyncio.to_thread(self.loads.loaded_at, name) is None:
             return False
-        logger.info("reloading a model Triton no longer serves", extra={"model": name})
-        try:
-            await self.load(name)
-        except UnavailableError as error:  # Triton still starting: the slide waits for it
-            raise TritonUnavailableError(f"{name} could not be loaded again: {error}") from error
-        except CanaryFailedError as error:
-            raise ModelNotReadyError(f"{name} could not be loaded again: {error}") from error
+        versions = await self._versions(name)
+        outcomes = await ensure_everywhere(await self.triton.replicas(), name, versions)
+        loaded = [outcome.endpoint for outcome in outcomes if outcome.canary is not None]
+        if loaded:
+            logger.info(
+                "reloaded a model Triton replicas no longer served",
+                extra={"model": name, "replicas": loaded},
+            )
+        failed = [outcome for outcome in outcomes if not outcome.ok]
+        if failed:
+            message = f"{name} could not be loaded again: " + describe(outcomes)
+            if all(outcome.unreachable for outcome in failed):
+                raise TritonUnavailableError(message)  # Triton still starting: the slide waits
+            raise ModelNotReadyError(message)
         return True
 
-    async def _canaries(self, name: str, versions: Versions) -> CanaryView:
-        try:
-            states = {s.version: s for s in await self.triton.states(name)}
-            view: CanaryView | None = None
-            for version, card in versions.items():
-                state = states.get(version)
-                if state is None or state.state != READY:
-                    reason = state.reason if state is not None and state.reason else "not loaded"
-                    raise CanaryFailedError(f"{name} version {version} is not ready: {reason}")
-                view = await self._canary(name, version, card)
-        except (TritonRefusedError, TritonUnavailableError) as error:
-            raise CanaryFailedError(f"canary request to {name} failed: {error}") from error
-        assert view is not None  # _versions returned at least one version
-        return view
-
-    async def _canary(self, name: str, version: str, card: ModelCardV1) -> CanaryView:
-        side = card.input.tile_size_px
-        outcome = await self.triton.canary(
-            name,
-            version,
-            {card.input.name: (1, 3, side, side)},
-            [output.name for output in card.outputs],
-        )
-        for output in card.outputs:
-            want = expected_shape(output, batch=1)
-            got = outcome.shapes.get(output.name)
-            if got != want:
-                raise CanaryFailedError(
-                    f"{name} version {version}: output {output.name} has shape {got} where the "
-                    f"card declares {want}"
-                )
-            if outcome.dtypes.get(output.name) != output.dtype:
-                raise CanaryFailedError(
-                    f"{name} version {version}: output {output.name} is "
-                    f"{outcome.dtypes.get(output.name)} where the card declares {output.dtype}"
-                )
-        shapes = {key: list(shape) for key, shape in outcome.shapes.items()}
-        return CanaryView(seconds=outcome.seconds, outputs=shapes)
-
-    async def _unload_quietly(self, name: str) -> None:
-        # The canary's reason is the answer; Triton's state shows whatever the unload left.
-        with contextlib.suppress(TritonRefusedError, TritonUnavailableError):
-            await self.triton.unload(name)
-
     async def unload(self, name: str) -> UnloadedView:
-        """Unload every version of a model from Triton and forget its load time."""
+        """Unload every version of a model from every Triton replica and forget its load time.
+
+        The load time goes first: the reconciler and ``restore`` load only what has one, so a
+        replica that cannot be reached now does not get the model back once it answers (a
+        restarted one has nothing loaded anyway); unloading again finishes the job."""
         await self._versions(name)
-        try:
-            await self.triton.unload(name)
-        except TritonUnavailableError as error:
-            raise UnavailableError(str(error)) from error
-        except TritonRefusedError as error:
-            raise InvalidRequestError(f"Triton refused to unload {name}: {error}") from error
         await asyncio.to_thread(self.loads.forget, name)
+        outcomes = await unload_everywhere(await self._replicas(), name)
+        if any(not outcome.ok for outcome in outcomes):
+            raise replica_failure(name, "unload", outcomes, fault=InvalidRequestError)
         return UnloadedView(name=name, state=UNLOADED)
 
     async def put_route(self, route: Route) -> RouteView:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -10,7 +11,7 @@ from pydantic import BaseModel
 
 from slidestream_contracts.model_card import ModelCardV1
 from slidestream_inference.adapters.routes import Route
-from slidestream_inference.adapters.triton_repository import VersionState
+from slidestream_inference.adapters.triton_replicas import ReplicaStates
 from slidestream_inference.domain.routing import MinQc
 
 READY = "READY"
@@ -18,6 +19,9 @@ UNLOADED = "UNLOADED"
 """A version Triton does not list: never loaded, or unloaded and forgotten."""
 UNKNOWN = "UNKNOWN"
 """Triton did not answer, so the state is not known."""
+MIXED = "MIXED"
+"""The Triton replicas disagree (one restarted, one failed a load): ``replicas`` says which
+holds what."""
 
 
 class PushedView(BaseModel):
@@ -26,12 +30,20 @@ class PushedView(BaseModel):
     files: list[str]
 
 
+class ReplicaStateView(BaseModel):
+    endpoint: str
+    state: str
+    reason: str = ""
+
+
 class VersionView(BaseModel):
     version: str
     state: str
+    """Every replica's state when they agree, else ``MIXED``."""
     reason: str = ""
     device: str | None = None
     card: dict[str, Any]
+    replicas: list[ReplicaStateView] = []
 
 
 class ModelView(BaseModel):
@@ -65,6 +77,8 @@ class LoadedView(BaseModel):
     name: str
     state: str
     canary: CanaryView
+    """The first replica's canary; ``replicas`` has each replica's."""
+    replicas: dict[str, CanaryView] = {}
 
 
 class UnloadedView(BaseModel):
@@ -115,21 +129,49 @@ def route_view(route: Route) -> RouteView:
     )
 
 
+def replica_state(version: str, replica: ReplicaStates) -> ReplicaStateView:
+    """One replica's state of ``version``: ``UNKNOWN`` when it did not answer, ``UNLOADED`` when
+    it does not list the version."""
+    if replica.down:
+        return ReplicaStateView(endpoint=replica.endpoint, state=UNKNOWN, reason=replica.down)
+    state = replica.versions.get(version)
+    return ReplicaStateView(
+        endpoint=replica.endpoint,
+        state=state.state if state is not None and state.state else UNLOADED,
+        reason=state.reason if state is not None else "",
+    )
+
+
 def version_view(
     version: str,
     card: ModelCardV1,
-    state: VersionState | None,
+    replicas: Sequence[ReplicaStates],
     down: str,
     *,
     device: str | None = None,
 ) -> VersionView:
-    if down:
-        card_json = card.model_dump(mode="json")
-        return VersionView(version=version, state=UNKNOWN, reason=down, card=card_json)
+    """A version's state over every replica: theirs when they agree, else ``MIXED`` with the
+    replicas that are not ready in ``reason``; ``UNKNOWN`` when no replica could be found."""
+    card_json = card.model_dump(mode="json")
+    if down or not replicas:
+        reason = down or "no Triton replica"
+        return VersionView(version=version, state=UNKNOWN, reason=reason, card=card_json)
+    each = [replica_state(version, replica) for replica in replicas]
+    if len({view.state for view in each}) == 1:
+        state = each[0].state
+        reason = "; ".join(dict.fromkeys(view.reason for view in each if view.reason))
+    else:
+        state = MIXED
+        reason = "; ".join(
+            f"{view.endpoint}: {view.state}" + (f" ({view.reason})" if view.reason else "")
+            for view in each
+            if view.state != READY
+        )
     return VersionView(
         version=version,
-        state=state.state if state is not None and state.state else UNLOADED,
-        reason=state.reason if state is not None else "",
-        device=device if state is not None and state.state == READY else None,
-        card=card.model_dump(mode="json"),
+        state=state,
+        reason=reason,
+        device=device if any(view.state == READY for view in each) else None,
+        card=card_json,
+        replicas=each,
     )

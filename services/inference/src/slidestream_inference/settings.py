@@ -22,6 +22,13 @@ class InferenceSettings(ServiceSettings):
 
     triton_grpc: str = "127.0.0.1:18001"
     triton_http: str = "http://127.0.0.1:18000"
+    triton_replicas_dns: str | None = None
+    """A headless Service's name whose DNS A records are every ready Triton pod (the chart sets
+    it): models are loaded on each, at ``triton_grpc``'s port. Unset: ``triton_grpc`` is the one
+    Triton (the local stack)."""
+    triton_reconcile_interval_s: float = Field(default=30.0, gt=0)
+    """How often every replica is made to serve the models loaded through the models API (a
+    restarted or newly scaled replica starts with none)."""
     triton_gpus: int = Field(default=0, ge=0)
     """GPUs per Triton replica (the chart's ``triton.gpus``): generated configs put their
     instances on ``KIND_GPU`` when positive, ``KIND_CPU`` otherwise."""

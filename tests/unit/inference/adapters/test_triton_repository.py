@@ -11,6 +11,7 @@ from slidestream_inference.adapters.triton_repository import (
     TritonUnavailableError,
     VersionStatistics,
     device_of_config,
+    merge_statistics,
     statistics_from_json,
 )
 
@@ -36,6 +37,18 @@ def test_statistics_are_means_per_request_in_milliseconds() -> None:
 
 def test_a_model_without_requests_has_zero_means() -> None:
     assert statistics_from_json({"version": "1"}) == VersionStatistics("1", 0, 0, 0.0, 0.0)
+
+
+def test_replicas_statistics_add_up_and_their_means_weigh_by_inferences() -> None:
+    first = [VersionStatistics("1", 30, 10, 1.0, 10.0), VersionStatistics("2", 5, 5, 4.0, 2.0)]
+    second = [VersionStatistics("1", 10, 4, 5.0, 2.0)]
+
+    merged = merge_statistics([first, second])
+
+    assert merged == [VersionStatistics("1", 40, 14, 2.0, 8.0), first[1]]
+    assert merge_statistics([[], []]) == []
+    idle = VersionStatistics("1", 0, 0, 0.0, 0.0)
+    assert merge_statistics([[idle], [idle]]) == [idle]
 
 
 @pytest.mark.parametrize(

@@ -200,6 +200,10 @@ class LoadStore(Protocol):
 
     def forget(self, model_name: str) -> None: ...
 
+    def wanted(self) -> list[str]:
+        """The models loaded through the models API and not unloaded since, by name."""
+        ...
+
 
 class SqlModelLoads:
     def __init__(self, engine: Engine) -> None:
@@ -217,6 +221,11 @@ class SqlModelLoads:
         with Session(self._engine) as session:
             row = session.get(ModelLoadRow, model_name)
             return row.loaded_at if row is not None else None
+
+    def wanted(self) -> list[str]:
+        with Session(self._engine) as session:
+            names = session.exec(select(ModelLoadRow.model_name)).all()
+            return sorted(names)
 
     def forget(self, model_name: str) -> None:
         with Session(self._engine) as session:

@@ -13,7 +13,7 @@ Triton refusing a request (a model that does not load, an unknown model) →
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -108,6 +108,36 @@ def statistics_from_json(entry: Mapping[str, Any]) -> VersionStatistics:
         execution_count=int(entry.get("execution_count", 0)),
         queue_ms_mean=ns("queue") / queued / NS_PER_MS if queued else 0.0,
         compute_ms_mean=compute_ns / computed / NS_PER_MS if computed else 0.0,
+    )
+
+
+def merge_statistics(
+    replicas: Sequence[Sequence[VersionStatistics]],
+) -> list[VersionStatistics]:
+    """The statistics of several replicas as one model's: counts summed, means weighted by the
+    inferences each replica ran."""
+    by_version: dict[str, list[VersionStatistics]] = {}
+    for entries in replicas:
+        for entry in entries:
+            by_version.setdefault(entry.version, []).append(entry)
+    return [_merged(version, entries) for version, entries in by_version.items()]
+
+
+def _merged(version: str, entries: Sequence[VersionStatistics]) -> VersionStatistics:
+    if len(entries) == 1:
+        return entries[0]
+    inferences = sum(entry.inference_count for entry in entries)
+
+    def mean(of: Callable[[VersionStatistics], float]) -> float:
+        weighted = sum(of(entry) * entry.inference_count for entry in entries)
+        return weighted / inferences if inferences else 0.0
+
+    return VersionStatistics(
+        version=version,
+        inference_count=inferences,
+        execution_count=sum(entry.execution_count for entry in entries),
+        queue_ms_mean=mean(lambda entry: entry.queue_ms_mean),
+        compute_ms_mean=mean(lambda entry: entry.compute_ms_mean),
     )
 
 
