@@ -69,10 +69,16 @@ def convert_striped(directory: Path) -> ConvertedSlide:
                 resolutionunit="CENTIMETER",
                 metadata=None,
             )
+    return convert_to_levels(source, directory / "out", "striped")
+
+
+def convert_to_levels(source: Path, out_dir: Path, slide_label: str) -> ConvertedSlide:
+    """``source`` converted as convert does (DICOM levels, the pyramid extended), without the
+    checks convert's own tests cover (dciodvfy, the re-open)."""
     options = ConversionOptions(
         outputs=frozenset({"dicom"}), run_dciodvfy=False, reopen_check=False
     )
-    result = convert_slide([source], directory / "out", DicomIdentity("striped"), options)
+    result = convert_slide([source], out_dir, DicomIdentity(slide_label), options)
     levels = tuple(
         ConvertedLevel(
             index=level.index,

@@ -30,6 +30,8 @@ DEFOCUS_SIGMA_UM = 4.0
 """Gaussian sigma of the planted defocus, in µm (a few µm out of the focal plane at 40x)."""
 DEFOCUSED_TISSUE_SHARE = 0.2
 """Share of the tissue (its left part) planted out of focus."""
+TISSUE_SHARE = 0.33
+"""Share of the slide planted as tissue (QC's benchmark: about a third, as on many biopsies)."""
 SLIDE_VERSION = 2
 """Part of the cached slide's name: bump it when the painting changes."""
 GLASS, TISSUE, DEFOCUSED = 0, 1, 2
@@ -76,19 +78,25 @@ def seed_tiles(mpp_um: float, seed: int) -> SeedTiles:
     return kinds
 
 
-def tissue_map(columns: int, rows: int) -> npt.NDArray[np.uint8]:
+def tissue_map(
+    columns: int,
+    rows: int,
+    *,
+    tissue_share: float = TISSUE_SHARE,
+    defocused_share: float = DEFOCUSED_TISSUE_SHARE,
+) -> npt.NDArray[np.uint8]:
     """GLASS, TISSUE or DEFOCUSED per level-0 tile: the slide's planted truth.
 
-    About a third of the slide is tissue; the left :data:`DEFOCUSED_TISSUE_SHARE` of the tissue
-    (by columns) is out of focus.
+    About ``tissue_share`` of the slide is tissue (a third by default); the left
+    ``defocused_share`` of the tissue (by columns) is out of focus.
     """
-    painted = painting.paint_tissue(columns * 4, rows * 4, seed=11, tissue_share=0.33)
+    painted = painting.paint_tissue(columns * 4, rows * 4, seed=11, tissue_share=tissue_share)
     share = cv2.resize(
         painted.tissue.astype(np.float32), (columns, rows), interpolation=cv2.INTER_AREA
     )
     kinds = (share >= 0.5).astype(np.uint8)
     per_column = kinds.sum(axis=0).cumsum()
-    cut = int(np.searchsorted(per_column, DEFOCUSED_TISSUE_SHARE * per_column[-1]))
+    cut = int(np.searchsorted(per_column, defocused_share * per_column[-1]))
     kinds[:, :cut][kinds[:, :cut] == TISSUE] = DEFOCUSED
     return kinds
 
@@ -133,9 +141,22 @@ def _level_tiles(
                 yield bytes(imagecodecs.jpeg8_encode(tile, level=JPEG_QUALITY))
 
 
-def write_slide(path: Path, width: int, height: int) -> None:
-    """The slide: JPEG tiles of 256 px, every level 2x smaller down to ~256 px (BigTIFF)."""
-    kind_map = tissue_map(math.ceil(width / TILE_PX), math.ceil(height / TILE_PX))
+def write_slide(
+    path: Path,
+    width: int,
+    height: int,
+    *,
+    tissue_share: float = TISSUE_SHARE,
+    defocused_share: float = DEFOCUSED_TISSUE_SHARE,
+) -> None:
+    """The slide: JPEG tiles of 256 px, every level 2x smaller down to ~256 px (BigTIFF);
+    ``tissue_share`` and ``defocused_share`` as in :func:`tissue_map`."""
+    kind_map = tissue_map(
+        math.ceil(width / TILE_PX),
+        math.ceil(height / TILE_PX),
+        tissue_share=tissue_share,
+        defocused_share=defocused_share,
+    )
     with tifffile.TiffWriter(path, bigtiff=True) as tif:
         level, level_w, level_h = 0, width, height
         while True:
