@@ -37,6 +37,11 @@ class InferenceSettings(ServiceSettings):
     """Triton requests one slide run keeps outstanding (backpressure: never more)."""
     decode_threads: int = Field(default=2, ge=1, le=64)
     """Threads decoding and normalising tiles while batches are in flight."""
+    request_batch_tiles: int | None = Field(default=None, ge=1)
+    """Tiles per request, at most the model's maximum batch; unset: the card's largest
+    preferred batch size. A model's fastest batch depends on the hardware (on the 2-core CPU
+    Triton of docs/benchmarks.md the reference model runs 32-tile batches faster per tile than
+    64-tile ones; a GPU favours the largest)."""
     triton_timeout_s: float = Field(default=60.0, gt=0)
     """One inference request's deadline; Triton not answering in time is retried."""
 

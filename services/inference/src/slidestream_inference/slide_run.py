@@ -18,6 +18,7 @@ import asyncio
 import io
 import logging
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,6 +54,9 @@ from slidestream_wsi.errors import SlideError
 from slidestream_wsi.pyramid import PyramidLevel, TileBatch, choose_level
 
 logger = logging.getLogger(__name__)
+
+WRITE_THREADS = 4
+"""Uploads of one run's files in flight at once (a few files of a few MiB each)."""
 
 
 class InferencePoisonError(PoisonError):
@@ -243,7 +247,10 @@ class SlideRun:
 
         with poison_on(SlideError, InferencePoisonError):
             await run_bounded(
-                tiles.parts(self._settings.decode_threads, request_batch_size(card)),
+                tiles.parts(
+                    self._settings.decode_threads,
+                    request_batch_size(card, self._settings.request_batch_tiles),
+                ),
                 prepare=prepare,
                 send=send,
                 decode_threads=self._settings.decode_threads,
@@ -256,8 +263,10 @@ class SlideRun:
     def _write(
         self, facts: RunFacts, outputs: SlideOutputs, thumbnail: npt.NDArray[np.uint8]
     ) -> dict[str, ObjectRef]:
-        refs: dict[str, ObjectRef] = {}
-        for name, data, content_type in write_plan(facts, outputs, thumbnail):
+        """Each file stored while the next is made (the heat maps' PNG encodes and the uploads
+        overlap); the plan's last file (``summary.json``) only once every other is stored."""
+
+        def put(name: str, data: bytes, content_type: str) -> ObjectRef:
             written = self._store.put_stream(
                 self._settings.derived_bucket,
                 facts.key(name),
@@ -265,7 +274,18 @@ class SlideRun:
                 len(data),
                 content_type=content_type,
             )
-            refs[name] = written.to_event_ref()
+            return written.to_event_ref()
+
+        stored: dict[str, Future[ObjectRef]] = {}
+        held: tuple[str, bytes, str] | None = None
+        with ThreadPoolExecutor(WRITE_THREADS, thread_name_prefix="inference-write") as pool:
+            for made in write_plan(facts, outputs, thumbnail):
+                if held is not None:
+                    stored[held[0]] = pool.submit(put, *held)
+                held = made
+            refs = {name: future.result() for name, future in stored.items()}
+        assert held is not None  # the plan always ends with the summary
+        refs[held[0]] = put(*held)
         return refs
 
     def _observe(self, card: ModelCardV1, tile_count: int, seconds: float) -> None:

@@ -46,6 +46,12 @@ def test_requests_carry_the_largest_preferred_batch_the_model_accepts() -> None:
     assert request_batch_size(model_card(max_batch_size=6, preferred_batch_sizes=[])) == 6
 
 
+def test_a_deployment_may_choose_the_request_size_up_to_the_models_maximum() -> None:
+    card = model_card(max_batch_size=32, preferred_batch_sizes=[8, 16])
+    assert request_batch_size(card, 8) == 8
+    assert request_batch_size(card, 64) == 32
+
+
 def answer(batch: int) -> dict[str, np.ndarray | None]:
     return {
         "PROBS": np.full((batch, 2), 0.5, np.float32),
