@@ -83,6 +83,8 @@ MIB = 1024**2
 DIRECT_IN_FLIGHT = (1, 2, 4, 8, 16)
 DIRECT_TILES_MAX = 4096
 """Tiles decoded beforehand for the direct client (evenly spaced when the plan has more)."""
+SWEEP_TILES = 2048
+"""Tiles of each sweep run (the rounds at the sweep's best send all of the decoded ones)."""
 NAIVE_TILES = 256
 ROUNDS = 3
 """Service runs, each followed by a direct run at the sweep's best; the best of each counts."""
@@ -168,10 +170,14 @@ def client_run(work: Coroutine[Any, Any, T]) -> T:
 class Runs:
     service: list[dict[str, Any]]
     """Per round: tiles, seconds, tiles/s, bytes read, CPU time and Triton's statistics."""
-    peak_rss_bytes: int
-    swept: list[ClientRun]
     direct: list[ClientRun]
     """Per round, at the sweep's best in-flight count and batch size."""
+    tuned: list[dict[str, Any]]
+    """Per round, the service set to the sweep's best in-flight count and batch size."""
+    tuned_settings: dict[str, int]
+    peak_rss_bytes: int
+    """Of the service process with the default settings, over its rounds."""
+    swept: list[ClientRun]
     naive: ClientRun
     planned: int
 
@@ -202,17 +208,22 @@ def direct_grid(runs: list[ClientRun]) -> str:
     return "\n".join(rows)
 
 
-def result_rows(m: Measured) -> list[tuple[str, str]]:
-    runs = m.runs
-    rows = [
+def service_rows(runs: list[dict[str, Any]], label: str) -> list[tuple[str, str]]:
+    return [
         (
-            f"service, round {index}{' (fresh process)' if index == 1 else ''}",
+            f"{label}, round {index}{' (fresh process)' if index == 1 else ''}",
             f"{run['tiles']} tiles in {run['read_to_published_s']:.2f} s = "
             f"{run['tiles_per_s']:.0f} tiles/s (message {run['message_s']:.2f} s, service CPU "
             f"{1000 * run['cpu_s'] / run['tiles']:.2f} ms per tile)",
         )
-        for index, run in enumerate(runs.service, start=1)
+        for index, run in enumerate(runs, start=1)
     ]
+
+
+def result_rows(m: Measured) -> list[tuple[str, str]]:
+    runs = m.runs
+    tuned = runs.tuned_settings
+    rows = service_rows(runs.service, "service, default settings")
     rows += [
         (
             f"direct client, round {index} (in flight {run.in_flight}, batch {run.batch_size})",
@@ -220,6 +231,11 @@ def result_rows(m: Measured) -> list[tuple[str, str]]:
         )
         for index, run in enumerate(runs.direct, start=1)
     ]
+    rows += service_rows(
+        runs.tuned,
+        f"service set to the same (in flight {tuned['max_requests_in_flight']}, "
+        f"batch {tuned['request_batch_tiles']})",
+    )
     naive = runs.naive
     rows.append(
         (
@@ -231,19 +247,42 @@ def result_rows(m: Measured) -> list[tuple[str, str]]:
     return rows
 
 
-def goal_rows(runs: Runs, level_bytes: int, all_bytes: int) -> list[tuple[str, str]]:
-    service_tps = max(float(run["tiles_per_s"]) for run in runs.service)
-    direct_tps = max(run.tiles_per_s for run in runs.direct)
-    to_direct, to_naive = service_tps / direct_tps, service_tps / runs.naive.tiles_per_s
-    read = max(int(run["bytes_read"]) for run in runs.service)
-    meets = "meets" if to_direct >= SERVICE_GOAL else "misses"
+def ratio_rows(
+    label: str, service: list[dict[str, Any]], direct: list[ClientRun], goal: bool
+) -> list[tuple[str, str]]:
+    service_tps = max(float(run["tiles_per_s"]) for run in service)
+    direct_tps = max(run.tiles_per_s for run in direct)
+    ratio = service_tps / direct_tps
+    verdict = f": {'meets' if ratio >= SERVICE_GOAL else 'misses'} the goal" if goal else ""
+    per_round = sorted(
+        float(one["tiles_per_s"]) / other.tiles_per_s
+        for one, other in zip(service, direct, strict=True)
+    )
     return [
         (
-            f"**service ÷ direct**, best round each (goal ≥ {SERVICE_GOAL})",
-            f"**{to_direct:.2f}x** ({service_tps:.0f} / {direct_tps:.0f} tiles/s: {meets} "
-            "the goal)",
+            f"**{label} ÷ direct**, best round each"
+            + (f" (goal ≥ {SERVICE_GOAL})" if goal else ""),
+            f"**{ratio:.2f}x** ({service_tps:.0f} / {direct_tps:.0f} tiles/s{verdict})",
         ),
-        (f"**service ÷ naive** (expected ≥ {NAIVE_GOAL:g}x)", f"**{to_naive:.1f}x**"),
+        (
+            f"{label} ÷ direct, round by round",
+            ", ".join(f"{value:.2f}x" for value in per_round)
+            + f" (median {per_round[len(per_round) // 2]:.2f}x)",
+        ),
+    ]
+
+
+def goal_rows(runs: Runs, level_bytes: int, all_bytes: int) -> list[tuple[str, str]]:
+    service_tps = max(float(run["tiles_per_s"]) for run in runs.service)
+    read = max(int(run["bytes_read"]) for run in runs.service)
+    rows = ratio_rows("service", runs.service, runs.direct, goal=True)
+    rows += ratio_rows("service set to the same", runs.tuned, runs.direct, goal=False)
+    return [
+        *rows,
+        (
+            f"**service ÷ naive** (expected ≥ {NAIVE_GOAL:g}x)",
+            f"**{service_tps / runs.naive.tiles_per_s:.1f}x**",
+        ),
         (
             "peak RSS of the service process (goal < 1 GiB)",
             f"{runs.peak_rss_bytes / MIB:.0f} MiB",
@@ -271,6 +310,7 @@ def report(m: Measured) -> str:
     best = max(runs.swept, key=lambda run: run.tiles_per_s)
     subset = " (evenly spaced over the plan)" if best.tiles < runs.planned else ""
     service_stats = TritonStats.total([run["stats"] for run in runs.service])
+    tuned_stats = TritonStats.total([run["stats"] for run in runs.tuned])
     direct_stats = TritonStats.total([run.stats for run in runs.direct])
     rows = result_rows(m) + goal_rows(runs, level_bytes, all_bytes)
     table = "\n".join(f"| {name} | {value} |" for name, value in rows)
@@ -294,17 +334,20 @@ computes on the same cores) and other work.
 {table}
 
 Service throughput: tiles over the time from the first tile read (the level file opened, after
-its download) to the events published. The rounds alternate a service run (a new slide id on
-the same stored objects, in one child process whose peak RSS is its own) with a direct run at
-the sweep's best, so both see the same machine. The direct sweep, on the same tiles decoded and
-normalised beforehand ({best.tiles} tiles{subset}), tiles/s:
+its download) to the events published. Each round runs the service with its default settings
+(a new slide id on the same stored objects, in a child process whose peak RSS is its own), the
+direct client at the sweep's best, and the service set to that same in-flight count and batch
+size (`MAX_REQUESTS_IN_FLIGHT`, `REQUEST_BATCH_TILES`; its own child process), so all three
+see the same machine. The direct sweep, on the same tiles decoded and
+normalised beforehand ({best.tiles} tiles{subset} per run), tiles/s:
 
 {direct_grid(runs.swept)}
 
 Where the time goes (Triton's statistics; per request: queue = waiting in Triton's scheduler,
 compute = copying in, running the model, copying out):
 
-- service, all rounds: {service_stats.describe()}
+- service, default settings, all rounds: {service_stats.describe()}
+- service set to the direct client's best, all rounds: {tuned_stats.describe()}
 - direct, all rounds: {direct_stats.describe()}
 - naive: {runs.naive.stats.describe()}
 """
@@ -323,6 +366,8 @@ def measure(args: argparse.Namespace, env: dict[str, str]) -> Measured:
     store = object_store(env)
     slide_ids = [uuid4() for _ in range(ROUNDS)]
     settings = {"decode_threads": args.decode_threads, "max_requests_in_flight": args.in_flight}
+    if args.request_batch_tiles is not None:
+        settings["request_batch_tiles"] = args.request_batch_tiles
     delete_prefix(store, "models", f"{BENCH_MODEL}/")  # what a killed run left behind
     try:
         card, _ = push_and_load(env, model_folder)
@@ -345,36 +390,60 @@ def measure_runs(
     settings: dict[str, int],
 ) -> Runs:
     """The direct sweep (which in-flight count and batch size serve Triton best), then
-    :data:`ROUNDS` rounds of one service run and one direct run at that best, alternating (both
-    see the same machine, shared with other work), then the naive path."""
+    :data:`ROUNDS` rounds of a service run, a direct run at that best and a service run set to
+    that best, alternating (all see the same machine, shared with other work), then the naive
+    path."""
     outputs = tuple(output.name for output in card.outputs)
     target = ModelTarget(env["TRITON_GRPC"], card.name, card.version, card.input.name, outputs)
     tiles = open_level(folder, events[0], card)
     try:
         ready = predecoded(tiles, card.input, DIRECT_TILES_MAX)
         print(f"direct: {len(ready)} tiles ({ready.nbytes / MIB:.0f} MiB)", file=sys.stderr)
-        swept = client_run(sweep(target, ready, DIRECT_IN_FLIGHT, batch_sizes(card)))
+        sample = ready[:: max(1, len(ready) // SWEEP_TILES)][:SWEEP_TILES]
+        swept = client_run(sweep(target, sample, DIRECT_IN_FLIGHT, batch_sizes(card)))
         best = max(swept, key=lambda run: run.tiles_per_s)
-        service: list[dict[str, Any]] = []
-        direct: list[ClientRun] = []
+        tuned = {
+            **settings,
+            "max_requests_in_flight": best.in_flight,
+            "request_batch_tiles": best.batch_size,
+        }
         with tempfile.TemporaryDirectory(prefix="bench-inference-", dir=CACHE) as scratch:
-            child = ServiceChild(service_arguments(env, card, settings, scratch))
+            children = {
+                name: ServiceChild(service_arguments(env, card, chosen, f"{scratch}/{name}"))
+                for name, chosen in (("default", settings), ("tuned", tuned))
+            }
             try:
-                for event in events:
-                    service.append(service_round(child, target, event))
-                    direct.append(
-                        client_run(saturated_run(target, ready, best.in_flight, best.batch_size))
-                    )
-                    print(f"  direct: {direct[-1].tiles_per_s:.1f} tiles/s", file=sys.stderr)
-                peak = child.peak_rss_bytes()
+                rounds = alternate(children, target, events, ready, best)
+                peak = children["default"].peak_rss_bytes()
             finally:
-                child.kill()
-        del ready
+                for child in children.values():
+                    child.kill()
+        del ready, sample
         naive = client_run(naive_path(target, one_by_one(tiles, NAIVE_TILES), card))
         print(f"naive: {naive.tiles_per_s:.1f} tiles/s", file=sys.stderr)
     finally:
         tiles.close()
-    return Runs(service, peak, swept, direct, naive, len(tiles.origins_l0_px))
+    return Runs(*rounds, tuned, peak, swept, naive, len(tiles.origins_l0_px))
+
+
+def alternate(
+    children: dict[str, ServiceChild],
+    target: ModelTarget,
+    events: list[SlideQcV1],
+    ready: npt.NDArray[np.float32],
+    best: ClientRun,
+) -> tuple[list[dict[str, Any]], list[ClientRun], list[dict[str, Any]]]:
+    service: list[dict[str, Any]] = []
+    direct: list[ClientRun] = []
+    tuned: list[dict[str, Any]] = []
+    for event in events:
+        print("  service, default settings:", file=sys.stderr)
+        service.append(service_round(children["default"], target, event))
+        direct.append(client_run(saturated_run(target, ready, best.in_flight, best.batch_size)))
+        print(f"  direct: {direct[-1].tiles_per_s:.1f} tiles/s", file=sys.stderr)
+        print("  service, set to the direct client's best:", file=sys.stderr)
+        tuned.append(service_round(children["tuned"], target, event))
+    return service, direct, tuned
 
 
 def service_round(child: ServiceChild, target: ModelTarget, event: SlideQcV1) -> dict[str, Any]:
@@ -421,6 +490,7 @@ def main() -> None:
     )
     parser.add_argument("--in-flight", type=int, default=defaults.max_requests_in_flight)
     parser.add_argument("--decode-threads", type=int, default=defaults.decode_threads)
+    parser.add_argument("--request-batch-tiles", type=int, default=defaults.request_batch_tiles)
     args = parser.parse_args()
     env = stack_env()
     for attempt in range(1, ATTEMPTS + 1):

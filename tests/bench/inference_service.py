@@ -114,6 +114,7 @@ def wire(arguments: dict[str, Any]) -> Service:
     """The service's workflow as ``main.create_app`` wires it, but for the bus, the routes
     and the database."""
     workdir = Path(arguments["workdir"])
+    workdir.mkdir(parents=True, exist_ok=True)
     settings = InferenceSettings(
         s3_endpoint=arguments["s3_endpoint"],
         s3_access_key=arguments["s3_access_key"],
