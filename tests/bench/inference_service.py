@@ -102,6 +102,13 @@ class ProgressTriton(GrpcTriton):
         return answer
 
 
+class NoRestore:
+    """Never reloads a model Triton forgot: the benchmark redoes a measurement instead."""
+
+    async def restore(self, name: str) -> bool:
+        return False
+
+
 @dataclass
 class Service:
     flow: InferenceWorkflow
@@ -147,6 +154,7 @@ def wire(arguments: dict[str, Any]) -> Service:
         records=SqlDecisionRecords(engine, InferenceDecisionRow),
         decisions=DecisionPublisher(publisher, FakeVerifier(), EVENT_ID_NAMESPACE),
         backfills=SqlBackfills(engine),
+        models=NoRestore(),
     )
     return Service(flow, triton, tiles, publisher)
 
