@@ -295,8 +295,19 @@ def goal_rows(runs: Runs, level_bytes: int, all_bytes: int) -> list[tuple[str, s
     ]
 
 
+def settings_text(m: Measured) -> str:
+    names = [f"{name.upper()}={value}" for name, value in sorted(m.settings.items())]
+    if "request_batch_tiles" not in m.settings:
+        names.append("REQUEST_BATCH_TILES unset")
+    return ", ".join(names)
+
+
 def report(m: Measured) -> str:
     from slidestream_inference.domain.artefacts import pyramid_levels
+    from slidestream_inference.domain.tensors import request_batch_size
+
+    sent_tiles = request_batch_size(m.card, m.settings.get("request_batch_tiles"))
+    sent_in_flight = m.settings["max_requests_in_flight"]
     from slidestream_wsi.convert.model import level_file_name
     from slidestream_wsi.pyramid import choose_level
 
@@ -308,7 +319,7 @@ def report(m: Measured) -> str:
     all_bytes = sum(path.stat().st_size for path in files)
     runs = m.runs
     best = max(runs.swept, key=lambda run: run.tiles_per_s)
-    subset = " (evenly spaced over the plan)" if best.tiles < runs.planned else ""
+    subset = ", evenly spaced over the plan," if best.tiles < runs.planned else ""
     service_stats = TritonStats.total([run["stats"] for run in runs.service])
     tuned_stats = TritonStats.total([run["stats"] for run in runs.tuned])
     direct_stats = TritonStats.total([run.stats for run in runs.direct])
@@ -325,7 +336,7 @@ batch {card.max_batch_size}, preferred {list(card.preferred_batch_sizes)}; Trito
 local stack (one CPU instance, Python backend, dynamic batching), the model pushed through the
 models API and loaded with its canary. The service reads level {level.index}
 ({level.width_px:,} x {level.height_px:,} px, {level_bytes / MIB:,.1f} MiB); {runs.planned:,}
-tiles planned over QC's usable-tissue mask. Service settings: {m.settings}. Load average
+tiles planned over QC's usable-tissue mask. Service settings: {settings_text(m)}. Load average
 (1 min) at the start: {m.load_at_start:.2f} on {os.cpu_count()} cores, shared with Triton (which
 computes on the same cores) and other work.
 
@@ -350,6 +361,15 @@ compute = copying in, running the model, copying out):
 - service set to the direct client's best, all rounds: {tuned_stats.describe()}
 - direct, all rounds: {direct_stats.describe()}
 - naive: {runs.naive.stats.describe()}
+
+The service's runs sent requests of {sent_tiles} tiles, {sent_in_flight} in flight (by default
+the card's largest preferred batch, {request_batch_size(card)}). Which batch runs fastest per
+tile depends on the model and the
+hardware (here the sweep's best was {best.in_flight} in flight x {best.batch_size} tiles; model
+time per tile above); `REQUEST_BATCH_TILES` and `MAX_REQUESTS_IN_FLIGHT` set the service to
+what the sweep finds for a deployment. The service's own CPU per tile (decode, normalise,
+gRPC, outputs) runs on the cores Triton computes on here, which is most of what remains
+between the service set to the sweep's best and the direct client.
 """
 
 
