@@ -35,8 +35,11 @@ from slidestream_wsi.pyramid import tiles
 TISSUE_TYPE_MODEL = "tissue-type"
 TILE_EMBEDDING_MODEL = "tile-embedding"
 MODEL_VERSION = "1"
-MAX_BATCH_SIZE = 64
-PREFERRED_BATCH_SIZES = (16, 32, 64)
+MAX_BATCH_SIZE = 32
+PREFERRED_BATCH_SIZES = (8, 16, 32)
+"""The batches the model runs fastest per tile where it is served here (CPU Triton): torch alone
+runs it at 1396 tiles/s in batches of 32 and 899 in batches of 64 (docs/benchmarks.md,
+inference), so Triton's dynamic batcher should not form larger ones."""
 TRAIN_SCRIPT = Path(__file__).with_name("train.py")
 TRAIN_TIMEOUT_S = 1800.0
 DATA_SOURCES = (Path(tissue_types.__file__), Path(painting.__file__), Path(dataset.__file__))
