@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from slidestream_inference.domain.aggregate import SlideOutputs, heat_grid
-from slidestream_inference.domain.heatmaps import heatmap_png
+from slidestream_inference.domain.heatmaps import LEGEND_HEIGHT_PX, heatmap_png
 from tests.support.inference import decode_png, model_card
 
 
@@ -80,9 +80,13 @@ def test_the_heat_map_colours_analysed_tiles_and_leaves_the_rest_as_the_thumbnai
     thumbnail = np.full((60, 80, 3), 200, np.uint8)
     grid = np.full((3, 4), np.nan, np.float32)
     grid[0, 0] = 1.0
-    png = heatmap_png(thumbnail, grid, 1.0)
+    png = heatmap_png(thumbnail, grid, 1.0, "probability of tumour")
     picture = decode_png(png)
-    assert picture.shape == (60, 80, 3)
+    # The thumbnail, then a strip with the colour scale and the caption.
+    assert picture.shape == (60 + LEGEND_HEIGHT_PX, 80, 3)
     assert tuple(picture[59, 79]) == (200, 200, 200)
+    strip = picture[60:]
+    assert (strip == 255).all(axis=2).mean() > 0.5  # mostly white
+    assert strip[:, 18:60, 2].max() > 200 and strip[:, 18:60, 0].min() < 100  # blue end of JET
     red, _, blue = picture[5, 5].astype(int)
     assert red > blue + 50  # JET at 1.0 is dark red, blended half and half with the grey

@@ -78,7 +78,8 @@ def write_plan(
             )
             cover = grid.shape[1] * facts.tile_size_l0_px / width
             name = heatmap_name(label)
-            yield name, heatmap_png(thumbnail, grid, cover), content_type(name)
+            picture = heatmap_png(thumbnail, grid, cover, f"probability of {label}")
+            yield name, picture, content_type(name)
     if outputs.embeddings is not None:
         arrays = {
             "embeddings": outputs.embeddings,
