@@ -34,6 +34,7 @@ from slidestream_inference.adapters.tables import InferenceDecisionRow, metadata
 from slidestream_inference.adapters.tiles import WsiTileReader
 from slidestream_inference.adapters.triton import ModelNotReadyError, TritonUnavailableError
 from slidestream_inference.domain.artefacts import EVENT_ID_NAMESPACE
+from slidestream_inference.domain.heatmaps import LEGEND_HEIGHT_PX
 from slidestream_inference.domain.routing import MinQc, RouteRule
 from slidestream_inference.settings import InferenceSettings
 from slidestream_inference.slide_run import InferenceMetrics, SlideRun
@@ -154,7 +155,8 @@ def assert_heat_maps_and_files(h: Harness, inferred: SlideInferredV1) -> None:
         "heatmap-light.png",
     ]
     picture = decode_png(derived(h, light_png))
-    assert picture.shape == (768, 1024, 3)  # the 1024 px level as thumbnail
+    # The 1024 px level as thumbnail, and the legend strip under it.
+    assert picture.shape == (768 + LEGEND_HEIGHT_PX, 1024, 3)
     top_left = picture[10, 10]  # the masked top row: the thumbnail alone, grey
     assert abs(int(top_left[0]) - stripe_grey(0)) <= 3 and top_left[0] == top_left[2]
     red, _, blue = picture[400, 1000].astype(int)  # light stripe: JET red over light grey
