@@ -46,10 +46,12 @@ def striped_rgb() -> npt.NDArray[np.uint8]:
 
 @dataclass(frozen=True)
 class ConvertedSlide:
-    """A slide as convert leaves it: ``level-<i>.dcm`` files and their level list."""
+    """A slide as convert leaves it: ``level-<i>.dcm`` files, the pyramidal TIFF and their
+    level list."""
 
     files: tuple[Path, ...]
     levels: tuple[ConvertedLevel, ...]
+    tiff: Path | None = None
 
 
 def convert_striped(directory: Path) -> ConvertedSlide:
@@ -76,7 +78,7 @@ def convert_to_levels(source: Path, out_dir: Path, slide_label: str) -> Converte
     """``source`` converted as convert does (DICOM levels, the pyramid extended), without the
     checks convert's own tests cover (dciodvfy, the re-open)."""
     options = ConversionOptions(
-        outputs=frozenset({"dicom"}), run_dciodvfy=False, reopen_check=False
+        outputs=frozenset({"dicom", "tiff"}), run_dciodvfy=False, reopen_check=False
     )
     result = convert_slide([source], out_dir, DicomIdentity(slide_label), options)
     levels = tuple(
@@ -93,7 +95,7 @@ def convert_to_levels(source: Path, out_dir: Path, slide_label: str) -> Converte
         for level in result.levels
     )
     files = tuple(path for path in result.dicom_files if path.name.startswith("level-"))
-    return ConvertedSlide(files, levels)
+    return ConvertedSlide(files, levels, result.tiff_file)
 
 
 def put(store: MemoryStore, bucket: str, key: str, data: bytes) -> ObjectRef:
@@ -124,13 +126,20 @@ def qc_event(
     tenant: str,
     verdict: QcVerdict = QcVerdict.PASS,
     slide_id: UUID | None = None,
+    tiff_only: bool = False,
 ) -> SlideQcV1:
-    """The QC event of ``slide`` with its levels and mask stored where QC and convert put them."""
+    """The QC event of ``slide`` with its levels and mask stored where QC and convert put them
+    (only the pyramidal TIFF with ``tiff_only``: a tenant whose conversion writes no DICOM)."""
     slide_id = slide_id or uuid4()
     dicom = tuple(
         put(store, "converted", f"{tenant}/{slide_id}/dicom/{path.name}", path.read_bytes())
-        for path in slide.files
+        for path in ([] if tiff_only else slide.files)
     )
+    tiff = None
+    if tiff_only:
+        assert slide.tiff is not None
+        key = f"{tenant}/{slide_id}/tiff/{slide.tiff.name}"
+        tiff = put(store, "converted", key, slide.tiff.read_bytes())
     mask = put(store, "derived", f"{tenant}/{slide_id}/qc/tissue-mask.png", mask_png(usable))
     return SlideQcV1(
         slide_id=slide_id,
@@ -138,6 +147,7 @@ def qc_event(
         verdict=verdict,
         tissue_mask=mask,
         dicom=dicom,
+        tiff=tiff,
         levels=slide.levels,
     )
 

@@ -219,6 +219,32 @@ async def test_a_passed_slide_is_tiled_inferred_and_its_heat_map_holds_the_tile_
     assert_heat_maps_and_files(h, inferred)
 
 
+async def test_a_tenant_without_dicom_output_is_analysed_from_the_pyramidal_tiff(
+    tmp_path: Path, striped: ConvertedSlide
+) -> None:
+    h = harness(tmp_path)
+    from_dicom = event(h, striped)
+    await h.flow.on_qc(from_dicom)
+    tiff_only = qc_event(
+        h.store, striped, tissue_below_the_top_row(), tenant=TENANT, tiff_only=True
+    )
+    assert tiff_only.dicom == () and tiff_only.tiff is not None
+    await h.flow.on_qc(tiff_only)
+
+    dicom_run, tiff_run = h.inferred()
+    assert tiff_run.tile_count == dicom_run.tile_count == 40
+    by_dicom = np.load(io.BytesIO(derived(h, dicom_run.scores)), allow_pickle=False)
+    by_tiff = np.load(io.BytesIO(derived(h, tiff_run.scores)), allow_pickle=False)
+    # The same tiles at the same level-0 places, the same pixels (the TIFF holds the DICOM's
+    # levels), so the same scores.
+    np.testing.assert_array_equal(by_tiff["origins_px"], by_dicom["origins_px"])
+    assert int(by_tiff["tile_size_l0_px"]) == int(by_dicom["tile_size_l0_px"])
+    np.testing.assert_allclose(
+        by_tiff["probabilities"], by_dicom["probabilities"], atol=JPEG_GREY_TOLERANCE
+    )
+    assert_heat_maps_and_files(h, tiff_run)
+
+
 async def test_a_slide_without_usable_tissue_is_announced_with_no_tiles(
     tmp_path: Path, striped: ConvertedSlide
 ) -> None:

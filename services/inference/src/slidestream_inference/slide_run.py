@@ -118,8 +118,12 @@ class RunOutcome:
 @dataclass(frozen=True, slots=True)
 class Inputs:
     level: PyramidLevel
+    """The slide's level whose pixels are ``level_file``'s level 0 (the chosen DICOM level;
+    level 0 for the pyramidal TIFF, which holds them all)."""
     level_file: Path
     thumbnail_file: Path
+    thumbnail_level: int
+    """Which level of ``thumbnail_file`` the heat maps are drawn over."""
     mask_png: bytes
 
 
@@ -157,7 +161,7 @@ class SlideRun:
                 outputs = await self._infer(tiles, card)
                 with poison_on(SlideError, InferencePoisonError):
                     thumbnail = await asyncio.to_thread(
-                        self._tiles.thumbnail, inputs.thumbnail_file
+                        self._tiles.thumbnail, inputs.thumbnail_file, inputs.thumbnail_level
                     )
             finally:
                 tiles.close()
@@ -165,7 +169,8 @@ class SlideRun:
             qc=qc,
             card=card,
             card_sha256=stored.sha256,
-            level_index=inputs.level.index,
+            # The file's level 0 is the slide's level ``inputs.level``; the plan read its own.
+            level_index=inputs.level.index + tiles.plan.level.index,
             level0_size_px=_level0_size(qc),
             tile_mpp_um=tiles.plan.mpp_um,
             origins_l0_px=tiles.origins_l0_px,
@@ -192,6 +197,8 @@ class SlideRun:
     # -- steps -----------------------------------------------------------------------------
 
     def _download(self, qc: SlideQcV1, card: ModelCardV1, scratch: Path) -> Inputs:
+        """Only the DICOM level at the card's spacing (and a small one for the heat maps); the
+        pyramidal TIFF whole when the tenant's conversion wrote no DICOM."""
         if not qc.levels or qc.tissue_mask is None:
             raise InferencePoisonError(
                 "the QC event names no converted levels or no tissue mask", reason="qc-incomplete"
@@ -200,16 +207,19 @@ class SlideRun:
         with poison_on(ValueError, InferencePoisonError):
             level = choose_level(levels, card.input.mpp_um)
         thumbnail = thumbnail_level(levels)
-        files = {
-            index: self._level_file(qc, index, scratch) for index in {level.index, thumbnail.index}
-        }
         mask = download_verified(
             self._store,
             qc.tissue_mask,
             scratch / "tissue-mask.png",
             expected_bucket=self._settings.derived_bucket,
-        )
-        return Inputs(level, files[level.index], files[thumbnail.index], mask.read_bytes())
+        ).read_bytes()
+        if not qc.dicom and qc.tiff is not None:
+            tiff = self._converted_file(qc.tiff, scratch)
+            return Inputs(levels[0], tiff, tiff, thumbnail.index, mask)
+        files = {
+            index: self._level_file(qc, index, scratch) for index in {level.index, thumbnail.index}
+        }
+        return Inputs(level, files[level.index], files[thumbnail.index], 0, mask)
 
     def _level_file(self, qc: SlideQcV1, index: int, scratch: Path) -> Path:
         ref = level_ref(qc.dicom, index)
@@ -217,6 +227,9 @@ class SlideRun:
             raise InferencePoisonError(
                 f"the QC event names no DICOM file of level {index}", reason="level-missing"
             )
+        return self._converted_file(ref, scratch)
+
+    def _converted_file(self, ref: ObjectRef, scratch: Path) -> Path:
         target = scratch / ref.key.rsplit("/", 1)[-1]
         return download_verified(
             self._store, ref, target, expected_bucket=self._settings.converted_bucket

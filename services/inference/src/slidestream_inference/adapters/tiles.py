@@ -1,10 +1,11 @@
-"""The slide work behind a Protocol: one converted DICOM level opened with the one slide
-reader (:mod:`slidestream_wsi.pyramid`), its tiles planned over QC's tissue mask and served in
-batches, and a small level read whole for the heat maps' background.
+"""The slide work behind a Protocol: one converted DICOM level (or the pyramidal TIFF, for a
+tenant whose conversion writes no DICOM) opened with the one slide reader
+(:mod:`slidestream_wsi.pyramid`), its tiles planned over QC's tissue mask and served in batches,
+and a small level read whole for the heat maps' background.
 
 Only the level files a run downloaded are opened: the reader then numbers that level 0, so the
 plan's origins are that level's pixels, turned into the slide's level-0 pixels with the level's
-downsample from the QC event.
+downsample from the QC event (1 for the TIFF, whose level 0 is the slide's).
 """
 
 from __future__ import annotations
@@ -77,8 +78,9 @@ class TileReader(Protocol):
         self, level_file: Path, level: PyramidLevel, mask_png: bytes, request: TileRequest
     ) -> LevelTiles: ...
 
-    def thumbnail(self, level_file: Path) -> npt.NDArray[np.uint8]:
-        """The level in ``level_file``, whole, shrunk to at most the thumbnail size (RGB)."""
+    def thumbnail(self, level_file: Path, level_index: int = 0) -> npt.NDArray[np.uint8]:
+        """Level ``level_index`` of ``level_file``, whole, shrunk to at most the thumbnail size
+        (RGB)."""
         ...
 
 
@@ -153,9 +155,11 @@ class WsiTileReader:
             raise
         return WsiLevelTiles(slide, plan, level)
 
-    def thumbnail(self, level_file: Path) -> npt.NDArray[np.uint8]:
+    def thumbnail(self, level_file: Path, level_index: int = 0) -> npt.NDArray[np.uint8]:
         with open_source([level_file]) as slide:
-            source = slide.levels[0]
+            # A pyramidal TIFF holds every level; its smallest is the fallback should the
+            # converted file hold fewer levels than the event lists.
+            source = slide.levels[min(level_index, len(slide.levels) - 1)]
             canvas = np.empty(
                 (source.rows * source.tile_height, source.columns * source.tile_width, 3), np.uint8
             )
