@@ -58,7 +58,7 @@ models: sync ## train the reference models (tissue type, tile embedding) into .l
 	torch_python=$$($(PY) python -m slidestream_devstack.tools triton-python) && \
 	$(PY) python -m slidestream_samples.reference_models build --torch-python "$$torch_python" --out .local/models
 
-test: setup ## the whole suite: unit, integration (real servers), e2e
+test: setup models ## the whole suite: unit, integration (real servers), e2e
 	$(PY) slidestream stack up
 	$(PY) pytest $(PYTEST_ARGS)
 
