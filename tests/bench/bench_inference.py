@@ -303,8 +303,8 @@ def settings_text(m: Measured) -> str:
 
 
 def report(m: Measured) -> str:
-    from slidestream_inference.domain.artefacts import pyramid_levels
     from slidestream_inference.domain.tensors import request_batch_size
+    from slidestream_wsi.pyramid import described_geometry
 
     sent_tiles = request_batch_size(m.card, m.settings.get("request_batch_tiles"))
     sent_in_flight = m.settings["max_requests_in_flight"]
@@ -313,7 +313,7 @@ def report(m: Measured) -> str:
 
     width, height = SIZES[m.size]
     qc = json.loads((m.folder / "qc.json").read_text(encoding="utf-8"))
-    level = choose_level(pyramid_levels(m.event.levels), m.card.input.mpp_um)
+    level = choose_level(described_geometry(m.event.levels), m.card.input.mpp_um)
     files = sorted((m.folder / "dicom").glob("level-*.dcm"))
     level_bytes = (m.folder / "dicom" / level_file_name(level.index)).stat().st_size
     all_bytes = sum(path.stat().st_size for path in files)

@@ -185,11 +185,10 @@ def upload_slide(store: ObjectStore, folder: Path, slide_ids: list[UUID]) -> lis
 def open_level(folder: Path, event: SlideQcV1, card: ModelCardV1) -> LevelTiles:
     """The level the service reads, opened and planned by the service's own reader."""
     from slidestream_inference.adapters.tiles import TileRequest, WsiTileReader
-    from slidestream_inference.domain.artefacts import pyramid_levels
     from slidestream_wsi.convert.model import level_file_name
-    from slidestream_wsi.pyramid import choose_level
+    from slidestream_wsi.pyramid import choose_level, described_geometry
 
-    level = choose_level(pyramid_levels(event.levels), card.input.mpp_um)
+    level = choose_level(described_geometry(event.levels), card.input.mpp_um)
     path = folder / "dicom" / level_file_name(level.index)
     request = TileRequest(card.input.mpp_um, card.input.tile_size_px, card.min_tissue_fraction)
     mask = (folder / "tissue-mask.png").read_bytes()

@@ -14,7 +14,8 @@ import pytest
 from fastapi import FastAPI
 
 from slidestream_contracts.events import InferenceRequestedV1
-from slidestream_inference.adapters.tokens import TokenFile, token_sha256
+from slidestream_contracts.tokens import token_sha256
+from slidestream_inference.adapters.tokens import TokenFile
 from slidestream_inference.api import models_api
 from slidestream_inference.models_admin import ModelsAdmin
 from slidestream_modelrepo import pack_upload

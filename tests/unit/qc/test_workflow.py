@@ -28,7 +28,8 @@ from slidestream_qc.adapters.runner import QcOutcome
 from slidestream_qc.adapters.tables import QcDecisionRow, metadata
 from slidestream_qc.domain.outcome import EVENT_ID_NAMESPACE
 from slidestream_qc.settings import QcSettings
-from slidestream_qc.workflow import QcMetrics, QcWorkflow, pyramid_levels
+from slidestream_qc.workflow import QcMetrics, QcWorkflow
+from slidestream_wsi.pyramid import described_geometry
 from slidestream_wsi.qc import PyramidLevel, QcReport, QcThresholds
 from slidestream_wsi.qc.report import QcMeasureResult
 from tests.support.fakes import FakeVerifier, MemoryStore, RecordingPublisher
@@ -151,7 +152,7 @@ def workflow(
 
 def test_the_pyramid_is_described_from_the_event_alone() -> None:
     event = converted_event(MemoryStore())
-    levels = pyramid_levels(event)
+    levels = described_geometry(event.levels)
     assert [lv.downsample for lv in levels] == [1.0, 4.0, 16.0]
     assert levels[1].mpp_x == 1.0
 

@@ -8,13 +8,14 @@ token stays valid for the demo and the tests across restarts.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import secrets
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Final
+
+from slidestream_contracts.tokens import token_sha256
 
 SECRETS_DIR_NAME = "secrets"
 DEID_PSEUDONYM_KEY_NAME = "deid-pseudonym-key"
@@ -74,7 +75,7 @@ def api_token_entry(name: str, token: str, scopes: Sequence[str]) -> dict[str, o
     """One entry of an API tokens file: the SHA-256 (hex) of the whole bearer token's ASCII."""
     return {
         "name": name,
-        "sha256": hashlib.sha256(token.encode("ascii")).hexdigest(),
+        "sha256": token_sha256(token),
         "scopes": list(scopes),
     }
 

@@ -34,7 +34,6 @@ from slidestream_inference.adapters.triton import TritonModels
 from slidestream_inference.domain.aggregate import SlideOutputs
 from slidestream_inference.domain.artefacts import (
     level_ref,
-    pyramid_levels,
     thumbnail_level,
 )
 from slidestream_inference.domain.outcome import RunFacts, inferred_events, write_plan
@@ -51,7 +50,7 @@ from slidestream_platform.objectstore.downloads import download_verified
 from slidestream_platform.objectstore.port import ObjectStore
 from slidestream_platform.slide_step import poison_on, scratch_directory
 from slidestream_wsi.errors import SlideError
-from slidestream_wsi.pyramid import PyramidLevel, TileBatch, choose_level
+from slidestream_wsi.pyramid import PyramidLevel, TileBatch, choose_level, described_geometry
 
 logger = logging.getLogger(__name__)
 
@@ -203,7 +202,7 @@ class SlideRun:
             raise InferencePoisonError(
                 "the QC event names no converted levels or no tissue mask", reason="qc-incomplete"
             )
-        levels = pyramid_levels(qc.levels)
+        levels = described_geometry(qc.levels)
         with poison_on(ValueError, InferencePoisonError):
             level = choose_level(levels, card.input.mpp_um)
         thumbnail = thumbnail_level(levels)

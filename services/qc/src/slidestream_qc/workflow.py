@@ -60,7 +60,8 @@ from slidestream_qc.domain.artefacts import (
 from slidestream_qc.domain.outcome import state_for, status_detail
 from slidestream_qc.settings import QcSettings
 from slidestream_wsi.errors import SlideError
-from slidestream_wsi.qc import TISSUE_MASK_PNG, PyramidLevel
+from slidestream_wsi.pyramid import described_geometry
+from slidestream_wsi.qc import TISSUE_MASK_PNG
 
 logger = logging.getLogger(__name__)
 
@@ -110,24 +111,6 @@ def converted_digest(event: SlideConvertedV1) -> str:
     """Digest of everything QC may read: the converted artefacts' own digests."""
     refs = [*event.dicom, *((event.tiff,) if event.tiff else ())]
     return input_digest([ref.sha256 for ref in refs])
-
-
-def pyramid_levels(event: SlideConvertedV1) -> tuple[PyramidLevel, ...]:
-    """The pyramid as the event describes it (no download needed to choose levels)."""
-    base_width = max(level.width_px for level in event.levels)
-    return tuple(
-        PyramidLevel(
-            index=level.index,
-            width_px=level.width_px,
-            height_px=level.height_px,
-            mpp_x=level.mpp_x,
-            mpp_y=level.mpp_y,
-            downsample=base_width / level.width_px,
-            tile_width_px=level.tile_size_px,
-            tile_height_px=level.tile_size_px,
-        )
-        for level in sorted(event.levels, key=lambda lv: lv.index)
-    )
 
 
 class QcWorkflow:
@@ -226,7 +209,7 @@ class QcWorkflow:
     def _measure(self, event: SlideConvertedV1, scratch: Path) -> QcOutcome:
         thresholds = self._settings.thresholds_for(event.tenant)
         label = f"{event.tenant}/{event.slide_id}"
-        levels = pyramid_levels(event)
+        levels = described_geometry(event.levels)
         with poison_on(SlideError, QcPoisonError):
             needed = self._runner.levels_needed(levels)
             chosen = refs_for_levels(event.dicom, needed) if event.dicom else None

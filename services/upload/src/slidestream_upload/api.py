@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from slidestream_contracts.states import SlideState, Step
+from slidestream_contracts.tokens import bearer_token
 from slidestream_platform.projection import SqlSlideStates
 from slidestream_upload.adapters.repository import UploadRepository
 from slidestream_upload.adapters.tables import SlideStateRow, UploadRow
@@ -27,7 +28,6 @@ from slidestream_upload.domain.manifest import (
     parse_manifest,
     reconcile,
 )
-from slidestream_upload.domain.tokens import bearer_token
 from slidestream_upload.settings import UploadSettings
 
 MAX_MANIFEST_BYTES = 16 * 1024 * 1024

@@ -36,6 +36,7 @@ from slidestream_contracts.events import (
 )
 from slidestream_contracts.quarantine import ORIGINAL_ARTEFACT, slide_object_key
 from slidestream_contracts.states import SlideState, Step
+from slidestream_contracts.tokens import bearer_token
 from slidestream_platform.broker import EventPublisher
 from slidestream_platform.decisions import DecisionPublisher
 from slidestream_platform.objectstore.port import ObjectStore
@@ -45,7 +46,6 @@ from slidestream_upload.adapters.tables import UploadRow, UploadState, utc_now
 from slidestream_upload.adapters.tusd import HookEvent, hook_response, object_key_of
 from slidestream_upload.domain.admission import UploadRequest, admit
 from slidestream_upload.domain.filenames import sanitize_filename
-from slidestream_upload.domain.tokens import bearer_token
 from slidestream_upload.quarantine import (
     Inspection,
     inspect_upload,

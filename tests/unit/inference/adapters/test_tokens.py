@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from slidestream_contracts.tokens import token_sha256
 from slidestream_inference.adapters.tokens import (
     ForbiddenError,
     Scope,
     TokenFile,
     UnauthenticatedError,
-    token_sha256,
 )
 
 READER, WRITER = "ssk_reader-secret", "ssk_writer-secret"

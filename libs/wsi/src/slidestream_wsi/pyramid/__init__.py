@@ -12,7 +12,12 @@ de-identification's event read slides through here only.
 
 from slidestream_wsi.pyramid.counting import ByteCounter
 from slidestream_wsi.pyramid.describe import SlideDescription, describe_slide
-from slidestream_wsi.pyramid.geometry import PyramidLevel, level_geometry
+from slidestream_wsi.pyramid.geometry import (
+    DescribedLevel,
+    PyramidLevel,
+    described_geometry,
+    level_geometry,
+)
 from slidestream_wsi.pyramid.level import (
     BACKGROUND_RGB,
     COPY_RUN_BYTES,
@@ -47,6 +52,7 @@ __all__ = [
     "RGB_SAMPLES",
     "ByteCounter",
     "Compression",
+    "DescribedLevel",
     "Grey",
     "Mpp",
     "Pixels",
@@ -61,6 +67,7 @@ __all__ = [
     "TilePlan",
     "choose_level",
     "describe_slide",
+    "described_geometry",
     "iter_tile_batches",
     "level_geometry",
     "open_source",

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from slidestream_wsi.pyramid.spacing import Mpp
 
@@ -67,3 +67,48 @@ def level_geometry(
             )
         )
     return tuple(out)
+
+
+class DescribedLevel(Protocol):
+    """A level as a pipeline event describes it (``slides.converted.v1``'s levels): enough to
+    choose levels before any file is downloaded."""
+
+    @property
+    def index(self) -> int: ...
+
+    @property
+    def width_px(self) -> int: ...
+
+    @property
+    def height_px(self) -> int: ...
+
+    @property
+    def tile_size_px(self) -> int: ...
+
+    @property
+    def mpp_x(self) -> float | None: ...
+
+    @property
+    def mpp_y(self) -> float | None: ...
+
+
+def described_geometry(levels: Iterable[DescribedLevel]) -> tuple[PyramidLevel, ...]:
+    """The geometry of a pyramid described by an event, in level order; each level's own
+    spacing as described, its downsample from the widest level."""
+    ordered = sorted(levels, key=lambda level: level.index)
+    if not ordered:
+        return ()
+    base_width = max(level.width_px for level in ordered)
+    return tuple(
+        PyramidLevel(
+            index=level.index,
+            width_px=level.width_px,
+            height_px=level.height_px,
+            mpp_x=level.mpp_x,
+            mpp_y=level.mpp_y,
+            downsample=base_width / level.width_px,
+            tile_width_px=level.tile_size_px,
+            tile_height_px=level.tile_size_px,
+        )
+        for level in ordered
+    )

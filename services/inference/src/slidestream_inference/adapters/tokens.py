@@ -13,7 +13,6 @@ backfills. Neither implies the other: a token gets exactly the scopes its entry 
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import threading
 from dataclasses import dataclass
@@ -22,6 +21,8 @@ from pathlib import Path
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, StringConstraints, TypeAdapter, ValidationError
+
+from slidestream_contracts.tokens import bearer_token, token_sha256
 
 logger = logging.getLogger(__name__)
 
@@ -55,20 +56,6 @@ class UnauthenticatedError(Exception):
 
 class ForbiddenError(Exception):
     """A known token without the scope the route needs (HTTP 403)."""
-
-
-def token_sha256(token: str) -> str:
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
-
-
-def bearer_token(authorization: str | None) -> str | None:
-    """The token of an ``Authorization: Bearer <token>`` header (RFC 6750 section 2.1)."""
-    if not authorization:
-        return None
-    scheme, _, value = authorization.strip().partition(" ")
-    if scheme.lower() != "bearer" or not value.strip():
-        return None
-    return value.strip()
 
 
 def read_token_file(path: Path) -> dict[str, Caller]:

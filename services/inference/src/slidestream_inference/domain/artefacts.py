@@ -18,7 +18,6 @@ from uuid import UUID
 import numpy as np
 import numpy.typing as npt
 
-from slidestream_contracts.events import ConvertedLevel
 from slidestream_contracts.quarantine import slide_object_key
 from slidestream_wsi.convert.model import level_file_name
 from slidestream_wsi.pyramid import PyramidLevel
@@ -63,24 +62,6 @@ def level_ref(dicom: Sequence[R], index: int) -> R | None:
     """The DICOM object of level ``index`` (by its fixed name), if the event names it."""
     wanted = level_file_name(index)
     return next((ref for ref in dicom if ref.key.rsplit("/", 1)[-1] == wanted), None)
-
-
-def pyramid_levels(levels: Sequence[ConvertedLevel]) -> tuple[PyramidLevel, ...]:
-    """The pyramid as the QC event describes it (no download needed to choose a level)."""
-    base_width = max(level.width_px for level in levels)
-    return tuple(
-        PyramidLevel(
-            index=level.index,
-            width_px=level.width_px,
-            height_px=level.height_px,
-            mpp_x=level.mpp_x,
-            mpp_y=level.mpp_y,
-            downsample=base_width / level.width_px,
-            tile_width_px=level.tile_size_px,
-            tile_height_px=level.tile_size_px,
-        )
-        for level in sorted(levels, key=lambda lv: lv.index)
-    )
 
 
 def thumbnail_level(levels: Sequence[PyramidLevel]) -> PyramidLevel:

@@ -12,6 +12,7 @@ from uuid import UUID, uuid4
 from sqlalchemy import Engine, func, or_, update
 from sqlmodel import Session, col, select
 
+from slidestream_contracts.tokens import token_sha256
 from slidestream_platform.publication import PublishMark
 from slidestream_upload.adapters.tables import (
     ACTIVE_STATES,
@@ -24,7 +25,7 @@ from slidestream_upload.adapters.tables import (
     utc_now,
 )
 from slidestream_upload.domain.manifest import ManifestRow
-from slidestream_upload.domain.tokens import new_token, token_hash
+from slidestream_upload.domain.tokens import new_token
 
 
 class TenantExistsError(ValueError):
@@ -70,7 +71,7 @@ class UploadRepository:
             if session.get(TenantRow, tenant) is None:
                 raise UnknownTenantError(tenant)
             row = TokenRow(
-                token_id=uuid4(), tenant=tenant, token_sha256=token_hash(token), label=label
+                token_id=uuid4(), tenant=tenant, token_sha256=token_sha256(token), label=label
             )
             session.add(row)
         return IssuedToken(token_id=row.token_id, tenant=tenant, token=token)
@@ -93,7 +94,7 @@ class UploadRepository:
         with self._session() as session:
             row = session.exec(
                 select(TokenRow).where(
-                    TokenRow.token_sha256 == token_hash(token), col(TokenRow.revoked_at).is_(None)
+                    TokenRow.token_sha256 == token_sha256(token), col(TokenRow.revoked_at).is_(None)
                 )
             ).first()
             return row.tenant if row is not None else None

@@ -1,0 +1,27 @@
+"""API tokens as every slidestream HTTP API reads them: ``Authorization: Bearer <token>``,
+stored and compared only as SHA-256 hashes.
+
+Tokens are 256 random bits, so a plain SHA-256 is a sufficient at-rest hash (no password
+stretching is needed for secrets that cannot be guessed); comparison is by hash lookup. The
+upload API's tenant tokens, the models API's scoped tokens and the local stack that writes the
+models API's token file hash them here, so a hash one of them stores the others accept.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+
+def token_sha256(token: str) -> str:
+    """The stored form of ``token``: its SHA-256 in hex."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header (RFC 6750 §2.1)."""
+    if not authorization:
+        return None
+    scheme, _, value = authorization.strip().partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        return None
+    return value.strip()
