@@ -92,6 +92,7 @@ def test_triton_reads_the_models_bucket_with_minios_account(
 
     assert "--model-repository=s3://http://127.0.0.1:19000/models" in spec.argv
     assert "--model-control-mode=explicit" in spec.argv
+    assert "--strict-readiness=false" in spec.argv  # one failed model never hides the server
     assert spec.env["AWS_ACCESS_KEY_ID"] == ctx.credentials.minio_root_user
     assert spec.env["AWS_SECRET_ACCESS_KEY"] == ctx.credentials.minio_root_password
     assert spec.env["AWS_DEFAULT_REGION"] == "us-east-1"

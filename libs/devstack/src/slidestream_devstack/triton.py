@@ -188,6 +188,8 @@ class TritonPart(Part):
                 f"--model-repository={self.model_repository()}",
                 f"--backend-directory={layout.backends}",
                 "--model-control-mode=explicit",
+                # As the chart: ready when the server is; models are the inference service's.
+                "--strict-readiness=false",
                 f"--http-address={LOOPBACK}",
                 f"--http-port={TRITON_HTTP_PORT}",
                 f"--grpc-address={LOOPBACK}",
