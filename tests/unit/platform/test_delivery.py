@@ -4,6 +4,7 @@ import json
 from types import SimpleNamespace
 
 import pytest
+from faststream.exceptions import AckMessage
 from pydantic import BaseModel, ValidationError
 
 from slidestream_contracts.states import Step
@@ -87,3 +88,45 @@ async def test_the_middleware_redelivers_a_waiting_message_past_every_attempt_bu
         with pytest.raises(DependencyDownError):
             await policy.handle_failure(message, DependencyDownError("down"))  # type: ignore[arg-type]
     assert slept == [1.0, 2.0, 4.0, 4.0, 4.0, 4.0, 4.0, 4.0, 4.0, 4.0]
+
+
+class _Sink:
+    def __init__(self) -> None:
+        self.dead_letters: list[object] = []
+        self.statuses: list[object] = []
+
+    async def publish_dead_letter(self, record: object) -> None:
+        self.dead_letters.append(record)
+
+    async def publish_status(self, event: object) -> None:
+        self.statuses.append(event)
+
+
+@pytest.mark.parametrize(("topic", "statuses"), [("slides.qc.v1", 1), ("slides.uploaded.v1", 0)])
+async def test_a_projected_topic_dead_letters_without_failing_the_step(
+    topic: str, statuses: int
+) -> None:
+    sink = _Sink()
+    policy = DeliveryPolicy(
+        service="inference",
+        step=Step.INFERENCE,
+        retry=RetryPolicy(max_attempts=1, backoff_initial_s=1.0, backoff_max_s=1.0),
+        metrics=ServiceMetrics(),
+        sink=sink,  # type: ignore[arg-type]
+        projected_topics={"slides.uploaded.v1"},
+    )
+    body = json.dumps({"slide_id": "0193a0d6-0000-7000-8000-000000000001", "tenant": "lab-a"})
+    message = SimpleNamespace(
+        raw_message=SimpleNamespace(
+            topic=topic,
+            partition=0,
+            offset=3,
+            key=b"0193a0d6-0000-7000-8000-000000000001",
+            headers=[],
+            value=body.encode(),
+        )
+    )
+    with pytest.raises(AckMessage):
+        await policy.handle_failure(message, PoisonError("malformed"))  # type: ignore[arg-type]
+    # Dead-lettered either way (nothing is lost); only the step's own topic fails the slide.
+    assert len(sink.dead_letters) == 1 and len(sink.statuses) == statuses

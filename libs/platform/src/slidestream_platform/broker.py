@@ -87,9 +87,20 @@ class ServiceBus:
     publisher: EventPublisher
     settings: ServiceSettings
     metrics: ServiceMetrics
+    delivery: DeliveryPolicy
 
-    def subscribe(self, topic: Topic | str, handler: Callable[..., Awaitable[Any]]) -> None:
-        """Consume ``topic`` in the service's group with slidestream's consumer settings."""
+    def subscribe(
+        self,
+        topic: Topic | str,
+        handler: Callable[..., Awaitable[Any]],
+        *,
+        projection: bool = False,
+    ) -> None:
+        """Consume ``topic`` in the service's group with slidestream's consumer settings;
+        ``projection``: the service only records facts from it (its failures there publish no
+        ``failed:<step>`` status)."""
+        if projection:
+            self.delivery.projected_topics.add(str(topic))
         self.broker.subscriber(
             str(topic),
             group_id=self.settings.consumer_group,
@@ -135,4 +146,6 @@ def make_bus(
     )
     publisher = EventPublisher(broker=broker, service=settings.service_name)
     delivery.sink = publisher
-    return ServiceBus(broker=broker, publisher=publisher, settings=settings, metrics=metrics)
+    return ServiceBus(
+        broker=broker, publisher=publisher, settings=settings, metrics=metrics, delivery=delivery
+    )

@@ -154,6 +154,10 @@ class DeliveryPolicy:
     """Set once the broker exists (the publisher needs the broker, the broker this policy)."""
     tracker: DeliveryTracker = field(default_factory=DeliveryTracker)
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    projected_topics: set[str] = field(default_factory=set)
+    """Topics the service only records facts from (inference's ``slides.uploaded.v1``): a
+    message it cannot process there is dead-lettered, but is no failure of the service's step,
+    so no ``failed:<step>`` status overwrites the slide's state."""
 
     def middleware(self) -> Callable[..., BaseMiddleware]:
         policy = self
@@ -235,13 +239,14 @@ class DeliveryPolicy:
         await self.sink.publish_dead_letter(record)
         self.metrics.dead_letters.labels(topic=raw.topic, reason=reason).inc()
         tenant = _tenant(body)
-        if self.step is not None and slide_id is not None and tenant is not None:
+        step = None if raw.topic in self.projected_topics else self.step
+        if step is not None and slide_id is not None and tenant is not None:
             await self.sink.publish_status(
                 SlideStatusV1(
                     slide_id=slide_id,
                     tenant=tenant,
-                    state=SlideState.failed(self.step),
-                    step=self.step,
+                    state=SlideState.failed(step),
+                    step=step,
                     reason=reason,
                     # Words for the partner; the class and message stay in the dead letter.
                     detail=(explain(reason) or UNKNOWN_REASON).summary,

@@ -82,6 +82,7 @@ class SlideStep:
         buckets: Sequence[str],
         periodic_jobs: Sequence[PeriodicJob] = (),
         also_consumes: Sequence[tuple[Topic, Handler]] = (),
+        projects: Sequence[tuple[Topic, Handler]] = (),
         routers: Sequence[APIRouter] = (),
     ) -> FastAPI:
         """The service: ``handler`` on ``consumes`` (``workflow`` injected as FastStream's
@@ -89,10 +90,14 @@ class SlideStep:
 
         ``also_consumes``: the step's other topics and their handlers, in the same consumer
         group and under the same delivery policy (a failure there is ``failed:<step>`` too);
+        ``projects``: topics the step only records facts from (another step's events): a message
+        it cannot process there is dead-lettered without a ``failed:<step>`` status;
         ``routers``: the service's own HTTP API beside ``/healthz``, ``/readyz``, ``/metrics``."""
         self.bus.broker.context.set_global("workflow", workflow)
         for topic, topic_handler in ((consumes, handler), *also_consumes):
             self.bus.subscribe(topic, topic_handler)
+        for topic, topic_handler in projects:
+            self.bus.subscribe(topic, topic_handler, projection=True)
         service = self.bus.settings.service_name
         return service_app(
             self.bus,

@@ -137,10 +137,9 @@ def create_app(
         workflow=workflow,
         consumes=Topic.SLIDES_QC,
         handler=handlers.on_slide_qc,
-        also_consumes=[
-            (Topic.SLIDES_UPLOADED, handlers.on_slide_uploaded),
-            (Topic.INFERENCE_REQUESTS, handlers.on_inference_requested),
-        ],
+        also_consumes=[(Topic.INFERENCE_REQUESTS, handlers.on_inference_requested)],
+        # Only the stain and project are recorded from uploads: not inference's own step.
+        projects=[(Topic.SLIDES_UPLOADED, handlers.on_slide_uploaded)],
         migrations_dir=MIGRATIONS_DIR,
         buckets=[settings.converted_bucket, settings.derived_bucket, settings.models_bucket],
         routers=[factory(step, settings) for factory in routers],
