@@ -9,14 +9,16 @@ backfill with failed slides); 2 bad arguments, or a backfill still running at ``
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Literal, NoReturn
+from typing import Annotated, Literal, NoReturn, TypeVar
 
 import typer
+from pydantic import BaseModel
 from rich.console import Console
+from rich.table import Table
 
 from slidestream_client.cli_options import JsonOption, TokenOption
 from slidestream_client.errors import ModelRefusedError, VersionExistsError
@@ -183,6 +185,17 @@ def unload(
     _done(json_output, result.model_dump(mode="json"), describe_load(result))
 
 
+M = TypeVar("M", bound=BaseModel)
+
+
+def _show(json_output: bool, answer: M, table: Callable[[M], Table]) -> None:
+    """An answer as one JSON line, or as its table."""
+    if json_output:
+        write_stdout_line(json_line(answer.model_dump(mode="json")))
+    else:
+        Console().print(table(answer))
+
+
 @models_app.command("list")
 def list_models(
     json_output: JsonOption = False,
@@ -192,10 +205,7 @@ def list_models(
     """Every model with its versions and their state."""
     with _connect(api, token) as client, _reported(json_output):
         listing = client.models()
-    if json_output:
-        write_stdout_line(json_line(listing.model_dump(mode="json")))
-    else:
-        Console().print(models_table(listing))
+    _show(json_output, listing, models_table)
 
 
 @models_app.command()
@@ -249,10 +259,7 @@ def routes(
     """Every route: which models run on which slides."""
     with _connect(api, token) as client, _reported(json_output):
         listing = client.routes()
-    if json_output:
-        write_stdout_line(json_line(listing.model_dump(mode="json")))
-    else:
-        Console().print(routes_table(listing))
+    _show(json_output, listing, routes_table)
 
 
 @models_app.command()
