@@ -1,6 +1,9 @@
-"""The catalog service's settings: the shared fields, its name and its HTTP port."""
+"""The catalog service's settings: the shared fields, its name, its HTTP port, where tokens are
+resolved and where vectors live."""
 
 from __future__ import annotations
+
+from pydantic import Field
 
 from slidestream_platform.settings import ServiceSettings
 
@@ -8,3 +11,12 @@ from slidestream_platform.settings import ServiceSettings
 class CatalogSettings(ServiceSettings):
     service_name: str = "catalog"
     http_port: int = 8091
+    upload_api_url: str = "http://127.0.0.1:8090"
+    """The upload API, which owns partner tokens: a caller's token is resolved to its tenant by
+    ``GET /v1/info`` there (the catalog never stores tokens)."""
+    token_cache_s: float = Field(default=30.0, ge=0)
+    """How long a resolved token is trusted before asking again (a revoked token stops working
+    within this time)."""
+    milvus_uri: str = "http://127.0.0.1:19530"
+    """Milvus: the local stack's Milvus Lite server, or a Milvus cluster's proxy."""
+    milvus_token: str = ""
