@@ -3,6 +3,8 @@ resolved and where vectors live."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field
 
 from slidestream_platform.settings import ServiceSettings
@@ -20,3 +22,8 @@ class CatalogSettings(ServiceSettings):
     milvus_uri: str = "http://127.0.0.1:19530"
     """Milvus: the local stack's Milvus Lite server, or a Milvus cluster's proxy."""
     milvus_token: str = ""
+    inference_api_url: str = "http://127.0.0.1:8095"
+    """The inference service's models API: embeds an uploaded image patch with the same model
+    (through Triton) for similarity queries by patch."""
+    embed_token_file: Path | None = None
+    """File holding the catalog's token for the models API (scope ``models:embed``)."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import datetime
 from uuid import UUID
 
-from sqlalchemy import DateTime, Index
+from sqlalchemy import BigInteger, DateTime, Index
 from sqlmodel import Field
 
 from slidestream_catalog.adapters.repository import CatalogTable
@@ -45,7 +45,7 @@ class SearchSlideRow(CatalogTable, table=True):
     organ: str | None = Field(default=None, max_length=100)
     stain: str | None = Field(default=None, max_length=100)
     container_format: str | None = Field(default=None, max_length=16)
-    original_bytes: int | None = None
+    original_bytes: int | None = Field(default=None, sa_type=BigInteger)
     uploaded_at: datetime | None = Field(default=None, sa_type=TZ)
     # slides.deidentified.v1
     case_id: str | None = Field(default=None, max_length=100)
@@ -58,11 +58,11 @@ class SearchSlideRow(CatalogTable, table=True):
     height_px: int | None = None
     mpp_um: float | None = None
     objective_power: float | None = None
-    deidentified_bytes: int | None = None
+    deidentified_bytes: int | None = Field(default=None, sa_type=BigInteger)
     deidentified_at: datetime | None = Field(default=None, sa_type=TZ)
     # slides.converted.v1
     level_count: int | None = None
-    converted_bytes: int | None = None
+    converted_bytes: int | None = Field(default=None, sa_type=BigInteger)
     levels_json: str = Field(default="[]", max_length=20000)
     """The converted pyramid: ``[{"index", "width_px", "height_px", "tile_size_px"}, ...]``."""
     images_json: str = Field(default="{}", max_length=20000)
