@@ -27,6 +27,7 @@ from rich.table import Table
 
 from slidestream_contracts.states import Stage
 from slidestream_devstack.demo_models import deploy, fetch_results, reference_models, results_table
+from slidestream_devstack.demo_search import show_search, tissue_type_slides, write_manifest
 from slidestream_devstack.paths import StackPaths
 
 DEMO_TENANT = "demo"
@@ -142,14 +143,21 @@ def he_like_slide(folder: Path) -> Path:
 
 
 def upload(
-    slides: Sequence[Path], *, api: str, token: str, state_dir: Path
+    slides: Sequence[Path],
+    *,
+    api: str,
+    token: str,
+    state_dir: Path,
+    manifest: Path | None = None,
 ) -> list[dict[str, str]]:
     """Upload with the partner CLI: its progress bars on stderr, one JSON line per file."""
+    batch = ["--manifest", str(manifest)] if manifest is not None else []
     result = subprocess.run(
         [
             _cli(),
             "upload",
             *map(str, slides),
+            *batch,
             "--json",
             "--api",
             api,
@@ -275,41 +283,67 @@ def run_demo(env: dict[str, str], running_parts: Sequence[str], paths: StackPath
     api = env["UPLOAD_API"]
     token = demo_token(paths, console)
     models = _deploy_models(env, running_parts, paths, console)
-    slides = make_sample_slides(paths.local / "demo" / "slides")
-    console.print(f"[bold]uploading {len(slides)} files[/] with `slidestream upload` …")
-    uploaded = upload(slides, api=api, token=token, state_dir=paths.local / "demo" / "state")
+    folder = paths.local / "demo" / "slides"
+    slides = make_sample_slides(folder)
+    searchable = bool(models) and "catalog" in running_parts and "SEARCH_API" in env
+    planted = tissue_type_slides(folder, paths.local / "demo" / "work") if searchable else []
+    count = len(slides) + len(planted)
+    console.print(f"[bold]uploading {count} files[/] with `slidestream upload` …")
+    state_dir = paths.local / "demo" / "state"
+    uploaded = upload(slides, api=api, token=token, state_dir=state_dir)
+    if planted:
+        manifest = write_manifest(planted, paths.local / "demo" / "work" / "cohort.csv")
+        cohort = [slide.path for slide in planted]
+        uploaded += upload(cohort, api=api, token=token, state_dir=state_dir, manifest=manifest)
     stages = stages_to_follow(running_parts)
     if not models:  # nothing routed: no slide can reach "inferred"
         stages = stages[: stages.index(Stage.INFERRED)] if Stage.INFERRED in stages else stages
     console.print(f"following each slide through: {', '.join(s.value for s in stages)}")
-    surprises = 0
-    for line in uploaded:
-        name = Path(line.get("path", "?")).name
-        slide_id = line.get("slide_id") or ""
-        if not slide_id:
-            console.print(f"[red]✗[/] {name}: {line.get('error') or 'no slide id'}")
-            surprises += 1
-            continue
-        results = follow(slide_id, stages, api=api, token=token)
-        console.print(slide_table(name, slide_id, results))
-        if any(r.stage == Stage.QC and r.reached for r in results):
-            summary = fetch_qc_pictures(env, slide_id, paths.local / "demo" / "qc" / name)
-            if summary is not None:
-                console.print(f"  QC pictures: [link=file://{summary}]{summary}[/link]")
-        if models and any(r.stage == Stage.INFERRED and r.reached for r in results):
-            pictures = paths.local / "demo" / "qc" / name
-            found = fetch_results(env, DEMO_TENANT, slide_id, models, pictures)
-            console.print(results_table(found))
-        expected_rejection = name == "not-a-slide.svs"
-        # A slide QC fails is never analysed: stopping there is the pipeline working.
-        stopped_by_qc = bool(results) and results[-1].state == "qc_failed"
-        went_through = stopped_by_qc or (
-            len(results) == len(stages) and all(r.reached for r in results)
-        )
-        if went_through == expected_rejection:
-            surprises += 1
+    surprises = sum(
+        follow_and_show(line, stages, models, env=env, token=token, paths=paths, console=console)
+        for line in uploaded
+    )
+    if planted:
+        names = {line.get("slide_id", ""): Path(line.get("path", "?")).name for line in uploaded}
+        by_name = {slide.path.name: slide for slide in planted}
+        by_id = {sid: by_name[name] for sid, name in names.items() if name in by_name}
+        surprises += show_search(env, token, by_id, names, console)
     console.print(
         f"\n[bold]The upload API stays up at {api}[/] (token: {paths.local / 'demo' / 'token'}); "
         "`make status` shows the stack, `make down` stops it."
     )
     return surprises
+
+
+def follow_and_show(
+    line: dict[str, str],
+    stages: Sequence[Stage],
+    models: Sequence[str],
+    *,
+    env: dict[str, str],
+    token: str,
+    paths: StackPaths,
+    console: Console,
+) -> int:
+    """One uploaded file followed and shown; 1 when it did not go as far as expected."""
+    name = Path(line.get("path", "?")).name
+    slide_id = line.get("slide_id") or ""
+    if not slide_id:
+        console.print(f"[red]✗[/] {name}: {line.get('error') or 'no slide id'}")
+        return 1
+    results = follow(slide_id, stages, api=env["UPLOAD_API"], token=token)
+    console.print(slide_table(name, slide_id, results))
+    if any(r.stage == Stage.QC and r.reached for r in results):
+        summary = fetch_qc_pictures(env, slide_id, paths.local / "demo" / "qc" / name)
+        if summary is not None:
+            console.print(f"  QC pictures: [link=file://{summary}]{summary}[/link]")
+    if models and any(r.stage == Stage.INFERRED and r.reached for r in results):
+        pictures = paths.local / "demo" / "qc" / name
+        found = fetch_results(env, DEMO_TENANT, slide_id, list(models), pictures)
+        console.print(results_table(found))
+    expected_rejection = name == "not-a-slide.svs"
+    # A slide QC fails is never analysed: stopping there is the pipeline working.
+    stopped_by_qc = bool(results) and results[-1].state == "qc_failed"
+    all_reached = len(results) == len(stages) and all(r.reached for r in results)
+    went_through = stopped_by_qc or all_reached
+    return int(went_through == expected_rejection)
