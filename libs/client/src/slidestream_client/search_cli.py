@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
 import typer
@@ -77,6 +77,14 @@ class TextOrCommandGroup(TyperGroup):
             ctx.params["text"] = None
             return rest
         return super().parse_args(ctx, args)
+
+    def get_params(self, ctx: typer.Context) -> list[Any]:  # type: ignore[override]
+        # A subcommand's usage line lists its parents' arguments: TEXT is not one of its own.
+        # (Any: typer's vendored click keeps its Parameter class private.)
+        params = super().get_params(ctx)
+        if ctx.command is self:
+            return params
+        return [param for param in params if param.name != "text"]
 
 
 search_app = typer.Typer(

@@ -50,7 +50,6 @@ DEFAULT_TIMEOUT_S = 60.0
 DEFAULT_FACETS: Final = ("stain", "organ", "scanner_vendor", "qc_verdict", "state", "model")
 """The facets ``slidestream search --facets`` asks for: what people narrow a cohort by first."""
 DEFAULT_SIMILAR_K: Final = 10
-EXPORT_CHUNK_BYTES: Final = 64 * 1024
 
 ExportFormat = Literal["csv", "jsonl"]
 ExportListener = Callable[[int, int], None]
@@ -177,7 +176,7 @@ class SearchClient:
         on_progress: ExportListener | None = None,
     ) -> ExportResult:
         """Write every matching slide to ``destination`` as CSV or JSON lines, streamed (memory
-        stays at one chunk). The file appears complete or not at all: the body goes to a
+        stays at one network read). The file appears complete or not at all: the body goes to a
         ``.part`` file beside it, renamed once the server has sent everything."""
         path = Path(destination)
         partial = path.with_name(f".{path.name}.part")
@@ -192,7 +191,7 @@ class SearchClient:
                     response.read()
                     raise error_from_response(response, refused=SearchRefusedError)
                 with partial.open("wb") as out:
-                    for chunk in response.iter_bytes(EXPORT_CHUNK_BYTES):
+                    for chunk in response.iter_bytes():  # as they arrive
                         out.write(chunk)
                         counter.feed(chunk)
                         written_bytes += len(chunk)
