@@ -22,15 +22,17 @@ from uuid import UUID
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 from typer.core import TyperGroup
 
 from slidestream_client.cli_options import JsonOption, TokenOption, require_token
-from slidestream_client.errors import AuthenticationError, SearchRefusedError
+from slidestream_client.errors import ApiError, AuthenticationError, SearchRefusedError
 from slidestream_client.output import (
     PER_FILE_ERRORS,
     ExitCode,
     error_message,
     error_reason,
+    human_bytes,
     json_line,
     write_stdout_line,
 )
@@ -117,7 +119,7 @@ def _reported(json_output: bool) -> Iterator[None]:
         yield
     except PER_FILE_ERRORS as error:
         refused = isinstance(error, SearchRefusedError)
-        field = getattr(error, "field", None)
+        field = error.field if isinstance(error, ApiError) else None
         message = error_message(error)
         if json_output:
             failure = {"status": "failed", "error": error_reason(error), "message": message}
@@ -125,7 +127,7 @@ def _reported(json_output: bool) -> Iterator[None]:
         else:
             err = Console(stderr=True)
             where = f"{field}: " if field and not message.startswith(field) else ""
-            err.print(f"[red]error:[/] {where}{message}", markup=True, highlight=False)
+            err.print(f"[red]error:[/] {escape(where + message)}", highlight=False)
             if isinstance(error, AuthenticationError):
                 err.print("Search with your tenant's token: SLIDESTREAM_TOKEN or --token.")
         raise typer.Exit(ExitCode.FAILED if refused else ExitCode.ERROR) from error
@@ -231,7 +233,7 @@ def _show_pages(pages: Iterator[SearchPage], json_output: bool) -> None:
     for page in pages:
         if json_output:
             write_stdout_line(page.model_dump_json())
-        first = first or page
+        first = page if first is None else first
         last = page
         hits.extend(page.items)
     if json_output or first is None or last is None:
@@ -279,7 +281,7 @@ def _report_export(result: ExportResult, json_output: bool) -> None:
         write_stdout_line(json_line(data))
     else:
         Console().print(
-            f"exported {result.rows} slides ({result.size_bytes} bytes) to {result.path}",
+            f"exported {result.rows} slides ({human_bytes(result.size_bytes)}) to {result.path}",
             markup=False,
             highlight=False,
         )
@@ -314,41 +316,47 @@ def parse_region(value: str, level: int) -> Region:
         ) from error
 
 
+SlideOption = Annotated[
+    str | None,
+    typer.Option(
+        "--slide", help="Query by this slide (its region, or all of it).", show_default=False
+    ),
+]
+RegionOption = Annotated[
+    str | None,
+    typer.Option("--region", help="X,Y,W,H: a rectangle of the slide.", show_default=False),
+]
+LevelOption = Annotated[
+    int, typer.Option("--level", min=0, help="Pyramid level of --region's pixels.")
+]
+ModelOption = Annotated[
+    str | None,
+    typer.Option("--model", help="Embedding model (default: the one indexed).", show_default=False),
+]
+KOption = Annotated[
+    int, typer.Option("--k", min=1, max=MAX_SIMILAR_K, help="How many similar slides.")
+]
+PatchOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--patch",
+        help="Query by an image patch (PNG, JPEG) instead of a slide.",
+        exists=True,
+        dir_okay=False,
+        readable=True,
+        show_default=False,
+    ),
+]
+
+
 @search_app.command("similar")
 def similar(
-    slide: Annotated[
-        str | None,
-        typer.Option(
-            "--slide", help="Query by this slide (its region, or all of it).", show_default=False
-        ),
-    ] = None,
-    region: Annotated[
-        str | None,
-        typer.Option("--region", help="X,Y,W,H: a rectangle of the slide.", show_default=False),
-    ] = None,
-    level: Annotated[
-        int, typer.Option("--level", min=0, help="Pyramid level of --region's pixels.")
-    ] = 0,
-    model: Annotated[
-        str | None,
-        typer.Option(
-            "--model", help="Embedding model (default: the one indexed).", show_default=False
-        ),
-    ] = None,
-    k: Annotated[
-        int, typer.Option("--k", min=1, max=MAX_SIMILAR_K, help="How many similar slides.")
-    ] = DEFAULT_SIMILAR_K,
-    patch: Annotated[
-        Path | None,
-        typer.Option(
-            "--patch",
-            help="Query by an image patch (PNG, JPEG) instead of a slide.",
-            exists=True,
-            dir_okay=False,
-            readable=True,
-            show_default=False,
-        ),
-    ] = None,
+    slide: SlideOption = None,
+    region: RegionOption = None,
+    level: LevelOption = 0,
+    model: ModelOption = None,
+    k: KOption = DEFAULT_SIMILAR_K,
+    patch: PatchOption = None,
     json_output: JsonOption = False,
     api: SearchApiOption = None,
     token: TokenOption = None,
