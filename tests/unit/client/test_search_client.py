@@ -177,3 +177,15 @@ def test_unreachable_server_and_repr() -> None:
     with client, pytest.raises(ApiConnectionError):
         client.search("colon")
     assert TOKEN not in repr(client)
+
+
+def test_framework_validation_errors_name_the_parameter() -> None:
+    def answer(request: httpx.Request) -> httpx.Response:
+        problem = {"type": "less_than_equal", "loc": ["query", "limit"], "msg": "at most 500"}
+        return httpx.Response(422, json={"detail": [problem]})
+
+    client = SearchClient(SEARCH_API, TOKEN, transport=httpx.MockTransport(answer))
+    with client, pytest.raises(SearchRefusedError) as caught:
+        client.search(limit=501)
+    assert (caught.value.reason, caught.value.field) == ("invalid-request", "limit")
+    assert caught.value.message == "at most 500"

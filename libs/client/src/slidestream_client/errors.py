@@ -112,6 +112,8 @@ def _error_body(response: httpx.Response) -> tuple[str, str, str | None]:
         return fallback_reason, text[:500] if text else fallback_message, None
     if isinstance(body, dict) and isinstance(body.get("detail"), dict):
         body = body["detail"]  # FastAPI's default shape for HTTPException(detail={...})
+    if isinstance(body, dict) and isinstance(body.get("detail"), list) and body["detail"]:
+        return _validation_problems(body["detail"], fallback_reason, fallback_message)
     if isinstance(body, dict):
         reason = body.get("reason") or body.get("error")  # the models API says "error"
         message = body.get("message") or body.get("detail")
@@ -122,6 +124,20 @@ def _error_body(response: httpx.Response) -> tuple[str, str, str | None]:
             str(field) if field else None,
         )
     return fallback_reason, fallback_message, None
+
+
+def _validation_problems(
+    problems: list[object], fallback_reason: str, fallback_message: str
+) -> tuple[str, str, str | None]:
+    """FastAPI's own 422 (``{"detail": [{"loc": ["query", "limit"], "msg": ...}]}``), before any
+    handler ran: the first problem's parameter is the field, every message is kept."""
+    items = [item for item in problems if isinstance(item, dict) and item.get("msg")]
+    if not items:
+        return fallback_reason, fallback_message, None
+    location = [str(part) for part in items[0].get("loc", ())]
+    field = ".".join(location[1:] or location) or None  # without "query", "body"...
+    message = "; ".join(str(item["msg"]) for item in items)
+    return "invalid-request", message, field
 
 
 def error_from_response(
