@@ -3,7 +3,8 @@
 
 They follow the contracts the client is written against: ``/v1/info``, tus 1.0 creation, HEAD and
 PATCH under ``/files/``, ``/v1/uploads/{id}``, ``/v1/slides/{id}`` and ``/v1/batches``; and
-``/v1/models``, ``/v1/routes`` of the inference service (issue 14).
+``/v1/models``, ``/v1/routes`` of the inference service (issue 14); and the search API
+(:mod:`tests.support.search_api_fake`).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from slidestream_modelrepo import (
     read_card,
     unpack_upload,
 )
+from tests.support.search_api_fake import FakeSearchApi
 
 API = "http://api.test"
 TUS_URL = "http://tus.test/files/"
@@ -416,3 +418,9 @@ def triton_directory(tmp_path: Path) -> Path:
     (folder / "1" / "model.onnx").write_bytes(b"onnx bytes")
     (folder / ".DS_Store").write_bytes(b"junk")
     return folder
+
+
+# -- the search API (the catalog service) -------------------------------------------------------
+@pytest.fixture
+def search_api() -> FakeSearchApi:
+    return FakeSearchApi()

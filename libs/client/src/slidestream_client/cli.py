@@ -1,13 +1,12 @@
 """``slidestream``: the command partners, AI teams and operators type.
 
 Sub-commands from other installed slidestream packages plug in through the ``slidestream.cli``
-entry-point group (the developer stack adds ``slidestream stack``), so a partner who installs only
-this client gets a CLI without the local-stack machinery.
+entry-point group (the developer stack adds ``slidestream stack``; see :mod:`.plugins`), so a
+partner who installs only this client gets a CLI without the local-stack machinery.
 """
 
 from __future__ import annotations
 
-from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Annotated
 
@@ -15,7 +14,7 @@ import typer
 from rich.console import Console
 
 from slidestream_client import __version__
-from slidestream_client.cli_options import JsonOption, TokenOption
+from slidestream_client.cli_options import JsonOption, TokenOption, require_token
 from slidestream_client.files import InputError, collect_files, parse_meta
 from slidestream_client.models import SlideStatus
 from slidestream_client.models_cli import models_app
@@ -34,17 +33,17 @@ from slidestream_client.output import (
     what_to_do,
     write_stdout_line,
 )
+from slidestream_client.plugins import mount_plugins
 from slidestream_client.sdk import (
     DEFAULT_CHUNK_SIZE_BYTES,
     DEFAULT_VERIFY_TIMEOUT_S,
     MIB,
     SlidestreamClient,
 )
+from slidestream_client.search_cli import search_app
 from slidestream_client.settings import ClientSettings
 from slidestream_client.upload_run import print_batch_report, upload_all
 from slidestream_contracts.states import Stage, WaitOutcome
-
-ENTRY_POINT_GROUP = "slidestream.cli"
 
 app = typer.Typer(
     name="slidestream",
@@ -138,13 +137,10 @@ def _connect(
 ) -> SlidestreamClient:
     err = Console(stderr=True)
     api_url = api or settings.api
-    token_value = token or (settings.token.get_secret_value() if settings.token else None)
     if not api_url:
         err.print("[red]error:[/] no API URL: pass --api or set SLIDESTREAM_API")
         raise typer.Exit(USAGE_ERROR)
-    if not token_value:
-        err.print("[red]error:[/] no token: set SLIDESTREAM_TOKEN or pass --token")
-        raise typer.Exit(USAGE_ERROR)
+    token_value = require_token(token, settings)
     return SlidestreamClient(api_url, token_value, state_dir=state_dir or settings.state_dir)
 
 
@@ -315,15 +311,9 @@ def _verdict(outcome: WaitOutcome, wait: Stage, timeout_s: float) -> str:
     }[outcome]
 
 
-def _mount_plugins(root: typer.Typer) -> None:
-    for entry_point in entry_points(group=ENTRY_POINT_GROUP):
-        plugin = entry_point.load()
-        if isinstance(plugin, typer.Typer):
-            root.add_typer(plugin, name=entry_point.name)
-
-
 app.add_typer(models_app, name="models")
-_mount_plugins(app)
+app.add_typer(search_app, name="search")
+mount_plugins(app)
 
 
 def main() -> None:

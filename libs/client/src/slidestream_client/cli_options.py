@@ -5,6 +5,10 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from rich.console import Console
+
+from slidestream_client.output import USAGE_ERROR
+from slidestream_client.settings import ClientSettings
 
 TokenOption = Annotated[
     str | None,
@@ -15,3 +19,12 @@ TokenOption = Annotated[
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+
+
+def require_token(token: str | None, settings: ClientSettings) -> str:
+    """``--token``, else ``SLIDESTREAM_TOKEN``; a usage error when neither is given."""
+    value = token or (settings.token.get_secret_value() if settings.token else None)
+    if not value:
+        Console(stderr=True).print("[red]error:[/] no token: set SLIDESTREAM_TOKEN or pass --token")
+        raise typer.Exit(USAGE_ERROR)
+    return value

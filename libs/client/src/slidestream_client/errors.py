@@ -26,11 +26,15 @@ class ApiConnectionError(SlidestreamError):
 class ApiError(SlidestreamError):
     """The server answered with an error status."""
 
-    def __init__(self, status_code: int, reason: str, message: str) -> None:
+    def __init__(
+        self, status_code: int, reason: str, message: str, *, field: str | None = None
+    ) -> None:
         super().__init__(message)
         self.status_code = status_code
         self.reason = reason
         self.message = message
+        self.field = field
+        """The request parameter or search field the server named as the cause, if any."""
 
 
 class AuthenticationError(ApiError):
@@ -64,6 +68,16 @@ class ModelRefusedError(ApiError):
         self.problems = problems
 
 
+class SearchRefusedError(ApiError):
+    """400/422 from the search API: a filter, facet, sort, cursor or similarity query the server
+    refused (an unknown field, a value of the wrong type, a model it never indexed); ``field``
+    names the culprit."""
+
+
+class ServiceUnavailableError(ApiError):
+    """503: the server is up but cannot answer now (its database or index is unreachable)."""
+
+
 class VersionExistsError(ApiError):
     """409: this model version was pushed before; versions are immutable (push a new one)."""
 
@@ -86,45 +100,66 @@ class UploadRejectedError(SlidestreamError):
         self.detail = detail
 
 
-def _reason_and_message(response: httpx.Response) -> tuple[str, str]:
-    """The ``{"reason", "message"}`` body of an error response, or a fallback from the status."""
+def _error_body(response: httpx.Response) -> tuple[str, str, str | None]:
+    """The ``{"reason", "message", "field"}`` body of an error response (``field`` only where
+    the server named one), or a fallback from the status."""
     fallback_reason = f"http-{response.status_code}"
     fallback_message = f"HTTP {response.status_code} {response.reason_phrase}".strip()
     try:
         body = json.loads(response.content) if response.content else None
     except (json.JSONDecodeError, UnicodeDecodeError):
         text = response.text.strip()
-        return fallback_reason, text[:500] if text else fallback_message
+        return fallback_reason, text[:500] if text else fallback_message, None
     if isinstance(body, dict) and isinstance(body.get("detail"), dict):
         body = body["detail"]  # FastAPI's default shape for HTTPException(detail={...})
+    if isinstance(body, dict) and isinstance(body.get("detail"), list) and body["detail"]:
+        return _validation_problems(body["detail"], fallback_reason, fallback_message)
     if isinstance(body, dict):
         reason = body.get("reason") or body.get("error")  # the models API says "error"
         message = body.get("message") or body.get("detail")
+        field = body.get("field")
         return (
             str(reason) if reason else fallback_reason,
             str(message) if message else fallback_message,
+            str(field) if field else None,
         )
-    return fallback_reason, fallback_message
+    return fallback_reason, fallback_message, None
+
+
+def _validation_problems(
+    problems: list[object], fallback_reason: str, fallback_message: str
+) -> tuple[str, str, str | None]:
+    """FastAPI's own 422 (``{"detail": [{"loc": ["query", "limit"], "msg": ...}]}``), before any
+    handler ran: the first problem's parameter is the field, every message is kept."""
+    items = [item for item in problems if isinstance(item, dict) and item.get("msg")]
+    if not items:
+        return fallback_reason, fallback_message, None
+    location = [str(part) for part in items[0].get("loc", ())]
+    field = ".".join(location[1:] or location) or None  # without "query", "body"...
+    message = "; ".join(str(item["msg"]) for item in items)
+    return "invalid-request", message, field
 
 
 def error_from_response(
     response: httpx.Response, *, refused: type[ApiError] = ApiError
 ) -> ApiError:
     """The exception for an error response; ``refused`` is the class used for 400/413/422."""
-    reason, message = _reason_and_message(response)
+    reason, message, field = _error_body(response)
     status = response.status_code
     if status == httpx.codes.UNAUTHORIZED:
         return AuthenticationError(status, reason, f"the server refused the token: {message}")
     if status == httpx.codes.NOT_FOUND:
-        return NotFoundError(status, reason, message)
+        return NotFoundError(status, reason, message, field=field)
     if status in {
         httpx.codes.BAD_REQUEST,
         httpx.codes.FORBIDDEN,
         httpx.codes.REQUEST_ENTITY_TOO_LARGE,
         httpx.codes.UNPROCESSABLE_ENTITY,
     }:
-        return refused(status, reason, message)
-    return ApiError(status, reason, message)
+        return refused(status, reason, message, field=field)
+    if status == httpx.codes.SERVICE_UNAVAILABLE:
+        return ServiceUnavailableError(status, reason, message)
+    return ApiError(status, reason, message, field=field)
 
 
 def problems_from_response(response: httpx.Response) -> tuple[FieldProblem, ...]:

@@ -20,7 +20,7 @@ from pydantic import BaseModel
 from rich.console import Console
 from rich.table import Table
 
-from slidestream_client.cli_options import JsonOption, TokenOption
+from slidestream_client.cli_options import JsonOption, TokenOption, require_token
 from slidestream_client.errors import ModelRefusedError, VersionExistsError
 from slidestream_client.model_client import ModelsClient
 from slidestream_client.model_output import (
@@ -72,11 +72,7 @@ TenantOption = Annotated[str, typer.Option("--tenant", help="The tenant whose sl
 
 def _connect(api: str | None, token: str | None) -> ModelsClient:
     settings = ClientSettings()
-    token_value = token or (settings.token.get_secret_value() if settings.token else None)
-    if not token_value:
-        Console(stderr=True).print("[red]error:[/] no token: set SLIDESTREAM_TOKEN or pass --token")
-        raise typer.Exit(USAGE_ERROR)
-    return ModelsClient(api or settings.inference_api, token_value)
+    return ModelsClient(api or settings.inference_api, require_token(token, settings))
 
 
 @contextmanager

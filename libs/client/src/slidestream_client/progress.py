@@ -1,6 +1,6 @@
 """Progress bars of ``slidestream upload``: one per file in flight and a total (bytes, rate,
-ETA), and of ``slidestream models backfill``. Rich's ``Progress`` is thread-safe; each upload
-thread reports through its own listener."""
+ETA); of ``slidestream models backfill``; of ``slidestream search --export``. Rich's
+``Progress`` is thread-safe; each upload thread reports through its own listener."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from rich.progress import (
     DownloadColumn,
     MofNCompleteColumn,
     Progress,
+    SpinnerColumn,
     TaskID,
     TextColumn,
     TimeElapsedColumn,
@@ -149,3 +150,30 @@ class BackfillBar:
             completed=progress.done + progress.failed,
             failed=progress.failed,
         )
+
+
+class ExportBar:
+    """``slidestream search --export``: rows and bytes written so far (the server streams the
+    cohort without announcing its size, so there is no bar to fill, only counts and a rate)."""
+
+    def __init__(self, console: Console, path: Path) -> None:
+        self.progress = Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            TextColumn("{task.fields[rows]} rows"),
+            DownloadColumn(binary_units=True),
+            TransferSpeedColumn(),
+            TimeElapsedColumn(),
+            console=console,
+        )
+        self._task = self.progress.add_task(f"export to {_short(str(path))}", total=None, rows=0)
+
+    def __enter__(self) -> ExportBar:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def update(self, rows: int, size_bytes: int) -> None:
+        self.progress.update(self._task, completed=size_bytes, rows=rows)

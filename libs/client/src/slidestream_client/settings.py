@@ -11,6 +11,8 @@ from slidestream_client.state import default_state_dir
 
 DEFAULT_INFERENCE_API = "http://127.0.0.1:8095"
 """The local stack's inference service."""
+DEFAULT_SEARCH_API = "http://127.0.0.1:8091"
+"""The local stack's catalog service, which answers searches."""
 
 
 class ClientSettings(BaseSettings):
@@ -27,6 +29,12 @@ class ClientSettings(BaseSettings):
         validation_alias=AliasChoices("INFERENCE_API", "SLIDESTREAM_INFERENCE_API"),
         description="Base URL of the models API (the inference service); env INFERENCE_API, "
         "the name .local/stack.env uses.",
+    )
+    search_api: str = Field(
+        default=DEFAULT_SEARCH_API,
+        validation_alias=AliasChoices("SEARCH_API", "SLIDESTREAM_SEARCH_API"),
+        description="Base URL of the search API (the catalog service); env SEARCH_API, the name "
+        ".local/stack.env uses.",
     )
     state_dir: Path = Field(
         default_factory=default_state_dir,
