@@ -9,25 +9,11 @@ import pytest
 import tifffile
 
 import slidestream_samples as samples
-from slidestream_samples.aperio import APERIO_SCANNER_MODEL
-from slidestream_samples.generic import GENERIC_SCANNER_MODEL
-from slidestream_samples.philips import PHILIPS_SCANNER_MODEL
-from slidestream_samples.ventana import VENTANA_SCANNER_MODEL
 from slidestream_wsi.deid import DeidResult
 from slidestream_wsi.pyramid import describe_slide
 from slidestream_wsi.pyramid.scanner import SCANNER_MODEL_MAX_CHARS, bounded_model
 
-EXPECTED_MODEL: dict[str, str | None] = {
-    "svs": APERIO_SCANNER_MODEL,  # ScannerType = in the ImageDescription
-    "ndpi": "C13220",  # the Model tag (272): NDPI states it nowhere else
-    "philips_tiff": PHILIPS_SCANNER_MODEL,  # DICOM_MANUFACTURERS_MODEL_NAME in the XML
-    "philips_tiff_4x": PHILIPS_SCANNER_MODEL,
-    "leica_scn": "Leica SCN400",  # the main image's device model, its scanner part
-    "ventana_bif": VENTANA_SCANNER_MODEL,  # the iScan XMP packet's ScannerModel
-    "generic_tiff": GENERIC_SCANNER_MODEL,  # the Model tag (272)
-    "dicom": "Generator",  # ManufacturerModelName (0008,1090)
-    "ome_tiff": None,  # states no model
-}
+EXPECTED_MODEL = samples.SCANNER_MODEL_OF_LAYOUT
 
 
 def test_every_layout_has_an_expectation() -> None:
