@@ -188,6 +188,27 @@ def test_inference_talks_to_the_charts_triton_and_reads_token_hashes_from_a_secr
     }
 
 
+def test_the_catalog_reaches_the_inference_api_with_an_embed_token_from_a_secret(
+    helm: Path,
+) -> None:
+    deployments = of_kind(render(helm), "Deployment")
+    catalog = deployments["rel-slidestream-catalog"]
+    env = env_of(catalog)
+    assert env["INFERENCE_API_URL"] == "http://rel-slidestream-inference:8095"
+    token_file = Path(env["EMBED_TOKEN_FILE"])
+    mounts = {m["name"]: m["mountPath"] for m in container(catalog)["volumeMounts"]}
+    assert Path(mounts["embed-token"]) == token_file.parent
+    volumes = {v["name"]: v for v in catalog["spec"]["template"]["spec"]["volumes"]}
+    secret = volumes["embed-token"]["secret"]
+    assert secret["secretName"] == "slidestream-catalog-embed-token"
+    assert secret["items"] == [{"key": token_file.name, "path": token_file.name}]
+    # No other service holds the embed token.
+    others = [name for name, d in deployments.items() if "EMBED_TOKEN_FILE" in env_of(d)]
+    assert others == ["rel-slidestream-catalog"]
+    without_inference = of_kind(render(helm, **{"services.inference.enabled": False}), "Deployment")
+    assert "INFERENCE_API_URL" not in env_of(without_inference["rel-slidestream-catalog"])
+
+
 def test_triton_reads_the_models_bucket_itself_with_explicit_model_control(helm: Path) -> None:
     triton = of_kind(render(helm), "Deployment")["rel-slidestream-triton"]
     main = container(triton)

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import io
 import json
 import subprocess
 import sys
@@ -23,8 +25,11 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from slidestream_client.errors import SlidestreamError
 from slidestream_client.model_client import ModelsClient
+from slidestream_contracts.events import ObjectRef, SlideQcV1
+from slidestream_contracts.model_card import ModelCardV1
 from slidestream_platform.objectstore.minio_store import MinioObjectStore
 from slidestream_samples import painting
+from slidestream_wsi.pyramid import TilePlan, iter_tile_batches, open_source
 
 SLIDESTREAM = Path(sys.executable).with_name("slidestream")
 """The CLI of this environment (partner upload and status, models, admin)."""
@@ -222,6 +227,50 @@ def run_reference(model_pt: Path, tensor: npt.NDArray[np.float32], work: Path) -
     assert completed.returncode == 0, completed.stderr[-3000:]
     with np.load(out) as arrays:
         return [arrays[f"arr_{index}"] for index in range(len(arrays.files))]
+
+
+# -- what a run stored -----------------------------------------------------------------------
+
+
+def read_verified(store: MinioObjectStore, ref: ObjectRef) -> bytes:
+    with store.open_stream(ref.bucket, ref.key) as stream:
+        data = stream.read()
+    assert hashlib.sha256(data).hexdigest() == ref.sha256, ref.key
+    return data
+
+
+def read_npz(data: bytes) -> dict[str, np.ndarray]:
+    with np.load(io.BytesIO(data)) as arrays:
+        return {name: arrays[name] for name in arrays.files}
+
+
+def tiles_the_service_read(
+    store: MinioObjectStore, qc: SlideQcV1, arrays: dict[str, np.ndarray], level_index: int,
+    card: ModelCardV1, work: Path,
+) -> npt.NDArray[np.uint8]:  # fmt: skip
+    """The tiles at ``arrays``' level-0 origins (``scores.npz``'s or ``embeddings.npz``'s),
+    read from the converted level the run used with the one slide reader (tile size and
+    spacing from the card)."""
+    [level] = [level for level in qc.levels if level.index == level_index]
+    assert level.mpp_x is not None, "converted levels state their spacing"
+    [ref] = [ref for ref in qc.dicom if ref.key.endswith(f"/level-{level_index}.dcm")]
+    path = work / f"level-{level_index}.dcm"
+    path.write_bytes(read_verified(store, ref))
+    downsample = max(lv.width_px for lv in qc.levels) / level.width_px
+    span_px = round(card.input.tile_size_px * card.input.mpp_um / level.mpp_x)
+    assert int(arrays["tile_size_l0_px"]) == round(span_px * downsample)
+    origins_level = np.rint(arrays["origins_px"] / downsample).astype(np.int64)
+    assert np.array_equal(np.rint(origins_level * downsample), arrays["origins_px"])
+    assert not (origins_level % span_px).any(), "tiles off the level's tile grid"
+    with open_source([path]) as slide:
+        plan = TilePlan(
+            level=slide.geometry[0],
+            span_px=span_px,
+            tile_size_px=card.input.tile_size_px,
+            mpp_um=span_px * level.mpp_x / card.input.tile_size_px,
+            origins_px=origins_level,
+        )
+        return np.concatenate([b.pixels for b in iter_tile_batches(slide, plan, 64)])
 
 
 # -- the CLIs --------------------------------------------------------------------------------

@@ -87,6 +87,12 @@ spec:
             {{- if $svc.apiTokens }}
             - {name: API_TOKENS_FILE, value: /run/secrets/slidestream-api-tokens/api_tokens.json}
             {{- end }}
+            {{- if and (eq $name "catalog") $root.Values.services.inference.enabled }}
+            - {name: INFERENCE_API_URL, value: {{ printf "http://%s-inference:%v" (include "slidestream.fullname" $root) $root.Values.services.inference.port | quote }}}
+            {{- end }}
+            {{- if $svc.embedToken }}
+            - {name: EMBED_TOKEN_FILE, value: /run/secrets/slidestream-embed-token/embed_token}
+            {{- end }}
             {{- range $key, $value := $svc.env }}
             {{- if $value }}
             - {name: {{ $key }}, value: {{ $value | quote }}}
@@ -115,6 +121,9 @@ spec:
             {{- end }}
             {{- if $svc.apiTokens }}
             - {name: api-tokens, mountPath: /run/secrets/slidestream-api-tokens, readOnly: true}
+            {{- end }}
+            {{- if $svc.embedToken }}
+            - {name: embed-token, mountPath: /run/secrets/slidestream-embed-token, readOnly: true}
             {{- end }}
       volumes:
         - name: secrets
@@ -149,6 +158,14 @@ spec:
             secretName: {{ .existingSecret }}
             items:
               - {key: api_tokens.json, path: api_tokens.json}
+            defaultMode: 0400
+        {{- end }}
+        {{- with $svc.embedToken }}
+        - name: embed-token
+          secret:
+            secretName: {{ .existingSecret }}
+            items:
+              - {key: embed_token, path: embed_token}
             defaultMode: 0400
         {{- end }}
 ---

@@ -29,7 +29,7 @@ from slidestream_deid.adapters.tables import AuditRow, ProcessedRow, RetentionRo
 from slidestream_deid.settings import DeidSettings
 from slidestream_deid.workflow import EVENT_ID_NAMESPACE, DeidWorkflow
 from slidestream_platform.decisions import DecisionPublisher
-from slidestream_samples import LAYOUT_MAKERS, TOKENS
+from slidestream_samples import LAYOUT_MAKERS, SCANNER_MODEL_OF_LAYOUT, TOKENS
 from slidestream_samples.aperio import write_svs
 from slidestream_wsi.pseudonyms import PseudonymKey, pseudonym
 from slidestream_wsi.scan import scan_bytes_for_tokens
@@ -148,6 +148,8 @@ async def test_planted_layouts_leave_quarantine_without_identity(
     # whole-collection canvas OpenSlide reports).
     assert (deid.width_px, deid.height_px) == (2048, 1536)
     assert deid.level_count >= 2
+    # The scanner model the output still states (the sparse description of in-place outputs).
+    assert deid.scanner_model == SCANNER_MODEL_OF_LAYOUT[layout]
     assert deid.audit.removed_images  # label and macro/overview
     assert deid.audit.key_version == 1
     key = PseudonymKey(1, deployment.key_file.read_bytes().rstrip(b"\n"))

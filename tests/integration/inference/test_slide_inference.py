@@ -13,7 +13,6 @@ Triton: uploaded with the partner CLI, judged by QC, analysed by every routed mo
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import io
 import json
 from collections.abc import AsyncIterator
@@ -28,12 +27,11 @@ import numpy.typing as npt
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from slidestream_contracts.events import ObjectRef, SlideInferredV1, SlideQcV1, SlideStatusV1
+from slidestream_contracts.events import SlideInferredV1, SlideQcV1, SlideStatusV1
 from slidestream_contracts.model_card import ModelCardV1
 from slidestream_contracts.states import SlideState
 from slidestream_contracts.topics import Topic, dead_letter_topic
 from slidestream_platform.objectstore.minio_store import MinioObjectStore
-from slidestream_wsi.pyramid import TilePlan, iter_tile_batches, open_source
 from tests.support.inference_stack import (
     Janitor,
     ModelsApi,
@@ -41,8 +39,11 @@ from tests.support.inference_stack import (
     make_tile_net,
     models_cli,
     paint_slide,
+    read_npz,
+    read_verified,
     run_reference,
     tile_net_card,
+    tiles_the_service_read,
     upload,
     wait_consumed,
 )
@@ -171,46 +172,6 @@ async def slides(
         await collector.stop()
 
 
-def _read(store: MinioObjectStore, ref: ObjectRef) -> bytes:
-    with store.open_stream(ref.bucket, ref.key) as stream:
-        data = stream.read()
-    assert hashlib.sha256(data).hexdigest() == ref.sha256, ref.key
-    return data
-
-
-def _npz(data: bytes) -> dict[str, np.ndarray]:
-    with np.load(io.BytesIO(data)) as arrays:
-        return {name: arrays[name] for name in arrays.files}
-
-
-def _tiles_the_service_read(
-    store: MinioObjectStore, qc: SlideQcV1, scores: dict[str, np.ndarray], level_index: int,
-    card: ModelCardV1, work: Path,
-) -> npt.NDArray[np.uint8]:  # fmt: skip
-    """The tiles at ``scores``' level-0 origins, read from the converted level the run used
-    with the one slide reader (tile size and spacing from the card)."""
-    [level] = [level for level in qc.levels if level.index == level_index]
-    assert level.mpp_x is not None, "converted levels state their spacing"
-    [ref] = [ref for ref in qc.dicom if ref.key.endswith(f"/level-{level_index}.dcm")]
-    path = work / f"level-{level_index}.dcm"
-    path.write_bytes(_read(store, ref))
-    downsample = max(lv.width_px for lv in qc.levels) / level.width_px
-    span_px = round(card.input.tile_size_px * card.input.mpp_um / level.mpp_x)
-    assert int(scores["tile_size_l0_px"]) == round(span_px * downsample)
-    origins_level = np.rint(scores["origins_px"] / downsample).astype(np.int64)
-    assert np.array_equal(np.rint(origins_level * downsample), scores["origins_px"])
-    assert not (origins_level % span_px).any(), "tiles off the level's tile grid"
-    with open_source([path]) as slide:
-        plan = TilePlan(
-            level=slide.geometry[0],
-            span_px=span_px,
-            tile_size_px=card.input.tile_size_px,
-            mpp_um=span_px * level.mpp_x / card.input.tile_size_px,
-            origins_px=origins_level,
-        )
-        return np.concatenate([b.pixels for b in iter_tile_batches(slide, plan, 64)])
-
-
 def _card_input(tiles: npt.NDArray[np.uint8], card: ModelCardV1) -> npt.NDArray[np.float32]:
     """The model card's input, written out here: NCHW float32 in ``channel_order``,
     ``(pixel / 255 - mean) / std``."""
@@ -235,16 +196,18 @@ async def test_a_routed_slide_is_analysed_as_the_model_run_directly_in_torch(
     assert all(ref.key.startswith(prefix) for ref in inferred.outputs)
     assert inferred.scores is not None and inferred.embeddings is not None
     assert inferred.slide_embedding is not None
-    summary = json.loads(_read(store, next(r for r in inferred.outputs if r.key.endswith("json"))))
-    scores = _npz(_read(store, inferred.scores))
-    embeddings = _npz(_read(store, inferred.embeddings))
+    summary = json.loads(
+        read_verified(store, next(r for r in inferred.outputs if r.key.endswith("json")))
+    )
+    scores = read_npz(read_verified(store, inferred.scores))
+    embeddings = read_npz(read_verified(store, inferred.embeddings))
     assert list(scores["labels"]) == ["tumour", "stroma", "background"]
     assert np.array_equal(embeddings["origins_px"], scores["origins_px"])
     assert embeddings["embeddings"].dtype == np.float16
     assert inferred.tile_count == len(scores["origins_px"]) == summary["tile_count"] > 20
 
     tiles = await asyncio.to_thread(
-        _tiles_the_service_read, store, qc, scores, summary["level"], card, tmp_path
+        tiles_the_service_read, store, qc, scores, summary["level"], card, tmp_path
     )
     probabilities, features = await asyncio.to_thread(
         run_reference, slides.model_pt, _card_input(tiles, card), tmp_path
@@ -255,7 +218,7 @@ async def test_a_routed_slide_is_analysed_as_the_model_run_directly_in_torch(
     np.testing.assert_allclose(
         embeddings["embeddings"].astype(np.float32), features, rtol=0, atol=EMBEDDING_ATOL
     )
-    slide_embedding = np.load(io.BytesIO(_read(store, inferred.slide_embedding)))
+    slide_embedding = np.load(io.BytesIO(read_verified(store, inferred.slide_embedding)))
     # The mean of the answered (float16) tile embeddings: the reference rounded as Triton's.
     answered = features.astype(np.float16).astype(np.float64)
     np.testing.assert_allclose(slide_embedding, answered.mean(axis=0), rtol=0, atol=1e-5)
@@ -268,7 +231,7 @@ async def test_a_routed_slide_is_analysed_as_the_model_run_directly_in_torch(
     names = sorted(ref.key.rsplit("/", 1)[-1] for ref in inferred.heatmaps)
     assert names == ["heatmap-background.png", "heatmap-stroma.png", "heatmap-tumour.png"]
     for ref in inferred.heatmaps:
-        picture = cv2.imdecode(np.frombuffer(_read(store, ref), np.uint8), cv2.IMREAD_COLOR)
+        picture = cv2.imdecode(np.frombuffer(read_verified(store, ref), np.uint8), cv2.IMREAD_COLOR)
         assert picture is not None and max(picture.shape[:2]) >= 256
     [status] = slides.inferred_statuses(slides.routed)
     assert status.tenant == slides.routed_tenant

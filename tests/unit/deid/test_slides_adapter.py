@@ -54,5 +54,7 @@ def test_properties_from_the_structure_equal_those_of_the_written_output(
     if layout != "generic_tiff":  # the generic sample states no resolution
         assert expected.mpp_x is not None
     assert expected.vendor == SCANNER_VENDOR.get(SlideFormat(reader.format))
+    if layout != "ome_tiff":  # the OME sample states no scanner model
+        assert expected.scanner_model is not None
     if layout in ("svs", "leica_scn", "ventana_bif"):
         assert expected.objective_power is not None  # these layouts do carry a power

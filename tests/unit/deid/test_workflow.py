@@ -40,7 +40,7 @@ from slidestream_platform.decisions import DecisionPublisher
 from slidestream_platform.errors import RetryableError
 from slidestream_platform.objectstore.ranged import RANGE_BLOCK_BYTES
 from slidestream_samples import TOKENS, make_svs
-from slidestream_samples.aperio import write_svs
+from slidestream_samples.aperio import APERIO_SCANNER_MODEL, write_svs
 from slidestream_wsi.deid import DeidPolicy, DeidResult, PatchedDeidResult
 from slidestream_wsi.errors import CorruptSlideError
 from slidestream_wsi.pseudonyms import pseudonym
@@ -172,6 +172,8 @@ async def test_planted_svs_is_deidentified_recorded_and_published(
     assert (deid.format, deid.vendor, deid.level_count) == ("aperio_svs", "aperio", 3)
     assert (deid.width_px, deid.height_px) == (2048, 1536)
     assert deid.mpp_x == pytest.approx(0.499) and deid.objective_power == 20
+    # The model the output still states (ScannerType), never the unit's ScanScope ID.
+    assert deid.scanner_model == APERIO_SCANNER_MODEL
     key = harness.settings.pseudonym_key()
     assert deid.pseudonyms == {
         "case": pseudonym(key, TENANT, "case", TOKENS["accession"]),

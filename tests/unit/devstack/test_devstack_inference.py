@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
+from slidestream_catalog.settings import CatalogSettings
 from slidestream_devstack import stack
 from slidestream_devstack.buckets import BUCKETS, MODELS_BUCKET
 from slidestream_devstack.credentials import load_or_create_credentials
@@ -19,11 +20,12 @@ from slidestream_devstack.part import StackContext
 from slidestream_devstack.paths import StackPaths
 from slidestream_devstack.secret_files import (
     DEV_TOKEN_SCOPES,
+    embed_token_file,
     inference_api_tokens_file,
     models_token_file,
     read_secret,
 )
-from slidestream_devstack.services import InferenceServicePart
+from slidestream_devstack.services import CatalogServicePart, InferenceServicePart
 from slidestream_devstack.settings import DevstackSettings
 from slidestream_devstack.triton import TritonLayout, TritonPart, s3_model_repository
 from slidestream_inference.settings import InferenceSettings
@@ -118,16 +120,23 @@ def test_the_api_tokens_file_holds_the_tokens_hash_and_scopes_only(tmp_path: Pat
     token = read_secret(models_token_file(tmp_path))
     path = inference_api_tokens_file(tmp_path)
 
+    embed_token = read_secret(embed_token_file(tmp_path))
     entries = json.loads(path.read_text("utf-8"))
     assert entries == [
         {
             "name": "devstack",
             "sha256": hashlib.sha256(token.encode("ascii")).hexdigest(),
             "scopes": ["models:read", "models:write"],
-        }
+        },
+        {
+            "name": "catalog",
+            "sha256": hashlib.sha256(embed_token.encode("ascii")).hexdigest(),
+            "scopes": ["models:embed"],
+        },
     ]
     assert set(DEV_TOKEN_SCOPES) == {"models:read", "models:write"}
     assert token not in path.read_text("utf-8")
+    assert embed_token not in path.read_text("utf-8")
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
 
 
@@ -137,8 +146,29 @@ def test_the_api_tokens_file_follows_a_replaced_token(tmp_path: Path) -> None:
     token_path.unlink()  # a deliberate rotation: delete the token, the next start makes one
     new_token = read_secret(models_token_file(tmp_path))
 
-    [entry] = json.loads(inference_api_tokens_file(tmp_path).read_text("utf-8"))
+    entry, _catalog = json.loads(inference_api_tokens_file(tmp_path).read_text("utf-8"))
     assert entry["sha256"] == hashlib.sha256(new_token.encode("ascii")).hexdigest()
+
+
+def test_the_catalog_gets_its_embed_token_file_and_the_inference_api(
+    ctx: StackContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    part = CatalogServicePart()
+    part.prepare(ctx)
+
+    spec = part.launch_spec(ctx)
+
+    token_path = Path(spec.env["EMBED_TOKEN_FILE"])
+    assert token_path == ctx.paths.local / "secrets" / "embed-token"
+    assert TOKEN_PATTERN.fullmatch(read_secret(token_path))
+    assert stat.S_IMODE(token_path.stat().st_mode) == 0o600
+    assert read_secret(token_path) not in "".join(spec.env.values())
+    assert spec.env["INFERENCE_API_URL"] == "http://127.0.0.1:8095"
+    for key, value in spec.env.items():
+        monkeypatch.setenv(key, value)
+    settings = CatalogSettings()
+    assert settings.embed_token_file == token_path
+    assert settings.inference_api_url == spec.env["INFERENCE_API_URL"]
 
 
 def test_the_inference_service_gets_triton_the_bucket_and_the_tokens_file(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -12,14 +13,22 @@ from uuid import uuid4
 import httpx
 import pytest
 from fastapi import FastAPI
+from PIL import Image
 
 from slidestream_contracts.events import InferenceRequestedV1
 from slidestream_contracts.tokens import token_sha256
+from slidestream_inference.adapters.model_bucket import ModelBucket
 from slidestream_inference.adapters.tokens import TokenFile
-from slidestream_inference.api import models_api
+from slidestream_inference.adapters.triton import TritonUnavailableError
+from slidestream_inference.api import embed_api, models_api
+from slidestream_inference.domain.patches import MAX_PATCH_BYTES
+from slidestream_inference.model_embedding import PatchEmbedder
 from slidestream_inference.models_admin import ModelsAdmin
 from slidestream_modelrepo import pack_upload
-from tests.support.fakes import RecordingPublisher
+from tests.support.fakes import MemoryStore, RecordingPublisher
+from tests.support.inference import FakeTriton as FakeTritonModels
+from tests.support.inference import model_card as grey_card
+from tests.support.inference import store_card
 from tests.support.models_api import (
     TRITON_ENDPOINT,
     FakeSlideCatalogue,
@@ -28,9 +37,10 @@ from tests.support.models_api import (
     torchscript_bytes,
 )
 
-READ_TOKEN, WRITE_TOKEN = "ssk_read-only", "ssk_read-write"
+READ_TOKEN, WRITE_TOKEN, EMBED_TOKEN = "ssk_read-only", "ssk_read-write", "ssk_embed"
 READ = {"Authorization": f"Bearer {READ_TOKEN}"}
 WRITE = {"Authorization": f"Bearer {WRITE_TOKEN}"}
+EMBED = {"Authorization": f"Bearer {EMBED_TOKEN}"}
 TENANT = "lab-a"
 
 
@@ -44,6 +54,7 @@ def token_file(tmp_path: Path) -> Path:
             "sha256": token_sha256(WRITE_TOKEN),
             "scopes": ["models:read", "models:write"],
         },
+        {"name": "catalog", "sha256": token_sha256(EMBED_TOKEN), "scopes": ["models:embed"]},
     ]
     path.write_text(json.dumps(entries))
     return path
@@ -53,6 +64,30 @@ def token_file(tmp_path: Path) -> Path:
 async def client(admin: ModelsAdmin, token_file: Path) -> AsyncIterator[httpx.AsyncClient]:
     app = FastAPI()
     app.include_router(models_api(admin, TokenFile(token_file)))
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://inference") as client:
+        yield client
+
+
+@pytest.fixture
+def tritons() -> FakeTritonModels:
+    return FakeTritonModels(ready={"grey": ("1",)})
+
+
+@pytest.fixture
+async def embedding(
+    token_file: Path, tritons: FakeTritonModels
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The embed route over a bucket holding ``grey`` (from the slide-run tests: a 3-wide
+    embedding of 128 px tiles) and ``probs`` (no embedding output), both ready."""
+    store = MemoryStore()
+    store_card(store, grey_card())
+    probs = {"name": "PROBS", "kind": "class_probabilities", "width": 2, "labels": ["a", "b"]}
+    store_card(store, grey_card(name="probs", outputs=[probs]))
+    tritons.ready["probs"] = ("1",)
+    app = FastAPI()
+    embedder = PatchEmbedder(bucket=ModelBucket(store, "models"), triton=tritons)
+    app.include_router(embed_api(embedder, TokenFile(token_file)))
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://inference") as client:
         yield client
@@ -224,3 +259,70 @@ async def test_a_backfill_answers_202_and_reports_progress(
     [(event, _event_id)] = publisher.sent
     assert isinstance(event, InferenceRequestedV1)
     assert (event.slide_id, event.requested_by) == (slide, "ai-team")
+
+
+def png(side_px: int = 128, height_px: int | None = None) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (side_px, height_px or side_px), (200, 120, 180)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+async def embed(
+    client: httpx.AsyncClient,
+    image: bytes,
+    *,
+    name: str = "grey",
+    headers: dict[str, str] = EMBED,
+    version: str | None = None,
+) -> httpx.Response:
+    data = {} if version is None else {"version": version}
+    files = {"image": ("patch.png", image, "image/png")}
+    return await client.post(f"/v1/models/{name}/embed", headers=headers, data=data, files=files)
+
+
+async def test_an_embedding_answers_model_version_dimension_and_numbers(
+    embedding: httpx.AsyncClient,
+) -> None:
+    response = await embed(embedding, png(), version="1")
+
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert set(body) == {"model", "version", "dimension", "embedding"}
+    assert (body["model"], body["version"], body["dimension"]) == ("grey", "1", 3)
+    # The fake model's embedding is each channel's mean input: pixel / 255 (mean 0, std 1).
+    assert body["embedding"] == pytest.approx([200 / 255, 120 / 255, 180 / 255], abs=1e-6)
+
+
+async def test_embedding_needs_the_embed_scope_and_no_other_scope_grants_it(
+    embedding: httpx.AsyncClient,
+) -> None:
+    assert_error(await embed(embedding, png(), headers={}), 401, "unauthenticated")
+    assert_error(await embed(embedding, png(), headers=READ), 403, "forbidden")
+    assert_error(await embed(embedding, png(), headers=WRITE), 403, "forbidden")
+    assert (await embed(embedding, png())).status_code == 200
+
+
+async def test_an_embed_token_opens_nothing_else(client: httpx.AsyncClient) -> None:
+    assert_error(await client.get("/v1/models", headers=EMBED), 403, "forbidden")
+    assert_error(await client.post("/v1/models/tissue/load", headers=EMBED), 403, "forbidden")
+
+
+async def test_embedding_refusals_answer_their_status_and_code(
+    embedding: httpx.AsyncClient, tritons: FakeTritonModels
+) -> None:
+    assert_error(await embed(embedding, png(), name="nothing"), 404, "not-found")
+    assert_error(await embed(embedding, png(), version="9"), 404, "not-found")
+    assert_error(await embed(embedding, png(), name="probs"), 409, "no-embedding-output")
+    too_wide = await embed(embedding, png(4097, 1))
+    assert [p["field"] for p in assert_error(too_wide, 413, "too-large")] == ["image"]
+    too_heavy = await embed(embedding, b"\x89PNG" + bytes(MAX_PATCH_BYTES))
+    assert_error(too_heavy, 413, "too-large")
+    not_image = await embed(embedding, b"%PDF-1.7 not an image")
+    assert [p["field"] for p in assert_error(not_image, 422, "invalid")] == ["image"]
+    bad_version = await embed(embedding, png(), version="v1")
+    assert [p["field"] for p in assert_error(bad_version, 422, "invalid")] == ["body.version"]
+    tritons.ready = {}
+    assert_error(await embed(embedding, png()), 409, "not-loaded")
+    tritons.ready = {"grey": ("1",)}
+    tritons.failure = TritonUnavailableError("Triton at fake: connection refused")
+    assert_error(await embed(embedding, png()), 503, "unavailable")

@@ -28,6 +28,11 @@ ModelName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}
 """A Triton model name: a directory name in the ``models`` bucket and a path segment."""
 ReasonCode = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9:_-]{0,63}$")]
 """A short machine-readable reason (``phi-residual``, ``checksum-mismatch``)."""
+ScannerModel = Annotated[
+    str, StringConstraints(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")
+]
+"""A scanner's model as a file states it: printable (no control characters), at most 200
+characters (``slidestream_wsi.pyramid.scanner`` bounds what it reads to the same)."""
 
 
 def utc_now() -> datetime:
@@ -122,6 +127,9 @@ class SlideDeidentifiedV1(SlideEvent):
     pseudonyms: dict[str, str] = Field(default_factory=dict)
     """Role (``case``, ``specimen``, ``patient``) → keyed-HMAC pseudonym."""
     audit: DeidAuditSummary
+    scanner_model: ScannerModel | None = None
+    """The scanner's model as the de-identified slide states it (``GT450``, ``C13220``,
+    ``Leica SCN400``); ``None`` when it states none. Added in v1 as an optional field."""
 
 
 class Compression(StrEnum):

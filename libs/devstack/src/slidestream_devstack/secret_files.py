@@ -3,7 +3,8 @@
 Generated once per checkout under ``.local/secrets/`` with mode 0600 and kept: the deid
 pseudonym key must stay the same across restarts, or the same identifier would get a new
 pseudonym (rotation is a deliberate act: a new file and a new key version); the models API
-token stays valid for the demo and the tests across restarts.
+tokens (the developer's, and the catalog's ``models:embed`` one) stay valid for the demo and
+the tests across restarts.
 """
 
 from __future__ import annotations
@@ -32,6 +33,11 @@ API_TOKEN_RANDOM_BYTES: Final = 32
 """256 bits of randomness, written hex-encoded after the prefix."""
 DEV_TOKEN_NAME: Final = "devstack"  # noqa: S105 - the entry's label, not a secret
 DEV_TOKEN_SCOPES: Final[tuple[str, ...]] = ("models:read", "models:write")
+EMBED_TOKEN_NAME: Final = "embed-token"  # noqa: S105 - a file name, not a secret
+"""The catalog's bearer token for embedding image patches (its ``EMBED_TOKEN_FILE``)."""
+CATALOG_TOKEN_NAME: Final = "catalog"  # noqa: S105 - the entry's label, not a secret
+CATALOG_TOKEN_SCOPES: Final[tuple[str, ...]] = ("models:embed",)
+"""Similarity search by patch only: the catalog can neither read nor change the models."""
 
 
 def secrets_dir(local: Path) -> Path:
@@ -71,6 +77,13 @@ def models_token_file(local: Path) -> Path:
     )
 
 
+def embed_token_file(local: Path) -> Path:
+    """The catalog's ``models:embed`` token (``ssk_`` + 64 hex digits), created on first use."""
+    return ensure_secret_file(
+        secrets_dir(local) / EMBED_TOKEN_NAME, API_TOKEN_RANDOM_BYTES, prefix=API_TOKEN_PREFIX
+    )
+
+
 def api_token_entry(name: str, token: str, scopes: Sequence[str]) -> dict[str, object]:
     """One entry of an API tokens file: the SHA-256 (hex) of the whole bearer token's ASCII."""
     return {
@@ -81,10 +94,16 @@ def api_token_entry(name: str, token: str, scopes: Sequence[str]) -> dict[str, o
 
 
 def inference_api_tokens_file(local: Path) -> Path:
-    """The inference service's tokens file, derived from the models token (rewritten if stale)."""
-    token = read_secret(models_token_file(local))
+    """The inference service's tokens file, derived from the models token and the catalog's
+    embed token (rewritten if stale)."""
+    entries = [
+        api_token_entry(DEV_TOKEN_NAME, read_secret(models_token_file(local)), DEV_TOKEN_SCOPES),
+        api_token_entry(
+            CATALOG_TOKEN_NAME, read_secret(embed_token_file(local)), CATALOG_TOKEN_SCOPES
+        ),
+    ]
     path = secrets_dir(local) / INFERENCE_API_TOKENS_NAME
-    text = json.dumps([api_token_entry(DEV_TOKEN_NAME, token, DEV_TOKEN_SCOPES)], indent=2) + "\n"
+    text = json.dumps(entries, indent=2) + "\n"
     if path.exists() and path.read_text(encoding="utf-8") == text:
         return path
     temporary = path.with_suffix(".tmp")

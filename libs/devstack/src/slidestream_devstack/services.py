@@ -25,6 +25,7 @@ from slidestream_devstack.ports import (
 from slidestream_devstack.readiness import http_ok
 from slidestream_devstack.secret_files import (
     deid_pseudonym_key_file,
+    embed_token_file,
     inference_api_tokens_file,
     models_token_file,
 )
@@ -97,6 +98,17 @@ class CatalogServicePart(ServicePart):
     ports: ClassVar[tuple[int, ...]] = (CATALOG_PORT,)
     api_variable: ClassVar[str] = "CATALOG_API"
     requires: ClassVar[tuple[str, ...]] = ("kafka", "postgres")
+
+    def prepare(self, ctx: StackContext) -> None:
+        embed_token_file(ctx.paths.local)
+
+    def extra_env(self, ctx: StackContext) -> dict[str, str]:
+        # Similarity by image patch: the inference service embeds it. The token's path only
+        # (scope models:embed; the inference service's tokens file holds its hash).
+        return {
+            "INFERENCE_API_URL": f"http://{LOOPBACK}:{INFERENCE_PORT}",
+            "EMBED_TOKEN_FILE": str(embed_token_file(ctx.paths.local)),
+        }
 
 
 class DeidServicePart(ServicePart):

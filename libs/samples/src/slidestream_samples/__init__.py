@@ -26,7 +26,7 @@ from slidestream_samples.conversion import CONVERT_MPP_UM, make_conversion_tiff
 from slidestream_samples.dicom import make_dicom_series
 from slidestream_samples.generic import make_generic_tiff
 from slidestream_samples.hamamatsu import NDPI_LEVEL0_MPP_UM, make_ndpi
-from slidestream_samples.layouts import LAYOUT_MAKERS, TIFF_LAYOUTS
+from slidestream_samples.layouts import LAYOUT_MAKERS, SCANNER_MODEL_OF_LAYOUT, TIFF_LAYOUTS
 from slidestream_samples.leica import LEICA_SCN_NAMESPACE, make_leica_scn
 from slidestream_samples.ome import make_ome_tiff
 from slidestream_samples.phi import LABEL_TOKENS, TOKENS, PlantedSlide
@@ -42,6 +42,7 @@ __all__ = [
     "LEVEL0_HEIGHT_PX",
     "LEVEL0_WIDTH_PX",
     "NDPI_LEVEL0_MPP_UM",
+    "SCANNER_MODEL_OF_LAYOUT",
     "TIFF_LAYOUTS",
     "TILE_PX",
     "TOKENS",

@@ -36,6 +36,8 @@ APERIO_PHI_PAIRS = (
     f"Barcode = {TOKENS['barcode']}",
 )
 """What an Aperio scanner writes, with planted PHI in the fields it uses for identity."""
+APERIO_SCANNER_MODEL = "GT450"
+"""``ScannerType`` of the SVS sample (a GT 450 writes it; the model, not the unit's ID)."""
 
 
 def write_aperio_label_and_macro(tif: tifffile.TiffWriter) -> None:
@@ -75,6 +77,7 @@ def make_svs(directory: Path) -> PlantedSlide:
         "Time = 04:05:06",
         f"User = {TOKENS['operator']}",
         f"ScanScope ID = {TOKENS['serial']}",
+        f"ScannerType = {APERIO_SCANNER_MODEL}",
         f"Barcode = {TOKENS['barcode']}",
         f"Title = {TOKENS['free_text']}",
         f"Comment {TOKENS['patient_name']}",

@@ -139,10 +139,14 @@ def _plant_patient_and_study(ds: Dataset) -> None:
     ds.AcquisitionDateTime = SCAN_DATE + SCAN_TIME
 
 
+DICOM_SCANNER_MODEL = "Generator"
+"""ManufacturerModelName (0008,1090) of the DICOM sample."""
+
+
 def _plant_equipment(ds: Dataset) -> None:
     """General Equipment (PS3.3 §C.7.5.1), the operator, free text and a private block."""
     ds.Manufacturer = "Synthetic"
-    ds.ManufacturerModelName = "Generator"
+    ds.ManufacturerModelName = DICOM_SCANNER_MODEL
     ds.SoftwareVersions = "1.0"
     ds.DeviceSerialNumber = TOKENS["serial"]
     ds.InstitutionName = TOKENS["institution"]

@@ -44,6 +44,10 @@ def _jpeg_with_restarts(
     return data, starts
 
 
+NDPI_SCANNER_MODEL = "C13220"
+"""The Model tag (272) of the NDPI sample: NanoZoomer files state their model only there."""
+
+
 def _ndpi_tags(magnification: float, extra: bool) -> list[ExtraTag]:
     """Hamamatsu's private tags (65420 on); ``extra`` adds those that carry identity."""
     tags: list[ExtraTag] = [
@@ -93,7 +97,7 @@ def make_ndpi(directory: Path) -> PlantedSlide:
                 metadata=None,
                 extratags=[
                     (271, 2, 0, "Hamamatsu", True),
-                    (272, 2, 0, "C13220", True),
+                    (272, 2, 0, NDPI_SCANNER_MODEL, True),
                     (65426, 4, len(starts), starts, True),  # McuStarts
                     *_ndpi_tags(20.0 / (2**index), extra=index == 0),
                     *(common_tags()[:6] if index == 0 else []),

@@ -18,6 +18,10 @@ from slidestream_samples.tiff_common import common_tags, write_levels
 PHILIPS_SOFTWARE = "Philips DP v1.0"
 
 
+PHILIPS_SCANNER_MODEL = "UFS Scanner"
+"""DICOM (0008,1090) Manufacturer's Model Name as the sample's DPUfsImport XML states it."""
+
+
 def _attribute(name: str, value: str, group: str = "0x0000", element: str = "0x0000") -> str:
     return (
         f'<Attribute Name="{name}" Group="{group}" Element="{element}" PMSVR="IString">'
@@ -55,6 +59,7 @@ def _philips_xml(level0_size: tuple[int, int], level_step: int) -> str:
         + _attribute("DICOM_DEVICE_SERIAL_NUMBER", TOKENS["serial"], "0x0018", "0x1000")
         + _attribute("DICOM_INSTITUTION_NAME", TOKENS["institution"], "0x0008", "0x0080")
         + _attribute("DICOM_MANUFACTURER", "PHILIPS", "0x0008", "0x0070")
+        + _attribute("DICOM_MANUFACTURERS_MODEL_NAME", PHILIPS_SCANNER_MODEL, "0x0008", "0x1090")
         + _attribute("PIM_DP_UFS_BARCODE", barcode_b64)
         + _attribute("PIM_DP_SOURCE_FILE", TOKENS["filename"])
         + _attribute("PIM_DP_UFS_INTERFACE_VERSION", "5.0")

@@ -15,6 +15,10 @@ VENTANA_SOFTWARE = "ScanOutputManager 1.1.0.15854"
 """Software value of Ventana BIF files (tifffile detects BIF by this prefix)."""
 
 
+VENTANA_SCANNER_MODEL = "VENTANA DP 200"
+"""The iScan packet's ``ScannerModel`` in the BIF sample."""
+
+
 def _ventana_iscan_xmp() -> bytes:
     """The iScan XML packet of directory 0 (OpenSlide copies every attribute to a property)."""
     return (
@@ -23,7 +27,8 @@ def _ventana_iscan_xmp() -> bytes:
         f'ScanDate="{TOKENS["scan_date"]}" ScanTime="04:05:06" UserName="{TOKENS["operator"]}" '
         f'UnitNumber="{TOKENS["serial"]}" SlideAnnotation="{TOKENS["free_text"]}" '
         f'FileName="{TOKENS["filename"]}" Magnification="20" ScanRes="0.465" Z-layers="1" '
-        'Z-spacing="1" FocusMode="1" BuildVersion="3.3.1.1">'
+        'Z-spacing="1" FocusMode="1" BuildVersion="3.3.1.1" '
+        f'ScannerModel="{VENTANA_SCANNER_MODEL}">'
         f'<AOI0 Left="10" Top="20" Right="2058" Bottom="1556" Name="{TOKENS["patient_id"]}"/>'
         "</iScan>"
     ).encode()

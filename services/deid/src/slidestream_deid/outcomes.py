@@ -126,6 +126,7 @@ class DeidOutcomes:
             objective_power=props.objective_power,
             pseudonyms=names.by_role,
             audit=summary,
+            scanner_model=props.scanner_model,
         )
         status = SlideStatusV1(
             slide_id=event.slide_id,

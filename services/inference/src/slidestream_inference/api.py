@@ -2,7 +2,8 @@
 
 Errors answer ``{"error": code, "message": str, "problems": [{"field", "message"}]}`` — 401 for
 a missing or unknown token, 403 for a missing scope, 404, 409 (version exists), 422 (invalid
-request, model or canary) and 503 (Triton or Kafka not answering). :class:`ModelsApiRoute`
+request, model or canary), 413 (an image patch over its bounds), 502 (a model that answers
+what its card does not declare) and 503 (Triton or Kafka not answering). :class:`ModelsApiRoute`
 shapes them inside the router, so the app that includes it needs no exception handlers.
 """
 
@@ -29,7 +30,15 @@ from slidestream_inference.adapters.tokens import (
     TokenFile,
     UnauthenticatedError,
 )
+from slidestream_inference.domain.patches import MAX_PATCH_BYTES
 from slidestream_inference.domain.routing import MinQc
+from slidestream_inference.model_embedding import (
+    ModelFaultError,
+    NoEmbeddingOutputError,
+    NotLoadedError,
+    PatchEmbedder,
+    PatchTooLargeRequestError,
+)
 from slidestream_inference.models_admin import (
     AdminError,
     CanaryFailedError,
@@ -42,6 +51,7 @@ from slidestream_inference.models_admin import (
 from slidestream_inference.models_views import (
     BackfillProgressView,
     BackfillStartedView,
+    EmbeddingView,
     LoadedView,
     ModelStatusView,
     ModelsView,
@@ -56,8 +66,12 @@ from slidestream_modelrepo import FieldProblem
 STATUS_OF: dict[type[AdminError], int] = {
     NotFoundError: 404,
     VersionExistsError: 409,
+    NoEmbeddingOutputError: 409,
+    NotLoadedError: 409,
+    PatchTooLargeRequestError: 413,
     InvalidRequestError: 422,
     CanaryFailedError: 422,
+    ModelFaultError: 502,
     UnavailableError: 503,
 }
 
@@ -92,16 +106,19 @@ class ModelsApiRoute(APIRoute):
     without ``models:write`` gets to send them), and answers the errors of the token check,
     the request's validation and the use cases in the API's one error shape (FastAPI's own
     would be ``{"detail": ...}``). Reading needs ``models:read``, everything else
-    ``models:write``; the caller is left in ``request.state.caller``."""
+    ``models:write``, unless the class names its one ``scope``; the caller is left in
+    ``request.state.caller``."""
 
     tokens: ClassVar[TokenFile]
     """Set by :func:`models_api` on its own subclass."""
+    scope: ClassVar[Scope | None] = None
+    """The scope every route of the class needs; ``None``: decided by the method."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handle = super().get_route_handler()
         tokens = self.tokens
         reads = self.methods is not None and self.methods <= READ_METHODS
-        scope = Scope.MODELS_READ if reads else Scope.MODELS_WRITE
+        scope = self.scope or (Scope.MODELS_READ if reads else Scope.MODELS_WRITE)
 
         async def handle_with_errors(request: Request) -> Response:
             try:
@@ -142,6 +159,32 @@ class BackfillBody(BaseModel):
 
 
 NamePath = Annotated[ModelName, Path()]
+
+
+def embed_api(embedder: PatchEmbedder, tokens: TokenFile) -> APIRouter:
+    """``POST /v1/models/{name}/embed``: an image patch's embedding, for tokens with
+    ``models:embed`` (the catalog's, for "find slides similar to this patch")."""
+
+    class EmbedRoute(ModelsApiRoute):
+        scope = Scope.MODELS_EMBED
+
+    EmbedRoute.tokens = tokens
+    router = APIRouter(prefix="/v1", route_class=EmbedRoute)
+
+    @router.post("/models/{name}/embed")
+    async def embed(
+        name: NamePath,
+        image: UploadFile,
+        version: Annotated[ModelVersion | None, Form()] = None,
+    ) -> EmbeddingView:
+        if image.size is not None and image.size > MAX_PATCH_BYTES:
+            limit = f"{image.size} bytes; a patch holds at most {MAX_PATCH_BYTES}"
+            raise PatchTooLargeRequestError(
+                "the image is too large", [FieldProblem("image", limit)]
+            )
+        return await embedder.embed(name, await image.read(MAX_PATCH_BYTES + 1), version)
+
+    return router
 
 
 def models_api(admin: ModelsAdmin, tokens: TokenFile) -> APIRouter:

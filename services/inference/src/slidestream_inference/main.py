@@ -30,8 +30,9 @@ from slidestream_inference.adapters.triton_replicas import (
     split_endpoint,
 )
 from slidestream_inference.adapters.triton_repository import GrpcTritonRepository
-from slidestream_inference.api import models_api
+from slidestream_inference.api import embed_api, models_api
 from slidestream_inference.domain.artefacts import EVENT_ID_NAMESPACE
+from slidestream_inference.model_embedding import PatchEmbedder
 from slidestream_inference.models_admin import ModelsAdmin
 from slidestream_inference.replica_reconciler import ReconcileMetrics, ReplicaReconciler
 from slidestream_inference.settings import InferenceSettings
@@ -84,6 +85,15 @@ def models_router(step: SlideStep, settings: InferenceSettings) -> APIRouter:
     return models_api(models_admin(step, settings), TokenFile(settings.api_tokens_file))
 
 
+def embed_router(step: SlideStep, settings: InferenceSettings) -> APIRouter:
+    """Image patches embedded with a loaded model (``models:embed``), through ``TRITON_GRPC``."""
+    embedder = PatchEmbedder(
+        bucket=ModelBucket(step.store, settings.models_bucket),
+        triton=GrpcTriton(settings.triton_grpc, timeout_s=settings.triton_timeout_s),
+    )
+    return embed_api(embedder, TokenFile(settings.api_tokens_file))
+
+
 def reconcile_job(step: SlideStep, settings: InferenceSettings) -> PeriodicJob:
     """Every Triton replica made to serve the wanted models, on the service's schedule."""
     reconciler = ReplicaReconciler(
@@ -99,7 +109,7 @@ def reconcile_job(step: SlideStep, settings: InferenceSettings) -> PeriodicJob:
     return PeriodicJob("reconcile-triton-replicas", settings.triton_reconcile_interval_s, reconcile)
 
 
-API_ROUTERS: tuple[RouterFactory, ...] = (models_router,)
+API_ROUTERS: tuple[RouterFactory, ...] = (models_router, embed_router)
 """The routers the service serves by default."""
 
 

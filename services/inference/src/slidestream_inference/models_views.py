@@ -175,3 +175,12 @@ def version_view(
         card=card_json,
         replicas=each,
     )
+
+
+class EmbeddingView(BaseModel):
+    model: str
+    version: str
+    dimension: int
+    embedding: list[float]
+    """The model's ``embedding`` output for the patch, as float32 numbers (an FP16 output is
+    widened exactly)."""

@@ -55,7 +55,8 @@ class InferenceSettings(ServiceSettings):
 
     api_tokens_file: Path | None = None
     """JSON list of ``{"name", "sha256", "scopes"}``: who may call the models API (scopes
-    ``models:read``, ``models:write``). Tokens are stored only as SHA-256 hashes."""
+    ``models:read``, ``models:write``, ``models:embed``). Tokens are stored only as SHA-256
+    hashes."""
 
     work_dir: Path | None = None
     """Scratch space for the level files inference reads; the system temp directory when unset."""

@@ -3,8 +3,9 @@
 The description is ``<header>|key = value|key = value...`` (the format OpenSlide's aperio driver
 and tiffslide parse). Header lines are kept only when they match the shapes Aperio writes
 (library version, level geometry, ``label``/``macro`` size); key/value pairs only when the key
-is on the allowlist below and the value is a number. Everything else (Filename, Date, Time,
-User, ScanScope ID, Barcode, ImageID, Title, free text...) is removed.
+is on the allowlist below and the value is a number, or the key names the scanner's model
+(``ScannerType``) and the value looks like one (:mod:`slidestream_wsi.deid.device`). Everything
+else (Filename, Date, Time, User, ScanScope ID, Barcode, ImageID, Title, free text...) is removed.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import re
 
 from slidestream_wsi.deid.audit import AuditRecorder
+from slidestream_wsi.deid.device import is_scanner_model
 
 # Optical and geometric parameters that readers use (MPP, AppMag) or that describe the scan
 # without naming anything; their values must be numbers.
@@ -35,6 +37,8 @@ APERIO_KEPT_NUMERIC_KEYS = frozenset(
         "Gamma",
     }
 )
+APERIO_KEPT_MODEL_KEYS = frozenset({"ScannerType", "Scanner Type"})
+"""The scanner's model (GT 450 and later); ``ScanScope ID`` is the unit's own ID and goes."""
 # Keys Aperio is known to write that carry identity, dates, devices or free text; used only to
 # name what was removed in the audit (an unknown key is named generically, never by its text).
 APERIO_KNOWN_KEYS = APERIO_KEPT_NUMERIC_KEYS | frozenset(
@@ -92,6 +96,9 @@ def scrub_aperio_description(description: str, audit: AuditRecorder) -> str:
         key = key.strip()
         value = value.strip()
         if sep and key in APERIO_KEPT_NUMERIC_KEYS and _NUMBER.match(value):
+            kept_pairs.append(f"{key} = {value}")
+            continue
+        if sep and key in APERIO_KEPT_MODEL_KEYS and is_scanner_model(value):
             kept_pairs.append(f"{key} = {value}")
             continue
         name = key if key in APERIO_KNOWN_KEYS else "unknown_key"

@@ -17,11 +17,11 @@ import re
 import xml.etree.ElementTree as ET
 
 from slidestream_wsi.deid.audit import AuditRecorder
+from slidestream_wsi.deid.device import is_scanner_model
 from slidestream_wsi.deid.xmltext import local_name, parse_xml, serialise_xml
 from slidestream_wsi.errors import DeidentificationError
 
 _NUMBER = re.compile(r"^-?\d+(\.\d+)?([eE][-+]?\d+)?$")
-_MODEL = re.compile(r"^[A-Za-z][A-Za-z0-9 ;._-]{0,63}$")
 _VERSION_NUMBER = re.compile(r"\d+(?:\.\d+)+")
 _ILLUMINATION = re.compile(r"^[a-z]{1,32}$")
 
@@ -157,5 +157,5 @@ def _scrub(element: ET.Element, audit: AuditRecorder) -> None:
 def _device_value(attribute: str, value: str) -> str:
     """The scanner model as written; of the version only its numbers (no build timestamps)."""
     if attribute == "model":
-        return value if _MODEL.match(value) else ""
+        return value if is_scanner_model(value) else ""
     return ";".join(_VERSION_NUMBER.findall(value))

@@ -2,7 +2,8 @@
 
 Directory 0 carries an ``<iScan>`` packet whose every attribute OpenSlide publishes as a
 ``ventana.*`` property (BarCode1D/2D, ScanDate, UserName, UnitNumber, SlideAnnotation...): only
-the optical attributes below are kept, when numeric, and its child elements go. The level-0
+the optical attributes below are kept, when numeric, and ``ScannerModel`` when it looks like a
+model (:mod:`slidestream_wsi.deid.device`); its child elements go. The level-0
 directory carries ``<EncodeInfo>`` (tile stitching: OpenSlide's ventana driver needs
 SlideStitchInfo/ImageInfo/TileJointInfo and AoiOrigin): only those elements and their numeric
 geometry attributes are kept. ImageDescriptions are rebuilt from their parsed fields
@@ -15,6 +16,7 @@ import re
 import xml.etree.ElementTree as ET
 
 from slidestream_wsi.deid.audit import AuditRecorder
+from slidestream_wsi.deid.device import is_scanner_model
 from slidestream_wsi.deid.xmltext import local_name, parse_xml, serialise_xml
 
 VENTANA_SOFTWARE_DEFAULT = "ScanOutputManager"
@@ -23,6 +25,7 @@ by a Software value starting with this, or containing "Ventana")."""
 ISCAN_KEPT_NUMERIC_ATTRIBUTES = frozenset(
     {"Magnification", "ScanRes", "Z-layers", "Z-spacing", "Z-offset"}
 )
+ISCAN_MODEL_ATTRIBUTE = "ScannerModel"
 # element -> attributes kept (numeric, except Direction)
 ENCODE_INFO_ALLOWED: dict[str, frozenset[str]] = {
     "EncodeInfo": frozenset({"Ver"}),
@@ -103,6 +106,8 @@ def _scrub_iscan(root: ET.Element, audit: AuditRecorder) -> None:
     for attribute in list(root.attrib):
         value = root.attrib[attribute]
         if attribute in ISCAN_KEPT_NUMERIC_ATTRIBUTES and _NUMBER.match(value):
+            continue
+        if attribute == ISCAN_MODEL_ATTRIBUTE and is_scanner_model(value):
             continue
         safe = attribute if re.match(r"^[A-Za-z0-9_-]{1,64}$", attribute) else "unknown"
         audit.removed_field(f"ventana.{safe}", value)

@@ -41,6 +41,7 @@ from slidestream_wsi.pyramid.tiles import (
     choose_level,
     iter_tile_batches,
     plan_tiles,
+    resample_square,
 )
 
 __all__ = [
@@ -72,4 +73,5 @@ __all__ = [
     "level_geometry",
     "open_source",
     "plan_tiles",
+    "resample_square",
 ]

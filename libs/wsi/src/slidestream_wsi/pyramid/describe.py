@@ -1,5 +1,5 @@
-"""What a slide says about itself (format, vendor, spacing, objective power), read from its
-directories and headers alone: no level is checked and no tile is read.
+"""What a slide says about itself (format, vendor, scanner model, spacing, objective power),
+read from its directories and headers alone: no level is checked and no tile is read.
 
 It is the reader's own rule (:mod:`~.spacing`) over the same main series :func:`~.tiff.open_tiff`
 opens, for the callers that describe a slide without reading its pixels: de-identification
@@ -25,6 +25,7 @@ from slidestream_wsi.detect import (
 )
 from slidestream_wsi.errors import SlideError, UnsupportedFormatError
 from slidestream_wsi.limits import DEFAULT_LIMITS, SlideLimits
+from slidestream_wsi.pyramid.scanner import dicom_scanner_model, tiff_scanner_model
 from slidestream_wsi.pyramid.spacing import Mpp, dicom_objective_power, dicom_spacing, tiff_spacing
 from slidestream_wsi.pyramid.tiff import main_series, ndpi_offsets
 
@@ -37,6 +38,8 @@ class SlideDescription:
     mpp: Mpp | None
     """Level-0 microns per pixel (x, y), ``None`` when the file states none plausibly."""
     objective_power: float | None
+    scanner_model: str | None = None
+    """The scanner's model where the file states it (:mod:`~.scanner`: bounded, printable)."""
 
 
 def describe_slide(path: Path, limits: SlideLimits = DEFAULT_LIMITS) -> SlideDescription:
@@ -58,11 +61,12 @@ def _describe_tiff(path: Path) -> SlideDescription:
             if not isinstance(level0, tifffile.TiffPage):
                 raise UnsupportedFormatError("pyramid level is not a plain TIFF page")
             mpp, power = tiff_spacing(tif, level0)
+            model = tiff_scanner_model(tif, level0, fmt)
     except SlideError:
         raise
     except Exception as exc:  # tifffile raises many types on malformed files
         raise UnsupportedFormatError("TIFF that tifffile cannot parse") from exc
-    return SlideDescription(fmt, SCANNER_VENDOR.get(fmt), mpp, power)
+    return SlideDescription(fmt, SCANNER_VENDOR.get(fmt), mpp, power, model)
 
 
 def _describe_dicom(path: Path, limits: SlideLimits) -> SlideDescription:
@@ -71,5 +75,9 @@ def _describe_dicom(path: Path, limits: SlideLimits) -> SlideDescription:
     dataset = read_dicom_header(path, limits).dataset
     fmt = SlideFormat.DICOM_WSI
     return SlideDescription(
-        fmt, SCANNER_VENDOR[fmt], dicom_spacing(dataset), dicom_objective_power(dataset)
+        fmt,
+        SCANNER_VENDOR[fmt],
+        dicom_spacing(dataset),
+        dicom_objective_power(dataset),
+        dicom_scanner_model(dataset),
     )

@@ -130,24 +130,24 @@ def _resolution_mpp(page: tifffile.TiffPage) -> Mpp | None:
     return um_per_unit / per_unit_x, um_per_unit / per_unit_y
 
 
-def _xml_root(xml: str | bytes) -> Any:
+def xml_root(xml: str | bytes) -> Any:
     try:
         return ElementTree.fromstring(xml)
     except Exception:  # defusedxml raises its own and expat's errors on bad or hostile XML
         return None
 
 
-def _local(element: Any) -> str:
+def local_tag(element: Any) -> str:
     return str(element.tag).rsplit("}", 1)[-1]
 
 
 def _ome(xml: str) -> tuple[Mpp | None, float | None]:
     """PhysicalSizeX/Y of the first Pixels and NominalMagnification of the first Objective."""
-    root = _xml_root(xml)
+    root = xml_root(xml)
     if root is None:
         return None, None
-    pixels = next((e for e in root.iter() if _local(e) == "Pixels"), None)
-    objective = next((e for e in root.iter() if _local(e) == "Objective"), None)
+    pixels = next((e for e in root.iter() if local_tag(e) == "Pixels"), None)
+    objective = next((e for e in root.iter() if local_tag(e) == "Objective"), None)
     power = positive(objective.get("NominalMagnification")) if objective is not None else None
     if pixels is None:
         return None, power
@@ -159,28 +159,36 @@ def _ome(xml: str) -> tuple[Mpp | None, float | None]:
     return (sizes[0] * units[0], sizes[1] * units[1]), power  # type: ignore[operator]
 
 
-def _ventana_xmp(tif: tifffile.TiffFile) -> tuple[Mpp | None, float | None]:
-    """``ScanRes`` (µm/px) and ``Magnification`` of the iScan element in an XMP tag."""
+def iscan_element(tif: tifffile.TiffFile) -> Any:
+    """Ventana's ``<iScan>`` element, from the first XMP tag (700) that holds one; ``None``
+    when no directory has one or it does not parse."""
     for page in tif.pages:
         if not isinstance(page, tifffile.TiffPage):
             continue
         xmp = page.tags.valueof(_TIFF_XMP_TAG)
         if not isinstance(xmp, bytes) or b"<iScan" not in xmp:
             continue
-        root = _xml_root(xmp)
-        scan = (
-            None if root is None else next((e for e in root.iter() if _local(e) == "iScan"), None)
+        root = xml_root(xmp)
+        return (
+            None
+            if root is None
+            else next((e for e in root.iter() if local_tag(e) == "iScan"), None)
         )
-        if scan is None:
-            return None, None
-        mpp = positive(scan.get("ScanRes"))
-        return ((mpp, mpp) if mpp else None), positive(scan.get("Magnification"))
-    return None, None
+    return None
+
+
+def _ventana_xmp(tif: tifffile.TiffFile) -> tuple[Mpp | None, float | None]:
+    """``ScanRes`` (µm/px) and ``Magnification`` of the iScan element in an XMP tag."""
+    scan = iscan_element(tif)
+    if scan is None:
+        return None, None
+    mpp = positive(scan.get("ScanRes"))
+    return ((mpp, mpp) if mpp else None), positive(scan.get("Magnification"))
 
 
 def _philips(xml: str) -> Mpp | None:
     """DICOM_PIXEL_SPACING of the WSI DPScannedImage, else of its first representation."""
-    root = _xml_root(xml)
+    root = xml_root(xml)
     if root is None:
         return None
     for image in root.iter("DataObject"):
@@ -215,20 +223,20 @@ def _ndpi_magnification(page: tifffile.TiffPage) -> float | None:
 def _scn_main_image(xml: str) -> tuple[Mpp | None, float | None]:
     """Spacing and objective of the SCN image with the most pixels (the main image, not the
     macro): its ``view`` states the imaged size in nanometres, its ``pixels`` the level-0 size."""
-    root = _xml_root(xml)
+    root = xml_root(xml)
     if root is None:
         return None, None
     best: tuple[int, Mpp | None, float | None] = (-1, None, None)
-    for image in (e for e in root.iter() if _local(e) == "image"):
-        pixels = next((e for e in image if _local(e) == "pixels"), None)
+    for image in (e for e in root.iter() if local_tag(e) == "image"):
+        pixels = next((e for e in image if local_tag(e) == "pixels"), None)
         if pixels is None:
             continue
         width_px = int(positive(pixels.get("sizeX")) or 0)
         height_px = int(positive(pixels.get("sizeY")) or 0)
         if width_px * height_px <= best[0]:
             continue
-        view = next((e for e in image if _local(e) == "view"), None)
-        objective = next((e for e in image.iter() if _local(e) == "objective"), None)
+        view = next((e for e in image if local_tag(e) == "view"), None)
+        objective = next((e for e in image.iter() if local_tag(e) == "objective"), None)
         mpp: Mpp | None = None
         view_w_nm = positive(view.get("sizeX")) if view is not None else None
         view_h_nm = positive(view.get("sizeY")) if view is not None else None

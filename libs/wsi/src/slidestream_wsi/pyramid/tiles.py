@@ -133,16 +133,22 @@ def iter_tile_batches(slide: SourceSlide, plan: TilePlan, batch_size: int) -> It
         for slot, (x0, y0) in enumerate(origins):
             x = round(x0 / plan.level.downsample)
             y = round(y0 / plan.level.downsample)
-            region = reader.read(x, y, plan.span_px)
-            if plan.span_px == size:
-                pixels[slot] = region
-            else:
-                # INTER_AREA averages the source pixels under each output pixel (the right
-                # filter for shrinking); upsampling (level 0 coarser than asked) is bilinear.
-                shrink = plan.span_px > size
-                interpolation = cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
-                pixels[slot] = cv2.resize(region, (size, size), interpolation=interpolation)
+            pixels[slot] = resample_square(reader.read(x, y, plan.span_px), size)
         yield TileBatch(pixels, origins.copy())
+
+
+def resample_square(region: Pixels, size_px: int) -> Pixels:
+    """A square RGB ``region`` resampled to ``size_px`` a side, as every tile a model reads is:
+    INTER_AREA averages the source pixels under each output pixel (the right filter for
+    shrinking); enlarging (a source coarser than asked) is bilinear. The region itself when
+    it is that size already."""
+    span = region.shape[0]
+    if region.shape[1] != span:
+        raise ValueError(f"region {region.shape[1]}x{span} px is not square")
+    if span == size_px:
+        return region
+    interpolation = cv2.INTER_AREA if span > size_px else cv2.INTER_LINEAR
+    return np.asarray(cv2.resize(region, (size_px, size_px), interpolation=interpolation))
 
 
 class _RegionReader:

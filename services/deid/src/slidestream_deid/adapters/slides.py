@@ -1,5 +1,5 @@
 """The slide work behind a Protocol: de-identify, list an output's metadata, byte-scan it, and
-describe it (vendor, spacing, objective power).
+describe it (vendor, scanner model, spacing, objective power).
 
 The implementation is :mod:`slidestream_wsi` (bounded, typed errors). The description is the
 slide reader's (:func:`slidestream_wsi.pyramid.describe_slide`, the one spacing rule that
@@ -44,6 +44,7 @@ class SlideProperties:
     mpp_x: float | None = None
     mpp_y: float | None = None
     objective_power: float | None = None
+    scanner_model: str | None = None
 
 
 class SlideTools(Protocol):
@@ -134,4 +135,5 @@ class WsiSlideTools:
             mpp_x=mpp[0] if mpp else None,
             mpp_y=mpp[1] if mpp else None,
             objective_power=described.objective_power,
+            scanner_model=described.scanner_model,
         )

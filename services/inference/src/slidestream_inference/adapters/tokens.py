@@ -8,7 +8,8 @@ longer parses keeps the tokens read before (and says so in the log) rather than 
 everyone out.
 
 ``models:read`` lists and inspects; ``models:write`` pushes, loads, unloads, routes and
-backfills. Neither implies the other: a token gets exactly the scopes its entry lists.
+backfills; ``models:embed`` embeds an image patch with a loaded model (the catalog's similarity
+search). None implies another: a token gets exactly the scopes its entry lists.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ logger = logging.getLogger(__name__)
 class Scope(StrEnum):
     MODELS_READ = "models:read"
     MODELS_WRITE = "models:write"
+    MODELS_EMBED = "models:embed"
 
 
 class TokenEntry(BaseModel):

@@ -1,0 +1,110 @@
+"""A private inference process on the shared stack's Kafka, MinIO and Triton: this checkout's
+code serving its HTTP API on a free port, without disturbing the stack's own inference service.
+
+It consumes as its own group from the latest offsets (no old slide is run again) with its own
+SQLite database (no routes, no wanted models: it runs no slide and loads nothing), and reads
+its own tokens file."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from uuid import uuid4
+
+import httpx
+
+from slidestream_contracts.tokens import token_sha256
+from tests.support.deid import free_port
+
+READY_TIMEOUT_S = 90.0
+RECONCILE_INTERVAL_S = 3600.0
+"""Its replica reconciler has nothing to do (no loads recorded): keep it quiet."""
+
+
+@dataclass
+class InferenceProcess:
+    stack_env: dict[str, str]
+    workdir: Path
+    tokens: dict[str, tuple[str, ...]]
+    """Bearer token → scopes, written (as hashes) to the process's ``API_TOKENS_FILE``."""
+    port: int = field(default_factory=free_port)
+    group: str = field(default_factory=lambda: f"inference-test-{uuid4().hex[:8]}")
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def log_path(self) -> Path:
+        return self.workdir / "inference.log"
+
+    def _tokens_file(self) -> Path:
+        path = self.workdir / "api-tokens.json"
+        entries = [
+            {"name": f"test-{index}", "sha256": token_sha256(token), "scopes": list(scopes)}
+            for index, (token, scopes) in enumerate(self.tokens.items())
+        ]
+        path.write_text(json.dumps(entries), encoding="utf-8")
+        path.chmod(0o600)
+        return path
+
+    def start(self) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        env = os.environ.copy()  # noqa: TID251 - building a child process environment
+        env.pop("DATABASE_URL", None)  # SQLite in DATA_DIR: not the stack's inference tables
+        env.update(
+            KAFKA_BOOTSTRAP=self.stack_env["KAFKA_BOOTSTRAP"],
+            KAFKA_TOPIC_PARTITIONS=self.stack_env.get("KAFKA_TOPIC_PARTITIONS", "12"),
+            KAFKA_CONSUMER_GROUP=self.group,
+            KAFKA_AUTO_OFFSET_RESET="latest",
+            S3_ENDPOINT=self.stack_env["S3_ENDPOINT"],
+            S3_ACCESS_KEY=self.stack_env["S3_ACCESS_KEY"],
+            S3_SECRET_KEY=self.stack_env["S3_SECRET_KEY"],
+            TRITON_GRPC=self.stack_env["TRITON_GRPC"],
+            TRITON_HTTP=self.stack_env["TRITON_HTTP"],
+            TRITON_RECONCILE_INTERVAL_S=str(RECONCILE_INTERVAL_S),
+            MODELS_BUCKET=self.stack_env["MODELS_BUCKET"],
+            API_TOKENS_FILE=str(self._tokens_file()),
+            HTTP_HOST="127.0.0.1",
+            HTTP_PORT=str(self.port),
+            DATA_DIR=str(self.workdir / "data"),
+            WORK_DIR=str(self.workdir / "scratch"),
+            LOG_JSON="true",
+        )
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "slidestream_inference.main"],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while time.monotonic() < deadline:
+            assert self.process.poll() is None, f"inference exited:\n{self.logs()[-3000:]}"
+            try:
+                if httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.3)
+        raise AssertionError(f"inference never became ready:\n{self.logs()[-3000:]}")
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=40)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def logs(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
