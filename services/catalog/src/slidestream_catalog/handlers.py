@@ -8,7 +8,8 @@ its slide's is invalid: both are dead-lettered by the delivery middleware.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
 from faststream import Context
 
@@ -24,6 +25,7 @@ from slidestream_contracts.events import (
     SlideUploadedV1,
 )
 from slidestream_contracts.lifecycle import TenantMismatchError
+from slidestream_contracts.topics import Topic
 from slidestream_platform.errors import InvalidEventError
 
 
@@ -85,3 +87,15 @@ async def on_slide_status(
     search: SearchStore = Context("search"),  # noqa: B008 - FastStream's injection marker
 ) -> None:
     project(search, event)
+
+
+BY_TOPIC: dict[Topic, Callable[..., Awaitable[Any]]] = {
+    Topic.SLIDES_UPLOADED: on_slide_uploaded,
+    Topic.SLIDES_REJECTED: on_slide_rejected,
+    Topic.SLIDES_DEIDENTIFIED: on_slide_deidentified,
+    Topic.SLIDES_CONVERTED: on_slide_converted,
+    Topic.SLIDES_QC: on_slide_qc,
+    Topic.SLIDES_INFERRED: on_slide_inferred,
+    Topic.SLIDES_STATUS: on_slide_status,
+}
+"""The projected topics and their handlers: what the service consumes and a reindex replays."""

@@ -12,7 +12,6 @@ from slidestream_catalog.adapters.search_store import SqlSearchStore
 from slidestream_catalog.ports import RunIndexer
 from slidestream_catalog.settings import CatalogSettings
 from slidestream_catalog.tenants import TenantResolver
-from slidestream_contracts.topics import Topic
 from slidestream_platform.broker import make_bus
 from slidestream_platform.checks import database_check, prepare_storage
 from slidestream_platform.db import make_engine
@@ -20,16 +19,6 @@ from slidestream_platform.service import run_service, service_app
 from slidestream_platform.telemetry import make_tracer_provider
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
-
-SUBSCRIPTIONS = (
-    (Topic.SLIDES_UPLOADED, handlers.on_slide_uploaded),
-    (Topic.SLIDES_REJECTED, handlers.on_slide_rejected),
-    (Topic.SLIDES_DEIDENTIFIED, handlers.on_slide_deidentified),
-    (Topic.SLIDES_CONVERTED, handlers.on_slide_converted),
-    (Topic.SLIDES_QC, handlers.on_slide_qc),
-    (Topic.SLIDES_INFERRED, handlers.on_slide_inferred),
-    (Topic.SLIDES_STATUS, handlers.on_slide_status),
-)
 
 
 def create_app(settings: CatalogSettings) -> FastAPI:
@@ -43,7 +32,7 @@ def create_app(settings: CatalogSettings) -> FastAPI:
 
     bus.broker.context.set_global("search", search)
     bus.broker.context.set_global("run_indexers", run_indexers)
-    for topic, handler in SUBSCRIPTIONS:
+    for topic, handler in handlers.BY_TOPIC.items():
         bus.subscribe(topic, handler)
     app = service_app(
         bus,

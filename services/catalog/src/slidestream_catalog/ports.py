@@ -2,12 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 from uuid import UUID
 
 from slidestream_catalog.domain.search_projection import SlideFields
 from slidestream_contracts.events import SlideEvent, SlideInferredV1
+
+Partition = tuple[str, int]
+"""A topic's partition: (topic, partition number)."""
+Offsets = dict[Partition, int]
+
+
+@dataclass(frozen=True, slots=True)
+class Undecodable:
+    """A record that is no valid event of its topic (the live consumer dead-letters these)."""
+
+    topic: str
+    partition: int
+    offset: int
+    error: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,3 +63,17 @@ class RunIndexer(Protocol):
     async def index_run(self, event: SlideInferredV1, generation: int) -> None: ...
 
     async def swap(self, old_generation: int, new_generation: int) -> None: ...
+
+
+class EventLog(Protocol):
+    """The projected topics, read by offset (``adapters.event_log.KafkaEventLog``)."""
+
+    async def earliest(self) -> Offsets: ...
+
+    async def latest(self) -> Offsets: ...
+
+    def read(
+        self, start: Mapping[Partition, int], end: Mapping[Partition, int]
+    ) -> AsyncIterator[SlideEvent | Undecodable]:
+        """Every record with ``start <= offset < end``, partition by partition in order."""
+        ...
