@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterable, Mapping
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 from pydantic import ValidationError
 
 from slidestream_catalog.ports import Offsets, Partition, Undecodable
@@ -24,6 +25,7 @@ class KafkaEventLog:
     """Reads ranges of the given topics with a group-less consumer (see the module docstring)."""
 
     def __init__(self, bootstrap: str, topics: Iterable[str]) -> None:
+        self._bootstrap = bootstrap
         self._topics = tuple(topics)
         self._consumer = AIOKafkaConsumer(
             bootstrap_servers=bootstrap,
@@ -36,12 +38,18 @@ class KafkaEventLog:
 
     async def __aenter__(self) -> KafkaEventLog:
         await self._consumer.start()
-        known = await self._consumer.topics()  # also refreshes the cluster metadata
-        for topic in self._topics:
-            if topic not in known:
-                continue  # a topic nothing was ever published to has no history to replay
-            numbers = self._consumer.partitions_for_topic(topic) or set()
-            self._partitions.extend(TopicPartition(topic, n) for n in sorted(numbers))
+        known = await self._consumer.topics()
+        # A topic nothing was ever published to has no history to replay.
+        present = [topic for topic in self._topics if topic in known]
+        admin = AIOKafkaAdminClient(bootstrap_servers=self._bootstrap)
+        await admin.start()
+        try:
+            described = await admin.describe_topics(present) if present else []
+        finally:
+            await admin.close()
+        for topic in described:
+            numbers = sorted(int(p["partition"]) for p in topic.get("partitions", ()))
+            self._partitions.extend(TopicPartition(topic["topic"], n) for n in numbers)
         self._consumer.assign(self._partitions)
         return self
 
