@@ -133,3 +133,13 @@ def test_a_rebuild_writes_both_generations_then_swaps(engine: sa.Engine) -> None
     assert fields is not None
     assert (fields.state, fields.scanner_vendor, fields.updated_at) == ("uploaded", "aperio", at(2))
     assert fts_match(engine, "aperio") == [slide.slide_id]
+
+
+def test_texts_longer_than_their_column_are_cut_to_fit(engine: sa.Engine) -> None:
+    # PostgreSQL refuses a longer value (SQLite would keep it): the store cuts it for both.
+    store = SqlSearchStore(engine)
+    slide = SlideEvents("acme")
+    store.apply(slide.uploaded(0, stain="x" * 150))
+    store.apply(slide.uploaded(0, stain="x" * 150))  # and the same event again writes the same
+    [row] = generation_rows(engine, 1)["search_slide"]
+    assert row["stain"] == "x" * 100

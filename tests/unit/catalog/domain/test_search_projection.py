@@ -219,3 +219,12 @@ def test_the_text_document_is_cut_at_the_column_length() -> None:
     labels = {f"fraction:label{i:04d}-{'x' * 40}": 0.1 for i in range(200)}
     record = project(None, slide.inferred(1, summary=labels))
     assert len(record.slide.text) == MAX_TEXT_CHARS
+
+
+def test_a_measure_named_twice_keeps_the_last_value() -> None:
+    slide = SlideEvents("acme")
+    event = slide.qc(1)
+    again = event.measures[0].model_copy(update={"value": 0.9})
+    twice = event.model_copy(update={"measures": (*event.measures, again)})
+    measures = {m.name: m.value for m in project(None, twice).measures}
+    assert measures == {"blur_fraction": 0.12, "tissue_fraction": 0.9}

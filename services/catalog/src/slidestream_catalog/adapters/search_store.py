@@ -53,6 +53,18 @@ def _utc(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=UTC)
 
 
+def _fit(table: type[Any], values: dict[str, Any]) -> dict[str, Any]:
+    """``values`` with every text cut to its column's length: events bound few of their strings,
+    and PostgreSQL refuses a longer value where SQLite would keep it."""
+    columns = table.__table__.columns
+    fitted = dict(values)
+    for name, value in values.items():
+        length = getattr(columns[name].type, "length", None) if name in columns else None
+        if isinstance(value, str) and length is not None and len(value) > length:
+            fitted[name] = value[:length]
+    return fitted
+
+
 def _aware(values: dict[str, Any]) -> dict[str, Any]:
     return {k: _utc(v) if isinstance(v, datetime) else v for k, v in values.items()}
 
@@ -205,9 +217,10 @@ def _apply(session: Session, event: SlideEvent, generation: int) -> None:
         return
     if row is None:
         row = SearchSlideRow(generation=generation, slide_id=event.slide_id, tenant=event.tenant)
-    for name in SLIDE_COLUMNS:
-        if getattr(row, name) != getattr(updated.slide, name):
-            setattr(row, name, getattr(updated.slide, name))
+    values = _fit(SearchSlideRow, {name: getattr(updated.slide, name) for name in SLIDE_COLUMNS})
+    for name, value in values.items():
+        if getattr(row, name) != value:
+            setattr(row, name, value)
     session.add(row)
     previous = record.measures if record is not None else ()
     if updated.measures != previous:
@@ -227,12 +240,17 @@ def _write_measures(session: Session, generation: int, record: SlideSearchRecord
     )
     session.add_all(
         SearchMeasureRow(
-            generation=generation,
-            slide_id=slide_id,
-            name=m.name,
-            value=m.value,
-            unit=m.unit,
-            verdict=m.verdict,
+            **_fit(
+                SearchMeasureRow,
+                {
+                    "generation": generation,
+                    "slide_id": slide_id,
+                    "name": m.name,
+                    "value": m.value,
+                    "unit": m.unit,
+                    "verdict": m.verdict,
+                },
+            )
         )
         for m in record.measures
     )
@@ -249,6 +267,7 @@ def _write_run(session: Session, generation: int, slide_id: UUID, run: ModelRun)
         "slide_embedding_json": run.slide_embedding_json,
         "inferred_at": run.inferred_at,
     }
+    values = _fit(SearchModelRunRow, values)
     if row is None:
         row = SearchModelRunRow(generation=generation, slide_id=slide_id, model=run.model, **values)
     else:
@@ -265,7 +284,11 @@ def _write_run(session: Session, generation: int, slide_id: UUID, run: ModelRun)
     )
     session.add_all(
         SearchScoreRow(
-            generation=generation, slide_id=slide_id, model=run.model, output=name, value=value
+            generation=generation,
+            slide_id=slide_id,
+            model=run.model,
+            output=_fit(SearchScoreRow, {"output": name})["output"],
+            value=value,
         )
         for name, value in run.scores
     )

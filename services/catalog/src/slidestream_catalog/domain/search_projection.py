@@ -171,12 +171,9 @@ def _stage_fields(
     if isinstance(event, SlideConvertedV1):
         return _newer(slide.converted_at, event, lambda: (_converted(slide, event), {}))
     if isinstance(event, SlideQcV1):
-        measures = tuple(
-            sorted(
-                (Measure(m.name, m.value, m.unit, m.verdict.value) for m in event.measures),
-                key=lambda measure: measure.name,
-            )
-        )
+        # One measure per name (the last one given), as the table keys them.
+        named = {m.name: Measure(m.name, m.value, m.unit, m.verdict.value) for m in event.measures}
+        measures = tuple(named[name] for name in sorted(named))
         return _newer(slide.qc_at, event, lambda: (_qc(slide, event), {"measures": measures}))
     return None  # an event of no stage of ours (inference requests) changes nothing
 
