@@ -30,7 +30,8 @@ from slidestream_platform.errors import InvalidEventError
 
 
 def project(store: SearchStore, event: SlideEvent) -> tuple[int, ...]:
-    """Project ``event``; the generations written. Shared with the reindex."""
+    """Project ``event``; the generations written (an event naming another tenant than its
+    slide's is invalid: the middleware dead-letters it at once)."""
     try:
         return store.apply(event)
     except TenantMismatchError as error:

@@ -41,7 +41,9 @@ class SearchStore(Protocol):
         transaction; the generations written to."""
         ...
 
-    def apply_to(self, event: SlideEvent, generation: int) -> None: ...
+    def apply_to(self, event: SlideEvent, generation: int) -> None:
+        """Apply ``event`` to ``generation`` only (a reindex), in one transaction."""
+        ...
 
     def slide(self, slide_id: UUID) -> SlideFields | None:
         """The slide's record in the live generation."""
