@@ -1,4 +1,4 @@
-"""The catalog's HTTP API: a slide's state so far (internal; partners use the upload API)."""
+"""The catalog's HTTP API: a slide's state so far, for its own tenant's token only."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from uuid import UUID
 from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel
 
-from slidestream_catalog.adapters.repository import SlideRepository
+from slidestream_catalog.ports import SearchStore
+from slidestream_catalog.tenants import CallerTenant
 from slidestream_contracts.states import SlideState, Step
 
 
@@ -26,17 +27,25 @@ router = APIRouter()
 
 
 @router.get("/slides/{slide_id}")
-async def get_slide(slide_id: UUID, request: Request) -> SlideStateView:
-    slides: SlideRepository = request.app.state.slides
-    record = slides.get(slide_id)
-    if record is None:
+async def get_slide(slide_id: UUID, request: Request, tenant: CallerTenant) -> SlideStateView:
+    search: SearchStore = request.app.state.search
+    record = search.slide(slide_id)
+    # Another tenant's slide answers exactly like a missing one: its existence is not told.
+    # A slide whose status has not arrived yet (another stage's event came first) has no state.
+    if (
+        record is None
+        or record.tenant != tenant
+        or record.state is None
+        or record.step is None
+        or record.status_at is None
+    ):
         raise HTTPException(status_code=404, detail="unknown slide")
     return SlideStateView(
         slide_id=record.slide_id,
         tenant=record.tenant,
-        state=record.state,
-        step=record.step,
+        state=SlideState(record.state),
+        step=Step(record.step),
         reason=record.reason,
         detail=record.detail,
-        updated_at=record.updated_at,
+        updated_at=record.status_at,
     )

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import httpx
 from fastapi import FastAPI
 
 from slidestream_catalog import api, handlers
-from slidestream_catalog.adapters.repository import SlideRow
+from slidestream_catalog.adapters.search_store import SqlSearchStore
+from slidestream_catalog.ports import RunIndexer
 from slidestream_catalog.settings import CatalogSettings
-from slidestream_contracts.topics import Topic
+from slidestream_catalog.tenants import TenantResolver
 from slidestream_platform.broker import make_bus
 from slidestream_platform.checks import database_check, prepare_storage
 from slidestream_platform.db import make_engine
-from slidestream_platform.projection import SqlSlideStates
 from slidestream_platform.service import run_service, service_app
 from slidestream_platform.telemetry import make_tracer_provider
 
@@ -26,17 +27,23 @@ def create_app(settings: CatalogSettings) -> FastAPI:
     )
     bus = make_bus(settings, step=None, tracer_provider=tracer_provider)
     engine = make_engine(settings.database, settings.service_name)
-    slides = SqlSlideStates(engine, SlideRow)
+    search = SqlSearchStore(engine)
+    run_indexers: list[RunIndexer] = []
 
-    bus.broker.context.set_global("slides", slides)
-    bus.subscribe(Topic.SLIDES_STATUS, handlers.on_slide_status)
+    bus.broker.context.set_global("search", search)
+    bus.broker.context.set_global("run_indexers", run_indexers)
+    for topic, handler in handlers.BY_TOPIC.items():
+        bus.subscribe(topic, handler)
     app = service_app(
         bus,
         readiness_checks={"database": database_check(engine)},
         routers=[api.router],
         on_startup=[prepare_storage(engine, settings.service_name, MIGRATIONS_DIR)],
     )
-    app.state.slides = slides
+    app.state.search = search
+    app.state.tenants = TenantResolver(
+        settings.upload_api_url, settings.token_cache_s, httpx.AsyncClient()
+    )
     return app
 
 

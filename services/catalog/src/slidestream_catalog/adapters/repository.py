@@ -1,21 +1,9 @@
-"""The catalog's table: the slide-state projection (slidestream_platform.projection)."""
+"""The catalog's table base: its own SQLModel metadata (the tables are in ``search_tables``)."""
 
 from __future__ import annotations
 
-from typing import Protocol
-from uuid import UUID
-
 from sqlalchemy.orm import registry
 from sqlmodel import SQLModel
-
-from slidestream_contracts.lifecycle import SlideRecord, StatusChange
-from slidestream_platform.projection import SlideStateColumns
-
-
-class SlideRepository(Protocol):
-    def record(self, change: StatusChange) -> SlideRecord: ...
-
-    def get(self, slide_id: UUID) -> SlideRecord | None: ...
 
 
 class CatalogTable(SQLModel, registry=registry()):
@@ -23,7 +11,3 @@ class CatalogTable(SQLModel, registry=registry()):
 
 
 metadata = CatalogTable.metadata
-
-
-class SlideRow(SlideStateColumns, CatalogTable, table=True):
-    __tablename__ = "catalog_slide"

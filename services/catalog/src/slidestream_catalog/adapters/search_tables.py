@@ -70,6 +70,8 @@ class SearchSlideRow(CatalogTable, table=True):
     converted_at: datetime | None = Field(default=None, sa_type=TZ)
     # slides.qc.v1
     qc_verdict: str | None = Field(default=None, max_length=8)
+    qc_reasons_json: str = Field(default="[]", max_length=4000)
+    """The QC reasons (``SlideQcV1.reasons``) as a JSON list: part of the text document."""
     qc_at: datetime | None = Field(default=None, sa_type=TZ)
     # slides.inferred.v1 (the latest run of any model)
     tile_count: int | None = None
