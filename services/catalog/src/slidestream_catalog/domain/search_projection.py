@@ -209,8 +209,7 @@ def _deidentified(slide: SlideFields, event: SlideDeidentifiedV1) -> SlideFields
         specimen_id=event.pseudonyms.get("specimen"),
         patient_id=event.pseudonyms.get("patient"),
         scanner_vendor=event.vendor,
-        # SlideDeidentifiedV1 has no scanner model yet: the column waits for that field.
-        scanner_model=None,
+        scanner_model=event.scanner_model,
         format=event.format,
         width_px=event.width_px,
         height_px=event.height_px,
