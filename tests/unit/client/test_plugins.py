@@ -112,3 +112,24 @@ def test_a_merged_plugin_with_group_options_is_refused() -> None:
                 Plugin("other.admin:app", with_options),
             ],
         )
+
+
+def test_a_callback_without_options_merges() -> None:
+    """A one-command plug-in keeps itself a group with an empty callback; merging loses
+    nothing of it."""
+    grouped = catalog_admin()
+
+    @grouped.callback()
+    def admin() -> None:
+        """Operate slidestream."""
+
+    root = typer.Typer()
+    root.add_typer(
+        merge_plugins(
+            "admin",
+            [Plugin("slidestream_upload.admin:app", upload_admin()), Plugin("c:app", grouped)],
+        ),
+        name="admin",
+    )
+    assert runner.invoke(root, ["admin", "reindex"]).output.startswith("reindexed")
+    assert "created" in runner.invoke(root, ["admin", "tenant", "create", "x"]).output

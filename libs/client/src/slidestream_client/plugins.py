@@ -8,6 +8,7 @@ replaced another would run the wrong service's code)."""
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from importlib.metadata import entry_points
@@ -62,7 +63,7 @@ def merge_plugins(name: str, plugins: Sequence[Plugin]) -> typer.Typer:
     )
     owners: dict[str, str] = {}
     for plugin in plugins:
-        if plugin.app.registered_callback is not None:
+        if _callback_has_options(plugin.app):
             raise PluginConflictError(
                 f"`slidestream {name}` comes from several plug-ins, and {plugin.origin} has "
                 "options of its own on the group (a callback): move them to its commands"
@@ -77,3 +78,12 @@ def merge_plugins(name: str, plugins: Sequence[Plugin]) -> typer.Typer:
         merged.registered_commands.extend(plugin.app.registered_commands)
         merged.registered_groups.extend(plugin.app.registered_groups)
     return merged
+
+
+def _callback_has_options(app: typer.Typer) -> bool:
+    """True when the plug-in's group callback takes parameters the merged group would lose (a
+    callback without any only keeps a one-command plug-in a group, which merging does too)."""
+    info = app.registered_callback
+    if info is None or info.callback is None:
+        return False
+    return bool(inspect.signature(info.callback).parameters)
