@@ -38,6 +38,7 @@ _PASSED_THROUGH = (
     "DATABASE_URL",
     "TRITON_GRPC",
     "TRITON_HTTP",
+    "MILVUS_URI",
 )
 
 
@@ -96,7 +97,7 @@ class CatalogServicePart(ServicePart):
     port: ClassVar[int] = CATALOG_PORT
     ports: ClassVar[tuple[int, ...]] = (CATALOG_PORT,)
     api_variable: ClassVar[str] = "CATALOG_API"
-    requires: ClassVar[tuple[str, ...]] = ("kafka", "postgres")
+    requires: ClassVar[tuple[str, ...]] = ("kafka", "postgres", "minio", "milvus")
 
 
 class DeidServicePart(ServicePart):

@@ -1,0 +1,134 @@
+"""Similarity ranking, pure: which tiles a query region covers, and the re-ranking of candidate
+slides on their full tile embeddings.
+
+Milvus returns candidate slides from their mosaics; each candidate's every tile embedding
+(``embeddings.npz``) then decides its rank:
+
+* a region query (one vector: the mean of the region's tiles): the candidate's distance is the
+  smallest cosine distance of any of its tiles to the query;
+* a whole-slide query (the query slide's mosaic): per mosaic tile, the smallest distance to any
+  candidate tile; the candidate's distance is the median of those (Yottixel's "median of
+  minimum distances", Kalra et al. 2020), robust to a few tiles that match nothing.
+
+The best tile (reported with its position) is the candidate tile nearest to any query vector.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Final
+
+import numpy as np
+import numpy.typing as npt
+
+from slidestream_catalog.domain.mosaic import normalised
+
+CROP_PATH: Final = "/v1/slides/{slide_id}/crop?x={x}&y={y}&size={size}"
+
+
+@dataclass(frozen=True, slots=True)
+class Level:
+    index: int
+    width_px: int
+    height_px: int
+
+
+@dataclass(frozen=True, slots=True)
+class Rectangle:
+    """Level-0 pixels."""
+
+    x: int
+    y: int
+    width: int
+    height: int
+
+
+@dataclass(frozen=True, slots=True)
+class Ranked:
+    slide_id: str
+    x: int
+    y: int
+    size_px: int
+    distance: float
+
+
+class RegionError(ValueError):
+    """The region lies outside the slide or covers no embedded tile."""
+
+
+def region_to_level0(
+    x: int, y: int, width: int, height: int, level: int, levels: Sequence[Level]
+) -> Rectangle:
+    """A rectangle of pyramid level ``level`` in level-0 pixels (``RegionError`` when the level
+    does not exist or the rectangle is not inside it)."""
+    by_index = {lv.index: lv for lv in levels}
+    if level not in by_index or 0 not in by_index:
+        raise RegionError(f"the slide has no level {level}")
+    chosen, base = by_index[level], by_index[0]
+    if x + width > chosen.width_px or y + height > chosen.height_px:
+        raise RegionError(
+            f"({x}, {y}) + {width} x {height} exceeds level {level}'s "
+            f"{chosen.width_px} x {chosen.height_px} px"
+        )
+    scale_x = base.width_px / chosen.width_px
+    scale_y = base.height_px / chosen.height_px
+    return Rectangle(
+        round(x * scale_x), round(y * scale_y), round(width * scale_x), round(height * scale_y)
+    )
+
+
+def tiles_in(
+    origins_px: npt.NDArray[np.int64], tile_size_px: int, region: Rectangle
+) -> npt.NDArray[np.int64]:
+    """Indices of the tiles that overlap ``region`` (level-0 pixels)."""
+    x, y = origins_px[:, 0], origins_px[:, 1]
+    overlaps = (
+        (x < region.x + region.width)
+        & (x + tile_size_px > region.x)
+        & (y < region.y + region.height)
+        & (y + tile_size_px > region.y)
+    )
+    return np.flatnonzero(overlaps).astype(np.int64)
+
+
+def region_query(
+    embeddings: npt.NDArray[np.float32],
+    origins_px: npt.NDArray[np.int64],
+    tile_size_px: int,
+    region: Rectangle,
+) -> npt.NDArray[np.float32]:
+    """The query vector of a region: the normalised mean of its tiles' normalised embeddings."""
+    inside = tiles_in(origins_px, tile_size_px, region)
+    if len(inside) == 0:
+        raise RegionError("the region covers no tissue tile of this model run")
+    return normalised(normalised(embeddings[inside]).mean(axis=0))
+
+
+def rank_candidate(
+    slide_id: str,
+    queries: npt.NDArray[np.float32],
+    embeddings: npt.NDArray[np.float32],
+    origins_px: npt.NDArray[np.int64],
+    tile_size_px: int,
+) -> Ranked | None:
+    """A candidate slide's distance to the query vectors (``None``: it has no tiles)."""
+    if len(embeddings) == 0 or len(queries) == 0:
+        return None
+    similarity = normalised(np.atleast_2d(queries)) @ normalised(embeddings).T
+    nearest = similarity.argmax(axis=1)
+    per_query = 1.0 - similarity[np.arange(len(nearest)), nearest]
+    best = int(nearest[int(per_query.argmin())])
+    distance = float(np.median(per_query)) if len(per_query) > 1 else float(per_query[0])
+    x, y = (int(v) for v in origins_px[best])
+    return Ranked(slide_id, x, y, int(tile_size_px), max(distance, 0.0))
+
+
+def top(ranked: Sequence[Ranked | None], k: int) -> list[Ranked]:
+    """The ``k`` closest, ties broken by slide id (stable answers)."""
+    present = [item for item in ranked if item is not None]
+    return sorted(present, key=lambda item: (item.distance, item.slide_id))[:k]
+
+
+def crop_url(slide_id: str, x: int, y: int, size_px: int) -> str:
+    return CROP_PATH.format(slide_id=slide_id, x=x, y=y, size=size_px)
