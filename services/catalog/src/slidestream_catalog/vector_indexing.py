@@ -19,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from slidestream_catalog.adapters.embedding_files import EmbeddingFiles
-from slidestream_catalog.adapters.vectors import IndexKey, VectorIndex, VectorRow
+from slidestream_catalog.adapters.vectors import MAX_TILE_SLOTS, IndexKey, VectorIndex, VectorRow
 from slidestream_catalog.domain.mosaic import MOSAIC_TILES, mosaic_indices, normalised
 from slidestream_contracts.embeddings import TileEmbeddings
 from slidestream_contracts.events import SlideInferredV1
@@ -42,6 +42,8 @@ class MosaicIndexer:
         mosaic_tiles: int = MOSAIC_TILES,
         location_weight: float = 0.0,
     ) -> None:
+        if not 0 < mosaic_tiles <= MAX_TILE_SLOTS:
+            raise ValueError(f"mosaic_tiles must be 1..{MAX_TILE_SLOTS}, not {mosaic_tiles}")
         self._files = files
         self._index = index
         self._mosaic_tiles = mosaic_tiles

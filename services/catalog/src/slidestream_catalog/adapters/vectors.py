@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import math
 import re
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal, Protocol
@@ -27,11 +28,17 @@ from pymilvus import DataType, MilvusClient, MilvusException
 from slidestream_platform.errors import DependencyDownError
 
 Kind = Literal["tile", "slide"]
+IndexType = Literal["IVF_FLAT", "FLAT"]
 MAX_ID_CHARS: Final = 128
 MAX_TEXT_CHARS: Final = 64
 MIN_NLIST: Final = 16
 MAX_NLIST: Final = 16384
 NLIST_PER_SQRT_ROWS: Final = 4
+INDEX_BUILD_TIMEOUT_S: Final = 1800.0
+INDEX_POLL_S: Final = 0.5
+MAX_TILE_SLOTS: Final = 64
+"""Tile rows a slide may have per generation (the mosaic size's ceiling): an upsert clears the
+slots its rows do not fill."""
 MAX_SEARCH_LIMIT: Final = 16384
 """Milvus' ceiling on topk (``quotaAndLimits.limits.topK``)."""
 _NAME_UNSAFE = re.compile(r"[^A-Za-z0-9_]")
@@ -78,7 +85,8 @@ class IndexKey:
 
 class VectorIndex(Protocol):
     async def upsert(self, key: IndexKey, rows: Sequence[VectorRow]) -> None:
-        """Write ``rows`` and drop the slides' other rows of the same generation."""
+        """Write ``rows`` (all of each slide's tile rows of a generation, numbered from 0) and
+        drop the slide's tile rows of that generation numbered past them."""
 
     async def search(
         self,
@@ -138,9 +146,19 @@ def nlist_for(rows: int) -> int:
 class MilvusVectorIndex:
     """:class:`VectorIndex` on a Milvus server (Milvus Lite's or a cluster's proxy)."""
 
-    def __init__(self, uri: str, token: str = "", *, nprobe: int = 16) -> None:
+    def __init__(
+        self,
+        uri: str,
+        token: str = "",
+        *,
+        index_type: IndexType = "IVF_FLAT",
+        nprobe: int = 16,
+        tile_slots: int = MAX_TILE_SLOTS,
+    ) -> None:
         self._client = MilvusClient(uri=uri, token=token)
+        self._index_type = index_type
         self._nprobe = nprobe
+        self._tile_slots = tile_slots
         self._known: set[str] = set()
 
     def close(self) -> None:
@@ -178,8 +196,9 @@ class MilvusVectorIndex:
         return tuple(sorted(int(n[len(prefix) :]) for n in names if _has_dim(n, prefix)))
 
     async def tune_index(self, key: IndexKey) -> int:
-        """Rebuild the IVF index when the collection outgrew (or shrank from) its ``nlist`` by
-        more than a factor 2; returns the ``nlist`` in use."""
+        """Rebuild the index when its type is not this adapter's, or the collection outgrew (or
+        shrank from) its IVF ``nlist`` by more than a factor 2; returns the ``nlist`` in use
+        (0 for FLAT)."""
         nlist: int = await _call(self._tune_index, key)
         return nlist
 
@@ -206,25 +225,24 @@ class MilvusVectorIndex:
         params = self._client.prepare_index_params()
         params.add_index(
             field_name="vector",
-            index_type="IVF_FLAT",
+            index_type=self._index_type,
             metric_type="COSINE",
-            params={"nlist": nlist},
+            params={"nlist": nlist} if self._index_type == "IVF_FLAT" else {},
         )
         return params
 
     def _upsert(self, key: IndexKey, rows: Sequence[VectorRow]) -> None:
         name = self._ensure(key)
         self._client.upsert(name, [_record(row) for row in rows])
-        for (slide_id, generation), ids in _ids_by_slide(rows).items():
-            # Milvus Lite's delete takes no ``not in``: list the slide's rows, drop the others.
-            stored = self._client.query(
-                name,
-                filter=f"slide_id == {string_literal(slide_id)} && generation == {generation}",
-                output_fields=["id"],
-            )
-            stale = sorted({str(row["id"]) for row in stored} - set(ids))
-            if stale:
-                self._client.delete(name, ids=stale)
+        # A redo with fewer tiles leaves rows numbered past its own: delete those by id (ids
+        # are deterministic, so no query is needed; deleting an absent id is a no-op).
+        stale = [
+            row_id(slide_id, generation, "tile", index)
+            for (slide_id, generation), count in _tiles_by_slide(rows).items()
+            for index in range(count, self._tile_slots)
+        ]
+        if stale:
+            self._client.delete(name, ids=stale)
 
     def _search(
         self, key: IndexKey, queries: npt.NDArray[np.float32], expression: str, limit: int
@@ -251,15 +269,28 @@ class MilvusVectorIndex:
         name = self._ensure(key)
         self._client.flush(name)
         rows = int(self._client.get_collection_stats(name)["row_count"])
-        current = int(self._client.describe_index(name, "vector")["nlist"])
-        wanted = nlist_for(rows)
-        if max(wanted, current) <= 2 * min(wanted, current):
-            return current
-        self._client.release_collection(name)
-        self._client.drop_index(name, "vector")
-        self._client.create_index(name, self._index(wanted))
+        described = self._client.describe_index(name, "vector")
+        current = int(described.get("nlist", 0))
+        wanted = nlist_for(rows) if self._index_type == "IVF_FLAT" else 0
+        outgrown = max(wanted, current) > 2 * min(wanted, current)
+        if described.get("index_type") != self._index_type or outgrown:
+            self._client.release_collection(name)
+            self._client.drop_index(name, "vector")
+            self._client.create_index(name, self._index(wanted))
+            current = wanted
+        self._wait_built(name)
         self._client.load_collection(name)
-        return wanted
+        return current
+
+    def _wait_built(self, name: str) -> None:
+        """Until every sealed row is in the index (builds run in the server, asynchronously)."""
+        deadline = time.monotonic() + INDEX_BUILD_TIMEOUT_S
+        while time.monotonic() < deadline:
+            state = self._client.describe_index(name, "vector")
+            if int(state.get("pending_index_rows", 0)) == 0 and state.get("state") != "InProgress":
+                return
+            time.sleep(INDEX_POLL_S)
+        raise DependencyDownError(f"Milvus: the index of {name} was not built in time")
 
 
 def _has_dim(name: str, prefix: str) -> bool:
@@ -280,11 +311,12 @@ def _record(row: VectorRow) -> dict[str, object]:
     }
 
 
-def _ids_by_slide(rows: Sequence[VectorRow]) -> dict[tuple[str, int], list[str]]:
-    grouped: dict[tuple[str, int], list[str]] = {}
+def _tiles_by_slide(rows: Sequence[VectorRow]) -> dict[tuple[str, int], int]:
+    counts: dict[tuple[str, int], int] = {}
     for row in rows:
-        grouped.setdefault((row.slide_id, row.generation), []).append(row.id)
-    return grouped
+        slot = (row.slide_id, row.generation)
+        counts[slot] = counts.get(slot, 0) + (row.kind == "tile")
+    return counts
 
 
 def _hit(hit: dict[str, Any]) -> VectorHit:

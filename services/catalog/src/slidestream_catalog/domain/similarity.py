@@ -132,3 +132,37 @@ def top(ranked: Sequence[Ranked | None], k: int) -> list[Ranked]:
 
 def crop_url(slide_id: str, x: int, y: int, size_px: int) -> str:
     return CROP_PATH.format(slide_id=slide_id, x=x, y=y, size=size_px)
+
+
+CROP_MAX_PX: Final = 256
+"""Thumbnails are at most this many pixels a side."""
+
+
+def crop_level(levels: Sequence[Level], size_px: int, allowed: Sequence[int]) -> Level:
+    """The level a crop of ``size_px`` level-0 pixels is read from: the coarsest of ``allowed``
+    where the crop is still at least :data:`CROP_MAX_PX` (or its own size, if smaller) wide, so
+    that no more pixels than the thumbnail needs are decoded."""
+    base = next(lv for lv in levels if lv.index == 0)
+    wanted = min(size_px, CROP_MAX_PX)
+    usable = [lv for lv in levels if lv.index in allowed]
+    if not usable:
+        raise RegionError("no level of the slide can be read")
+    sharp = [lv for lv in usable if size_px * lv.width_px / base.width_px >= wanted]
+    pool = sharp or usable
+    return min(pool, key=lambda lv: lv.width_px) if sharp else max(pool, key=lambda lv: lv.width_px)
+
+
+def check_crop(levels: Sequence[Level], x: int, y: int, size_px: int) -> None:
+    base = next((lv for lv in levels if lv.index == 0), None)
+    if base is None:
+        raise RegionError("the slide's pyramid is not known yet")
+    if (
+        x < 0
+        or y < 0
+        or size_px <= 0
+        or x + size_px > base.width_px
+        or y + size_px > base.height_px
+    ):
+        raise RegionError(
+            f"({x}, {y}) + {size_px} px is not inside {base.width_px} x {base.height_px} px"
+        )
