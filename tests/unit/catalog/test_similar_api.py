@@ -30,7 +30,7 @@ from tests.support.similar import (
 
 MODEL, VERSION, DIMENSION = "tile-embedding", "1", 16
 TOKENS = {"token-a": "tenant-a", "token-b": "tenant-b"}
-EMBED_TOKEN = "catalog-embed-token"  # noqa: S105 - a test token
+EMBED_TOKEN = "catalog-embed-token"
 
 
 class Tenants:
