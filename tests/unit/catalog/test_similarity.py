@@ -61,7 +61,7 @@ def test_region_candidate_distance_is_its_best_tile() -> None:
     tiles = np.stack([unit(0, 1), unit(1, 0.1), unit(-1, 0)])
     origins = np.array([[0, 0], [224, 0], [448, 0]], np.int64)
 
-    ranked = rank_candidate("s", unit(1, 0)[None, :], tiles, origins, 224)
+    ranked = rank_candidate("s", unit(1, 0)[None, :], tiles, origins, 224, support_tiles=1)
 
     assert ranked is not None
     assert (ranked.x, ranked.y, ranked.size_px) == (224, 0, 224)
@@ -74,10 +74,25 @@ def test_whole_slide_distance_is_the_median_of_minimum_distances() -> None:
     tiles = np.stack([unit(1, 0, 0), unit(0, 1, 0)])
     origins = np.array([[0, 0], [0, 224]], np.int64)
 
-    ranked = rank_candidate("s", queries, tiles, origins, 224)
+    ranked = rank_candidate("s", queries, tiles, origins, 224, support_tiles=1)
 
     assert ranked is not None
     assert ranked.distance == pytest.approx(0.0, abs=1e-6)
+
+
+def test_one_stray_tile_does_not_make_a_match() -> None:
+    query = unit(1, 0)[None, :]
+    origins = np.zeros((6, 2), np.int64)
+    mostly_other = np.stack([unit(1, 0)] + [unit(0, 1)] * 5)
+    mostly_same = np.stack([unit(1, 0.05)] * 4 + [unit(0, 1)] * 2)
+
+    stray = rank_candidate("stray", query, mostly_other, origins, 224)
+    same = rank_candidate("same", query, mostly_same, origins, 224)
+
+    assert stray is not None and same is not None
+    assert stray.distance == pytest.approx(1.0, abs=1e-6)  # its 3rd-nearest tile is the other
+    assert same.distance < 0.01
+    assert top([stray, same], 1)[0].slide_id == "same"
 
 
 def test_top_orders_by_distance_then_slide() -> None:

@@ -6,7 +6,8 @@ By slide (``SimilarQuery``):
 2. its tile embeddings (``embeddings.npz``);
 3. the query vectors: a region's tiles' mean (the region taken to level 0 with the slide's
    pyramid), or the slide's own mosaic;
-4. candidates: the nearest mosaic rows of the tenant's slides in Milvus, best first per slide;
+4. candidates: the nearest mosaic rows of the tenant's slides in Milvus; slides with the most
+   rows among them first;
 5. re-rank: each candidate's full tile embeddings decide its distance
    (:mod:`slidestream_catalog.domain.similarity`); the ``k`` closest answer.
 
@@ -178,13 +179,17 @@ class SimilarSearch:
 
 
 def _candidates(answers: list[list[VectorHit]], exclude: UUID | None, k: int) -> list[UUID]:
+    """Slides to re-rank: most mosaic rows among the answers first (a slide made of the query's
+    tissue has many; one that merely holds a tile of it, one), then the nearest row."""
+    votes: dict[UUID, int] = {}
     best: dict[UUID, float] = {}
     for answer in answers:
         for hit in answer:
             slide = UUID(hit.slide_id)
             if slide != exclude:
+                votes[slide] = votes.get(slide, 0) + 1
                 best[slide] = min(hit.distance, best.get(slide, hit.distance))
-    ordered = sorted(best, key=lambda slide: (best[slide], str(slide)))
+    ordered = sorted(votes, key=lambda slide: (-votes[slide], best[slide], str(slide)))
     return ordered[: min(MAX_RERANK_SLIDES, RERANK_SLIDES_PER_K * k)]
 
 
