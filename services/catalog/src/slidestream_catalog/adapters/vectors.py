@@ -5,8 +5,9 @@ One collection per (model, version, dimension): ``vec_<model>_<version>_d<dimens
 rows and a rebuild's generation never overwrites the live one's), ``tenant``, ``slide_id``,
 ``kind`` (``tile`` | ``slide``), the tile's level-0 ``x``/``y``/``size_px``, ``generation`` and the
 ``vector`` (COSINE). The tenant is a plain VARCHAR filtered on every search: Milvus Lite 2.5
-rejects filters on a partition-key field. Index: IVF_FLAT, ``nlist`` ≈ 4·√rows (Milvus' and
-FAISS' rule of thumb), rebuilt by :meth:`MilvusVectorIndex.tune_index` as a collection grows.
+rejects filters on a partition-key field. Index: FLAT (exact), or IVF_FLAT with ``nlist`` ≈
+4·√rows (Milvus' and FAISS' rule of thumb) rebuilt by :meth:`MilvusVectorIndex.tune_index` as a
+collection grows. Milvus Lite ignores IVF's ``nprobe`` (docs/benchmarks.md, search-vectors).
 
 pymilvus is synchronous: every call runs in a worker thread (``asyncio.to_thread``).
 """
