@@ -18,6 +18,7 @@ from slidestream_catalog.adapters.similar_source import ModelRun
 from slidestream_catalog.similar_search import SimilarSearch
 from slidestream_catalog.vector_indexing import MosaicIndexer
 from slidestream_contracts.events import SlideInferredV1
+from slidestream_platform.errors import DependencyDownError
 from tests.support.similar import (
     MemoryCrops,
     MemoryFiles,
@@ -109,23 +110,33 @@ async def world() -> World:
     return world
 
 
-@pytest.fixture
-async def client(world: World, tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
-    token_file = tmp_path / "embed-token"
-    token_file.write_text(EMBED_TOKEN + "\n")
-    models = httpx.AsyncClient(transport=httpx.ASGITransport(app=models_api()), base_url="http://m")
+def similar_app(world: World, vectors: MemoryVectors, embedder: HttpEmbedder) -> FastAPI:
     app = FastAPI()
     app.include_router(similar_api.router)
     app.state.tenants = Tenants()
     app.state.similar = similar_api.SimilarServices(
-        search=SimilarSearch(world.source, world.vectors, world.files),
+        search=SimilarSearch(world.source, vectors, world.files),
         source=world.source,
         crops=world.crops,
-        embedder=HttpEmbedder("http://m", token_file, models),
+        embedder=embedder,
     )
+    return app
+
+
+@pytest.fixture
+async def models(tmp_path: Path) -> AsyncIterator[HttpEmbedder]:
+    token_file = tmp_path / "embed-token"
+    token_file.write_text(EMBED_TOKEN + "\n")
+    transport = httpx.ASGITransport(app=models_api())
+    async with httpx.AsyncClient(transport=transport, base_url="http://m") as models:
+        yield HttpEmbedder("http://m", token_file, models)
+
+
+@pytest.fixture
+async def client(world: World, models: HttpEmbedder) -> AsyncIterator[httpx.AsyncClient]:
+    app = similar_app(world, world.vectors, models)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://c") as c:
         yield c
-    await models.aclose()
 
 
 def auth(token: str = "token-a") -> dict[str, str]:
@@ -241,3 +252,19 @@ async def test_crop_outside_the_slide_and_no_token(client: httpx.AsyncClient, wo
 
     assert (outside.status_code, outside.json()["detail"]["field"]) == (422, "size")
     assert anonymous.status_code == 401
+
+
+class DownVectors(MemoryVectors):
+    async def dimensions(self, model: str, version: str) -> tuple[int, ...]:
+        raise DependencyDownError("Milvus: connection refused")
+
+
+async def test_milvus_down_is_503(world: World, models: HttpEmbedder) -> None:
+    app = similar_app(world, DownVectors(), models)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://c") as c:
+        answer = await c.post(
+            "/v1/similar", json={"slide_id": str(world.slides["tenant-a"][0][0])}, headers=auth()
+        )
+
+    assert answer.status_code == 503
+    assert answer.json()["detail"]["reason"] == "dependency-down"

@@ -11,6 +11,8 @@ A query that cannot be answered as asked is a 4xx whose ``detail`` names the ``f
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Annotated
 from uuid import UUID
@@ -24,6 +26,7 @@ from slidestream_catalog.domain.similarity import RegionError, check_crop
 from slidestream_catalog.similar_search import SimilarQueryError, SimilarSearch
 from slidestream_catalog.tenants import CallerTenant
 from slidestream_contracts.search import MAX_SIMILAR_K, SimilarPage, SimilarQuery
+from slidestream_platform.errors import RetryableError, SlidestreamError
 
 MAX_PATCH_BYTES = 16 * 1024**2
 """An image patch larger than this is refused (413) before it is sent on."""
@@ -47,6 +50,22 @@ def _services(request: Request) -> SimilarServices:
     return services
 
 
+@contextmanager
+def _answering() -> Iterator[None]:
+    """Query errors → 4xx naming the field; Milvus, S3 or the models API down → 503; stored
+    data that cannot be read (a damaged embeddings file) → 502."""
+    try:
+        yield
+    except (SimilarQueryError, EmbedRefusedError) as error:
+        raise _refused(error.status, error.field, str(error)) from error
+    except RegionError as error:
+        raise _refused(422, "size", str(error)) from error
+    except RetryableError as error:
+        raise HTTPException(503, {"reason": error.reason, "message": str(error)}) from error
+    except SlidestreamError as error:
+        raise HTTPException(502, {"reason": error.reason, "message": str(error)}) from error
+
+
 def _refused(status: int, field: str, message: str) -> HTTPException:
     return HTTPException(
         status_code=status,
@@ -56,10 +75,8 @@ def _refused(status: int, field: str, message: str) -> HTTPException:
 
 @router.post("/v1/similar")
 async def similar(query: SimilarQuery, tenant: CallerTenant, request: Request) -> SimilarPage:
-    try:
+    with _answering():
         return await _services(request).search.by_slide(tenant, query)
-    except SimilarQueryError as error:
-        raise _refused(error.status, error.field, str(error)) from error
 
 
 @router.post("/v1/similar/patch")
@@ -75,15 +92,13 @@ async def similar_patch(
     if len(data) > MAX_PATCH_BYTES:
         raise _refused(413, "image", f"an image patch is at most {MAX_PATCH_BYTES} bytes")
     services = _services(request)
-    try:
+    with _answering():
         embedding = await services.embedder.embed(
             model, data, image.content_type or "application/octet-stream", version
         )
         return await services.search.by_vector(
             tenant, embedding.model, embedding.version, embedding.vector, k
         )
-    except (SimilarQueryError, EmbedRefusedError) as error:
-        raise _refused(error.status, error.field, str(error)) from error
 
 
 @router.get("/v1/slides/{slide_id}/crop")
@@ -100,9 +115,7 @@ async def crop(
     images = await services.source.images(generation, tenant, slide_id)
     if images is None or not images.dicom:
         raise _refused(404, "slide_id", f"no converted slide {slide_id}")
-    try:
+    with _answering():
         check_crop(images.levels, x, y, size)
         png = await services.crops.crop_png(images, x, y, size)
-    except RegionError as error:
-        raise _refused(422, "size", str(error)) from error
     return Response(content=png, media_type="image/png")

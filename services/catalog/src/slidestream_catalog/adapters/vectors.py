@@ -156,14 +156,29 @@ class MilvusVectorIndex:
         nprobe: int = 16,
         tile_slots: int = MAX_TILE_SLOTS,
     ) -> None:
-        self._client = MilvusClient(uri=uri, token=token)
+        self._uri = uri
+        self._token = token
+        self._connected: MilvusClient | None = None
         self._index_type = index_type
         self._nprobe = nprobe
         self._tile_slots = tile_slots
         self._known: set[str] = set()
 
+    @property
+    def _client(self) -> MilvusClient:
+        # Connected on first use (in a worker thread): a service starts while Milvus is down,
+        # and its similarity routes answer 503 until Milvus is back.
+        if self._connected is None:
+            try:
+                self._connected = MilvusClient(uri=self._uri, token=self._token)
+            except MilvusException as error:
+                raise DependencyDownError(f"Milvus at {self._uri}: {error}") from error
+        return self._connected
+
     def close(self) -> None:
-        self._client.close()
+        if self._connected is not None:
+            self._connected.close()
+            self._connected = None
 
     async def upsert(self, key: IndexKey, rows: Sequence[VectorRow]) -> None:
         if rows:
@@ -185,15 +200,14 @@ class MilvusVectorIndex:
 
     async def delete_slide(self, key: IndexKey, slide_id: str) -> None:
         name = collection_name(key)
-        if await _call(self._client.has_collection, name):
-            await _call(self._client.delete, name, filter=f"slide_id == {string_literal(slide_id)}")
+        await _call(self._delete_slide, name, slide_id)
 
     async def delete_generation(self, generation: int) -> None:
         await _call(self._delete_generation, int(generation))
 
     async def dimensions(self, model: str, version: str) -> tuple[int, ...]:
         prefix = collection_name(IndexKey(model, version, 0))[: -len("0")]
-        names = await _call(self._client.list_collections)
+        names: list[str] = await _call(self._list_collections)
         return tuple(sorted(int(n[len(prefix) :]) for n in names if _has_dim(n, prefix)))
 
     async def tune_index(self, key: IndexKey) -> int:
@@ -244,6 +258,13 @@ class MilvusVectorIndex:
         ]
         if stale:
             self._client.delete(name, ids=stale)
+
+    def _delete_slide(self, name: str, slide_id: str) -> None:
+        if self._client.has_collection(name):
+            self._client.delete(name, filter=f"slide_id == {string_literal(slide_id)}")
+
+    def _list_collections(self) -> list[str]:
+        return list(self._client.list_collections())
 
     def _search(
         self, key: IndexKey, queries: npt.NDArray[np.float32], expression: str, limit: int
