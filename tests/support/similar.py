@@ -150,6 +150,9 @@ class MemoryVectors:
             for name in [n for n, row in collection.items() if row.generation == generation]:
                 del collection[name]
 
+    async def tune_all(self) -> None:
+        """Exact search has no index to fit."""
+
     async def dimensions(self, model: str, version: str) -> tuple[int, ...]:
         return tuple(
             sorted(

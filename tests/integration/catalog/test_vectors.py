@@ -11,6 +11,8 @@ import pytest
 
 from slidestream_catalog.adapters.vectors import IndexKey, MilvusVectorIndex, VectorRow
 from slidestream_catalog.domain.mosaic import normalised
+from slidestream_catalog.vector_indexing import MosaicIndexer
+from tests.support.similar import MemoryFiles
 
 pytestmark = pytest.mark.integration
 
@@ -118,3 +120,19 @@ async def test_tune_index_grows_nlist_with_the_collection(
     assert await index.tune_index(key) == 4 * 141
     (answer,) = await index.search(key, normalised(vectors[:1]), tenant="t", generation=1, limit=1)
     assert answer[0].x == 0
+
+
+async def test_indexer_swap_drops_the_old_generation_and_refits(milvus_uri: str) -> None:
+    index = MilvusVectorIndex(milvus_uri)
+    key = IndexKey(f"m-{uuid4().hex[:8]}", "1", DIMENSION)
+    slide = str(uuid4())
+    await index.upsert(key, rows_for("t", slide, random_vectors(3, seed=7), 1))
+    await index.upsert(key, rows_for("t", slide, random_vectors(3, seed=7), 2))
+
+    await MosaicIndexer(MemoryFiles(), index).swap(1, 2)
+
+    query = normalised(random_vectors(1, seed=7))
+    assert await index.search(key, query, tenant="t", generation=1, limit=5) == [[]]
+    (answer,) = await index.search(key, query, tenant="t", generation=2, limit=5)
+    assert len(answer) == 3
+    index.close()

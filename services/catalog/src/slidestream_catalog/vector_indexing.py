@@ -7,7 +7,8 @@
    ``<slide>:<generation>:<kind>:<i>`` (a redelivery overwrites; rows a smaller redo no longer
    has are dropped by the upsert).
 
-``swap`` (a rebuilt generation went live): delete the old generation's rows everywhere.
+``swap`` (a rebuilt generation went live): delete the old generation's rows everywhere, then refit
+each collection's index to its new size.
 """
 
 from __future__ import annotations
@@ -74,6 +75,8 @@ class MosaicIndexer:
     async def swap(self, old_generation: int, new_generation: int) -> None:
         if old_generation != new_generation:
             await self._index.delete_generation(old_generation)
+            # A rebuild is when collections change size the most: refit their IVF lists.
+            await self._index.tune_all()
 
 
 def mosaic_rows(

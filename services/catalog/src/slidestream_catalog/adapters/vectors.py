@@ -109,6 +109,9 @@ class VectorIndex(Protocol):
     async def dimensions(self, model: str, version: str) -> tuple[int, ...]:
         """The dimensions that have a collection for this model version (empty: never indexed)."""
 
+    async def tune_all(self) -> None:
+        """Fit every collection's index to its size and the configured type."""
+
 
 def row_id(slide_id: str, generation: int, kind: Kind, index: int) -> str:
     return f"{slide_id}:{generation}:{kind}:{index}"
@@ -210,6 +213,11 @@ class MilvusVectorIndex:
         names: list[str] = await _call(self._list_collections)
         return tuple(sorted(int(n[len(prefix) :]) for n in names if _has_dim(n, prefix)))
 
+    async def tune_all(self) -> None:
+        for name in await _call(self._list_collections):
+            if name.startswith("vec_"):
+                await _call(self._tune_collection, name)
+
     async def tune_index(self, key: IndexKey) -> int:
         """Rebuild the index when its type is not this adapter's, or the collection outgrew (or
         shrank from) its IVF ``nlist`` by more than a factor 2; returns the ``nlist`` in use
@@ -288,7 +296,9 @@ class MilvusVectorIndex:
                 self._client.delete(name, filter=f"generation == {generation}")
 
     def _tune_index(self, key: IndexKey) -> int:
-        name = self._ensure(key)
+        return self._tune_collection(self._ensure(key))
+
+    def _tune_collection(self, name: str) -> int:
         self._client.flush(name)
         rows = int(self._client.get_collection_stats(name)["row_count"])
         described = self._client.describe_index(name, "vector")
