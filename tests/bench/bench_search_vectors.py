@@ -290,33 +290,27 @@ def build_lines(result: dict) -> str:
     )
 
 
+def measure_rows(corpus: Corpus, small: dict, large: dict, hnsw: dict) -> list[tuple[str, ...]]:
+    """One table row per measured setting: Milvus at both sizes, then FAISS HNSW."""
+    runs = [("milvus", result["rows"], m, 1) for result in (small, large) for m in result["sweep"]]
+    runs += [("faiss hnsw", len(corpus.vectors), m, 2) for m in hnsw["sweep"]]
+    return [
+        (
+            engine,
+            f"{rows:,}",
+            m.setting,
+            f"{m.recall:.3f}",
+            f"{m.p50_ms:.{d}f}",
+            f"{m.p95_ms:.{d}f}",
+        )
+        for engine, rows, m, d in runs
+    ]
+
+
 def report(
     args: argparse.Namespace, corpus: Corpus, small: dict, large: dict, hnsw: dict, queries: int
 ) -> str:
-    lines = []
-    for engine, result in (("milvus", small), ("milvus", large)):
-        for m in result["sweep"]:
-            lines.append(
-                (
-                    engine,
-                    f"{result['rows']:,}",
-                    m.setting,
-                    f"{m.recall:.3f}",
-                    f"{m.p50_ms:.1f}",
-                    f"{m.p95_ms:.1f}",
-                )
-            )
-    for m in hnsw["sweep"]:
-        lines.append(
-            (
-                "faiss hnsw",
-                f"{len(corpus.vectors):,}",
-                m.setting,
-                f"{m.recall:.3f}",
-                f"{m.p50_ms:.2f}",
-                f"{m.p95_ms:.2f}",
-            )
-        )
+    lines = measure_rows(corpus, small, large, hnsw)
     big, little, ceiling = chosen(large["sweep"]), chosen(small["sweep"]), chosen(hnsw["sweep"])
     ratio = big.p95_ms / max(ceiling.p95_ms, 1e-9)
     goals = [
