@@ -70,3 +70,10 @@ service loads models on each replica through it (explicit model control loads on
 {{- define "slidestream.tritonReplicasName" -}}
 {{- printf "%s-replicas" (include "slidestream.tritonName" .) -}}
 {{- end -}}
+
+{{/* The Milvus the catalog uses: the chart's own Milvus proxy, else milvus.uri. */}}
+{{- define "slidestream.milvusUri" -}}
+{{- if .Values.milvus.enabled -}}http://{{ .Release.Name }}-milvus:19530
+{{- else -}}{{ .Values.milvus.uri }}
+{{- end -}}
+{{- end -}}

@@ -75,6 +75,11 @@ spec:
             - {name: PSEUDONYM_KEY_FILE, value: /run/secrets/slidestream-pseudonym/pseudonym_key}
             - {name: PSEUDONYM_KEY_VERSION, value: {{ $svc.pseudonymKey.version | quote }}}
             {{- end }}
+            {{- if eq $name "catalog" }}
+            {{- with include "slidestream.milvusUri" $root }}
+            - {name: MILVUS_URI, value: {{ . | quote }}}
+            {{- end }}
+            {{- end }}
             {{- if eq $name "inference" }}
             {{- if $root.Values.triton.enabled }}
             - {name: TRITON_GRPC, value: {{ printf "%s:8001" (include "slidestream.tritonName" $root) | quote }}}

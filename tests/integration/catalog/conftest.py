@@ -14,6 +14,7 @@ from tests.support.catalog import (
     create_tenant,
     private_postgres_database,
 )
+from tests.support.milvus import milvus_server
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -43,3 +44,10 @@ async def catalog(
 def tenant_token(stack_env: dict[str, str]) -> tuple[str, str]:
     """A fresh tenant and its token (the upload API at ``UPLOAD_API`` resolves it)."""
     return create_tenant(STACK_ENV_FILE)
+
+
+@pytest.fixture(scope="session")
+def milvus_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A Milvus Lite server process of the catalog tests' own."""
+    with milvus_server(tmp_path_factory.mktemp("milvus")) as uri:
+        yield uri

@@ -40,6 +40,7 @@ def test_no_selection_means_every_part_in_start_order() -> None:
         "postgres",
         "triton",
         "tusd",
+        "milvus",
         "upload",
         "catalog",
         "deid",
@@ -47,6 +48,11 @@ def test_no_selection_means_every_part_in_start_order() -> None:
         "qc",
         "inference",
     }
+
+
+def test_catalog_brings_its_milvus() -> None:
+    names = [part.name for part in stack.select_parts(["catalog"], with_requirements=True)]
+    assert names == ["postgres", "minio", "kafka", "milvus", "catalog"]
 
 
 def test_unknown_part_is_refused() -> None:

@@ -34,6 +34,8 @@ TRITON_METRICS_PORT: Final = 18002
 
 TUSD_PORT: Final = 11080
 
+MILVUS_PORT: Final = 19530
+
 # slidestream's own services (HTTP: API, health, metrics).
 UPLOAD_PORT: Final = 8090
 CATALOG_PORT: Final = 8091

@@ -39,6 +39,7 @@ _PASSED_THROUGH = (
     "DATABASE_URL",
     "TRITON_GRPC",
     "TRITON_HTTP",
+    "MILVUS_URI",
 )
 
 
@@ -97,7 +98,7 @@ class CatalogServicePart(ServicePart):
     port: ClassVar[int] = CATALOG_PORT
     ports: ClassVar[tuple[int, ...]] = (CATALOG_PORT,)
     api_variable: ClassVar[str] = "CATALOG_API"
-    requires: ClassVar[tuple[str, ...]] = ("kafka", "postgres")
+    requires: ClassVar[tuple[str, ...]] = ("kafka", "postgres", "minio", "milvus")
 
     def prepare(self, ctx: StackContext) -> None:
         embed_token_file(ctx.paths.local)

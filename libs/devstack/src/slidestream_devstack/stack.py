@@ -22,6 +22,7 @@ from slidestream_devstack.credentials import load_or_create_credentials
 from slidestream_devstack.envfile import read_env_file, write_env_file
 from slidestream_devstack.errors import StackError
 from slidestream_devstack.kafka import KafkaPart
+from slidestream_devstack.milvus import MilvusPart
 from slidestream_devstack.minio import MinioPart
 from slidestream_devstack.part import Part, StackContext
 from slidestream_devstack.paths import StackPaths, find_repo_root
@@ -57,6 +58,7 @@ ALL_PARTS: Final[tuple[Part, ...]] = (
     KafkaPart(),
     TritonPart(),
     TusdPart(),
+    MilvusPart(),
     UploadServicePart(),
     CatalogServicePart(),
     DeidServicePart(),

@@ -11,6 +11,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
+import httpx
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -57,15 +58,20 @@ async def _reindex(settings: CatalogSettings, progress: Progress) -> ReindexSumm
     from slidestream_catalog.adapters.event_log import KafkaEventLog
     from slidestream_catalog.adapters.search_store import SqlSearchStore
     from slidestream_catalog.handlers import BY_TOPIC
+    from slidestream_catalog.main import similar_services
     from slidestream_catalog.reindex import reindex
     from slidestream_platform.db import make_engine, upgrade_to_head
 
     engine = make_engine(settings.database, settings.service_name)
     try:
         upgrade_to_head(engine, settings.service_name, MIGRATIONS_DIR)
-        async with KafkaEventLog(settings.kafka_bootstrap, map(str, BY_TOPIC)) as log:
-            # No run indexers yet: the similarity index plugs in here as the service wires it.
-            return await reindex(SqlSearchStore(engine), log, (), _Bar(progress))
+        async with (
+            httpx.AsyncClient() as client,
+            KafkaEventLog(settings.kafka_bootstrap, map(str, BY_TOPIC)) as log,
+        ):
+            # The same similarity indexer the service hands every run to.
+            _, indexer = similar_services(settings, engine, client)
+            return await reindex(SqlSearchStore(engine), log, (indexer,), _Bar(progress))
     finally:
         engine.dispose()
 

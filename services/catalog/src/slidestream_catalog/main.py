@@ -2,23 +2,57 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import httpx
 from fastapi import FastAPI
+from sqlalchemy import Engine
 
-from slidestream_catalog import api, handlers
+from slidestream_catalog import api, handlers, similar_api
+from slidestream_catalog.adapters.crops import PyramidCrops
+from slidestream_catalog.adapters.embedder import HttpEmbedder
+from slidestream_catalog.adapters.embedding_files import StoredEmbeddingFiles
 from slidestream_catalog.adapters.search_store import SqlSearchStore
+from slidestream_catalog.adapters.similar_source import SqlSimilarSource
+from slidestream_catalog.adapters.vectors import MilvusVectorIndex
 from slidestream_catalog.ports import RunIndexer
 from slidestream_catalog.settings import CatalogSettings
+from slidestream_catalog.similar_search import SimilarSearch
 from slidestream_catalog.tenants import TenantResolver
+from slidestream_catalog.vector_indexing import MosaicIndexer
 from slidestream_platform.broker import make_bus
 from slidestream_platform.checks import database_check, prepare_storage
 from slidestream_platform.db import make_engine
+from slidestream_platform.objectstore import MinioObjectStore
 from slidestream_platform.service import run_service, service_app
 from slidestream_platform.telemetry import make_tracer_provider
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+EMBED_TIMEOUT_S = 30.0
+
+
+def similar_services(
+    settings: CatalogSettings, engine: Engine, client: httpx.AsyncClient
+) -> tuple[similar_api.SimilarServices, MosaicIndexer]:
+    """The similarity search's adapters, and the indexer the projection hands runs to."""
+    store = MinioObjectStore(settings.object_store)
+    vectors = MilvusVectorIndex(
+        settings.milvus_uri,
+        settings.milvus_token,
+        index_type=settings.milvus_index_type,
+        nprobe=settings.milvus_nprobe,
+    )
+    files = StoredEmbeddingFiles(store)
+    source = SqlSimilarSource(engine)
+    work_dir = settings.work_dir or Path(tempfile.gettempdir()) / "slidestream-catalog"
+    services = similar_api.SimilarServices(
+        search=SimilarSearch(source, vectors, files),
+        source=source,
+        crops=PyramidCrops(store, settings.converted_bucket, work_dir),
+        embedder=HttpEmbedder(settings.inference_api_url, settings.embed_token_file, client),
+    )
+    return services, MosaicIndexer(files, vectors, mosaic_tiles=settings.mosaic_tiles)
 
 
 def create_app(settings: CatalogSettings) -> FastAPI:
@@ -28,7 +62,9 @@ def create_app(settings: CatalogSettings) -> FastAPI:
     bus = make_bus(settings, step=None, tracer_provider=tracer_provider)
     engine = make_engine(settings.database, settings.service_name)
     search = SqlSearchStore(engine)
-    run_indexers: list[RunIndexer] = []
+    client = httpx.AsyncClient(timeout=EMBED_TIMEOUT_S)
+    similar, indexer = similar_services(settings, engine, client)
+    run_indexers: list[RunIndexer] = [indexer]
 
     bus.broker.context.set_global("search", search)
     bus.broker.context.set_global("run_indexers", run_indexers)
@@ -37,13 +73,12 @@ def create_app(settings: CatalogSettings) -> FastAPI:
     app = service_app(
         bus,
         readiness_checks={"database": database_check(engine)},
-        routers=[api.router],
+        routers=[api.router, similar_api.router],
         on_startup=[prepare_storage(engine, settings.service_name, MIGRATIONS_DIR)],
     )
     app.state.search = search
-    app.state.tenants = TenantResolver(
-        settings.upload_api_url, settings.token_cache_s, httpx.AsyncClient()
-    )
+    app.state.similar = similar
+    app.state.tenants = TenantResolver(settings.upload_api_url, settings.token_cache_s, client)
     return app
 
 

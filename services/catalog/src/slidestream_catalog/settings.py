@@ -4,6 +4,7 @@ resolved and where vectors live."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 
@@ -22,6 +23,20 @@ class CatalogSettings(ServiceSettings):
     milvus_uri: str = "http://127.0.0.1:19530"
     """Milvus: the local stack's Milvus Lite server, or a Milvus cluster's proxy."""
     milvus_token: str = ""
+    milvus_index_type: Literal["IVF_FLAT", "FLAT"] = "FLAT"
+    """FLAT (exact) by default: Milvus Lite 2.5 searches its growing segments through a fixed
+    interim IVF index and ignores ``nprobe``, which cost recall in docs/benchmarks.md
+    (search-vectors); IVF_FLAT suits a Milvus cluster, whose sealed segments honour it."""
+    milvus_nprobe: int = Field(default=32, ge=1, le=65536)
+    """IVF lists searched per query (IVF_FLAT only)."""
+    mosaic_tiles: int = Field(default=32, ge=1, le=64)
+    """Representative tiles per slide in the vector index (Yottixel's mosaic)."""
+    converted_bucket: str = "converted"
+    """Where the converted pyramids are (thumbnails of similar tiles)."""
+    derived_bucket: str = "derived"
+    """Where model runs write their embeddings."""
+    work_dir: Path | None = None
+    """Scratch space for the level files crops are read from; the system temp dir when unset."""
     inference_api_url: str = "http://127.0.0.1:8095"
     """The inference service's models API: embeds an uploaded image patch with the same model
     (through Triton) for similarity queries by patch."""

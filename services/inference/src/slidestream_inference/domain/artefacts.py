@@ -27,8 +27,6 @@ EVENT_ID_NAMESPACE = UUID("7a8f8d26-0691-4510-97f5-93ab621ad455")
 
 INFERENCE_FOLDER = "inference"
 SCORES_NAME = "scores.npz"
-EMBEDDINGS_NAME = "embeddings.npz"
-SLIDE_EMBEDDING_NAME = "slide-embedding.npy"
 SUMMARY_NAME = "summary.json"
 THUMBNAIL_LONG_SIDE_PX = 1024
 """The heat maps' background: the smallest level at least this long (QC's pictures' size)."""

@@ -9,6 +9,11 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from slidestream_contracts.embeddings import (
+    EMBEDDINGS_NAME,
+    SLIDE_EMBEDDING_NAME,
+    embeddings_arrays,
+)
 from slidestream_contracts.events import (
     ObjectRef,
     SlideEvent,
@@ -20,9 +25,7 @@ from slidestream_contracts.model_card import ModelCardV1
 from slidestream_contracts.states import SlideState, Step
 from slidestream_inference.domain.aggregate import SlideOutputs, heat_grid
 from slidestream_inference.domain.artefacts import (
-    EMBEDDINGS_NAME,
     SCORES_NAME,
-    SLIDE_EMBEDDING_NAME,
     SUMMARY_NAME,
     content_type,
     derived_key,
@@ -81,11 +84,7 @@ def write_plan(
             picture = heatmap_png(thumbnail, grid, cover, f"probability of {label}")
             yield name, picture, content_type(name)
     if outputs.embeddings is not None:
-        arrays = {
-            "embeddings": outputs.embeddings,
-            "origins_px": origins,
-            "tile_size_l0_px": tile_l0,
-        }
+        arrays = embeddings_arrays(outputs.embeddings, origins, facts.tile_size_l0_px)
         yield EMBEDDINGS_NAME, npz_bytes(arrays), content_type(EMBEDDINGS_NAME)
         slide = outputs.slide_embedding()
         if slide is not None:

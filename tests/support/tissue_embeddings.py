@@ -1,0 +1,65 @@
+"""Real embeddings of real tiles: the held-out tiles of the five planted tissue types (written by
+``make models``: ``.local/models/data/held_out.npz``) embedded by the reference ``tile-embedding``
+model on the stack's Triton, preprocessed exactly as the inference service does."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+import numpy as np
+import numpy.typing as npt
+
+from slidestream_contracts.model_card import ModelCardV1
+from slidestream_devstack.paths import StackPaths, find_repo_root
+from slidestream_inference.adapters.triton import GrpcTriton
+from slidestream_inference.domain.tensors import normalise
+
+EMBEDDING_MODEL: Final = "tile-embedding"
+BATCH_TILES: Final = 32
+TRITON_TIMEOUT_S: Final = 60.0
+
+
+@dataclass(frozen=True)
+class TissueTiles:
+    labels: tuple[str, ...]
+    """Tissue type names, indexed by ``label``."""
+    label: npt.NDArray[np.int64]
+    slide: npt.NDArray[np.int64]
+    """Which held-out sample slide each tile came from."""
+    embeddings: npt.NDArray[np.float32]
+    """``(N, D)`` unit-length embeddings from Triton."""
+    version: str
+
+
+def models_dir() -> Path:
+    return StackPaths(find_repo_root(None)).local / "models"
+
+
+def embedding_card() -> ModelCardV1:
+    text = (models_dir() / EMBEDDING_MODEL / "card.json").read_text(encoding="utf-8")
+    return ModelCardV1.model_validate_json(text)
+
+
+async def embed_held_out_tiles(triton_grpc: str) -> TissueTiles:
+    """Every held-out tile through Triton's ``tile-embedding`` (the card's version)."""
+    data = models_dir() / "data"
+    meta = json.loads((data / "meta.json").read_text(encoding="utf-8"))
+    card = embedding_card()
+    (output,) = (o.name for o in card.outputs if o.kind == "embedding")
+    triton = GrpcTriton(triton_grpc, timeout_s=TRITON_TIMEOUT_S)
+    parts = []
+    with np.load(data / "held_out.npz", allow_pickle=False) as held_out:
+        pixels, label, slide = held_out["pixels"], held_out["labels"], held_out["slides"]
+    try:
+        for start in range(0, len(pixels), BATCH_TILES):
+            batch = normalise(pixels[start : start + BATCH_TILES], card.input)
+            answer = await triton.infer(card.name, card.version, card.input.name, batch, [output])
+            parts.append(np.asarray(answer[output], np.float32))
+    finally:
+        await triton.close()
+    embeddings = np.concatenate(parts)
+    embeddings /= np.linalg.norm(embeddings, axis=1, keepdims=True)
+    return TissueTiles(tuple(meta["labels"]), label, slide, embeddings, card.version)
