@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -17,13 +18,18 @@ from slidestream_catalog.settings import CatalogSettings
 from slidestream_convert.settings import ConvertSettings
 from slidestream_deid.settings import DeidSettings
 from slidestream_devstack.paths import find_repo_root
-from slidestream_devstack.tools import ensure_helm
+from slidestream_devstack.tools import chart_for_offline_render, ensure_helm
 from slidestream_inference.settings import InferenceSettings
 from slidestream_platform.settings import ServiceSettings
 from slidestream_qc.settings import QcSettings
 from slidestream_upload.settings import UploadSettings
 
-CHART = find_repo_root(None) / "charts" / "slidestream"
+SOURCE_CHART = find_repo_root(None) / "charts" / "slidestream"
+CHART, UNRENDERED_DEPENDENCIES = chart_for_offline_render(
+    SOURCE_CHART, Path(tempfile.mkdtemp(prefix="chart-"))
+)
+"""Without the optional Milvus chart's archive (no network here), its dependency entry is left
+out of a copy; our own templates render the same either way."""
 SERVICES = ("catalog", "convert", "deid", "inference", "qc", "upload")
 CONSUMERS = {"catalog", "convert", "deid", "inference", "qc"}
 KUBE_VERSION = "1.31.0"

@@ -8,13 +8,18 @@ Triton part itself.
 ``python -m slidestream_devstack.tools helm`` builds Helm if needed and prints its path;
 ``python -m slidestream_devstack.tools triton-python`` builds Triton's environment if needed
 and prints its Python (the one with torch: ``make models`` trains with it).
+``python -m slidestream_devstack.tools chart-offline`` prints a chart directory Helm can lint and
+render without network (see :func:`chart_for_offline_render`).
 """
 
 from __future__ import annotations
 
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
+import yaml
 from rich.console import Console
 
 from slidestream_devstack import versions
@@ -47,6 +52,30 @@ def ensure_triton_python(console: Console | None = None) -> Path:
     return triton.venv(ctx) / "bin" / "python"
 
 
+def chart_for_offline_render(chart: Path, work: Path) -> tuple[Path, list[str]]:
+    """``chart`` as it is when every dependency's archive is in its ``charts/`` folder (``helm
+    dependency build`` put it there); otherwise a copy under ``work`` without the dependencies
+    whose archives are missing, and their names. Helm refuses to lint or render a chart with a
+    missing dependency even when its condition is off, and a machine without the dependency's
+    repository (this one: only package registries) cannot fetch it."""
+    manifest = yaml.safe_load((chart / "Chart.yaml").read_text(encoding="utf-8"))
+    dependencies = manifest.get("dependencies") or []
+    present = {archive.name for archive in (chart / "charts").glob("*.tgz")}
+    missing = [
+        dep["name"] for dep in dependencies if f"{dep['name']}-{dep['version']}.tgz" not in present
+    ]
+    if not missing:
+        return chart, []
+    copy = work / chart.name
+    shutil.rmtree(copy, ignore_errors=True)
+    shutil.copytree(chart, copy)
+    manifest["dependencies"] = [dep for dep in dependencies if dep["name"] not in missing]
+    if not manifest["dependencies"]:
+        del manifest["dependencies"]
+    (copy / "Chart.yaml").write_text(yaml.safe_dump(manifest, sort_keys=False), encoding="utf-8")
+    return copy, missing
+
+
 def main(argv: list[str]) -> int:
     if argv == ["helm"]:
         print(ensure_helm())
@@ -54,7 +83,15 @@ def main(argv: list[str]) -> int:
     if argv == ["triton-python"]:
         print(ensure_triton_python())
         return 0
-    print("usage: python -m slidestream_devstack.tools helm|triton-python", file=sys.stderr)
+    if argv == ["chart-offline"]:
+        chart = find_repo_root(None) / "charts" / "slidestream"
+        rendered, missing = chart_for_offline_render(chart, Path(tempfile.mkdtemp()))
+        if missing:
+            print(f"rendering without the dependencies {', '.join(missing)}", file=sys.stderr)
+        print(rendered)
+        return 0
+    usage = "usage: python -m slidestream_devstack.tools helm|triton-python|chart-offline"
+    print(usage, file=sys.stderr)
     return 2
 
 
