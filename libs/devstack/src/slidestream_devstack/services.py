@@ -109,7 +109,13 @@ class CatalogServicePart(ServicePart):
         return {
             "INFERENCE_API_URL": f"http://{LOOPBACK}:{INFERENCE_PORT}",
             "EMBED_TOKEN_FILE": str(embed_token_file(ctx.paths.local)),
+            # Partner tokens belong to the upload API; the catalog resolves them there.
+            "UPLOAD_API_URL": f"http://{LOOPBACK}:{UPLOAD_PORT}",
         }
+
+    def env(self, ctx: StackContext) -> dict[str, str]:
+        # The same API under the name partners' tools use for search (`slidestream search`).
+        return {self.api_variable: self.url, "SEARCH_API": self.url}
 
 
 class DeidServicePart(ServicePart):
