@@ -175,8 +175,8 @@ class SlideEvents:
             else {"fraction:tumour": 0.35, "fraction:stroma": 0.5},
             tile_count=1200,
             tile_mpp_um=0.5,
-            embeddings=ref(f"{model}/{version}/embeddings.npz", 90000),
-            slide_embedding=ref(f"{model}/{version}/slide-embedding.npy", 3000),
+            # A classifier's run: no embeddings, so the similarity index has nothing to read
+            # (the catalog tests' events name no stored objects).
         )
 
     def status(self, minute: int, state: SlideState, step: Step, detail: str = "") -> SlideStatusV1:
