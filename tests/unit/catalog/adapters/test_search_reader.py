@@ -126,6 +126,13 @@ def test_facets_count_within_the_filters_with_none_for_missing(
     }
 
 
+def test_a_model_filter_with_the_model_facet(search: SqlSlideSearch) -> None:
+    query = build_query(filters=["model=tumour", "qc.blur_fraction<0.1"], facets=["model"])
+    page = search.search("alpha", query, None)
+    assert page.total == 5
+    assert page.facets["model"] == (FacetCount(value="tumour", count=5),)
+
+
 def test_keyset_pages_cover_every_row_once_in_order(search: SqlSlideSearch) -> None:
     for sort in ("-uploaded_at", "width_px", "stain", "-qc_verdict"):
         query = build_query(sort=sort, limit=3)
@@ -144,7 +151,7 @@ def test_keyset_pages_cover_every_row_once_in_order(search: SqlSlideSearch) -> N
     assert dates == sorted(dates, reverse=True)  # type: ignore[type-var]
 
 
-def test_nulls_sort_last_and_pages_walk_through_them(
+def test_null_sorts_as_the_smallest_value_and_pages_walk_through_it(
     engine: Engine, search: SqlSlideSearch
 ) -> None:
     add_slides(engine, [Slide("alpha", {"width_px": None}) for _ in range(4)])
@@ -155,7 +162,8 @@ def test_nulls_sort_last_and_pages_walk_through_them(
             seen += [hit.fields["width_px"] for hit in page.items]
             if (cursor := page.next_cursor) is None:
                 break
-        assert seen[-4:] == [None] * 4 and None not in seen[:-4], sort
+        nulls = seen[-4:] if sort.startswith("-") else seen[:4]
+        assert nulls == [None] * 4 and seen.count(None) == 4, sort
 
 
 def test_a_cursor_of_another_query_is_refused(search: SqlSlideSearch) -> None:

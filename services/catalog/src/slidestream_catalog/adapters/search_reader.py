@@ -136,7 +136,9 @@ class SqlSlideSearch:
         statement = select(SLIDE).where(*where)
         if position is not None:
             statement = statement.where(after(query.sort, position))
-        statement = statement.order_by(*order_by(query.sort)).limit(size + 1)
+        statement = statement.order_by(*order_by(query.sort, postgres=self._postgres)).limit(
+            size + 1
+        )
         rows = connection.execute(statement).mappings().all()
         page = rows[:size]
         hits = self._hits(connection, generation, page)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any, Final
-from uuid import UUID
 
 from sqlalchemy import (
     ColumnElement,
@@ -27,8 +26,8 @@ from sqlalchemy import (
     or_,
     select,
     text,
+    tuple_,
 )
-from sqlalchemy.orm import InstrumentedAttribute
 
 from slidestream_catalog.adapters.search_tables import (
     SearchGenerationRow,
@@ -96,16 +95,21 @@ def fts5_tokens(words: str) -> str:
 
 def condition(item: Filter, generation: int) -> ColumnElement[bool]:
     ref = item.field
+    # Subqueries read aliases, so they stay correlated to the slide alone even when the outer
+    # statement joins the same table (the ``model`` facet joins search_model_run).
     if ref.measure is not None:
-        return _related(MEASURE, generation, [MEASURE.c.name == ref.measure], MEASURE.c.value, item)
+        measure = MEASURE.alias("filter_measure")
+        return _related(measure, generation, [measure.c.name == ref.measure], item)
     if ref.model is not None:
-        keys = [SCORE.c.model == ref.model, SCORE.c.output == ref.output]
-        return _related(SCORE, generation, keys, SCORE.c.value, item)
+        score = SCORE.alias("filter_score")
+        keys = [score.c.model == ref.model, score.c.output == ref.output]
+        return _related(score, generation, keys, item)
     if ref.name == "model":
+        run = MODEL_RUN.alias("filter_run")
         found = exists().where(
-            MODEL_RUN.c.generation == generation,
-            MODEL_RUN.c.slide_id == SLIDE.c.slide_id,
-            MODEL_RUN.c.model.in_(item.values),
+            run.c.generation == generation,
+            run.c.slide_id == SLIDE.c.slide_id,
+            run.c.model.in_(item.values),
         )
         return not_(found) if item.op is Op.NE else found
     target = column(ref)
@@ -115,15 +119,13 @@ def condition(item: Filter, generation: int) -> ColumnElement[bool]:
     return _compare(target, item.op, item.values)
 
 
-def _related(
-    table: Any, generation: int, keys: list[Any], value: Any, item: Filter
-) -> ColumnElement[bool]:
+def _related(table: Any, generation: int, keys: list[Any], item: Filter) -> ColumnElement[bool]:
     """A filter on a measure or a score: the slide has a row of that name whose value passes."""
     return exists().where(
         table.c.generation == generation,
         table.c.slide_id == SLIDE.c.slide_id,
         *keys,
-        _compare(value, item.op, item.values),
+        _compare(table.c.value, item.op, item.values),
     )
 
 
@@ -142,24 +144,31 @@ def _compare(target: Any, op: Op, values: tuple[SearchValue, ...]) -> ColumnElem
     return compared[op]  # type: ignore[no-any-return]
 
 
-def order_by(sort: SortSpec) -> list[Any]:
-    """NULLs last in both directions, then slide id in the sort's direction (total order)."""
+def order_by(sort: SortSpec, *, postgres: bool) -> list[Any]:
+    """NULL sorts as the smallest value (first ascending, last descending), then slide id in the
+    sort's direction, so the order is total. SQLite orders NULL so by default; PostgreSQL is told,
+    and its sort indexes (migration 0003) are declared NULLS FIRST so they serve both directions."""
     target = column(sort.field)
     if sort.descending:
-        return [target.desc().nulls_last(), SLIDE.c.slide_id.desc()]
-    return [target.asc().nulls_last(), SLIDE.c.slide_id.asc()]
+        first = target.desc().nulls_last() if postgres else target.desc()
+        return [first, SLIDE.c.slide_id.desc()]
+    first = target.asc().nulls_first() if postgres else target.asc()
+    return [first, SLIDE.c.slide_id.asc()]
 
 
 def after(sort: SortSpec, cursor: Cursor) -> ColumnElement[bool]:
     """Rows strictly after ``cursor`` in :func:`order_by`'s order."""
     target = column(sort.field)
-    slide_id: InstrumentedAttribute[UUID] | Any = SLIDE.c.slide_id
-    later_id = slide_id < cursor.slide_id if sort.descending else slide_id > cursor.slide_id
+    position = tuple_(target, SLIDE.c.slide_id)
     if cursor.value is None:
-        return and_(target.is_(None), later_id)
+        if sort.descending:
+            return and_(target.is_(None), SLIDE.c.slide_id < cursor.slide_id)
+        return or_(and_(target.is_(None), SLIDE.c.slide_id > cursor.slide_id), target.is_not(None))
     value: SearchValue | datetime = cursor.value
-    later_value = target < value if sort.descending else target > value
-    return or_(later_value, and_(target == value, later_id), target.is_(None))
+    if sort.descending:
+        # A row value comparison is one index range on PostgreSQL and SQLite alike.
+        return or_(position < tuple_(value, cursor.slide_id), target.is_(None))
+    return position > tuple_(value, cursor.slide_id)
 
 
 def live_generation() -> Select[Any]:
