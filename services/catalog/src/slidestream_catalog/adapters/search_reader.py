@@ -18,23 +18,25 @@ from datetime import UTC, datetime
 from typing import Any, Final, Protocol
 from uuid import UUID
 
-from sqlalchemy import Connection, Engine, RowMapping, and_, func, select, text
+from sqlalchemy import Connection, Engine, RowMapping, select, text
 from sqlalchemy.exc import OperationalError
 
 from slidestream_catalog.adapters.search_sql import (
     MEASURE,
     MODEL_RUN,
+    PAGE_PART,
     SCORE,
     SLIDE,
+    TOTAL_PART,
     after,
-    column,
     conditions,
     live_generation,
     order_by,
     scope,
+    summary,
 )
 from slidestream_catalog.domain.search_cursor import Cursor, decode_cursor, encode_cursor
-from slidestream_catalog.domain.search_query import SearchQuery, resolve_field
+from slidestream_catalog.domain.search_query import SearchQuery
 from slidestream_contracts.search import SEARCH_FIELDS, FacetCount, SearchPage, SlideHit
 from slidestream_platform.db import is_postgres
 from slidestream_platform.errors import RetryableError
@@ -81,15 +83,37 @@ class SqlSlideSearch:
         position = decode_cursor(tenant, query, cursor) if cursor else None
         with self._reading() as (connection, generation):
             where = conditions(query, generation, tenant, postgres=self._postgres)
-            hits, last = self._page(connection, generation, query, where, position, query.limit)
-            total = connection.execute(select(func.count()).select_from(SLIDE).where(*where))
-            facets = {
-                name: self._facet(connection, generation, name, where) for name in query.facets
-            }
+            statement = summary(
+                query,
+                where,
+                generation,
+                position,
+                postgres=self._postgres,
+                facet_values=FACET_VALUES,
+            )
+            total, ids = 0, []
+            facets: dict[str, list[FacetCount]] = {name: [] for name in query.facets}
+            for part, value, n, slide_id in connection.execute(statement):
+                if part == TOTAL_PART:
+                    total = int(n)
+                elif part == PAGE_PART:
+                    ids.append(slide_id)
+                else:
+                    facets[query.facets[part - 1]].append(FacetCount(value=value, count=int(n)))
+            rows = connection.execute(
+                select(SLIDE)
+                .where(scope(generation, tenant), SLIDE.c.slide_id.in_(ids[: query.limit]))
+                .order_by(*order_by(query.sort, postgres=self._postgres))
+            ).mappings()
+            hits, last = self._hits_and_next(
+                connection, generation, query, rows.all(), more=len(ids) > query.limit
+            )
             return SearchPage(
                 items=hits,
-                total=int(total.scalar_one()),
-                facets=facets,
+                total=total,
+                facets={
+                    name: tuple(sorted(found, key=_by_count)) for name, found in facets.items()
+                },
                 next_cursor=encode_cursor(tenant, query, last) if last else None,
             )
 
@@ -140,9 +164,21 @@ class SqlSlideSearch:
             size + 1
         )
         rows = connection.execute(statement).mappings().all()
-        page = rows[:size]
+        return self._hits_and_next(
+            connection, generation, query, rows[:size], more=len(rows) > size
+        )
+
+    def _hits_and_next(
+        self,
+        connection: Connection,
+        generation: int,
+        query: SearchQuery,
+        page: Sequence[RowMapping],
+        *,
+        more: bool,
+    ) -> tuple[tuple[SlideHit, ...], Cursor | None]:
         hits = self._hits(connection, generation, page)
-        if len(rows) <= size or not page:
+        if not more or not page:
             return hits, None
         last = page[-1]
         value = last[query.sort.field.name]
@@ -189,35 +225,6 @@ class SqlSlideSearch:
             for row in rows
         )
 
-    def _facet(
-        self, connection: Connection, generation: int, name: str, where: list[Any]
-    ) -> tuple[FacetCount, ...]:
-        count = func.count().label("n")
-        if name == MODEL_FIELD:
-            # Slides without a model run count as None, as a missing keyword does.
-            value: Any = MODEL_RUN.c.model
-            joined = SLIDE.outerjoin(
-                MODEL_RUN,
-                and_(
-                    MODEL_RUN.c.generation == generation,
-                    MODEL_RUN.c.slide_id == SLIDE.c.slide_id,
-                ),
-            )
-            statement = select(value, count).select_from(joined)
-        else:
-            value = column(resolve_field(name))
-            statement = select(value, count).select_from(SLIDE)
-        statement = (
-            statement.where(*where)
-            .group_by(value)
-            .order_by(count.desc(), value.asc().nulls_last())
-            .limit(FACET_VALUES)
-        )
-        return tuple(
-            FacetCount(value=None if found is None else str(found), count=int(n))
-            for found, n in connection.execute(statement)
-        )
-
     # -- the transaction ------------------------------------------------------------------
 
     @contextmanager
@@ -260,6 +267,10 @@ class SqlSlideSearch:
             yield
         finally:
             raw.set_progress_handler(None, 0)
+
+
+def _by_count(facet: FacetCount) -> tuple[int, bool, str]:
+    return -facet.count, facet.value is None, facet.value or ""
 
 
 def _fields(row: RowMapping, models: list[str] | None) -> dict[str, Any]:

@@ -17,16 +17,21 @@ from typing import Any, Final
 from sqlalchemy import (
     ColumnElement,
     Select,
+    String,
     and_,
+    cast,
     exists,
     false,
     func,
+    literal,
     literal_column,
     not_,
+    null,
     or_,
     select,
     text,
     tuple_,
+    union_all,
 )
 
 from slidestream_catalog.adapters.search_tables import (
@@ -144,31 +149,100 @@ def _compare(target: Any, op: Op, values: tuple[SearchValue, ...]) -> ColumnElem
     return compared[op]  # type: ignore[no-any-return]
 
 
-def order_by(sort: SortSpec, *, postgres: bool) -> list[Any]:
+def order_by(sort: SortSpec, *, postgres: bool, source: Any = None) -> list[Any]:
     """NULL sorts as the smallest value (first ascending, last descending), then slide id in the
     sort's direction, so the order is total. SQLite orders NULL so by default; PostgreSQL is told,
-    and its sort indexes (migration 0003) are declared NULLS FIRST so they serve both directions."""
-    target = column(sort.field)
+    and its sort indexes (migration 0003) are declared NULLS FIRST so they serve both directions.
+    ``source``: the columns to order (the slide table's by default)."""
+    columns = SLIDE.c if source is None else source
+    target, slide_id = columns[sort.field.name], columns.slide_id
     if sort.descending:
         first = target.desc().nulls_last() if postgres else target.desc()
-        return [first, SLIDE.c.slide_id.desc()]
+        return [first, slide_id.desc()]
     first = target.asc().nulls_first() if postgres else target.asc()
-    return [first, SLIDE.c.slide_id.asc()]
+    return [first, slide_id.asc()]
 
 
-def after(sort: SortSpec, cursor: Cursor) -> ColumnElement[bool]:
+def after(sort: SortSpec, cursor: Cursor, source: Any = None) -> ColumnElement[bool]:
     """Rows strictly after ``cursor`` in :func:`order_by`'s order."""
-    target = column(sort.field)
-    position = tuple_(target, SLIDE.c.slide_id)
+    columns = SLIDE.c if source is None else source
+    target, slide_id = columns[sort.field.name], columns.slide_id
     if cursor.value is None:
         if sort.descending:
-            return and_(target.is_(None), SLIDE.c.slide_id < cursor.slide_id)
-        return or_(and_(target.is_(None), SLIDE.c.slide_id > cursor.slide_id), target.is_not(None))
+            return and_(target.is_(None), slide_id < cursor.slide_id)
+        return or_(and_(target.is_(None), slide_id > cursor.slide_id), target.is_not(None))
     value: SearchValue | datetime = cursor.value
+    position = tuple_(target, slide_id)
     if sort.descending:
         # A row value comparison is one index range on PostgreSQL and SQLite alike.
         return or_(position < tuple_(value, cursor.slide_id), target.is_(None))
     return position > tuple_(value, cursor.slide_id)
+
+
+PAGE_PART: Final = -1
+TOTAL_PART: Final = 0
+
+
+def summary(
+    query: SearchQuery,
+    where: list[ColumnElement[bool]],
+    generation: int,
+    position: Cursor | None,
+    *,
+    postgres: bool,
+    facet_values: int,
+) -> Any:
+    """One statement for a page's slide ids, the total and every facet, so the filters run once:
+    the matching rows' narrow columns are materialized, then counted and grouped.
+
+    Rows ``(part, value, n, slide_id)``: part :data:`TOTAL_PART` (n), part *i* ≥ 1 the *i*-th
+    facet's values (value, n), part :data:`PAGE_PART` the page's slide ids in order (at most
+    ``query.limit + 1``: one more says that a next page exists)."""
+    names = {query.sort.field.name, *(f for f in query.facets if f != "model")}
+    matched = (
+        select(SLIDE.c.slide_id, *(SLIDE.c[name] for name in sorted(names)))
+        .where(*where)
+        .cte("matched")
+        .prefix_with("MATERIALIZED")
+    )
+    no_id = cast(null(), SLIDE.c.slide_id.type)
+    no_text = cast(null(), String)
+    parts: list[Any] = [
+        select(literal(TOTAL_PART).label("part"), no_text.label("value"), func.count(), no_id)
+    ]
+    parts[0] = parts[0].select_from(matched)
+    for number, name in enumerate(query.facets, start=1):
+        count = func.count().label("n")
+        if name == "model":
+            value: Any = MODEL_RUN.c.model
+            source: Any = matched.outerjoin(
+                MODEL_RUN,
+                and_(
+                    MODEL_RUN.c.generation == generation,
+                    MODEL_RUN.c.slide_id == matched.c.slide_id,
+                ),
+            )
+        else:
+            value, source = matched.c[name], matched
+        grouped = (
+            select(literal(number).label("part"), cast(value, String).label("value"), count)
+            .select_from(source)
+            .group_by(value)
+            .order_by(count.desc(), value)
+            .limit(facet_values)
+            .subquery()
+        )
+        parts.append(select(grouped.c.part, grouped.c.value, grouped.c.n, no_id))
+    page = select(literal(PAGE_PART).label("part"), no_text, literal(0), matched.c.slide_id)
+    if position is not None:
+        page = page.where(after(query.sort, position, matched.c))
+    ordered = (
+        page.order_by(*order_by(query.sort, postgres=postgres, source=matched.c))
+        .limit(query.limit + 1)
+        .subquery()
+    )
+    parts.append(select(ordered))
+    return union_all(*parts)
 
 
 def live_generation() -> Select[Any]:
