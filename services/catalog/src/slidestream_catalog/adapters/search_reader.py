@@ -91,22 +91,31 @@ class SqlSlideSearch:
                 postgres=self._postgres,
                 facet_values=FACET_VALUES,
             )
-            total, ids = 0, []
+            total, ranked = 0, []
             facets: dict[str, list[FacetCount]] = {name: [] for name in query.facets}
             for part, value, n, slide_id in connection.execute(statement):
                 if part == TOTAL_PART:
                     total = int(n)
                 elif part == PAGE_PART:
-                    ids.append(slide_id)
+                    ranked.append((int(n), slide_id))
                 else:
                     facets[query.facets[part - 1]].append(FacetCount(value=value, count=int(n)))
-            rows = connection.execute(
-                select(SLIDE)
-                .where(scope(generation, tenant), SLIDE.c.slide_id.in_(ids[: query.limit]))
-                .order_by(*order_by(query.sort, postgres=self._postgres))
-            ).mappings()
+            ids = [slide_id for _, slide_id in sorted(ranked)]
+            # By primary key, ordered here: an ORDER BY could tempt a planner into walking a
+            # sort index over the tenant's every row to find these few.
+            found = {
+                row["slide_id"]: row
+                for row in connection.execute(
+                    select(SLIDE).where(
+                        SLIDE.c.generation == generation,
+                        SLIDE.c.slide_id.in_(ids[: query.limit]),
+                        SLIDE.c.tenant == tenant,
+                    )
+                ).mappings()
+            }
+            page = [found[slide_id] for slide_id in ids[: query.limit] if slide_id in found]
             hits, last = self._hits_and_next(
-                connection, generation, query, rows.all(), more=len(ids) > query.limit
+                connection, generation, query, page, more=len(ids) > query.limit
             )
             return SearchPage(
                 items=hits,

@@ -196,8 +196,8 @@ def summary(
     the matching rows' narrow columns are materialized, then counted and grouped.
 
     Rows ``(part, value, n, slide_id)``: part :data:`TOTAL_PART` (n), part *i* ≥ 1 the *i*-th
-    facet's values (value, n), part :data:`PAGE_PART` the page's slide ids in order (at most
-    ``query.limit + 1``: one more says that a next page exists)."""
+    facet's values (value, n), part :data:`PAGE_PART` the page's slide ids with their rank in n
+    (at most ``query.limit + 1``: one more says that a next page exists)."""
     names = {query.sort.field.name, *(f for f in query.facets if f != "model")}
     matched = (
         select(SLIDE.c.slide_id, *(SLIDE.c[name] for name in sorted(names)))
@@ -233,14 +233,13 @@ def summary(
             .subquery()
         )
         parts.append(select(grouped.c.part, grouped.c.value, grouped.c.n, no_id))
-    page = select(literal(PAGE_PART).label("part"), no_text, literal(0), matched.c.slide_id)
+    order = order_by(query.sort, postgres=postgres, source=matched.c)
+    # The page's rows carry their rank, so their order survives the UNION.
+    rank = func.row_number().over(order_by=order)
+    page = select(literal(PAGE_PART).label("part"), no_text, rank, matched.c.slide_id)
     if position is not None:
         page = page.where(after(query.sort, position, matched.c))
-    ordered = (
-        page.order_by(*order_by(query.sort, postgres=postgres, source=matched.c))
-        .limit(query.limit + 1)
-        .subquery()
-    )
+    ordered = page.order_by(*order).limit(query.limit + 1).subquery()
     parts.append(select(ordered))
     return union_all(*parts)
 

@@ -106,7 +106,14 @@ class SearchScoreRow(CatalogTable, table=True):
 
     __tablename__ = "search_score"
     __table_args__ = (
-        Index("ix_search_score_value", "generation", "model", "output", "value", "slide_id"),
+        Index(
+            "ix_search_score_value",
+            "generation",
+            "model",
+            "output",
+            "value",
+            postgresql_include=["slide_id"],
+        ),
     )
 
     generation: int = Field(primary_key=True)

@@ -4,10 +4,12 @@ Revision ID: 0003_search_indexes
 Revises: 0002_search
 Create Date: 2026-12-06 23:00:00
 
-Measured by ``make bench-search-metadata`` (1 M slides): a filter such as
+Measured by ``make bench-search-metadata`` (1 M slides), PostgreSQL: a filter such as
 ``qc.blur_fraction>0.8`` matched ~200 k measure rows and read each one's heap page for its
-slide id (a bitmap heap scan over most of ``search_measure``); with ``slide_id`` in the value
-indexes the same filter is an index-only range scan. Scores likewise.
+slide id (a bitmap heap scan over most of ``search_measure``); with ``INCLUDE (slide_id)`` the
+same filter is an index-only range scan. Scores likewise. SQLite keeps its value indexes: it
+probes a slide's measures by primary key, and a value index holding ``slide_id`` looked
+covering enough to its planner to be scanned whole for a page's 50 slides.
 
 The default sort ``-uploaded_at`` (NULL smallest, so last) with its slide-id tie-break is the
 order of ``(generation, tenant, uploaded_at NULLS FIRST, slide_id)`` read backwards: PostgreSQL
@@ -32,9 +34,9 @@ VALUE_INDEXES = (
 
 def upgrade() -> None:
     postgres = op.get_bind().dialect.name == "postgresql"
-    for name, table, columns in VALUE_INDEXES:
+    for name, table, columns in VALUE_INDEXES if postgres else ():
         op.execute(f"DROP INDEX {name}")
-        op.execute(f"CREATE INDEX {name} ON {table} ({columns}, slide_id)")
+        op.execute(f"CREATE INDEX {name} ON {table} ({columns}) INCLUDE (slide_id)")
     op.execute("DROP INDEX ix_search_slide_tenant_uploaded")
     uploaded = "uploaded_at NULLS FIRST" if postgres else "uploaded_at"
     op.execute(
@@ -44,7 +46,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for name, table, columns in VALUE_INDEXES:
+    postgres = op.get_bind().dialect.name == "postgresql"
+    for name, table, columns in VALUE_INDEXES if postgres else ():
         op.execute(f"DROP INDEX {name}")
         op.execute(f"CREATE INDEX {name} ON {table} ({columns})")
     op.execute("DROP INDEX ix_search_slide_tenant_uploaded")
