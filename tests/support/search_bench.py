@@ -184,7 +184,13 @@ def load(engine: Engine, rows: int) -> None:
             connection.execute(
                 text("INSERT INTO search_slide_fts(search_slide_fts) VALUES ('rebuild')")
             )
-        connection.execute(text("ANALYZE"))
+    # Statistics and (PostgreSQL) the visibility map that index-only scans need: what
+    # autovacuum does after a bulk load, done now rather than whenever it comes round.
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        for table in TABLES if postgres else ():
+            connection.execute(text(f"VACUUM ANALYZE {table}"))
+        if not postgres:
+            connection.execute(text("ANALYZE"))
 
 
 def _drop_secondary(engine: Engine, postgres: bool) -> list[str]:
