@@ -101,19 +101,7 @@ class SqlSlideSearch:
                 else:
                     facets[query.facets[part - 1]].append(FacetCount(value=value, count=int(n)))
             ids = [slide_id for _, slide_id in sorted(ranked)]
-            # By primary key, ordered here: an ORDER BY could tempt a planner into walking a
-            # sort index over the tenant's every row to find these few.
-            found = {
-                row["slide_id"]: row
-                for row in connection.execute(
-                    select(SLIDE).where(
-                        SLIDE.c.generation == generation,
-                        SLIDE.c.slide_id.in_(ids[: query.limit]),
-                        SLIDE.c.tenant == tenant,
-                    )
-                ).mappings()
-            }
-            page = [found[slide_id] for slide_id in ids[: query.limit] if slide_id in found]
+            page = self._rows(connection, generation, tenant, ids[: query.limit])
             hits, last = self._hits_and_next(
                 connection, generation, query, page, more=len(ids) > query.limit
             )
@@ -121,10 +109,22 @@ class SqlSlideSearch:
                 items=hits,
                 total=total,
                 facets={
-                    name: tuple(sorted(found, key=_by_count)) for name, found in facets.items()
+                    name: tuple(sorted(counts, key=_by_count)) for name, counts in facets.items()
                 },
                 next_cursor=encode_cursor(tenant, query, last) if last else None,
             )
+
+    def _rows(
+        self, connection: Connection, generation: int, tenant: str, ids: list[UUID]
+    ) -> list[RowMapping]:
+        """The slides' rows in the order of ``ids``. By primary key, ordered here: an ORDER BY
+        could tempt a planner into walking a sort index over the tenant's every row to find
+        these few."""
+        statement = select(SLIDE).where(
+            SLIDE.c.generation == generation, SLIDE.c.slide_id.in_(ids), SLIDE.c.tenant == tenant
+        )
+        rows = {row["slide_id"]: row for row in connection.execute(statement).mappings()}
+        return [rows[slide_id] for slide_id in ids if slide_id in rows]
 
     def rows_after(
         self, tenant: str, query: SearchQuery, position: Cursor | None, size: int
