@@ -11,7 +11,7 @@ UV ?= uv
 PYTEST_ARGS ?=
 PY := $(UV) run --frozen
 
-.PHONY: help setup system-packages uv sync up down status demo models test test-unit test-e2e lint format asyncapi chart bench bench-upload bench-deid bench-convert bench-qc bench-inference bench-search-vectors
+.PHONY: help setup system-packages uv sync up down status demo models test test-unit test-e2e lint format asyncapi chart bench bench-upload bench-deid bench-convert bench-qc bench-inference bench-search bench-search-metadata bench-search-vectors
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -88,7 +88,7 @@ format: sync ## apply ruff's fixes and formatting
 	$(PY) ruff check --fix .
 	$(PY) ruff format .
 
-bench: bench-upload bench-deid bench-convert bench-qc bench-inference bench-search-vectors ## every benchmark (results in docs/benchmarks.md)
+bench: bench-upload bench-deid bench-convert bench-qc bench-inference bench-search ## every benchmark (results in docs/benchmarks.md)
 
 bench-upload: setup ## CLI upload through tusd vs direct MinIO multipart (1 and 4 GiB)
 	$(PY) python -m tests.bench.bench_upload
@@ -108,6 +108,11 @@ bench-qc: setup ## QC of the same slide vs a HistoQC-style reference pass
 
 bench-inference: setup models ## a slide through the inference service vs a saturated Triton client (stack up)
 	$(PY) python -m tests.bench.bench_inference
+
+bench-search: bench-search-metadata bench-search-vectors ## the search benchmarks: cohort queries and similarity
+
+bench-search-metadata: setup ## 10 cohort queries with facets over 1M generated slides, PostgreSQL and SQLite
+	$(PY) python -m tests.bench.bench_search_metadata
 
 bench-search-vectors: setup models ## 1 M mosaic vectors: Milvus Lite server vs FAISS flat and HNSW (stack up)
 	$(PY) python -m tests.bench.bench_search_vectors

@@ -165,6 +165,7 @@ class SlideEvents:
         model: str = "tissue-classifier",
         version: str = "1",
         summary: dict[str, float] | None = None,
+        embeddings: ObjectRef | None = None,
     ) -> SlideInferredV1:
         return SlideInferredV1(
             **self._base(minute),
@@ -175,8 +176,9 @@ class SlideEvents:
             else {"fraction:tumour": 0.35, "fraction:stroma": 0.5},
             tile_count=1200,
             tile_mpp_um=0.5,
-            # A classifier's run: no embeddings, so the similarity index has nothing to read
-            # (the catalog tests' events name no stored objects).
+            # By default a classifier's run: no embeddings, so the similarity index has nothing
+            # to read (the catalog tests' events name no stored objects).
+            embeddings=embeddings,
         )
 
     def status(self, minute: int, state: SlideState, step: Step, detail: str = "") -> SlideStatusV1:

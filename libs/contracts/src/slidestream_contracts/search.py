@@ -121,6 +121,16 @@ class SearchPage(SearchModel):
     """Pass as ``cursor`` for the next page; ``None`` on the last page."""
 
 
+class SearchFieldInfo(SearchModel):
+    """One field a caller may filter on (``GET /v1/search/fields``), including the ``qc.*`` and
+    ``score.*`` names the caller's slides have."""
+
+    name: str
+    kind: FieldKind
+    description: str
+    facetable: bool
+
+
 class Region(SearchModel):
     """A rectangle of a slide at pyramid level ``level`` (pixels of that level)."""
 

@@ -67,8 +67,10 @@ def service_app(
     readiness_checks: Mapping[str, ReadinessCheck] | None = None,
     routers: Sequence[APIRouter] = (),
     on_startup: Sequence[Callable[[], Awaitable[None]]] = (),
+    on_shutdown: Sequence[Callable[[], Awaitable[None]]] = (),
     periodic_jobs: Sequence[PeriodicJob] = (),
 ) -> FastAPI:
+    """The app; ``on_shutdown`` hooks (closing clients) run after the broker has stopped."""
     checks = dict(readiness_checks or {})
 
     @asynccontextmanager
@@ -85,6 +87,8 @@ def service_app(
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             await bus.broker.stop()
+            for hook in on_shutdown:
+                await hook()
             logger.info("service stopped", extra={"service": bus.settings.service_name})
 
     app = FastAPI(title=f"slidestream {bus.settings.service_name}", lifespan=lifespan)

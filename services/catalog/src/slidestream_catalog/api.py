@@ -28,7 +28,7 @@ router = APIRouter()
 
 @router.get("/slides/{slide_id}")
 async def get_slide(slide_id: UUID, request: Request, tenant: CallerTenant) -> SlideStateView:
-    search: SearchStore = request.app.state.search
+    search: SearchStore = request.app.state.projection
     record = search.slide(slide_id)
     # Another tenant's slide answers exactly like a missing one: its existence is not told.
     # A slide whose status has not arrived yet (another stage's event came first) has no state.

@@ -9,10 +9,11 @@ import httpx
 from fastapi import FastAPI
 from sqlalchemy import Engine
 
-from slidestream_catalog import api, handlers, similar_api
+from slidestream_catalog import api, handlers, search_api, similar_api
 from slidestream_catalog.adapters.crops import PyramidCrops
 from slidestream_catalog.adapters.embedder import HttpEmbedder
 from slidestream_catalog.adapters.embedding_files import StoredEmbeddingFiles
+from slidestream_catalog.adapters.search_reader import SqlSlideSearch
 from slidestream_catalog.adapters.search_store import SqlSearchStore
 from slidestream_catalog.adapters.similar_source import SqlSimilarSource
 from slidestream_catalog.adapters.vectors import MilvusVectorIndex
@@ -61,24 +62,31 @@ def create_app(settings: CatalogSettings) -> FastAPI:
     )
     bus = make_bus(settings, step=None, tracer_provider=tracer_provider)
     engine = make_engine(settings.database, settings.service_name)
-    search = SqlSearchStore(engine)
+    projection = SqlSearchStore(engine)
     client = httpx.AsyncClient(timeout=EMBED_TIMEOUT_S)
     similar, indexer = similar_services(settings, engine, client)
     run_indexers: list[RunIndexer] = [indexer]
 
-    bus.broker.context.set_global("search", search)
+    bus.broker.context.set_global("search", projection)
     bus.broker.context.set_global("run_indexers", run_indexers)
     for topic, handler in handlers.BY_TOPIC.items():
         bus.subscribe(topic, handler)
     app = service_app(
         bus,
         readiness_checks={"database": database_check(engine)},
-        routers=[api.router, similar_api.router],
+        routers=[api.router, search_api.router, similar_api.router],
         on_startup=[prepare_storage(engine, settings.service_name, MIGRATIONS_DIR)],
+        on_shutdown=[client.aclose],
     )
-    app.state.search = search
+    for error, handler in search_api.EXCEPTION_HANDLERS.items():
+        app.exception_handler(error)(handler)
+    app.state.settings = settings
+    app.state.projection = projection
     app.state.similar = similar
     app.state.tenants = TenantResolver(settings.upload_api_url, settings.token_cache_s, client)
+    app.state.search = SqlSlideSearch(
+        engine, statement_timeout_ms=settings.search_statement_timeout_ms
+    )
     return app
 
 

@@ -40,5 +40,10 @@ class CatalogSettings(ServiceSettings):
     inference_api_url: str = "http://127.0.0.1:8095"
     """The inference service's models API: embeds an uploaded image patch with the same model
     (through Triton) for similarity queries by patch."""
+    search_statement_timeout_ms: int = Field(default=5_000, gt=0)
+    """Longest a search statement may run before the database cancels it (PostgreSQL
+    ``statement_timeout``; an interrupt on SQLite): no query can hold the process."""
+    search_export_max_rows: int = Field(default=1_000_000, gt=0)
+    """Most rows one cohort export streams (the response says when it stopped there)."""
     embed_token_file: Path | None = None
     """File holding the catalog's token for the models API (scope ``models:embed``)."""

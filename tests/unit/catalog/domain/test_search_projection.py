@@ -16,7 +16,7 @@ from slidestream_catalog.domain.search_projection import (
 from slidestream_contracts.events import SlideEvent
 from slidestream_contracts.lifecycle import TenantMismatchError
 from slidestream_contracts.states import SlideState, Step
-from tests.support.catalog import SlideEvents, at
+from tests.support.catalog import SlideEvents, at, ref
 
 
 def replay(events: list[SlideEvent]) -> SlideSearchRecord:
@@ -29,7 +29,10 @@ def replay(events: list[SlideEvent]) -> SlideSearchRecord:
 
 def test_a_whole_pipeline_fills_every_stage() -> None:
     slide = SlideEvents("acme")
-    record = replay(slide.history())
+    events = slide.history()
+    embeddings = ref("tissue-classifier/1/embeddings.npz", 90000)
+    events[8] = slide.inferred(4, embeddings=embeddings)  # a run that also embeds its tiles
+    record = replay(events)
     fields = record.slide
     assert (fields.tenant, fields.project, fields.organ, fields.stain) == (
         "acme",

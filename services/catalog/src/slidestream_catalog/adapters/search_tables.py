@@ -27,7 +27,8 @@ class SearchSlideRow(CatalogTable, table=True):
 
     __tablename__ = "search_slide"
     __table_args__ = (
-        Index("ix_search_slide_tenant_uploaded", "generation", "tenant", "uploaded_at"),
+        # PostgreSQL declares uploaded_at NULLS FIRST (migration 0004_search_indexes).
+        Index("ix_search_slide_tenant_uploaded", "generation", "tenant", "uploaded_at", "slide_id"),
         Index("ix_search_slide_tenant_stain", "generation", "tenant", "stain"),
         Index("ix_search_slide_tenant_organ", "generation", "tenant", "organ"),
         Index("ix_search_slide_tenant_vendor", "generation", "tenant", "scanner_vendor"),
@@ -91,7 +92,8 @@ class SearchMeasureRow(CatalogTable, table=True):
     """One QC measure of a slide (``qc.<name>`` in filters)."""
 
     __tablename__ = "search_measure"
-    __table_args__ = (Index("ix_search_measure_value", "generation", "name", "value"),)
+    # slide_id last: a value filter is answered from the index alone (0004_search_indexes).
+    __table_args__ = (Index("ix_search_measure_value", "generation", "name", "value", "slide_id"),)
 
     generation: int = Field(primary_key=True)
     slide_id: UUID = Field(primary_key=True)
@@ -105,7 +107,16 @@ class SearchScoreRow(CatalogTable, table=True):
     """One slide-level output of a model's latest run (``score.<model>.<output>`` in filters)."""
 
     __tablename__ = "search_score"
-    __table_args__ = (Index("ix_search_score_value", "generation", "model", "output", "value"),)
+    __table_args__ = (
+        Index(
+            "ix_search_score_value",
+            "generation",
+            "model",
+            "output",
+            "value",
+            postgresql_include=["slide_id"],
+        ),
+    )
 
     generation: int = Field(primary_key=True)
     slide_id: UUID = Field(primary_key=True)
