@@ -17,7 +17,7 @@ from slidestream_catalog.ports import Offsets, Partition, Undecodable
 from slidestream_catalog.reindex import reindex
 from slidestream_contracts.events import SlideEvent, SlideInferredV1
 from slidestream_platform.db import DatabaseSettings, make_engine, upgrade_to_head
-from slidestream_platform.errors import InvalidEventError
+from slidestream_platform.errors import InvalidEventError, ObjectNotFoundError
 from tests.support.catalog import SlideEvents, generation_rows
 
 TOPIC = "slides.status.v1"
@@ -112,3 +112,23 @@ async def test_reindex_rebuilds_swaps_catches_up_and_drops(engine: sa.Engine) ->
     rebuilt = generation_rows(engine, 2, {slide.slide_id})
     assert rebuilt == live_before
     assert store.slide(late.slide_id) is not None
+
+
+class MissingEmbeddingsIndexer(RecordingIndexer):
+    """An indexer whose runs' embeddings are gone from the object store."""
+
+    async def index_run(self, event: SlideInferredV1, generation: int) -> None:
+        raise ObjectNotFoundError(f"{event.model_name}: embeddings.npz")
+
+
+async def test_a_run_whose_embeddings_are_gone_is_catalogued_without_vectors(
+    engine: sa.Engine,
+) -> None:
+    store = SqlSearchStore(engine)
+    slide = SlideEvents("acme")
+
+    summary = await reindex(store, ListLog(list(slide.history())), [MissingEmbeddingsIndexer()])
+
+    assert (summary.generation, summary.unindexed) == (2, 1)
+    record = store.slide(slide.slide_id)
+    assert record is not None and record.inferred_at is not None

@@ -98,5 +98,6 @@ def reindex_command(
     typer.echo(
         f"generation {summary.generation} is live: {summary.events} events applied "
         f"({summary.caught_up} while replaying), {summary.undecodable} undecodable, "
-        f"{summary.refused} refused, in {summary.seconds:.1f} s"
+        f"{summary.refused} refused, {summary.unindexed} runs without vectors, "
+        f"in {summary.seconds:.1f} s"
     )

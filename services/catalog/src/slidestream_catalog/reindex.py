@@ -29,6 +29,7 @@ from typing import Protocol
 from slidestream_catalog.ports import EventLog, Offsets, RunIndexer, SearchStore, Undecodable
 from slidestream_contracts.events import SlideInferredV1
 from slidestream_contracts.lifecycle import TenantMismatchError
+from slidestream_platform.errors import PoisonError
 
 
 class Progress(Protocol):
@@ -58,6 +59,9 @@ class ReindexSummary:
     undecodable: int
     refused: int
     """Events naming another tenant than their slide's."""
+    unindexed: int
+    """Model runs whose embeddings could not be indexed (gone from S3, not an embeddings file):
+    catalogued without their vectors, as the live service dead-lettered them."""
     seconds: float
 
 
@@ -66,6 +70,7 @@ class _Counts:
     events: int = 0
     undecodable: int = 0
     refused: int = 0
+    unindexed: int = 0
 
 
 async def reindex(
@@ -98,6 +103,7 @@ async def reindex(
         caught_up=counts.events - replayed,
         undecodable=counts.undecodable,
         refused=counts.refused,
+        unindexed=counts.unindexed,
         seconds=time.monotonic() - began,
     )
 
@@ -126,4 +132,7 @@ async def _replay(
         counts.events += 1
         if isinstance(item, SlideInferredV1):
             for indexer in run_indexers:
-                await indexer.index_run(item, generation)
+                try:
+                    await indexer.index_run(item, generation)
+                except PoisonError:
+                    counts.unindexed += 1
