@@ -246,12 +246,14 @@ def free_port() -> int:
 @dataclass
 class CatalogProcess:
     """The catalog service as a real process on the shared Kafka, with its own consumer group
-    (started at the end of the projected topics: the stack's history is not ours) and its own
-    database (``database_url``; ``None`` for SQLite under ``workdir``)."""
+    (started at the end of the projected topics: the stack's history is not ours), its own
+    database (``database_url``; ``None`` for SQLite under ``workdir``) and its own Milvus
+    (``milvus_uri``: generations are numbered per catalog, so two catalogs never share one)."""
 
     stack_env: dict[str, str]
     workdir: Path
     database_url: str | None
+    milvus_uri: str
     port: int = field(default_factory=free_port)
     group: str = field(default_factory=lambda: f"catalog-test-{uuid4().hex[:8]}")
     process: subprocess.Popen[bytes] | None = None
@@ -271,6 +273,11 @@ class CatalogProcess:
             "KAFKA_BOOTSTRAP": self.stack_env["KAFKA_BOOTSTRAP"],
             "DATA_DIR": str(self.workdir),
             "UPLOAD_API_URL": self.stack_env["UPLOAD_API"],
+            # The runs' embeddings are in the stack's object store; the vectors are ours.
+            "S3_ENDPOINT": self.stack_env["S3_ENDPOINT"],
+            "S3_ACCESS_KEY": self.stack_env["S3_ACCESS_KEY"],
+            "S3_SECRET_KEY": self.stack_env["S3_SECRET_KEY"],
+            "MILVUS_URI": self.milvus_uri,
         }
         if self.database_url is not None:
             env["DATABASE_URL"] = self.database_url

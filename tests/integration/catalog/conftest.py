@@ -30,9 +30,9 @@ def database_url(request: pytest.FixtureRequest, stack_env: dict[str, str]) -> I
 
 @pytest.fixture
 async def catalog(
-    stack_env: dict[str, str], database_url: str | None, tmp_path: Path
+    stack_env: dict[str, str], database_url: str | None, milvus_uri: str, tmp_path: Path
 ) -> AsyncIterator[CatalogProcess]:
-    process = CatalogProcess(stack_env, tmp_path, database_url)
+    process = CatalogProcess(stack_env, tmp_path, database_url, milvus_uri)
     try:
         await process.start()
         yield process

@@ -44,6 +44,9 @@ MAX_SEARCH_LIMIT: Final = 16384
 """Milvus' ceiling on topk (``quotaAndLimits.limits.topK``)."""
 _NAME_UNSAFE = re.compile(r"[^A-Za-z0-9_]")
 _LITERAL_UNSAFE = re.compile(r"[\x00-\x1f\x7f]")
+CONNECT_TIMEOUT_S: Final = 60.0
+"""How long a first connection may take: pymilvus gives up after 10 s by default, which a
+Milvus Lite server busy on a loaded machine (a reindex beside the live service) exceeded."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,7 +176,9 @@ class MilvusVectorIndex:
         # and its similarity routes answer 503 until Milvus is back.
         if self._connected is None:
             try:
-                self._connected = MilvusClient(uri=self._uri, token=self._token)
+                self._connected = MilvusClient(
+                    uri=self._uri, token=self._token, timeout=CONNECT_TIMEOUT_S
+                )
             except MilvusException as error:
                 raise DependencyDownError(f"Milvus at {self._uri}: {error}") from error
         return self._connected
