@@ -37,3 +37,8 @@ def test_demo_uploads_samples_and_follows_them(stack_env: dict[str, str]) -> Non
     assert len(heat_maps) == 5  # one per tissue type, beside the QC pictures
     assert all(path.read_bytes().startswith(b"\x89PNG") for path in heat_maps)
     assert stack_env["UPLOAD_API"] in result.stdout.replace("\n", "")
+    # It ends with the catalogue searched: the facet table of the demo tenant, and slides with
+    # tissue like a planted tumour square, each hit checked against the planted truth.
+    assert "scanner_vendor" in result.stdout and "H&E" in result.stdout
+    assert "slides similar to tumour" in result.stdout
+    assert "planted slides found on tumour" in result.stdout

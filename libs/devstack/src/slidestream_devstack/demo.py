@@ -299,14 +299,22 @@ def run_demo(env: dict[str, str], running_parts: Sequence[str], paths: StackPath
     if not models:  # nothing routed: no slide can reach "inferred"
         stages = stages[: stages.index(Stage.INFERRED)] if Stage.INFERRED in stages else stages
     console.print(f"following each slide through: {', '.join(s.value for s in stages)}")
-    surprises = sum(
+    followed = [
         follow_and_show(line, stages, models, env=env, token=token, paths=paths, console=console)
         for line in uploaded
-    )
+    ]
+    surprises = sum(surprise for surprise, _ in followed)
     if planted:
         names = {line.get("slide_id", ""): Path(line.get("path", "?")).name for line in uploaded}
+        analysed = {
+            line.get("slide_id", "")
+            for line, (_, inferred) in zip(uploaded, followed, strict=True)
+            if inferred
+        }
         by_name = {slide.path.name: slide for slide in planted}
-        by_id = {sid: by_name[name] for sid, name in names.items() if name in by_name}
+        by_id = {
+            sid: by_name[name] for sid, name in names.items() if name in by_name and sid in analysed
+        }
         surprises += show_search(env, token, by_id, names, console)
     console.print(
         f"\n[bold]The upload API stays up at {api}[/] (token: {paths.local / 'demo' / 'token'}); "
@@ -324,20 +332,22 @@ def follow_and_show(
     token: str,
     paths: StackPaths,
     console: Console,
-) -> int:
-    """One uploaded file followed and shown; 1 when it did not go as far as expected."""
+) -> tuple[int, bool]:
+    """One uploaded file followed and shown: 1 when it did not go as far as expected (else 0),
+    and whether the models analysed it."""
     name = Path(line.get("path", "?")).name
     slide_id = line.get("slide_id") or ""
     if not slide_id:
         console.print(f"[red]✗[/] {name}: {line.get('error') or 'no slide id'}")
-        return 1
+        return 1, False
     results = follow(slide_id, stages, api=env["UPLOAD_API"], token=token)
     console.print(slide_table(name, slide_id, results))
     if any(r.stage == Stage.QC and r.reached for r in results):
         summary = fetch_qc_pictures(env, slide_id, paths.local / "demo" / "qc" / name)
         if summary is not None:
             console.print(f"  QC pictures: [link=file://{summary}]{summary}[/link]")
-    if models and any(r.stage == Stage.INFERRED and r.reached for r in results):
+    inferred = any(r.stage == Stage.INFERRED and r.reached for r in results)
+    if models and inferred:
         pictures = paths.local / "demo" / "qc" / name
         found = fetch_results(env, DEMO_TENANT, slide_id, list(models), pictures)
         console.print(results_table(found))
@@ -346,4 +356,4 @@ def follow_and_show(
     stopped_by_qc = bool(results) and results[-1].state == "qc_failed"
     all_reached = len(results) == len(stages) and all(r.reached for r in results)
     went_through = stopped_by_qc or all_reached
-    return int(went_through == expected_rejection)
+    return int(went_through == expected_rejection), inferred

@@ -145,15 +145,19 @@ def show_search(
     names: dict[str, str],
     console: Console,
 ) -> int:
-    """The facet table and the similar-region query; returns 1 when the catalogue's answer is
-    not the planted truth (fewer than half of the hits on the query's tissue type), else 0."""
+    """The facet table and the similar-region query over the ``planted`` slides the models
+    analysed (QC may stop one: a planted fold); returns 1 when the catalogue's answer is not the
+    planted truth (fewer than half of the planted hits on the query's tissue type), else 0."""
     from slidestream_samples.tissue_types import TISSUE_TYPES
 
-    if not planted or not wait_indexed(env, token, list(planted)):
+    if planted and not wait_indexed(env, token, list(planted)):
         console.print("[red]✗[/] the analysed slides did not reach the search catalogue")
         return 1
     facets = _search_cli(env, token, "--facets", "--limit", "10")
     console.print(facets.stdout or facets.stderr)
+    if len(planted) < 2:
+        console.print("[yellow]fewer than two planted slides were analysed: no similarity query[/]")
+        return 0
     query_id, query_slide = next(iter(planted.items()))
     truth = np.load(query_slide.truth)
     corner = query_square(truth, TISSUE_TYPES.index(QUERY_TYPE))
