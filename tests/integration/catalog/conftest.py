@@ -30,14 +30,17 @@ def database_url(request: pytest.FixtureRequest, stack_env: dict[str, str]) -> I
 
 @pytest.fixture
 async def catalog(
-    stack_env: dict[str, str], database_url: str | None, milvus_uri: str, tmp_path: Path
+    stack_env: dict[str, str], database_url: str | None, tmp_path: Path
 ) -> AsyncIterator[CatalogProcess]:
-    process = CatalogProcess(stack_env, tmp_path, database_url, milvus_uri)
-    try:
-        await process.start()
-        yield process
-    finally:
-        process.stop()
+    # A Milvus server per catalog process: a server that earlier, stopped catalogs were connected
+    # to refused a reindex's new connection once in a full run (pymilvus: "Fail connecting").
+    with milvus_server(tmp_path / "milvus") as milvus_uri:
+        process = CatalogProcess(stack_env, tmp_path, database_url, milvus_uri)
+        try:
+            await process.start()
+            yield process
+        finally:
+            process.stop()
 
 
 @pytest.fixture

@@ -205,6 +205,11 @@ REASONS: Final = MappingProxyType(
         "invalid-event": ReasonText(
             "A platform service received a malformed message about this slide.", _PLATFORM_FAULT
         ),
+        "query-timeout": ReasonText(
+            "A catalogue search ran past its time limit and was stopped; narrow the filters or "
+            "try again.",
+            _PLATFORM_FAULT,
+        ),
         "poison": ReasonText("A platform service could not process this slide.", _PLATFORM_FAULT),
         "unhandled-error": ReasonText(
             "A platform service kept failing on this slide.", _PLATFORM_FAULT

@@ -118,11 +118,22 @@ def _hits(stdout: str) -> list[dict[str, object]]:
 
 def query_square(truth: npt.NDArray[np.uint8], label_index: int) -> tuple[int, int] | None:
     """Top-left of the first level-0 square of :data:`QUERY_SIDE_PX` wholly of one class."""
-    side = QUERY_SIDE_PX
-    for y in range(0, truth.shape[0] - side, side // 2):
-        for x in range(0, truth.shape[1] - side, side // 2):
+    side, step = QUERY_SIDE_PX, QUERY_SIDE_PX // 8
+    for y in range(0, truth.shape[0] - side, step):
+        for x in range(0, truth.shape[1] - side, step):
             if (truth[y : y + side, x : x + side] == label_index).all():
                 return x, y
+    return None
+
+
+def query_region(
+    planted: dict[str, PlantedSlide], label_index: int
+) -> tuple[str, PlantedSlide, tuple[int, int]] | None:
+    """The first planted slide (by file name) with a square wholly of the class, and its corner."""
+    for slide_id, slide in sorted(planted.items(), key=lambda item: item[1].path.name):
+        corner = query_square(np.load(slide.truth), label_index)
+        if corner is not None:
+            return slide_id, slide, corner
     return None
 
 
@@ -158,12 +169,11 @@ def show_search(
     if len(planted) < 2:
         console.print("[yellow]fewer than two planted slides were analysed: no similarity query[/]")
         return 0
-    query_id, query_slide = next(iter(planted.items()))
-    truth = np.load(query_slide.truth)
-    corner = query_square(truth, TISSUE_TYPES.index(QUERY_TYPE))
-    if corner is None:
-        console.print(f"[red]✗[/] no {QUERY_TYPE} square on {query_slide.path.name}")
+    found = query_region(planted, TISSUE_TYPES.index(QUERY_TYPE))
+    if found is None:
+        console.print(f"[red]✗[/] no {QUERY_TYPE} square on any planted slide")
         return 1
+    query_id, query_slide, corner = found
     region = f"{corner[0]},{corner[1]},{QUERY_SIDE_PX},{QUERY_SIDE_PX}"
     similar = _search_cli(env, token, "similar", "--slide", query_id, "--region", region, "--json")
     if similar.returncode != 0:
