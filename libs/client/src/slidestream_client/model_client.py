@@ -18,15 +18,13 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Literal
 from urllib.parse import quote
 
 import httpx
 
-from slidestream_client import __version__
+from slidestream_client.api_client import TokenApiClient
 from slidestream_client.errors import (
-    ApiConnectionError,
     ModelRefusedError,
     PermissionDeniedError,
     VersionExistsError,
@@ -46,7 +44,6 @@ from slidestream_client.model_shapes import (
 )
 from slidestream_contracts.model_card import ModelCardV1
 
-DEFAULT_TIMEOUT_S = 60.0
 LOAD_TIMEOUT_S = 600.0
 """Loading runs Triton's load and a canary request: a large model takes minutes to load."""
 PUSH_TIMEOUT_S = 900.0
@@ -56,48 +53,9 @@ MAX_BACKFILL_POLL_INTERVAL_S = 10.0
 MinQc = Literal["pass", "warn"]
 
 
-class ModelsClient:
+class ModelsClient(TokenApiClient):
     """A connection to the models API; the token needs ``models:read`` (and ``models:write``
     to push, load, unload, route or backfill)."""
-
-    def __init__(
-        self,
-        api: str,
-        token: str,
-        *,
-        timeout_s: float = DEFAULT_TIMEOUT_S,
-        transport: httpx.BaseTransport | None = None,
-    ) -> None:
-        """``transport`` replaces the network (tests)."""
-        if not token:
-            raise ValueError("a token is required")
-        self.api = api.rstrip("/")
-        self._http = httpx.Client(
-            base_url=self.api,
-            headers={
-                "Authorization": f"Bearer {token}",
-                "User-Agent": f"slidestream-client/{__version__}",
-            },
-            timeout=timeout_s,
-            transport=transport,
-        )
-
-    def __repr__(self) -> str:
-        return f"ModelsClient(api={self.api!r})"  # never the token
-
-    def close(self) -> None:
-        self._http.close()
-
-    def __enter__(self) -> ModelsClient:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def _request(
         self,
@@ -110,10 +68,7 @@ class ModelsClient:
     ) -> httpx.Response:
         if timeout_s is not None:
             kwargs["timeout"] = timeout_s
-        try:
-            response = self._http.request(method, path, **kwargs)
-        except httpx.TransportError as error:
-            raise ApiConnectionError(f"cannot reach {self.api}: {error}") from error
+        response = self._send(method, path, **kwargs)
         if response.status_code in expect:
             return response
         refused = error_from_response(response)

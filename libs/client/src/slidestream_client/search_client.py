@@ -22,16 +22,14 @@ import mimetypes
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Final, Literal
 from uuid import UUID
 
 import httpx
 from pydantic import TypeAdapter
 
-from slidestream_client import __version__
+from slidestream_client.api_client import TokenApiClient
 from slidestream_client.errors import (
-    ApiConnectionError,
     SearchRefusedError,
     error_from_response,
 )
@@ -45,7 +43,6 @@ from slidestream_contracts.search import (
     SlideHit,
 )
 
-DEFAULT_TIMEOUT_S = 60.0
 """Per request; an export's timeout applies between two chunks of its body, not to the whole."""
 DEFAULT_FACETS: Final = ("stain", "organ", "scanner_vendor", "qc_verdict", "state", "model")
 """The facets ``slidestream search --facets`` asks for: what people narrow a cohort by first."""
@@ -66,53 +63,11 @@ class ExportResult:
     size_bytes: int
 
 
-class SearchClient:
+class SearchClient(TokenApiClient):
     """A tenant's connection to the search API (the partner's token, as for uploads)."""
 
-    def __init__(
-        self,
-        api: str,
-        token: str,
-        *,
-        timeout_s: float = DEFAULT_TIMEOUT_S,
-        transport: httpx.BaseTransport | None = None,
-    ) -> None:
-        """``transport`` replaces the network (tests)."""
-        if not token:
-            raise ValueError("a token is required")
-        self.api = api.rstrip("/")
-        self._http = httpx.Client(
-            base_url=self.api,
-            headers={
-                "Authorization": f"Bearer {token}",
-                "User-Agent": f"slidestream-client/{__version__}",
-            },
-            timeout=timeout_s,
-            transport=transport,
-        )
-
-    def __repr__(self) -> str:
-        return f"SearchClient(api={self.api!r})"  # never the token
-
-    def close(self) -> None:
-        self._http.close()
-
-    def __enter__(self) -> SearchClient:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
     def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        try:
-            response = self._http.request(method, path, **kwargs)
-        except httpx.TransportError as error:
-            raise ApiConnectionError(f"cannot reach {self.api}: {error}") from error
+        response = self._send(method, path, **kwargs)
         if response.status_code != httpx.codes.OK:
             raise error_from_response(response, refused=SearchRefusedError)
         return response
@@ -199,7 +154,7 @@ class SearchClient:
                             on_progress(counter.rows, written_bytes)
             partial.replace(path)
         except httpx.TransportError as error:
-            raise ApiConnectionError(f"cannot reach {self.api}: {error}") from error
+            raise self._unreachable(error) from error
         finally:
             partial.unlink(missing_ok=True)
         return ExportResult(path, format, counter.rows, written_bytes)
