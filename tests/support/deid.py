@@ -8,16 +8,12 @@ import hashlib
 import io
 import json
 import os
-import signal
 import socket
 import subprocess
-import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from uuid import UUID, uuid4
 
-import httpx
 from aiokafka.partitioner import DefaultPartitioner
 from sqlalchemy import Engine
 
@@ -25,6 +21,7 @@ from slidestream_contracts.events import ObjectRef, SlideFormat, SlideUploadedV1
 from slidestream_contracts.topics import Topic
 from slidestream_platform.broker import ServiceBus
 from slidestream_platform.objectstore.minio_store import MinioObjectStore
+from tests.support import service_process
 from tests.support.stack import Collector
 
 READY_TIMEOUT_S = 90.0
@@ -82,36 +79,16 @@ class DeidProcess:
             QUARANTINE_RETENTION_S=str(self.retention_s),
             RETENTION_SWEEP_INTERVAL_S="1",
         )
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "slidestream_deid.main"],
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        while time.monotonic() < deadline:
-            assert self.process.poll() is None, f"deid exited:\n{self.logs()[-3000:]}"
-            try:
-                if httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.3)
-        raise AssertionError(f"deid never became ready:\n{self.logs()[-3000:]}")
+        self.process = service_process.launch("slidestream_deid.main", env, self.log_path)
+        service_process.wait_ready(
+            self.process, self.url, self.log_path, name="deid", timeout_s=READY_TIMEOUT_S
+        )
 
     def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=40)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        service_process.stop(self.process)
 
     def logs(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        return service_process.logs(self.log_path)
 
 
 def slide_id_on_partition(partition: int, partitions: int) -> UUID:

@@ -9,17 +9,13 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
-import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from uuid import uuid4
 
-import httpx
-
 from slidestream_contracts.tokens import token_sha256
+from tests.support import service_process
 from tests.support.deid import free_port
 
 READY_TIMEOUT_S = 90.0
@@ -78,33 +74,13 @@ class InferenceProcess:
             WORK_DIR=str(self.workdir / "scratch"),
             LOG_JSON="true",
         )
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "slidestream_inference.main"],
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        while time.monotonic() < deadline:
-            assert self.process.poll() is None, f"inference exited:\n{self.logs()[-3000:]}"
-            try:
-                if httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.3)
-        raise AssertionError(f"inference never became ready:\n{self.logs()[-3000:]}")
+        self.process = service_process.launch("slidestream_inference.main", env, self.log_path)
+        service_process.wait_ready(
+            self.process, self.url, self.log_path, name="inference", timeout_s=READY_TIMEOUT_S
+        )
 
     def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=40)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        service_process.stop(self.process)
 
     def logs(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        return service_process.logs(self.log_path)
