@@ -367,7 +367,7 @@ optional dependency), whose sealed segments are indexed as configured.
 async def main_async(args: argparse.Namespace) -> None:
     paths = StackPaths(find_repo_root(None))
     env = parse_env(paths.env_file.read_text(encoding="utf-8"))
-    tissue = await embed_held_out_tiles(env["TRITON_GRPC"])
+    tissue = await embed_held_out_tiles(env)
     rng = np.random.default_rng(SEED)
     started = time.perf_counter()
     corpus = generate(tissue, args.slides, rng)

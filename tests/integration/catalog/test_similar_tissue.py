@@ -60,7 +60,7 @@ def slide_tiles(
 
 @pytest.fixture(scope="module")
 async def planted(stack_env: dict[str, str], milvus_uri: str) -> AsyncIterator[Planted]:
-    tissue = await embed_held_out_tiles(stack_env["TRITON_GRPC"])
+    tissue = await embed_held_out_tiles(stack_env)
     store = object_store(stack_env)
     files = StoredEmbeddingFiles(store)
     vectors = MilvusVectorIndex(milvus_uri)
