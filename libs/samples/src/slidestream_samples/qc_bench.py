@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Literal
 
 import cv2
 import imagecodecs
@@ -28,11 +29,16 @@ SEED_TILES_PER_KIND = 6
 JPEG_QUALITY = 85
 DEFOCUS_SIGMA_UM = 4.0
 """Gaussian sigma of the planted defocus, in µm (a few µm out of the focal plane at 40x)."""
+SENSOR_NOISE_SD = 1.5
+"""Camera noise (grey levels) added after the optics, so a defocused tile is noisy as a scan is."""
+DefocusKind = Literal["gaussian", "motion"]
+"""``gaussian``: out of the focal plane; ``motion``: a streak along the scan axis (x) of length
+``defocus_um``, as stage motion or a stitching seam leaves."""
 DEFOCUSED_TISSUE_SHARE = 0.2
 """Share of the tissue (its left part) planted out of focus."""
 TISSUE_SHARE = 0.33
 """Share of the slide planted as tissue (QC's benchmark: about a third, as on many biopsies)."""
-SLIDE_VERSION = 2
+SLIDE_VERSION = 3
 """Part of the cached slide's name: bump it when the painting changes."""
 GLASS, TISSUE, DEFOCUSED = 0, 1, 2
 KIND_NAMES = ("glass", "tissue", "blurred")
@@ -52,8 +58,32 @@ def _paint_mpp(mpp_um: float) -> float:
     return max(min(mpp_um, 1.0), mpp_um / 8)
 
 
-def seed_tiles(mpp_um: float, seed: int) -> SeedTiles:
+def defocus(
+    tile: npt.NDArray[np.uint8], mpp_um: float, defocus_um: float, kind: DefocusKind
+) -> npt.NDArray[np.uint8]:
+    """``tile`` (at ``mpp_um``) as the optics would have blurred it."""
+    extent_px = defocus_um / mpp_um
+    if kind == "gaussian":
+        return np.asarray(cv2.GaussianBlur(tile, (0, 0), max(0.3, extent_px)), np.uint8)
+    length = max(1, round(extent_px))
+    kernel = np.full((1, length), 1 / length, np.float32)
+    return np.asarray(cv2.filter2D(tile, -1, kernel, borderType=cv2.BORDER_REFLECT), np.uint8)
+
+
+def _with_sensor_noise(tile: npt.NDArray[np.uint8], rng: np.random.Generator) -> bytes:
+    noisy = tile.astype(np.float32) + rng.normal(0.0, SENSOR_NOISE_SD, tile.shape)
+    image = np.clip(noisy, 0, 255).astype(np.uint8)
+    return bytes(imagecodecs.jpeg8_encode(image, level=JPEG_QUALITY))
+
+
+def seed_tiles(
+    mpp_um: float,
+    seed: int,
+    defocus_um: float = DEFOCUS_SIGMA_UM,
+    defocus_kind: DefocusKind = "gaussian",
+) -> SeedTiles:
     """Pre-encoded tiles of each kind, painted at this level's scale."""
+    rng = np.random.default_rng(seed)
     kinds: SeedTiles = {"glass": [], "tissue": [], "blurred": []}
     paint_mpp = _paint_mpp(mpp_um)
     canvas_px = round(TILE_PX * mpp_um / paint_mpp)
@@ -72,9 +102,9 @@ def seed_tiles(mpp_um: float, seed: int) -> SeedTiles:
             cv2.resize(painted, (TILE_PX, TILE_PX), interpolation=cv2.INTER_AREA), np.uint8
         )
         glass = painting.paint_tissue(TILE_PX, TILE_PX, seed=index, mpp_um=mpp_um, empty=True).rgb
-        blurred = cv2.GaussianBlur(tissue, (0, 0), max(0.5, DEFOCUS_SIGMA_UM / mpp_um))
+        blurred = defocus(tissue, mpp_um, defocus_um, defocus_kind)
         for kind, image in (("tissue", tissue), ("glass", glass), ("blurred", blurred)):
-            kinds[kind].append(bytes(imagecodecs.jpeg8_encode(image, level=JPEG_QUALITY)))
+            kinds[kind].append(_with_sensor_noise(image, rng))
     return kinds
 
 
@@ -148,9 +178,12 @@ def write_slide(
     *,
     tissue_share: float = TISSUE_SHARE,
     defocused_share: float = DEFOCUSED_TISSUE_SHARE,
+    defocus_um: float = DEFOCUS_SIGMA_UM,
+    defocus_kind: DefocusKind = "gaussian",
 ) -> None:
     """The slide: JPEG tiles of 256 px, every level 2x smaller down to ~256 px (BigTIFF);
-    ``tissue_share`` and ``defocused_share`` as in :func:`tissue_map`."""
+    ``tissue_share`` and ``defocused_share`` as in :func:`tissue_map`; the defocused tissue
+    blurred as :func:`defocus` says."""
     kind_map = tissue_map(
         math.ceil(width / TILE_PX),
         math.ceil(height / TILE_PX),
@@ -161,7 +194,7 @@ def write_slide(
         level, level_w, level_h = 0, width, height
         while True:
             mpp = LEVEL0_MPP * width / level_w
-            seeds = seed_tiles(mpp, level)
+            seeds = seed_tiles(mpp, level, defocus_um, defocus_kind)
             decoded = {
                 kind: [imagecodecs.jpeg8_decode(tile) for tile in tiles]
                 for kind, tiles in seeds.items()

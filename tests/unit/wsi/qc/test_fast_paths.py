@@ -13,7 +13,8 @@ import pytest
 
 import slidestream_samples as samples
 from slidestream_wsi.qc import open_dicom_pyramid, open_tiff_pyramid, read_dicom_levels
-from slidestream_wsi.qc.focus import measure_focus, sharpness
+from slidestream_wsi.qc.focus import measure_focus, score_patches
+from slidestream_wsi.qc.focus_sampling import sample_size
 from slidestream_wsi.qc.levels import choose_levels
 from slidestream_wsi.qc.masks import fill_holes, grey_percentile
 from slidestream_wsi.qc.run import focus_tile_reader
@@ -84,15 +85,23 @@ def test_sampled_focus_within_tolerance(qc_case: Callable[[str], QcCase]) -> Non
         choice = choose_levels(source.levels)
         rgb = source.read_level(choice.analysis.index)
         reader = focus_tile_reader(source, choice, rgb)
-        every = measure_focus(case.analysis.tissue, choice.focus, reader)
-        sampled = measure_focus(case.analysis.tissue, choice.focus, reader, max_tiles=8)
-    # Every tissue tile read, against a sample of 8 of them.
-    assert sampled.tiles_read == 8 < every.tiles_read
-    assert every.tiles_read >= 16
-    # Tiles not read take their nearest scored neighbour's score: every tissue tile has one.
-    assert int(np.isfinite(sampled.scores).sum()) >= int(np.isfinite(every.scores).sum())
-    assert sampled.blurred_fraction == pytest.approx(truth, abs=BLUR_TOLERANCE)
+        ruled = measure_focus(case.analysis.tissue, choice.focus, reader)
+        every = measure_focus(case.analysis.tissue, choice.focus, reader, tiles_to_score=lambda count: count)
+        sampled = measure_focus(
+            case.analysis.tissue, choice.focus, reader, tiles_to_score=lambda _count: 8
+        )
+    # Every tissue tile read, the rule's sample, and a sample of 8.
+    assert sampled.tiles_read == 8 < ruled.tiles_read <= every.tiles_read
+    assert every.tiles_read == every.estimate.units_total >= 16
+    assert ruled.tiles_read == sample_size(every.tiles_read)
+    assert ruled.blurred_fraction == pytest.approx(truth, abs=BLUR_TOLERANCE)
+    # Only what was scored is in the scores (and the heat map): nothing filled in.
+    assert 0 < sampled.patches_scored < every.patches_scored
+    assert sampled.estimate.low <= truth <= sampled.estimate.high
     assert every.blurred_fraction == pytest.approx(truth, abs=BLUR_TOLERANCE)
+    # A census has no sampling error; a sample of 8 has a real interval around its estimate.
+    assert every.estimate.low == every.estimate.share == every.estimate.high
+    assert sampled.estimate.low < sampled.blurred_fraction < sampled.estimate.high
 
 
 def test_grey_tiles_are_the_luminance_of_the_rgb_tiles(qc_case: Callable[[str], QcCase]) -> None:
@@ -126,6 +135,9 @@ def _assert_same_luminance(rgb: npt.NDArray[np.uint8], grey: npt.NDArray[np.uint
     assert grey.shape == rgb.shape[:2] and grey.dtype == np.uint8
     difference = np.abs(grey.astype(np.int16) - cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY))
     assert float(difference.mean()) < 0.5
-    everywhere = np.ones(grey.shape, bool)
-    from_rgb, from_grey = sharpness(rgb, everywhere), sharpness(grey, everywhere)
-    assert from_rgb is not None and from_grey == pytest.approx(from_rgb, rel=0.05)
+    everywhere = np.ones(grey.shape, np.uint8)
+    grid = (max(1, grey.shape[1] // 64), max(1, grey.shape[0] // 64))
+    luma = np.asarray(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), np.uint8)
+    from_rgb = score_patches(luma, everywhere, everywhere, grid).energy
+    from_grey = score_patches(grey, everywhere, everywhere, grid).energy
+    np.testing.assert_allclose(from_grey, from_rgb, rtol=0.1)

@@ -41,7 +41,9 @@ def test_blurred_fraction_recovered(qc_case: Callable[[str], QcCase], name: str)
     case = qc_case(name)
     truth = float((case.slide.truth["blur"] & case.slide.tissue).sum() / case.slide.tissue.sum())
     assert case.value("blur_fraction") == pytest.approx(truth, abs=BLUR_TOLERANCE)
-    assert case.report.measure("blur_fraction").verdict == "fail"
+    # 30 % sits on the default fail limit (0.30): at least a warning; 60 % fails.
+    expected = {"blur30": {"warn", "fail"}, "blur60": {"fail"}}[name]
+    assert case.report.measure("blur_fraction").verdict in expected
 
 
 @pytest.mark.parametrize("colour", ["blue", "green", "black", "red"])

@@ -41,11 +41,14 @@ def test_tiff_levels_and_spacing(qc_case: Callable[[str], QcCase]) -> None:
         assert source.bytes_read < source.total_bytes == case.path.stat().st_size
 
 
-def test_qc_reads_a_small_part_and_never_level_zero(qc_case: Callable[[str], QcCase]) -> None:
+def test_qc_reads_a_small_part_and_level_zero_by_tiles(qc_case: Callable[[str], QcCase]) -> None:
+    # A 10x scan (1 µm/px at level 0): level 0 is the focus level, read by tissue tiles only
+    # (where a JPEG file's bytes are: glass tiles compress to little); the analysis level
+    # (4 µm/px) is the one decoded whole. On a 40x scan focus reads 1/16 of that (bench-qc).
     report = qc_case("clean").report
-    assert 0 not in report.levels_read
-    assert report.levels_read == (1, 2)
-    assert 0 < report.bytes_read < 0.35 * report.total_bytes
+    assert report.levels_read == (0, 2)
+    assert {use.purpose: use.index for use in report.level_use} == {"analysis": 2, "focus": 0}
+    assert 0 < report.bytes_read < 0.75 * report.total_bytes
     assert report.read_fraction == pytest.approx(report.bytes_read / report.total_bytes)
     focus = next(use for use in report.level_use if use.purpose == "focus")
     assert focus.tiles_read < focus.tiles_total  # tissue tiles only

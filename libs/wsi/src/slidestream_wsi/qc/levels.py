@@ -8,15 +8,15 @@ instances. Two levels at most:
   :data:`ANALYSIS_TARGET_MPP` that still has :data:`ANALYSIS_MIN_LONG_SIDE_PX` pixels on its
   long side, so a small biopsy keeps enough pixels, and never one over
   :data:`~slidestream_wsi.qc.pyramid.MAX_WHOLE_LEVEL_PIXELS`;
-* the *focus* level, read tile by tile over tissue only: the level nearest 2 µm/px (5x), where
-  out-of-focus blur shows and HistoQC/GrandQC judge focus.
+* the *focus* level, read tile by tile over sampled tissue only: the coarsest level at or finer
+  than 1 µm/px (10x), where a 2 µm defocus spans two pixels (at HistoQC's 5x it is one, and
+  vanishes); the finest level there is when the scan itself is coarser.
 
 Level 0 of a whole slide is never chosen for whole-level decoding.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -27,8 +27,11 @@ ANALYSIS_TARGET_MPP = 8.0
 """µm/px of the analysis level (1.25x, HistoQC's working magnification)."""
 ANALYSIS_MIN_LONG_SIDE_PX = 1024
 """Fewest pixels on the analysis level's long side (a 1 mm ink stroke is 125 px at 8 µm/px)."""
-FOCUS_TARGET_MPP = 2.0
-"""µm/px of the focus level (5x): nuclei are 3-5 px across, so defocus removes their edges."""
+FOCUS_TARGET_MPP = 1.0
+"""µm/px focus is scored at (10x): nuclei are 5-10 px across, chromatin and membranes 1-2 px,
+so a defocus of σ = 2 µm removes detail a 5x level does not hold."""
+FOCUS_MPP_SLACK = 1.1
+"""A level up to 10 % coarser than :data:`FOCUS_TARGET_MPP` still counts (scanners round)."""
 ASSUMED_LEVEL0_MPP = 0.25
 """µm/px assumed for level 0 when the file gives no spacing (a 40x scan, the common case)."""
 
@@ -76,13 +79,11 @@ def choose_levels(levels: Sequence[PyramidLevel]) -> LevelChoice:
         analysis = max(fine_enough, key=level_mpp)
     else:
         analysis = max(decodable, key=lambda level: level.pixels)
-    focus = min(
-        levels,
-        key=lambda level: (
-            abs(math.log(level_mpp(level) / FOCUS_TARGET_MPP)),
-            level.pixels,
-        ),
-    )
+    fine = [level for level in levels if level_mpp(level) <= FOCUS_TARGET_MPP * FOCUS_MPP_SLACK]
+    if fine:
+        focus = max(fine, key=lambda level: (level_mpp(level), -level.pixels))
+    else:
+        focus = min(levels, key=lambda level: (level_mpp(level), level.pixels))
     # The focus level is never coarser than the analysis level: blur is judged at least at
     # the resolution the tissue mask has.
     if level_mpp(focus) > level_mpp(analysis):

@@ -150,7 +150,8 @@ def draw_layers(analysis: Analysis) -> Layers:
 
 
 def draw_heatmap(layers: Layers, focus: FocusResult | None) -> npt.NDArray[np.uint8]:
-    """Focus score per tile over the tissue, on the slide washed out to half contrast."""
+    """The focus margin of every scored patch over the slide washed out to half contrast: the
+    very patches the blurred share is computed from; tissue not scored stays uncoloured."""
     base = layers.base
     size = (base.shape[1], base.shape[0])
     heat = np.asarray(cv2.convertScaleAbs(base, alpha=0.5, beta=127), np.uint8)
@@ -158,8 +159,9 @@ def draw_heatmap(layers: Layers, focus: FocusResult | None) -> npt.NDArray[np.ui
         return heat
     scores = focus.scores
     known = ~np.isnan(scores)
-    # Green for sharp, red for out of focus: the score over the threshold, capped at 2x.
-    ratio = np.clip(np.nan_to_num(scores, nan=0.0) / (2 * max(focus.score_min, 1e-6)), 0, 1)
+    # Red out of focus, green sharp: the margin (1 at the limit) halved and capped, so the
+    # limit is the colour's midpoint.
+    ratio = np.clip(np.nan_to_num(scores, nan=0.0) / 2, 0, 1)
     cells = np.zeros((*scores.shape, 3), np.uint8)
     cells[..., 0] = (255 * (1 - ratio)).astype(np.uint8)
     cells[..., 1] = (255 * ratio).astype(np.uint8)
@@ -178,6 +180,19 @@ def draw_heatmap(layers: Layers, focus: FocusResult | None) -> npt.NDArray[np.ui
     blended = cv2.addWeighted(heat_view, 0.35, grid[:rows, :columns], 0.65, 0.0)
     np.copyto(heat_view, np.asarray(blended, np.uint8), where=region[:, :, None])
     return heat
+
+
+def _focus_line(report: QcReport) -> str:
+    focus = report.focus
+    if focus is None:
+        return ""
+    return (
+        f"<p>Blurred share of tissue {focus.blurred_fraction:.1%} (95 % interval "
+        f"{focus.ci95_low:.1%}–{focus.ci95_high:.1%}): {focus.patches_scored:,} patches of "
+        f"64 µm in {focus.tiles_scored:,} of {focus.tissue_tiles:,} tissue tiles at "
+        f"{focus.mpp:.2g} µm/px (level {focus.level}); out of focus from a defocus of "
+        f"σ = {focus.defocus_sigma_um:g} µm.</p>"
+    )
 
 
 def summary_html(report: QcReport) -> str:
@@ -206,7 +221,8 @@ td,th{{border:1px solid #ccc;padding:2px 8px;text-align:left}}img{{max-width:32%
 <ul>{reasons}</ul>
 <p><img src="{OVERLAY_PNG}" alt="overlay"> <img src="{HEATMAP_PNG}" alt="focus heat map">
 <img src="{MASKS_PNG}" alt="artefact masks"></p>
-<p>{legend}; heat map: green sharp, red out of focus.</p>
+<p>{legend}; heat map: green sharp, red out of focus, uncoloured tissue not scored.</p>
+{_focus_line(report)}
 <table><tr><th>measure</th><th>value</th><th>unit</th><th>threshold</th><th>verdict</th></tr>
 {rows}
 </table>

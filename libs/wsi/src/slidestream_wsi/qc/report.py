@@ -60,6 +60,23 @@ class LevelUse(BaseModel):
     tiles_total: int
 
 
+class FocusSummary(BaseModel):
+    """How the blurred share of tissue was measured, with its 95 % confidence interval."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    blurred_fraction: float = Field(description="blurred share of the tissue scored, 0–1")
+    ci95_low: float = Field(description="lower end of the 95 % interval (sampling error)")
+    ci95_high: float = Field(description="upper end of the 95 % interval (sampling error)")
+    level: int
+    mpp: float = Field(description="micrometres per pixel the patches were scored at")
+    tissue_tiles: int = Field(description="tiles of the focus level holding tissue (N)")
+    tiles_scored: int = Field(description="tiles scored (n = ceil(2401 / (1 + 2400 / N)))")
+    patches_scored: int = Field(description="64 µm patches scored in those tiles")
+    defocus_sigma_um: float = Field(description="the defocus limit judged by, sigma in µm")
+    score_min: float = Field(description="the patch score that limit corresponds to")
+
+
 class QcReport(BaseModel):
     """The QC verdict of one slide and every measure behind it."""
 
@@ -76,6 +93,7 @@ class QcReport(BaseModel):
     levels_read: tuple[int, ...]
     level_use: tuple[LevelUse, ...] = ()
     stain: StainVectors | None = None
+    focus: FocusSummary | None = Field(None, description="how blur_fraction was measured")
     notes: tuple[str, ...] = Field((), description="what QC could not measure, and why")
     elapsed_s: float = 0.0
 

@@ -12,7 +12,13 @@ import numpy.typing as npt
 
 from slidestream_wsi.qc.analysis import Analysis
 from slidestream_wsi.qc.focus import FocusResult, TileReader, measure_focus
-from slidestream_wsi.qc.levels import LevelChoice, choose_levels, level_mpp
+from slidestream_wsi.qc.levels import (
+    FOCUS_MPP_SLACK,
+    FOCUS_TARGET_MPP,
+    LevelChoice,
+    choose_levels,
+    level_mpp,
+)
 from slidestream_wsi.qc.measure import Measures, measure
 from slidestream_wsi.qc.pictures import (
     QcPictures,
@@ -24,6 +30,7 @@ from slidestream_wsi.qc.pictures import (
 )
 from slidestream_wsi.qc.pyramid import PyramidLevel, PyramidSource, SlidePyramid
 from slidestream_wsi.qc.report import (
+    FocusSummary,
     LevelUse,
     QcMeasureResult,
     QcReport,
@@ -39,7 +46,7 @@ MEASURES: dict[str, tuple[str, str]] = {
     "tissue_fraction": ("fraction of slide area", "share of the slide covered by tissue"),
     "tissue_area_mm2": ("mm²", "tissue area"),
     "tissue_fragments": ("count", "separate tissue pieces of at least 0.01 mm²"),
-    "blur_fraction": ("fraction of tissue", "tissue in out-of-focus tiles at ~5x"),
+    "blur_fraction": ("fraction of tissue", "tissue in out-of-focus 64 µm patches at ~10x"),
     "pen_fraction": ("fraction of slide area", "marker ink of any colour"),
     "pen_on_tissue_fraction": ("fraction of tissue", "tissue region covered by ink"),
     "pen_blue_fraction": ("fraction of slide area", "blue ink"),
@@ -91,6 +98,7 @@ def run_qc(
                 segmentation.tissue,
                 choice.focus,
                 focus_tile_reader(source, choice, rgb),
+                thresholds.blur_defocus_sigma_um,
             )
         analysis = Analysis(segmentation, measure(segmentation, rgb))
         layers = draw_layers(analysis)
@@ -123,6 +131,11 @@ def _report(
     notes = list(analysis.notes)
     if not (choice.analysis.mpp_x or choice.analysis.mpp_y):
         notes.append("the slide gives no pixel spacing: 40x (0.25 µm/px at level 0) assumed")
+    if focus is not None and focus.work_mpp > FOCUS_TARGET_MPP * FOCUS_MPP_SLACK:
+        notes.append(
+            f"focus scored at {focus.work_mpp:.2g} µm/px, the finest level: the calibration "
+            f"holds at {FOCUS_TARGET_MPP:g} µm/px, so slight defocus may go unseen"
+        )
     taken = analysis.measures
     if focus is not None:
         taken = replace(taken, blur_fraction=focus.blurred_fraction)
@@ -147,8 +160,24 @@ def _report(
         levels_read=levels_read,
         level_use=tuple(uses),
         stain=stain,
+        focus=None if focus is None else _focus_summary(focus),
         notes=tuple(notes),
         elapsed_s=0.0,
+    )
+
+
+def _focus_summary(focus: FocusResult) -> FocusSummary:
+    return FocusSummary(
+        blurred_fraction=focus.estimate.share,
+        ci95_low=focus.estimate.low,
+        ci95_high=focus.estimate.high,
+        level=focus.level.index,
+        mpp=focus.work_mpp,
+        tissue_tiles=focus.estimate.units_total,
+        tiles_scored=focus.estimate.units_scored,
+        patches_scored=focus.patches_scored,
+        defocus_sigma_um=focus.defocus_sigma_um,
+        score_min=focus.score_min,
     )
 
 

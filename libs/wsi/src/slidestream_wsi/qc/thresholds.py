@@ -38,6 +38,15 @@ class QcThresholds(BaseModel):
     tissue_fragments_max_fail: float | None = Field(None, description="count")
     blur_fraction_max_warn: float | None = Field(0.10, description="fraction of tissue")
     blur_fraction_max_fail: float | None = Field(0.30, description="fraction of tissue")
+    blur_defocus_sigma_um: float = Field(
+        0.6,
+        ge=0.0,
+        le=4.0,
+        description=(
+            "Gaussian defocus (sigma, µm) from which tissue counts as out of focus, scored at "
+            "1 µm/px; mapped to a patch score by slidestream_wsi.qc.focus.DEFOCUS_CALIBRATION"
+        ),
+    )
     pen_fraction_max_warn: float | None = Field(0.002, description="fraction of slide area")
     pen_fraction_max_fail: float | None = Field(None, description="fraction of slide area")
     pen_on_tissue_fraction_max_warn: float | None = Field(
