@@ -103,7 +103,7 @@ asyncapi: sync ## regenerate docs/asyncapi.yaml and docs/schemas/ from libs/cont
 bench-convert: setup ## convert a generated ~50k x 40k JPEG SVS to DICOM vs wsidicomizer and a plain copy
 	$(PY) python -m tests.bench.bench_convert
 
-bench-qc: setup ## QC of the same slide vs a HistoQC-style reference pass
+bench-qc: setup ## QC accuracy (planted vs found blur) at three sizes and speed vs a HistoQC-style pass
 	$(PY) python -m tests.bench.bench_qc
 
 bench-inference: setup models ## a slide through the inference service vs a saturated Triton client (stack up)

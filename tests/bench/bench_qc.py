@@ -18,7 +18,7 @@ Both run in child processes, alternating, so each peak RSS is its own; both read
 counting reader, so the bytes-read fractions compare. The goal's ratio uses the QC call's time;
 the whole child process's time (interpreter, imports) is reported next to it.
 
-Usage: ``make bench-qc`` (``python -m tests.bench.bench_qc [--size full|small] [--repeats N]``).
+Usage: ``make bench-qc`` (``python -m tests.bench.bench_qc [--repeats N]``): three slide sizes.
 """
 
 from __future__ import annotations
@@ -37,9 +37,12 @@ import numpy as np
 from tests.support.bench_children import child_environment
 from tests.support.memory import own_peak_rss_bytes
 
-SIZES = {"full": (50_000, 40_000), "small": (16_384, 12_288)}
-SPEEDUP_GOAL = 3.0
+SIZES = {"small": (16_384, 12_288), "medium": (32_768, 24_576), "full": (50_000, 40_000)}
+WARM_CALL_GOAL_S = 0.5
+"""The warm QC call on the full slide (QC is a streaming gate; real HistoQC takes 10.7 s)."""
 READ_FRACTION_GOAL = 0.10
+ACCURACY_GOAL = 0.05
+"""Blurred share of tissue within ± 5 points of the planted share."""
 MIB = 1024**2
 REFERENCE_THUMBNAIL_MPP = 8.0
 REFERENCE_FOCUS_MPP = 2.0
@@ -137,6 +140,7 @@ def run_ours(path: Path) -> dict[str, object]:
         "tissue_fraction": measured["tissue_fraction"],
         "blur_fraction": measured.get("blur_fraction", float("nan")),
         "tiles_scored": sum(use.tiles_read for use in report.level_use if use.purpose == "focus"),
+        "blur_ci95": [report.focus.ci95_low, report.focus.ci95_high] if report.focus else None,
         "bytes_read": report.bytes_read,
         "total_bytes": report.total_bytes,
         "levels_read": list(report.levels_read),
@@ -201,11 +205,35 @@ def _seconds(run: dict[str, object], key: str) -> float:
 # -- the parent ----------------------------------------------------------------------------
 
 
+def accuracy_row(size: str, repeats: int) -> tuple[dict[str, object], dict[str, object], float]:
+    """The best reference and our best run on one size's slide, and its planted blurred share."""
+    from slidestream_samples.qc_bench import TILE_PX, planted_truth, tissue_map
+
+    slide = slide_file(size)
+    width, height = SIZES[size]
+    truth = planted_truth(tissue_map(math.ceil(width / TILE_PX), math.ceil(height / TILE_PX)))
+    runs: dict[str, list[dict[str, object]]] = {"reference": [], "ours": []}
+    # One untimed run each first, so both import from compiled bytecode (as in the image); then
+    # alternating, so both see the same page cache and load; each pass's best run counts.
+    for kind in ("reference", "ours"):
+        child(kind, slide)
+    for _ in range(max(1, repeats)):
+        for kind in ("reference", "ours"):
+            runs[kind].append(child(kind, slide))
+    reference = min(runs["reference"], key=lambda run: _seconds(run, "qc_s"))
+    ours = min(runs["ours"], key=lambda run: _seconds(run, "qc_s"))
+    for name, kind in (("qc_warm_s", "ours"), ("process_s", "ours")):
+        ours[f"best_{name}"] = min(_seconds(run, name) for run in runs[kind])
+    for name in ("qc_warm_s", "process_s"):
+        reference[f"best_{name}"] = min(_seconds(run, name) for run in runs["reference"])
+    ours["truth"] = truth
+    return reference, ours, truth["blur_fraction"]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--size", choices=sorted(SIZES), default="full")
     parser.add_argument(
-        "--repeats", type=int, default=3, help="runs of each pass, alternating; the best counts"
+        "--repeats", type=int, default=3, help="runs of each pass on the full slide"
     )
     parser.add_argument("--worker", choices=("ours", "reference"), help=argparse.SUPPRESS)
     parser.add_argument("--path", type=Path, help=argparse.SUPPRESS)
@@ -221,119 +249,101 @@ def main() -> None:
         cold["peak_rss_bytes"] = warm["peak_rss_bytes"]
         print(json.dumps(cold))
         return
-
-    # Imported here, not at the top: the workers' whole-process time must not include the
-    # slide painter's imports.
-    from slidestream_samples.qc_bench import (
-        DEFOCUSED_TISSUE_SHARE,
-        LEVEL0_MPP,
-        TILE_PX,
-        planted_truth,
-        tissue_map,
-    )
-
-    slide = slide_file(args.size)
     scaling = thread_scaling()
-    width, height = SIZES[args.size]
-    truth = planted_truth(tissue_map(math.ceil(width / TILE_PX), math.ceil(height / TILE_PX)))
-    # Alternating, so that both passes see the same page cache and the same neighbours' load;
-    # each pass's best run counts (the least disturbed by other processes on the machine).
-    runs: dict[str, list[dict[str, object]]] = {"reference": [], "ours": []}
-    # One untimed run each first, so both import from compiled bytecode (as in the image).
-    for kind in ("reference", "ours"):
-        child(kind, slide)
-    for _ in range(max(1, args.repeats)):
-        for kind in ("reference", "ours"):
-            runs[kind].append(child(kind, slide))
-    reference = min(runs["reference"], key=lambda run: _seconds(run, "qc_s"))
-    ours = min(runs["ours"], key=lambda run: _seconds(run, "qc_s"))
-    ours_s, reference_s = _seconds(ours, "qc_s"), _seconds(reference, "qc_s")
-    ours_warm_s = min(_seconds(run, "qc_warm_s") for run in runs["ours"])
-    reference_warm_s = min(_seconds(run, "qc_warm_s") for run in runs["reference"])
-    warm_speedup = reference_warm_s / ours_warm_s
-    ours_process_s = min(_seconds(run, "process_s") for run in runs["ours"])
-    reference_process_s = min(_seconds(run, "process_s") for run in runs["reference"])
-    speedup = reference_s / ours_s
-    process_speedup = reference_process_s / ours_process_s
-    size = slide.stat().st_size
-    ours_fraction = int(str(ours["bytes_read"])) / size
-    reference_fraction = int(str(reference["bytes_read"])) / size
-    meets_speed = "meets" if speedup >= SPEEDUP_GOAL else "misses"
-    meets_bytes = "meets" if ours_fraction <= READ_FRACTION_GOAL else "misses"
-    reference_rss = int(str(reference["peak_rss_bytes"])) / MIB
-    ours_rss = int(str(ours["peak_rss_bytes"])) / MIB
-    rows = [
-        (
-            "seconds per slide, QC call (first in the process)",
-            f"{reference_s:.3f} s",
-            f"{ours_s:.3f} s",
-        ),
-        (
-            "seconds per slide, QC call (second, warm)",
-            f"{reference_warm_s:.3f} s",
-            f"{ours_warm_s:.3f} s",
-        ),
-        (
-            "seconds per slide, whole process",
-            f"{reference_process_s:.2f} s",
-            f"{ours_process_s:.2f} s",
-        ),
-        ("peak RSS", f"{reference_rss:.0f} MiB", f"{ours_rss:.0f} MiB"),
-        ("bytes read", f"{reference_fraction:.2%}", f"{ours_fraction:.2%}"),
-        ("5x tiles scored", str(reference["tiles_scored"]), str(ours["tiles_scored"])),
-        (
-            "tissue fraction (planted {:.1%})".format(truth["tissue_fraction"]),
-            f"{float(str(reference['tissue_fraction'])):.1%}",
-            f"{float(str(ours['tissue_fraction'])):.1%}",
-        ),
-        (
-            "blurred share of tissue (planted {:.1%})".format(truth["blur_fraction"]),
-            f"{float(str(reference['blur_fraction'])):.1%}",
-            f"{float(str(ours['blur_fraction'])):.1%}",
-        ),
-        (
-            "what it does",
-            "Otsu tissue at 1.25x, Laplacian variance on every 5x tile",
-            f"{ours['measures']} measures, tissue-only 5x tiles, pictures + HTML; focus and "
-            "PNG encodes on two helper threads",
-        ),
-    ]
-    table = "\n".join(f"| {name} | {theirs} | {mine} |" for name, theirs, mine in rows)
-    reference_all_blurred = float(str(reference["blurred_tile_fraction"]))
-    body = f"""
-Slide: generated pyramidal tiled TIFF, {width:,} x {height:,} px at {LEVEL0_MPP} µm/px (40x),
-{size / MIB:,.0f} MiB ({size:,} bytes), 256-px JPEG tiles, a level per 2x, coarse levels painted
-finer and area-averaged; about a third tissue, the left {DEFOCUSED_TISSUE_SHARE:.0%} of it
-defocused. Both passes read through the same byte-counting reader, in child processes that import
-from compiled bytecode (as in the service image; one untimed run each first), on a warm page
-cache, {max(1, args.repeats)} runs each, alternating; each pass's best run counts.
-"QC call" is the call alone (open, read, measure, and for ours the pictures), timed in the child,
-first the child's first call (lazy initialisation inside OpenCV and NumPy included) then a second
-one on the same file (what each further slide costs a running service); "whole process" is the
-child's life as the parent sees it (interpreter start, imports, both calls, exit).
-
-| measure | HistoQC-style reference | slidestream QC |
-|---|---|---|
-{table}
-
-**Speed-up {speedup:.2f}x** on the first QC call (goal ≥ {SPEEDUP_GOAL:g}x: {meets_speed} it;
-{warm_speedup:.2f}x on the warm call, {process_speedup:.2f}x on the whole process);
-**bytes read {ours_fraction:.2%}** of the file (goal ≤ {READ_FRACTION_GOAL:.0%}: {meets_bytes} it).
-Ours uses two helper threads; two threads of OpenCV work ran {scaling:.2f}x as fast as one on
-this machine just before the runs. Ours read levels {ours["levels_read"]}, verdict
-{ours["verdict"]}; the reference's blurred
-share of tissue counts the 5x tiles its Otsu mask covers by half or more (it also called
-{reference_all_blurred:.1%} of all 5x tiles blurred, glass included).
-"""
-    command = (
-        "make bench-qc"
-        if args.size == "full"
-        else f"python -m tests.bench.bench_qc --size {args.size}"
-    )
+    results = {size: accuracy_row(size, args.repeats if size == "full" else 1) for size in SIZES}
     from tests.support.bench_report import write_section
 
-    write_section("qc" if args.size == "full" else f"qc-{args.size}", command, body)
+    body = _report(results, scaling, max(1, args.repeats))
+    write_section("qc", "make bench-qc", body)
     print(body)
+
+
+def _accuracy_table(
+    results: dict[str, tuple[dict[str, object], dict[str, object], float]],
+) -> tuple[str, bool]:
+    lines, all_met = [], True
+    for size, (reference, ours, truth) in results.items():
+        found = float(str(ours["blur_fraction"]))
+        low, high = (float(v) for v in ours["blur_ci95"])  # type: ignore[attr-defined]
+        met = abs(found - truth) <= ACCURACY_GOAL
+        all_met &= met
+        width, height = SIZES[size]
+        lines.append(
+            f"| {size} ({width:,} x {height:,}) | {truth:.1%} "
+            f"| {float(str(reference['blur_fraction'])):.1%} | {found:.1%} "
+            f"({low:.1%}-{high:.1%}) | {found - truth:+.1%} ({'meets' if met else 'misses'}) "
+            f"| {ours['tiles_scored']} | {_seconds(ours, 'best_qc_warm_s'):.3f} s |"
+        )
+    return "\n".join(lines), all_met
+
+
+def _mib(run: dict[str, object]) -> str:
+    return f"{int(str(run['peak_rss_bytes'])) / MIB:.0f}"
+
+
+def _share(run: dict[str, object], key: str) -> str:
+    return f"{float(str(run[key])):.1%}"
+
+
+def _report(
+    results: dict[str, tuple[dict[str, object], dict[str, object], float]],
+    scaling: float,
+    repeats: int,
+) -> str:
+    from slidestream_samples.qc_bench import DEFOCUS_SIGMA_UM, LEVEL0_MPP
+
+    accuracy, accurate = _accuracy_table(results)
+    reference, ours, _ = results["full"]
+    size = slide_file("full").stat().st_size
+    ours_fraction = int(str(ours["bytes_read"])) / size
+    reference_fraction = int(str(reference["bytes_read"])) / size
+    ours_warm_s = _seconds(ours, "best_qc_warm_s")
+    reference_warm_s = _seconds(reference, "best_qc_warm_s")
+    rows = [
+        ("QC call, first in the process", reference["qc_s"], ours["qc_s"]),
+        ("QC call, second (warm)", reference_warm_s, ours_warm_s),
+        ("whole process", reference["best_process_s"], ours["best_process_s"]),
+    ]
+    timing = "\n".join(
+        f"| seconds per slide, {name} | {float(str(theirs)):.3f} s | {float(str(mine)):.3f} s |"
+        for name, theirs, mine in rows
+    )
+    width, height = SIZES["full"]
+    warm_verdict = "meets" if ours_warm_s <= WARM_CALL_GOAL_S else "misses"
+    bytes_verdict = "meets" if ours_fraction <= READ_FRACTION_GOAL else "misses"
+    return f"""
+Slides: generated pyramidal tiled TIFFs at {LEVEL0_MPP} µm/px (40x), 256-px JPEG tiles, a level
+per 2x, coarse levels painted finer and area-averaged (`slidestream_samples.qc_bench`); about a
+third tissue, the left fifth of it defocused (Gaussian, sigma {DEFOCUS_SIGMA_UM:g} µm, sensor
+noise after the blur). The graded matrix (1, 2, 4, 8 µm x 10 % and 40 % x the three sizes, and a
+10 µm streak) is `tests/unit/wsi/qc/test_focus_accuracy.py`. Both passes run in child processes
+that import from compiled bytecode, through the same byte-counting reader, alternating; the
+full slide {repeats} runs each (best counts), the others once. The reference is the
+HistoQC-style pass kept for the record (Otsu tissue at 1.25x, Laplacian variance on every 5x
+tile); the real HistoQC v2.1 took 10.7 s per slide on the full slide (issue 17).
+
+**Blurred share of tissue, planted vs found** (ours with its 95 % interval; goal ± 5 points):
+
+| slide | planted | reference | slidestream (95 % interval) | error | 10x tiles scored | warm call |
+|---|---|---|---|---|---|---|
+{accuracy}
+
+**Full slide** ({width:,} x {height:,} px, {size / (1024**2):,.0f} MiB):
+
+| measure | reference | slidestream QC |
+|---|---|---|
+{timing}
+| peak RSS | {_mib(reference)} MiB | {_mib(ours)} MiB |
+| bytes read | {reference_fraction:.2%} | {ours_fraction:.2%} |
+| tissue fraction | {_share(reference, "tissue_fraction")} | {_share(ours, "tissue_fraction")} |
+
+Accuracy: {"every size meets" if accurate else "a size misses"} the ± 5 points. Warm call
+**{ours_warm_s:.3f} s** (goal ≤ {WARM_CALL_GOAL_S:g} s: {warm_verdict} it; the reference
+{reference_warm_s:.3f} s); **bytes read {ours_fraction:.2%}** of the file (goal ≤
+{READ_FRACTION_GOAL:.0%}: {bytes_verdict} it). Ours read levels {ours["levels_read"]} (focus at
+1 µm/px, the analysis level whole), verdict {ours["verdict"]}; it uses two helper threads, and
+two threads of OpenCV work ran {scaling:.2f}x as fast as one on this machine before the runs.
+"""
 
 
 if __name__ == "__main__":

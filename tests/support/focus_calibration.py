@@ -34,5 +34,7 @@ def patch_energies(defocus_um: float, kind: DefocusKind = "gaussian") -> npt.NDA
     return np.concatenate([p.energy.ravel() for p in scored_patches(defocus_um, kind)])
 
 
-def patch_anisotropies(defocus_um: float, kind: DefocusKind = "gaussian") -> npt.NDArray[np.float32]:
+def patch_anisotropies(
+    defocus_um: float, kind: DefocusKind = "gaussian"
+) -> npt.NDArray[np.float32]:
     return np.concatenate([p.anisotropy.ravel() for p in scored_patches(defocus_um, kind)])

@@ -86,7 +86,9 @@ def test_sampled_focus_within_tolerance(qc_case: Callable[[str], QcCase]) -> Non
         rgb = source.read_level(choice.analysis.index)
         reader = focus_tile_reader(source, choice, rgb)
         ruled = measure_focus(case.analysis.tissue, choice.focus, reader)
-        every = measure_focus(case.analysis.tissue, choice.focus, reader, tiles_to_score=lambda count: count)
+        every = measure_focus(
+            case.analysis.tissue, choice.focus, reader, tiles_to_score=lambda count: count
+        )
         sampled = measure_focus(
             case.analysis.tissue, choice.focus, reader, tiles_to_score=lambda _count: 8
         )
