@@ -175,12 +175,12 @@ def score_patches(
     inside = (
         np.ones((grid[1], grid[0]), np.float32) if weight is None else _patch_means(weight, grid)
     )
-    safe = np.maximum(inside, 1e-6)
+    safe = np.maximum(inside, np.float32(1e-6))
 
     def mean_of(values: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
         if weight is not None:
             values = np.asarray(cv2.multiply(values, weight), np.float32)
-        return _patch_means(values, grid) / safe
+        return np.asarray(_patch_means(values, grid) / safe, np.float32)
 
     # A second difference sums to about zero over a patch: its energy is its mean square.
     energies = np.stack(
@@ -232,7 +232,7 @@ class _Geometry:
 
     @staticmethod
     def _all_tissue(tissue: BoolMask, x0: int, y0: int, x1: int, y1: int) -> bool:
-        """Tissue over the tile's footprint and two mask pixels round it (beyond erosion's reach)."""
+        """Tissue over the tile's footprint and two mask pixels round it (past erosion's reach)."""
         if x0 < 2 or y0 < 2 or x1 + 2 > tissue.shape[1] or y1 + 2 > tissue.shape[0]:
             return False
         return bool(tissue[y0 - 2 : y1 + 2, x0 - 2 : x1 + 2].all())

@@ -9,8 +9,10 @@ Techniques*, 3rd ed., §6.2-6.4).
 :data:`SAMPLING_ERROR_MAX` in the worst case (p = 0.5), with the finite-population correction:
 ``n0 = (1.96 · 0.5 / 0.02)² = 2401`` and ``n = ⌈n0 / (1 + (n0 - 1) / N)⌉``: a small section
 is scored nearly whole (49 of 50 tiles, 97 of 100), the QC benchmark's full slide on 523 of
-its 667, and no section needs more than 2401 tiles (157 mm² of tissue at 1 µm/px). The tiles are a regular lattice over the candidates ordered along a
-Hilbert curve (systematic sampling along a space-filling curve): every part of the section gets
+its 667, and no section needs more than 2401 tiles (157 mm² of tissue at 1 µm/px).
+
+**The spread.** The tiles are a regular lattice over the candidates ordered along a Hilbert
+curve (systematic sampling along a space-filling curve): every part of the section gets
 its share, and no lattice step can line up with the rows as it can in raster order (where a
 step near a row's length samples one column band). Such a sample is at least as precise as a
 simple random one when blur lies in contiguous regions, as defocus does, so the interval
