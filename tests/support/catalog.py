@@ -39,6 +39,7 @@ from slidestream_contracts.events import (
     SlideStatusV1,
     SlideUploadedV1,
 )
+from slidestream_contracts.quarantine import slide_object_key
 from slidestream_contracts.states import SlideState, Step
 from slidestream_platform.broker import make_bus
 from slidestream_platform.db import DatabaseSettings, make_engine
@@ -80,10 +81,14 @@ class SlideEvents:
     def _base(self, minute: int) -> dict[str, Any]:
         return {"slide_id": self.slide_id, "tenant": self.tenant, "occurred_at": at(minute)}
 
+    def key(self, artefact: str) -> str:
+        """Where the pipeline keeps this slide's ``artefact`` (consumers refuse other keys)."""
+        return slide_object_key(self.tenant, self.slide_id, artefact)
+
     def uploaded(self, minute: int, *, organ: str = "colon", stain: str = "H&E") -> SlideUploadedV1:
         return SlideUploadedV1(
             **self._base(minute),
-            original=ref(f"{self.tenant}/{self.slide_id}/original.svs", 5000, "quarantine"),
+            original=ref(self.key("original.svs"), 5000, "quarantine"),
             container_format="tiff",
             upload_id=f"upload-{self.slide_id}",
             species="human",
@@ -100,7 +105,7 @@ class SlideEvents:
     def deidentified(self, minute: int, *, vendor: str = "aperio") -> SlideDeidentifiedV1:
         return SlideDeidentifiedV1(
             **self._base(minute),
-            artefacts=(ref("a.svs", 3000), ref("b.svs", 500)),
+            artefacts=(ref(self.key("a.svs"), 3000), ref(self.key("b.svs"), 500)),
             format="aperio-svs",
             vendor=vendor,
             width_px=40000,
@@ -116,8 +121,8 @@ class SlideEvents:
     def converted(self, minute: int) -> SlideConvertedV1:
         return SlideConvertedV1(
             **self._base(minute),
-            dicom=(ref("level-0.dcm", 2000), ref("level-1.dcm", 700)),
-            tiff=ref("slide.tiff", 300),
+            dicom=(ref(self.key("level-0.dcm"), 2000), ref(self.key("level-1.dcm"), 700)),
+            tiff=ref(self.key("slide.tiff"), 300),
             levels=(
                 ConvertedLevel(
                     index=0,

@@ -26,6 +26,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from slidestream_contracts.envelope import Envelope
 from slidestream_contracts.events import DeadLetterRecordV1, ObjectRef, SlideFormat, SlideUploadedV1
+from slidestream_contracts.quarantine import ORIGINAL_ARTEFACT, slide_object_key
 from slidestream_contracts.reasons import REASONS
 from slidestream_contracts.states import SlideState, Step
 from slidestream_contracts.topics import Topic, dead_letter_topic
@@ -44,11 +45,15 @@ def kafka_bootstrap(stack_env: dict[str, str]) -> str:
 
 
 def uploaded_event(tenant: str = "acme") -> SlideUploadedV1:
+    slide_id = uuid4()
     return SlideUploadedV1(
-        slide_id=uuid4(),
+        slide_id=slide_id,
         tenant=tenant,
         original=ObjectRef(
-            bucket="quarantine", key=f"{tenant}/x/original", sha256="0" * 64, size_bytes=1
+            bucket="quarantine",
+            key=slide_object_key(tenant, slide_id, ORIGINAL_ARTEFACT),
+            sha256="0" * 64,
+            size_bytes=1,
         ),
         container_format=SlideFormat.TIFF,
         upload_id="u-1",
@@ -190,7 +195,7 @@ async def test_poison_message_is_dead_lettered_with_its_headers(kafka_bootstrap:
                 headers=headers,
             )
             # A good message after the poison one still flows: the partition is not blocked.
-            await bus.publisher.publish(good.model_copy(update={"slide_id": uuid4()}))
+            await bus.publisher.publish(uploaded_event())
             records = await read_records(
                 kafka_bootstrap,
                 dead_letter_topic("deid"),

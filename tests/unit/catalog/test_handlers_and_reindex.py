@@ -97,14 +97,18 @@ async def test_reindex_rebuilds_swaps_catches_up_and_drops(engine: sa.Engine) ->
         store.apply(event)
     live_before = generation_rows(engine, 1)
     intruder = SlideEvents("globex", slide.slide_id).qc(9)
-    log = ListLog([*history, None, intruder])
+    # Acme's own slide, naming globex's objects: the live consumer dead-letters it.
+    pointing_away = slide.uploaded(9).model_copy(
+        update={"original": SlideEvents("globex").uploaded(0).original}
+    )
+    log = ListLog([*history, None, intruder, pointing_away])
     log.on_latest = [late.uploaded(0)]
     indexer = RecordingIndexer()
 
     summary = await reindex(store, log, [indexer])
 
     assert (summary.generation, summary.events, summary.caught_up) == (2, len(history) + 1, 1)
-    assert (summary.undecodable, summary.refused) == (1, 1)
+    assert (summary.undecodable, summary.refused) == (1, 2)
     assert indexer.runs == [("tissue-classifier", 2)]
     assert indexer.swaps == [(1, 2)]
     assert (store.generations().live, store.generations().building) == (2, None)

@@ -205,6 +205,11 @@ REASONS: Final = MappingProxyType(
         "invalid-event": ReasonText(
             "A platform service received a malformed message about this slide.", _PLATFORM_FAULT
         ),
+        "foreign-object-key": ReasonText(
+            "A platform service received a message naming a stored file outside this slide's "
+            "own folder, so the message was set aside unprocessed.",
+            _PLATFORM_FAULT,
+        ),
         "query-timeout": ReasonText(
             "A catalogue search ran past its time limit and was stopped; narrow the filters or "
             "try again.",

@@ -3,6 +3,8 @@
 Kafka offsets are committed only by FastStream's acknowledgement step, which runs after this
 middleware (broker ``ack_policy=NACK_ON_ERROR``):
 
+* before the handler, every object the event refers to must lie under its own slide's prefix
+  (:mod:`slidestream_platform.event_refs`); one that does not is a poison message, below;
 * the handler returned → the offset is committed (its outputs were written and its events published
   with ``acks=all`` before it returned);
 * :class:`~slidestream_platform.errors.PoisonError` / ``AccessError`` / an undecodable message →
@@ -45,6 +47,7 @@ from slidestream_platform.errors import (
     PoisonError,
     SlidestreamError,
 )
+from slidestream_platform.event_refs import check_message_refs
 from slidestream_platform.metrics import ServiceMetrics
 
 logger = logging.getLogger(__name__)
@@ -264,13 +267,14 @@ class _DeliveryMiddleware(BaseMiddleware):
         call_next: Callable[[StreamMessage[Any]], Awaitable[Any]],
         msg: StreamMessage[Any],
     ) -> Any:
+        raw = msg.raw_message
         try:
+            check_message_refs(str(raw.topic), msg.body)
             result = await call_next(msg)
         except AckMessage:
             raise
         except Exception as error:  # the policy decides; nothing is swallowed
             await self.policy.handle_failure(msg, error)
             raise
-        raw = msg.raw_message
         self.policy.tracker.forget((str(raw.topic), int(raw.partition), int(raw.offset)))
         return result

@@ -74,6 +74,13 @@ class InvalidEventError(PoisonError):
     reason = "invalid-event"
 
 
+class ForeignObjectKeyError(InvalidEventError):
+    """An event refers to an object outside its own slide's ``<tenant>/<slide_id>/`` prefix
+    (:mod:`slidestream_platform.event_refs`): a forged or broken event, never worked on."""
+
+    reason = "foreign-object-key"
+
+
 class ChecksumMismatchError(PoisonError):
     """An object's bytes do not match the size and sha256 the event announced."""
 

@@ -7,9 +7,10 @@ Steps:
    deleted); from now on the live consumer writes every event to both generations;
 2. **snapshot**: the earliest and the end offsets of every partition of the projected topics;
 3. **replay**: every record in that range is applied to the building generation (and model runs
-   to every :class:`~slidestream_catalog.ports.RunIndexer`); undecodable records and events
-   naming another tenant than their slide's are counted and skipped, as the live consumer
-   dead-letters them;
+   to every :class:`~slidestream_catalog.ports.RunIndexer`); undecodable records, events
+   naming another tenant than their slide's and events naming objects outside their slide's
+   prefix (:mod:`slidestream_platform.event_refs`) are counted and skipped, as the live
+   consumer dead-letters them;
 4. **swap**: ``live = building``, ``building = null`` in one transaction, then
    :meth:`RunIndexer.swap`;
 5. **catch up**: records published after the snapshot, from the snapshot's end to the end now,
@@ -29,7 +30,8 @@ from typing import Protocol
 from slidestream_catalog.ports import EventLog, Offsets, RunIndexer, SearchStore, Undecodable
 from slidestream_contracts.events import SlideInferredV1
 from slidestream_contracts.lifecycle import TenantMismatchError
-from slidestream_platform.errors import PoisonError
+from slidestream_platform.errors import ForeignObjectKeyError, PoisonError
+from slidestream_platform.event_refs import check_event_refs
 
 
 class Progress(Protocol):
@@ -125,8 +127,9 @@ async def _replay(
             counts.undecodable += 1
             continue
         try:
+            check_event_refs(item)
             store.apply_to(item, generation)
-        except TenantMismatchError:
+        except (TenantMismatchError, ForeignObjectKeyError):
             counts.refused += 1
             continue
         counts.events += 1

@@ -70,8 +70,11 @@ def test_a_whole_pipeline_fills_every_stage() -> None:
         "tile_size_px": 256,
     }
     images = json.loads(fields.images_json)
-    assert [image["key"] for image in images["dicom"]] == ["level-0.dcm", "level-1.dcm"]
-    assert images["tiff"]["key"] == "slide.tiff"
+    assert [image["key"] for image in images["dicom"]] == [
+        slide.key("level-0.dcm"),
+        slide.key("level-1.dcm"),
+    ]
+    assert images["tiff"]["key"] == slide.key("slide.tiff")
     assert (fields.qc_verdict, json.loads(fields.qc_reasons_json)) == ("warn", ["blurry-region"])
     assert [(m.name, m.value, m.verdict) for m in record.measures] == [
         ("blur_fraction", 0.12, "warn"),
