@@ -3,54 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
 
 from aiokafka import TopicPartition
 
 from slidestream_platform.membership import keep_group_membership
-
-MINE = TopicPartition("slides.deidentified.v1", 3)
-OTHER = TopicPartition("slides.deidentified.v1", 5)
-
-
-@dataclass
-class Record:
-    offset: int
-
-
-@dataclass
-class FakeConsumer:
-    assigned: set[TopicPartition] = field(default_factory=lambda: {MINE, OTHER})
-    paused_set: set[TopicPartition] = field(default_factory=set)
-    polls: int = 0
-    pending: dict[TopicPartition, list[Record]] = field(default_factory=dict)
-    seeks: list[tuple[TopicPartition, int]] = field(default_factory=list)
-
-    def assignment(self) -> set[TopicPartition]:
-        return set(self.assigned)
-
-    def pause(self, *partitions: TopicPartition) -> None:
-        self.paused_set.update(partitions)
-
-    def resume(self, *partitions: TopicPartition) -> None:
-        self.paused_set.difference_update(partitions)
-
-    def paused(self) -> set[TopicPartition]:
-        return set(self.paused_set)
-
-    def seek(self, partition: TopicPartition, offset: int) -> None:
-        self.seeks.append((partition, offset))
-
-    async def getmany(
-        self, *partitions: TopicPartition, timeout_ms: int = 0, max_records: int | None = None
-    ) -> dict[TopicPartition, list[object]]:
-        self.polls += 1
-        out: dict[TopicPartition, list[object]] = {}
-        for tp, records in self.pending.items():
-            if tp not in self.paused_set:
-                out[tp] = list(records)
-        self.pending.clear()
-        return out
+from tests.support.consumer import MINE, OTHER, FakeConsumer, Record
 
 
 async def test_the_body_runs_with_every_partition_paused_and_polls_keep_coming() -> None:

@@ -12,6 +12,7 @@ FastStream's Kafka defaults are not ours (docs/architecture.md, "Delivery: effec
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +29,7 @@ from slidestream_contracts.events import DeadLetterRecordV1, SlideEvent, SlideSt
 from slidestream_contracts.states import Step
 from slidestream_contracts.topics import Topic, dead_letter_topic
 from slidestream_platform.delivery import DeliveryPolicy, RetryPolicy
+from slidestream_platform.liveness import Clock, ConsumerWatch
 from slidestream_platform.metrics import ServiceMetrics
 from slidestream_platform.settings import ServiceSettings
 
@@ -116,8 +118,10 @@ def make_bus(
     step: Step | None,
     tracer_provider: TracerProvider,
     metrics: ServiceMetrics | None = None,
+    clock: Clock = time.monotonic,
 ) -> ServiceBus:
-    """The broker, publisher and delivery policy of a service."""
+    """The broker, publisher and delivery policy of a service (``clock``: the liveness
+    watch's, a fake one in tests)."""
     metrics = metrics or ServiceMetrics()
     delivery = DeliveryPolicy(
         service=settings.service_name,
@@ -128,6 +132,7 @@ def make_bus(
             backoff_max_s=settings.kafka_retry_backoff_max_s,
         ),
         metrics=metrics,
+        watch=ConsumerWatch(stall_after_s=settings.liveness_stall_after_s, clock=clock),
     )
     broker = KafkaBroker(
         settings.kafka_bootstrap,

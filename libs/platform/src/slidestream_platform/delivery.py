@@ -18,6 +18,9 @@ middleware (broker ``ack_policy=NACK_ON_ERROR``):
 
 If the dead-letter publish itself fails, the error propagates and the message is redelivered:
 nothing is acknowledged that is not durably somewhere.
+
+Each message's handling, backoff included, is registered with the liveness watch
+(:mod:`slidestream_platform.liveness`), which ``/healthz`` reads.
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ from slidestream_platform.errors import (
     SlidestreamError,
 )
 from slidestream_platform.event_refs import check_message_refs
+from slidestream_platform.liveness import ConsumerWatch
 from slidestream_platform.metrics import ServiceMetrics
 
 logger = logging.getLogger(__name__)
@@ -161,6 +165,8 @@ class DeliveryPolicy:
     """Topics the service only records facts from (inference's ``slides.uploaded.v1``): a
     message it cannot process there is dead-lettered, but is no failure of the service's step,
     so no ``failed:<step>`` status overwrites the slide's state."""
+    watch: ConsumerWatch = field(default_factory=ConsumerWatch)
+    """The messages in flight, for ``/healthz``."""
 
     def middleware(self) -> Callable[..., BaseMiddleware]:
         policy = self
@@ -268,13 +274,14 @@ class _DeliveryMiddleware(BaseMiddleware):
         msg: StreamMessage[Any],
     ) -> Any:
         raw = msg.raw_message
-        try:
-            check_message_refs(str(raw.topic), msg.body)
-            result = await call_next(msg)
-        except AckMessage:
-            raise
-        except Exception as error:  # the policy decides; nothing is swallowed
-            await self.policy.handle_failure(msg, error)
-            raise
+        with self.policy.watch.handling(str(raw.topic)):
+            try:
+                check_message_refs(str(raw.topic), msg.body)
+                result = await call_next(msg)
+            except AckMessage:
+                raise
+            except Exception as error:  # the policy decides; nothing is swallowed
+                await self.policy.handle_failure(msg, error)
+                raise
         self.policy.tracker.forget((str(raw.topic), int(raw.partition), int(raw.offset)))
         return result

@@ -11,7 +11,8 @@ and keep polling):
 * every partition assigned to the consumer is **paused**, so polling returns no records and
   the handler's message stays the only one in flight on this consumer;
 * a background task **polls** every ``poll_every_s``; each poll resets the idle timer, so the
-  member stays in the group however long the work runs;
+  member stays in the group however long the work runs, and tells the liveness watch
+  (:func:`slidestream_platform.liveness.note_poll`), so ``/healthz`` keeps answering ok;
 * if a rebalance hands the consumer new partitions during a poll, any record the poll returns
   is put back by seeking to its offset (nothing is skipped); the new partitions are paused too;
 * on exit the partitions paused here and still assigned are resumed, and the caller's normal
@@ -27,6 +28,8 @@ from collections.abc import AsyncIterator
 from typing import Protocol
 
 from aiokafka import TopicPartition
+
+from slidestream_platform.liveness import note_poll
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +69,7 @@ async def _poll_while_paused(
         await asyncio.sleep(poll_every_s)
         _pause_all(consumer, paused_here)
         batches = await consumer.getmany(timeout_ms=0)
+        note_poll()
         for tp, records in batches.items():
             # A rebalance between pausing and fetching assigned a partition that was not paused:
             # put its records back for the normal consumption loop.

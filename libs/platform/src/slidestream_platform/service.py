@@ -1,8 +1,13 @@
 """The process shape every service shares: an ASGI app with the broker in its lifespan.
 
-* ``GET /healthz`` — liveness: the process serves HTTP (Kubernetes restarts it otherwise);
+* ``GET /healthz`` — liveness: the process serves HTTP and its consumer still polls Kafka; 503
+  naming the topics whose message has been handled for longer than
+  ``KAFKA_MAX_POLL_INTERVAL_S`` + ``KAFKA_LIVENESS_MARGIN_S`` without a poll (a handler that keeps
+  its group membership polls while it works), so Kubernetes restarts a stuck consumer
+  (:mod:`slidestream_platform.liveness`);
 * ``GET /readyz`` — readiness: Kafka answers and every check the service registered (object store,
-  database, Triton...) passes; 503 with the failing check names otherwise;
+  database, Triton...) passes; each dependency's state is listed (``ok`` or why not), 503 when
+  one is not ok;
 * ``GET /metrics`` — Prometheus exposition of the service's registry.
 
 Graceful shutdown: on SIGTERM uvicorn stops accepting requests and runs the lifespan exit, which
@@ -94,22 +99,30 @@ def service_app(
     app = FastAPI(title=f"slidestream {bus.settings.service_name}", lifespan=lifespan)
 
     @app.get("/healthz", include_in_schema=False)
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+    async def healthz() -> JSONResponse:
+        watch = bus.delivery.watch
+        stalled = watch.stalled()
+        if stalled:
+            logger.error("consumer stalled", extra={"stalled_s": stalled})
+            body = {"status": "stalled", "stalled_s": stalled, "stall_after_s": watch.stall_after_s}
+            return JSONResponse(body, status_code=503)
+        return JSONResponse({"status": "ok"})
 
     @app.get("/readyz", include_in_schema=False)
     async def readyz() -> JSONResponse:
-        failures: dict[str, str] = {}
-        if not await bus.broker.ping(timeout=READINESS_TIMEOUT_S):
-            failures["kafka"] = "broker did not answer"
-        for name, check in checks.items():
-            try:
-                await asyncio.wait_for(check(), timeout=READINESS_TIMEOUT_S)
-            except Exception as error:  # a failing check is reported, not raised
-                failures[name] = type(error).__name__
+        async def kafka_state() -> str:
+            answered = await bus.broker.ping(timeout=READINESS_TIMEOUT_S)
+            return "ok" if answered else "broker did not answer"
+
+        # Concurrently: the probe waits for the slowest dependency, not for their sum.
+        states = await asyncio.gather(kafka_state(), *map(_dependency_state, checks.values()))
+        dependencies = dict(zip(["kafka", *checks], states, strict=True))
+        failures = {name: state for name, state in dependencies.items() if state != "ok"}
         bus.metrics.ready.set(0 if failures else 1)
-        status = 503 if failures else 200
-        return JSONResponse({"ready": not failures, "failures": failures}, status_code=status)
+        return JSONResponse(
+            {"ready": not failures, "dependencies": dependencies, "failures": failures},
+            status_code=503 if failures else 200,
+        )
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:
@@ -118,6 +131,16 @@ def service_app(
     for router in routers:
         app.include_router(router)
     return app
+
+
+async def _dependency_state(check: ReadinessCheck) -> str:
+    """``ok``, or the class of what the check raised (``TimeoutError`` past the limit)."""
+    try:
+        await asyncio.wait_for(check(), timeout=READINESS_TIMEOUT_S)
+    except Exception as error:  # a failing check is reported, not raised
+        # The class only: a message may carry an endpoint or a credential's name.
+        return type(error).__name__
+    return "ok"
 
 
 def serve(app: FastAPI, *, host: str, port: int) -> None:

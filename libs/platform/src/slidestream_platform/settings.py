@@ -54,6 +54,10 @@ class ServiceSettings(BaseSettings):
     kafka_retry_backoff_initial_s: float = Field(default=0.5, gt=0)
     kafka_retry_backoff_max_s: float = Field(default=30.0, gt=0)
     kafka_max_poll_interval_s: float = Field(default=300.0, gt=0)
+    kafka_liveness_margin_s: float = Field(default=60.0, ge=0)
+    """``/healthz`` fails once a message has been handled this long past
+    ``kafka_max_poll_interval_s`` without a poll: Kafka has evicted the member by then
+    (:mod:`slidestream_platform.liveness`)."""
 
     s3_endpoint: str = "http://127.0.0.1:19000"
     s3_access_key: str = ""
@@ -84,6 +88,11 @@ class ServiceSettings(BaseSettings):
     @property
     def consumer_group(self) -> str:
         return self.kafka_consumer_group or self.service_name
+
+    @property
+    def liveness_stall_after_s(self) -> float:
+        """Seconds a handling may go without a poll before ``/healthz`` fails."""
+        return self.kafka_max_poll_interval_s + self.kafka_liveness_margin_s
 
     @property
     def object_store(self) -> ObjectStoreSettings:
