@@ -57,6 +57,12 @@ REASONS: Final = MappingProxyType(
             "The zip archive holds more files than one slide's series can.",
             "Upload one slide per zip: the instances of a single DICOM WSI series.",
         ),
+        "archive-directory-too-large": ReasonText(
+            "The zip archive's table of contents is larger than any slide's series needs (too "
+            "many files, or very long names).",
+            "Upload one slide per zip: the instances of a single DICOM WSI series, under short "
+            "names.",
+        ),
         "archive-path-traversal": ReasonText(
             "The zip archive names a file outside the archive (an absolute path or '..').",
             "Create the zip again from the series' folder, without absolute paths.",

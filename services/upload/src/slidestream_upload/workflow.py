@@ -7,7 +7,8 @@
 3. ``post-finish`` (or the reconciler, :mod:`slidestream_upload.reconciler`, when that hook was
    lost): :meth:`UploadWorkflow.finalize` under a database lease —
 4. inspect the complete bytes (:func:`slidestream_upload.quarantine.inspect_upload`: container,
-   sha256, zip policy); a refusal removes the upload and publishes ``slides.rejected.v1``;
+   a zip's end records, sha256, zip policy); a refusal removes the upload and publishes
+   ``slides.rejected.v1``;
 5. otherwise write the manifest row beside the slide, take the publication mark and record the
    decision, then publish ``slides.uploaded.v1`` and the ``uploaded`` status once and record
    "published".
@@ -58,9 +59,9 @@ logger = logging.getLogger(__name__)
 
 SLIDE_ID_HEADER = "Slidestream-Slide-Id"
 EVENT_ID_NAMESPACE = UUID("6f1d8a52-4c1e-4f59-9a37-6b0f2f1f7a10")
+"""Namespace of the deterministic event ids (UUIDv5 of the object key): one upload, one id."""
 PROJECT_MAX_CHARS = 100
 """``SlideUploadedV1.project``'s limit; a longer manifest value is cut, not refused."""
-"""Namespace of the deterministic event ids (UUIDv5 of the object key): one upload, one id."""
 
 
 def _metadata(hook: HookEvent) -> dict[str, str]:
@@ -219,7 +220,6 @@ class UploadWorkflow:
                 if inspection.reason is not None:
                     await self._reject(row, inspection)
                     return
-                assert inspection.container is not None
                 await self._begin_publishing(row, inspection)
                 row = await asyncio.to_thread(self._uploads.upload, slide_id)
                 assert row is not None
@@ -315,7 +315,7 @@ class UploadWorkflow:
         )
 
     async def _begin_publishing(self, row: UploadRow, inspection: Inspection) -> None:
-        assert inspection.container is not None
+        assert inspection.container is not None and inspection.sha256 is not None
         probe = row.model_copy(
             update={
                 "verified_sha256": inspection.sha256,

@@ -1,23 +1,12 @@
-"""The upload table's state changes that hooks and the reconciler race for."""
+"""The upload table's state changes that hooks and the reconciler race for (``uploads``, the
+table on SQLite migrated to head, is the upload unit tests' fixture)."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from uuid import uuid4
 
-import pytest
-
-from slidestream_platform.db import DatabaseSettings, make_engine, upgrade_to_head
 from slidestream_upload.adapters.repository import UploadRepository
 from slidestream_upload.adapters.tables import UploadRow, UploadState
-from slidestream_upload.admin import MIGRATIONS_DIR
-
-
-@pytest.fixture
-def uploads(tmp_path: Path) -> UploadRepository:
-    engine = make_engine(DatabaseSettings(url=f"sqlite:///{tmp_path / 'upload.db'}"), "upload")
-    upgrade_to_head(engine, "upload", MIGRATIONS_DIR)
-    return UploadRepository(engine)
 
 
 def _receiving(uploads: UploadRepository) -> UploadRow:
