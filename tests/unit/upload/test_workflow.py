@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from slidestream_contracts.events import SlideRejectedV1
+from slidestream_contracts.events import SlideRejectedV1, SlideUploadedV1
 from slidestream_platform.objectstore.ranged import RANGE_BLOCK_BYTES
 from slidestream_upload.adapters.repository import UploadRepository
 from slidestream_wsi.detect import SNIFF_BYTES
@@ -13,6 +13,7 @@ BUCKET = "quarantine"
 TEN_MILLION = 10_000_000
 TAIL_BUDGET_BYTES = SNIFF_BYTES + 2 * RANGE_BLOCK_BYTES
 """The head sniffed, and the ranged blocks that hold the end records (at most two)."""
+DICOM_HEAD = b"\x00" * 128 + b"DICM" + b"\x00" * 64
 
 
 async def test_a_zip_declaring_ten_million_entries_is_rejected_from_its_tail(
@@ -33,3 +34,18 @@ async def test_a_zip_declaring_ten_million_entries_is_rejected_from_its_tail(
     assert [e.reason for e in rejected] == ["archive-too-many-members"]
     assert archive.served_bytes <= TAIL_BUDGET_BYTES
     assert (BUCKET, row.object_key) not in harness.store.sparse
+
+
+async def test_a_valid_upload_is_published_after_one_attempt(
+    uploads: UploadRepository,
+) -> None:
+    harness = upload_harness(uploads)
+    row = harness.add_upload(len(DICOM_HEAD))
+    harness.store.put_bytes(BUCKET, row.object_key, DICOM_HEAD)
+
+    await harness.workflow.finalize(row.slide_id)
+
+    stored = harness.stored(row)
+    assert (stored.state, stored.verify_attempts) == ("published", 1)
+    uploaded = [e for e, _ in harness.publisher.sent if isinstance(e, SlideUploadedV1)]
+    assert [e.slide_id for e in uploaded] == [row.slide_id]

@@ -80,6 +80,12 @@ REASONS: Final = MappingProxyType(
             "short).",
             "Create the zip again and upload it again.",
         ),
+        "upload-verification-failed": ReasonText(
+            "The platform could not check the uploaded file: every attempt failed, so it was "
+            "refused and removed.",
+            "Upload the file again; if it is refused the same way, contact support with the "
+            "slide id.",
+        ),
         "object-too-large": ReasonText(
             "The file is larger than this installation accepts.",
             "Ask the operators about the size limit, or split a multi-slide file into slides.",
