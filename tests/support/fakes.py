@@ -1,5 +1,6 @@
 """In-memory stand-ins for the ports services share (object store, publisher, the publication
-verifier of :mod:`slidestream_platform.decisions`), for unit tests."""
+verifier of :mod:`slidestream_platform.decisions`), for unit tests; :class:`SparseBytes` stands
+for an object too large to hold (zeros but for a few runs, made on read and counted)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO, cast
 from uuid import UUID
 
 from slidestream_contracts.events import SlideEvent
@@ -139,6 +140,101 @@ class MemoryStore:
         for (b, key), data in sorted(self.objects.items()):
             if b == bucket and key.startswith(prefix):
                 yield ObjectSummary(bucket=b, key=key, size_bytes=len(data), etag=_etag(data))
+
+
+@dataclass
+class SparseBytes:
+    """A large object of zeros but for ``runs`` (offset -> bytes), made only where it is read.
+
+    Counts the bytes served; past ``read_budget_bytes`` a read fails the test at once, so code
+    that should read a few places of a huge object cannot read all of it.
+    """
+
+    size_bytes: int
+    runs: dict[int, bytes]
+    read_budget_bytes: int | None = None
+    served_bytes: int = 0
+
+    def read_at(self, offset: int, length: int) -> bytes:
+        end = min(offset + max(length, 0), self.size_bytes)
+        if end <= offset:
+            return b""
+        self.served_bytes += end - offset
+        if self.read_budget_bytes is not None and self.served_bytes > self.read_budget_bytes:
+            raise AssertionError(
+                f"{self.served_bytes} bytes read of a {self.size_bytes}-byte object "
+                f"(budget {self.read_budget_bytes})"
+            )
+        out = bytearray(end - offset)
+        for at, data in self.runs.items():
+            lo, hi = max(at, offset), min(at + len(data), end)
+            if lo < hi:
+                out[lo - offset : hi - offset] = data[lo - at : hi - at]
+        return bytes(out)
+
+    def reader(self, offset: int = 0, length: int | None = None) -> BinaryIO:
+        """A seekable reader over ``[offset, offset + length)``, made lazily."""
+        end = self.size_bytes if length is None else min(offset + length, self.size_bytes)
+        return cast(BinaryIO, io.BufferedReader(_SparseRange(self, offset, end)))
+
+
+class _SparseRange(io.RawIOBase):
+    def __init__(self, data: SparseBytes, start: int, end: int) -> None:
+        super().__init__()
+        self._data, self._start, self._end, self._position = data, start, end, start
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._position - self._start
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: self._start, io.SEEK_CUR: self._position, io.SEEK_END: self._end}
+        self._position = max(base[whence] + offset, self._start)
+        return self._position - self._start
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        data = self._data.read_at(self._position, min(len(view), self._end - self._position))
+        view[: len(data)] = data
+        self._position += len(data)
+        return len(data)
+
+
+@dataclass
+class SparseStore(MemoryStore):
+    """:class:`MemoryStore` that also holds :class:`SparseBytes` objects (stat and ranged reads;
+    no sha256 metadata, like an object tusd wrote)."""
+
+    sparse: dict[tuple[str, str], SparseBytes] = field(default_factory=dict)
+
+    def put_sparse(self, bucket: str, key: str, data: SparseBytes) -> None:
+        self.sparse[(bucket, key)] = data
+
+    @contextmanager
+    def open_stream(
+        self, bucket: str, key: str, *, offset: int = 0, length: int | None = None
+    ) -> Iterator[BinaryIO]:
+        data = self.sparse.get((bucket, key))
+        if data is None:
+            with super().open_stream(bucket, key, offset=offset, length=length) as stream:
+                yield stream
+            return
+        yield data.reader(offset, length)
+
+    def stat(self, bucket: str, key: str) -> ObjectInfo | None:
+        data = self.sparse.get((bucket, key))
+        if data is None:
+            return super().stat(bucket, key)
+        return ObjectInfo(bucket=bucket, key=key, size_bytes=data.size_bytes, etag="sparse")
+
+    def delete(self, bucket: str, key: str) -> None:
+        self.sparse.pop((bucket, key), None)
+        super().delete(bucket, key)
 
 
 @dataclass

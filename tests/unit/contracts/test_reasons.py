@@ -69,6 +69,7 @@ def test_every_error_class_has_words() -> None:
         "archive-symlink",
         "archive-bomb",
         "corrupt-archive",
+        "upload-verification-failed",
         "expired",
         "terminated",
         "phi-residual",

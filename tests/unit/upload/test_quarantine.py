@@ -13,13 +13,18 @@ import pytest
 
 from slidestream_contracts.events import SlideFormat
 from slidestream_contracts.quarantine import QuarantineManifestV1
+from slidestream_platform.objectstore.ranged import RANGE_BLOCK_BYTES
 from slidestream_upload.adapters.tables import BatchItemRow
 from slidestream_upload.quarantine import inspect_upload, remove_upload, write_manifest
-from tests.support.fakes import MemoryStore
+from slidestream_wsi.detect import SNIFF_BYTES
+from tests.support.fakes import MemoryStore, SparseStore
+from tests.support.zips import huge_directory_zip
 
 BUCKET = "quarantine"
 KEY = "acme/0190b3c4-1d2e-7f00-8000-000000000001/original"
 SLIDE_ID = UUID("0190b3c4-1d2e-7f00-8000-000000000001")
+TAIL_BUDGET_BYTES = SNIFF_BYTES + 2 * RANGE_BLOCK_BYTES
+"""The head sniffed, and the ranged blocks that hold the end records (at most two)."""
 
 
 def _zip(members: dict[str, bytes]) -> bytes:
@@ -34,23 +39,46 @@ DICOM_HEAD = b"\x00" * 128 + b"DICM" + b"\x00" * 64
 
 
 @pytest.mark.parametrize(
-    ("data", "container", "reason"),
+    ("data", "container", "reason", "hashed"),
     [
-        (DICOM_HEAD, SlideFormat.DICOM, None),
-        (b"II*\x00" + b"\x00" * 200, SlideFormat.TIFF, None),
-        (b"\x89PNG\r\n\x1a\n" + b"\x00" * 200, None, "unsupported-format"),
-        (_zip({"series/1.dcm": DICOM_HEAD, "series/2.dcm": DICOM_HEAD}), SlideFormat.ZIP, None),
-        (_zip({"../../etc/cron.d/x": b"x"}), SlideFormat.ZIP, "archive-path-traversal"),
-        (_zip({"bomb.dcm": bytes(20 * 1024 * 1024)}), SlideFormat.ZIP, "archive-bomb"),
-        (_zip({"a.dcm": b"a"})[:-30], SlideFormat.ZIP, "corrupt-archive"),
+        (DICOM_HEAD, SlideFormat.DICOM, None, True),
+        (b"II*\x00" + b"\x00" * 200, SlideFormat.TIFF, None, True),
+        (b"\x89PNG\r\n\x1a\n" + b"\x00" * 200, None, "unsupported-format", True),
+        (
+            _zip({"series/1.dcm": DICOM_HEAD, "series/2.dcm": DICOM_HEAD}),
+            SlideFormat.ZIP,
+            None,
+            True,
+        ),
+        (_zip({"../../etc/cron.d/x": b"x"}), SlideFormat.ZIP, "archive-path-traversal", True),
+        (_zip({"bomb.dcm": bytes(20 * 1024 * 1024)}), SlideFormat.ZIP, "archive-bomb", True),
+        # No end record: refused from the tail, before the object is hashed.
+        (_zip({"a.dcm": b"a"})[:-30], SlideFormat.ZIP, "corrupt-archive", False),
     ],
 )
-def test_inspection(data: bytes, container: SlideFormat | None, reason: str | None) -> None:
+def test_inspection(
+    data: bytes, container: SlideFormat | None, reason: str | None, hashed: bool
+) -> None:
     store = MemoryStore()
     store.put_bytes(BUCKET, KEY, data)
     inspection = inspect_upload(store, BUCKET, KEY, len(data), None)
     assert (inspection.container, inspection.reason) == (container, reason)
-    assert inspection.sha256 == hashlib.sha256(data).hexdigest()
+    assert inspection.sha256 == (hashlib.sha256(data).hexdigest() if hashed else None)
+
+
+def test_a_zip_declaring_ten_million_entries_is_refused_from_its_tail() -> None:
+    """Issue 16: no hash of the whole object and no ZipFile (which read the whole directory
+    into memory) before the end records are checked against the caps."""
+    archive = huge_directory_zip(10_000_000, read_budget_bytes=TAIL_BUDGET_BYTES)
+    store = SparseStore()
+    store.put_sparse(BUCKET, KEY, archive)
+    inspection = inspect_upload(store, BUCKET, KEY, archive.size_bytes, None)
+    assert (inspection.container, inspection.reason) == (
+        SlideFormat.ZIP,
+        "archive-too-many-members",
+    )
+    assert inspection.sha256 is None
+    assert archive.served_bytes <= TAIL_BUDGET_BYTES
 
 
 def test_a_declared_checksum_that_differs_is_refused() -> None:

@@ -9,6 +9,10 @@ import pytest
 from slidestream_wsi.archive import check_zip, extract_zip
 from slidestream_wsi.errors import SlideBombError, UnsafeArchiveError, UnsupportedFormatError
 from slidestream_wsi.limits import SlideLimits
+from tests.support.zips import huge_directory_zip
+
+TAIL_BUDGET_BYTES = 256 * 1024
+"""The end records and a reader's buffering, a sliver of any huge test archive."""
 
 
 def _zip(path: Path, members: dict[str, bytes]) -> Path:
@@ -63,6 +67,16 @@ def test_empty_and_unreadable_archives_are_refused(tmp_path: Path) -> None:
     with pytest.raises(UnsafeArchiveError) as refused:
         check_zip(truncated)
     assert refused.value.reason == "corrupt-archive"
+
+
+def test_a_huge_central_directory_is_refused_before_a_zipfile_reads_it() -> None:
+    """Issue 16: ``zipfile.ZipFile`` read a 460 MB directory (and would have built ten million
+    ``ZipInfo``) before the member cap was looked at; the end records alone now refuse it."""
+    archive = huge_directory_zip(10_000_000, read_budget_bytes=TAIL_BUDGET_BYTES)
+    with pytest.raises(SlideBombError) as refused:
+        check_zip(archive.reader())
+    assert refused.value.reason == "archive-too-many-members"
+    assert archive.served_bytes <= TAIL_BUDGET_BYTES
 
 
 def test_an_open_reader_is_checked_like_a_file(tmp_path: Path) -> None:

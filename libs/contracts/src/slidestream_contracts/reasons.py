@@ -57,6 +57,12 @@ REASONS: Final = MappingProxyType(
             "The zip archive holds more files than one slide's series can.",
             "Upload one slide per zip: the instances of a single DICOM WSI series.",
         ),
+        "archive-directory-too-large": ReasonText(
+            "The zip archive's table of contents is larger than any slide's series needs (too "
+            "many files, or very long names).",
+            "Upload one slide per zip: the instances of a single DICOM WSI series, under short "
+            "names.",
+        ),
         "archive-path-traversal": ReasonText(
             "The zip archive names a file outside the archive (an absolute path or '..').",
             "Create the zip again from the series' folder, without absolute paths.",
@@ -73,6 +79,12 @@ REASONS: Final = MappingProxyType(
             "The zip archive's table of contents cannot be read (the file is damaged or cut "
             "short).",
             "Create the zip again and upload it again.",
+        ),
+        "upload-verification-failed": ReasonText(
+            "The platform could not check the uploaded file: every attempt failed, so it was "
+            "refused and removed.",
+            "Upload the file again; if it is refused the same way, contact support with the "
+            "slide id.",
         ),
         "object-too-large": ReasonText(
             "The file is larger than this installation accepts.",

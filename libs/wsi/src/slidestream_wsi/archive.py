@@ -3,11 +3,14 @@
 A zip is untrusted: members may try to escape the extraction folder (``../``, absolute paths,
 drive letters), be symbolic links, be encrypted, or be a decompression bomb. Everything is checked
 from the central directory before a byte is extracted, and extraction counts the bytes it really
-writes, because a central directory can lie about sizes.
+writes, because a central directory can lie about sizes. The directory itself is bounded first,
+from the end records alone (:mod:`slidestream_wsi.zip_directory`), because opening a
+``zipfile.ZipFile`` already reads all of it.
 """
 
 from __future__ import annotations
 
+import io
 import stat
 import zipfile
 from dataclasses import dataclass
@@ -24,6 +27,7 @@ from slidestream_wsi.errors import (
     UnsafeArchiveError,
 )
 from slidestream_wsi.limits import DEFAULT_LIMITS, SlideLimits
+from slidestream_wsi.zip_directory import ZipDirectory, read_zip_directory
 
 ZIP_MAGIC = b"PK\x03\x04"
 """APPNOTE §4.3.7: a zip starts with a local file header (an empty zip, which starts with the
@@ -74,12 +78,30 @@ def _is_symlink(info: zipfile.ZipInfo) -> bool:
     return stat.S_ISLNK(mode)
 
 
+def check_zip_directory(
+    path: Path | BinaryIO, limits: SlideLimits = DEFAULT_LIMITS
+) -> ZipDirectory:
+    """The central directory an archive's end records declare, refused over the member-count and
+    directory-size caps; reads only the archive's last bytes (no ``ZipFile`` is built)."""
+    if isinstance(path, Path):
+        with path.open("rb") as reader:
+            return check_zip_directory(reader, limits)
+    size_bytes = path.seek(0, io.SEEK_END)
+
+    def read_at(offset: int, length: int) -> bytes:
+        path.seek(offset)
+        return path.read(length)
+
+    return read_zip_directory(read_at, size_bytes, limits)
+
+
 def check_zip(path: Path | BinaryIO, limits: SlideLimits = DEFAULT_LIMITS) -> ArchiveListing:
     """List an archive's files after checking every member; raise on anything unsafe.
 
-    Only the central directory is read, so ``path`` may be a seekable reader over a remote
-    object (ranged reads) as well as a local file.
+    Only the end records and then the central directory are read, so ``path`` may be a seekable
+    reader over a remote object (ranged reads) as well as a local file.
     """
+    check_zip_directory(path, limits)
     try:
         with zipfile.ZipFile(path) as archive:
             infos = archive.infolist()

@@ -70,6 +70,13 @@ class ArchiveMemberCountError(SlideBombError):
     reason = "archive-too-many-members"
 
 
+class ArchiveDirectoryError(SlideBombError):
+    """A zip whose central directory is larger than ``MAX_ARCHIVE_DIRECTORY_BYTES`` (whatever
+    entry count it declares: the size is what a reader allocates)."""
+
+    reason = "archive-directory-too-large"
+
+
 class TruncatedSlideError(SlideError):
     """A structure or a tile points past the end of the file."""
 

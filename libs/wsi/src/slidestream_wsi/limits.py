@@ -39,6 +39,13 @@ OPEN_TIME_BUDGET_S = 30.0
 MAX_ARCHIVE_MEMBER_COUNT = 100_000
 """Most members in a zip upload (an MRXS data folder holds a few hundred files)."""
 
+MAX_ARCHIVE_DIRECTORY_BYTES = 32 * 1024**2
+"""Largest central directory of a zip upload, in bytes. ``zipfile`` reads the whole directory and
+builds an object per entry before anyone can count them, trusting the directory's size rather
+than its declared entry count; 32 MiB is ~330 bytes per member at ``MAX_ARCHIVE_MEMBER_COUNT``
+(a DICOM instance's entry, with its UID path and extra fields, is ~150) and bounds what opening
+a lying archive can allocate (at most ~730 000 minimal 46-byte entries)."""
+
 MAX_ARCHIVE_UNCOMPRESSED_BYTES = 64 * 1024**3
 """Largest total uncompressed size of a zip upload, in bytes."""
 
@@ -67,6 +74,7 @@ class SlideLimits:
     max_tag_value_bytes: int = MAX_TAG_VALUE_BYTES
     open_time_budget_s: float = OPEN_TIME_BUDGET_S
     max_archive_member_count: int = MAX_ARCHIVE_MEMBER_COUNT
+    max_archive_directory_bytes: int = MAX_ARCHIVE_DIRECTORY_BYTES
     max_archive_uncompressed_bytes: int = MAX_ARCHIVE_UNCOMPRESSED_BYTES
     max_archive_compression_ratio: float = MAX_ARCHIVE_COMPRESSION_RATIO
     max_dicom_header_bytes: int = MAX_DICOM_HEADER_BYTES

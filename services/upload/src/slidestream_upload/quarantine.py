@@ -3,7 +3,10 @@
 * :func:`inspect_upload`: what the stored bytes are, from their content — the container
   (:func:`slidestream_wsi.detect.sniff_container`), the sha256 against the declared one and, for
   a zip, the member policy of :func:`slidestream_wsi.archive.check_zip` over the central
-  directory only (ranged reads: a multi-GB archive is not downloaded to be checked);
+  directory only (ranged reads: a multi-GB archive is not downloaded to be checked). A zip's end
+  records come first, from the object's last bytes: a directory over the caps, or none, is
+  refused before the object is hashed or a ``ZipFile`` built (opening one reads the whole
+  directory, which is how a zip declaring millions of entries ran the service out of memory);
 * :func:`write_manifest`: the slide's manifest row (:class:`QuarantineManifestV1`), which may
   identify a patient and so stays beside the slide;
 * :func:`remove_upload`: everything of one upload, for refused and expired uploads.
@@ -14,7 +17,9 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import BinaryIO
 from uuid import UUID
 
 from slidestream_contracts.events import ObjectRef, SlideFormat
@@ -27,7 +32,7 @@ from slidestream_contracts.quarantine import (
 from slidestream_platform.objectstore.port import ObjectStore
 from slidestream_platform.objectstore.ranged import RangedObjectSource
 from slidestream_upload.adapters.tables import BatchItemRow
-from slidestream_wsi.archive import check_zip
+from slidestream_wsi.archive import check_zip, check_zip_directory
 from slidestream_wsi.detect import SNIFF_BYTES, sniff_container
 from slidestream_wsi.errors import SlideError
 
@@ -41,7 +46,8 @@ class Inspection:
     """What the stored bytes turned out to be, or why they are refused (``reason``)."""
 
     container: SlideFormat | None
-    sha256: str
+    sha256: str | None
+    """``None`` when the upload was refused before its bytes were hashed."""
     reason: str | None = None
     detail: str = ""
 
@@ -49,16 +55,21 @@ class Inspection:
 def inspect_upload(
     store: ObjectStore, bucket: str, key: str, size_bytes: int, declared_sha256: str | None
 ) -> Inspection:
-    """Sniff, hash and (for a zip) check the central directory of a complete upload."""
+    """Sniff, bound a zip's directory from its end, hash, then check a zip's members."""
     with store.open_stream(bucket, key, length=SNIFF_BYTES) as stream:
         head = stream.read(SNIFF_BYTES)
     sniffed = sniff_container(head)
+    container = None if sniffed is None else SlideFormat(sniffed.value)
+    source = RangedObjectSource(store, bucket, key, size_bytes, name="original.zip")
+    if container is SlideFormat.ZIP:
+        problem = _archive_problem(source, check_zip_directory)
+        if problem is not None:
+            return Inspection(container, None, problem.reason, str(problem))
     digest = _sha256(store, bucket, key)
-    if sniffed is None:
+    if container is None:
         return Inspection(
             None, digest, "unsupported-format", "not a TIFF, BigTIFF, DICOM or zip file"
         )
-    container = SlideFormat(sniffed.value)
     if declared_sha256 is not None and digest != declared_sha256:
         return Inspection(
             container,
@@ -67,7 +78,7 @@ def inspect_upload(
             "the stored bytes do not match the declared sha256",
         )
     if container is SlideFormat.ZIP:
-        problem = _zip_problem(store, bucket, key, size_bytes)
+        problem = _archive_problem(source, check_zip)
         if problem is not None:
             return Inspection(container, digest, problem.reason, str(problem))
     return Inspection(container, digest)
@@ -81,11 +92,13 @@ def _sha256(store: ObjectStore, bucket: str, key: str) -> str:
     return digest.hexdigest()
 
 
-def _zip_problem(store: ObjectStore, bucket: str, key: str, size_bytes: int) -> SlideError | None:
-    source = RangedObjectSource(store, bucket, key, size_bytes, name="original.zip")
+def _archive_problem(
+    source: RangedObjectSource, check: Callable[[BinaryIO], object]
+) -> SlideError | None:
+    """What ``check`` refuses in the archive read through ``source`` (ranged reads)."""
     try:
         with source.open() as reader:
-            check_zip(reader)
+            check(reader)
     except SlideError as problem:
         if source.failure is not None:
             # The store failed, not the archive: retry later rather than refuse the upload.

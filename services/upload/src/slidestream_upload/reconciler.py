@@ -3,7 +3,10 @@
 A post-finish hook is lost when the service is down or killed mid-hook; the upload is then
 complete in quarantine but never finalized. Every ``reconcile_interval_s`` the loop finalizes
 such uploads (:meth:`UploadWorkflow.finalize` is idempotent and leased, so racing a hook or
-another replica is safe) and expires uploads still receiving after ``upload_ttl_s``.
+another replica is safe) and expires uploads still receiving after ``upload_ttl_s``. An upload
+whose verification keeps failing, or keeps killing the process, is not re-driven forever: the
+workflow counts each attempt in the upload's row before it begins and refuses the upload
+(``upload-verification-failed``) past ``max_verify_attempts``.
 """
 
 from __future__ import annotations

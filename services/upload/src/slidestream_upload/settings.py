@@ -34,5 +34,9 @@ class UploadSettings(ServiceSettings):
     finalize_lease_s: float = Field(default=30, gt=0)
     """A finalizer holds its upload this long and renews the hold while it works; a replica that
     died mid-way loses it after at most this long, and another replica takes over."""
+    max_verify_attempts: int = Field(default=5, ge=1)
+    """Verifications of one complete upload that may fail (an error, or a process killed
+    mid-way) before it is refused as ``upload-verification-failed`` instead of retried forever
+    by the reconciler."""
     multipart_abort_after_days: int = Field(default=2, ge=1)
     """Bucket lifecycle: incomplete multipart uploads in quarantine are aborted after this."""

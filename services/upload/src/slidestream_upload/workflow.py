@@ -6,8 +6,11 @@
 2. ``post-create`` / ``post-receive``: record tusd's id and the progress;
 3. ``post-finish`` (or the reconciler, :mod:`slidestream_upload.reconciler`, when that hook was
    lost): :meth:`UploadWorkflow.finalize` under a database lease —
-4. inspect the complete bytes (:func:`slidestream_upload.quarantine.inspect_upload`: container,
-   sha256, zip policy); a refusal removes the upload and publishes ``slides.rejected.v1``;
+4. count the attempt (durably, before it begins: past ``max_verify_attempts`` attempts that
+   failed or killed the process, the upload is refused as ``upload-verification-failed``), then
+   inspect the complete bytes (:func:`slidestream_upload.quarantine.inspect_upload`: container,
+   a zip's end records, sha256, zip policy); a refusal removes the upload and publishes
+   ``slides.rejected.v1``;
 5. otherwise write the manifest row beside the slide, take the publication mark and record the
    decision, then publish ``slides.uploaded.v1`` and the ``uploaded`` status once and record
    "published".
@@ -58,9 +61,11 @@ logger = logging.getLogger(__name__)
 
 SLIDE_ID_HEADER = "Slidestream-Slide-Id"
 EVENT_ID_NAMESPACE = UUID("6f1d8a52-4c1e-4f59-9a37-6b0f2f1f7a10")
+"""Namespace of the deterministic event ids (UUIDv5 of the object key): one upload, one id."""
 PROJECT_MAX_CHARS = 100
 """``SlideUploadedV1.project``'s limit; a longer manifest value is cut, not refused."""
-"""Namespace of the deterministic event ids (UUIDv5 of the object key): one upload, one id."""
+VERIFICATION_FAILED = "upload-verification-failed"
+"""The reason of an upload refused because its verification kept failing."""
 
 
 def _metadata(hook: HookEvent) -> dict[str, str]:
@@ -208,25 +213,40 @@ class UploadWorkflow:
                 )
                 if info is None or info.size_bytes < row.declared_size_bytes:
                     return  # not complete yet: tusd still holds parts
-                inspection = await asyncio.to_thread(
-                    inspect_upload,
-                    self._store,
-                    self._settings.quarantine_bucket,
-                    row.object_key,
-                    info.size_bytes,
-                    row.declared_sha256,
-                )
-                if inspection.reason is not None:
-                    await self._reject(row, inspection)
+                if not await self._verify(row, info.size_bytes):
                     return
-                assert inspection.container is not None
-                await self._begin_publishing(row, inspection)
                 row = await asyncio.to_thread(self._uploads.upload, slide_id)
                 assert row is not None
             await self._publish_once(row)
         finally:
             heartbeat.cancel()
             await asyncio.to_thread(self._uploads.release, slide_id)
+
+    async def _verify(self, row: UploadRow, size_bytes: int) -> bool:
+        """Inspect the complete bytes: reject them, or record the decision to publish (``True``).
+
+        The attempt is counted before it begins, so one that kills the process (a zip that
+        exhausts memory) counts too; the reconciler re-drives an unfinished upload every
+        ``reconcile_interval_s``, and without the bound it would replay such an upload forever.
+        """
+        attempts = await asyncio.to_thread(self._uploads.count_verify_attempt, row.slide_id)
+        if attempts > self._settings.max_verify_attempts:
+            detail = f"verification did not finish in {attempts - 1} attempts"
+            await self._reject(row, Inspection(None, None, VERIFICATION_FAILED, detail))
+            return False
+        inspection = await asyncio.to_thread(
+            inspect_upload,
+            self._store,
+            self._settings.quarantine_bucket,
+            row.object_key,
+            size_bytes,
+            row.declared_sha256,
+        )
+        if inspection.reason is not None:
+            await self._reject(row, inspection)
+            return False
+        await self._begin_publishing(row, inspection)
+        return True
 
     async def _keep_lease(self, slide_id: UUID, lease: timedelta) -> None:
         """Renew the finalization lease while verification (a multi-GB read) runs."""
@@ -315,7 +335,7 @@ class UploadWorkflow:
         )
 
     async def _begin_publishing(self, row: UploadRow, inspection: Inspection) -> None:
-        assert inspection.container is not None
+        assert inspection.container is not None and inspection.sha256 is not None
         probe = row.model_copy(
             update={
                 "verified_sha256": inspection.sha256,

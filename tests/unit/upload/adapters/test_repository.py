@@ -1,23 +1,14 @@
-"""The upload table's state changes that hooks and the reconciler race for."""
+"""The upload table's state changes that hooks and the reconciler race for (``uploads``, the
+table on SQLite migrated to head, is the upload unit tests' fixture)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from uuid import uuid4
 
-import pytest
-
-from slidestream_platform.db import DatabaseSettings, make_engine, upgrade_to_head
+from slidestream_platform.db import DatabaseSettings, make_engine
 from slidestream_upload.adapters.repository import UploadRepository
 from slidestream_upload.adapters.tables import UploadRow, UploadState
-from slidestream_upload.admin import MIGRATIONS_DIR
-
-
-@pytest.fixture
-def uploads(tmp_path: Path) -> UploadRepository:
-    engine = make_engine(DatabaseSettings(url=f"sqlite:///{tmp_path / 'upload.db'}"), "upload")
-    upgrade_to_head(engine, "upload", MIGRATIONS_DIR)
-    return UploadRepository(engine)
 
 
 def _receiving(uploads: UploadRepository) -> UploadRow:
@@ -52,3 +43,14 @@ def test_the_terminate_hook_of_an_expiry_never_overwrites_it(uploads: UploadRepo
     stored = uploads.upload(row.slide_id)
     assert stored is not None
     assert (stored.state, stored.reason) == (UploadState.EXPIRED.value, "expired")
+
+
+def test_verification_attempts_are_counted_durably(
+    uploads: UploadRepository, tmp_path: Path
+) -> None:
+    """Committed as each attempt begins: a process that dies mid-verification leaves its count,
+    which the next process (another engine on the same database) sees."""
+    row = _receiving(uploads)
+    assert [uploads.count_verify_attempt(row.slide_id) for _ in range(2)] == [1, 2]
+    engine = make_engine(DatabaseSettings(url=f"sqlite:///{tmp_path / 'upload.db'}"), "upload")
+    assert UploadRepository(engine).count_verify_attempt(row.slide_id) == 3

@@ -168,6 +168,20 @@ class UploadRepository:
                 return None
             return session.get(UploadRow, slide_id)
 
+    def count_verify_attempt(self, slide_id: UUID) -> int:
+        """Record that a verification begins; the number of attempts begun, this one included.
+        Committed before the work, so an attempt whose process dies is counted all the same."""
+        with self._session() as session:
+            session.execute(
+                update(UploadRow)
+                .where(col(UploadRow.slide_id) == slide_id)
+                .values(verify_attempts=col(UploadRow.verify_attempts) + 1, updated_at=utc_now())
+            )
+            attempts = session.exec(
+                select(UploadRow.verify_attempts).where(UploadRow.slide_id == slide_id)
+            ).one()
+            return int(attempts)
+
     def renew(self, slide_id: UUID, *, lease: timedelta) -> None:
         self._update(slide_id, lease_until=utc_now() + lease)
 

@@ -82,6 +82,9 @@ class UploadRow(UploadTable, table=True):
     publish_partition: int | None = None
     publish_from_offset: int | None = Field(default=None, sa_type=BigInteger)
     lease_until: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    verify_attempts: int = 0
+    """Verifications of the complete bytes begun (counted before each starts, so an attempt that
+    kills its process counts too); past ``max_verify_attempts`` the upload is refused."""
     created_at: datetime = Field(default_factory=utc_now, sa_type=DateTime(timezone=True))
     updated_at: datetime = Field(default_factory=utc_now, sa_type=DateTime(timezone=True))
     finished_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))

@@ -1,0 +1,51 @@
+"""Finalization of a complete upload over in-memory fakes: verify, then publish once or reject."""
+
+from __future__ import annotations
+
+from slidestream_contracts.events import SlideRejectedV1, SlideUploadedV1
+from slidestream_platform.objectstore.ranged import RANGE_BLOCK_BYTES
+from slidestream_upload.adapters.repository import UploadRepository
+from slidestream_wsi.detect import SNIFF_BYTES
+from tests.support.upload_workflow import upload_harness
+from tests.support.zips import huge_directory_zip
+
+BUCKET = "quarantine"
+TEN_MILLION = 10_000_000
+TAIL_BUDGET_BYTES = SNIFF_BYTES + 2 * RANGE_BLOCK_BYTES
+"""The head sniffed, and the ranged blocks that hold the end records (at most two)."""
+DICOM_HEAD = b"\x00" * 128 + b"DICM" + b"\x00" * 64
+
+
+async def test_a_zip_declaring_ten_million_entries_is_rejected_from_its_tail(
+    uploads: UploadRepository,
+) -> None:
+    """Issue 16: its central directory (460 MB, ten million ZipInfo) crashed the service; the
+    end records say so in the object's last bytes, which is all that is read."""
+    harness = upload_harness(uploads)
+    archive = huge_directory_zip(TEN_MILLION, read_budget_bytes=TAIL_BUDGET_BYTES)
+    row = harness.add_upload(archive.size_bytes)
+    harness.store.put_sparse(BUCKET, row.object_key, archive)
+
+    await harness.workflow.finalize(row.slide_id)
+
+    stored = harness.stored(row)
+    assert (stored.state, stored.reason) == ("rejected", "archive-too-many-members")
+    rejected = [e for e, _ in harness.publisher.sent if isinstance(e, SlideRejectedV1)]
+    assert [e.reason for e in rejected] == ["archive-too-many-members"]
+    assert archive.served_bytes <= TAIL_BUDGET_BYTES
+    assert (BUCKET, row.object_key) not in harness.store.sparse
+
+
+async def test_a_valid_upload_is_published_after_one_attempt(
+    uploads: UploadRepository,
+) -> None:
+    harness = upload_harness(uploads)
+    row = harness.add_upload(len(DICOM_HEAD))
+    harness.store.put_bytes(BUCKET, row.object_key, DICOM_HEAD)
+
+    await harness.workflow.finalize(row.slide_id)
+
+    stored = harness.stored(row)
+    assert (stored.state, stored.verify_attempts) == ("published", 1)
+    uploaded = [e for e, _ in harness.publisher.sent if isinstance(e, SlideUploadedV1)]
+    assert [e.slide_id for e in uploaded] == [row.slide_id]
