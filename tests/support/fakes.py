@@ -258,3 +258,16 @@ class FakeVerifier:
     async def was_published(self, event: SlideEvent, mark: PublishMark, event_id: UUID) -> bool:
         self.checked.append(event_id)
         return event_id in self.already_out
+
+
+@dataclass
+class FakeClock:
+    """A monotonic clock that moves only when told (``clock=`` of rate limiters, leases)."""
+
+    now_s: float = 1_000.0
+
+    def __call__(self) -> float:
+        return self.now_s
+
+    def advance(self, seconds: float) -> None:
+        self.now_s += seconds

@@ -69,6 +69,8 @@ class FakeServer:
     slide_states: dict[str, list[dict[str, object]]] = field(default_factory=dict)
     """Scripted GET /v1/slides answers per slide (the last one repeats)."""
     batches: dict[str, bytes] = field(default_factory=dict)
+    rate_limited: list[int] = field(default_factory=list)
+    """``Retry-After`` seconds to answer the next API (not tus) requests with 429, one by one."""
     received_total: int = 0
 
     def transport(self) -> httpx.MockTransport:
@@ -87,6 +89,13 @@ class FakeServer:
         path = request.url.path
         if request.url.host == "tus.test":
             return self._tus(request, path)
+        if self.rate_limited:
+            retry_after = self.rate_limited.pop(0)
+            return httpx.Response(
+                429,
+                headers={"Retry-After": str(retry_after)},
+                json={"reason": "rate-limited", "message": "too many requests from this token"},
+            )
         if path == "/v1/info":
             return httpx.Response(
                 200,

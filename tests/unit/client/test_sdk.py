@@ -10,11 +10,12 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from slidestream_client import tus
+from slidestream_client import sdk, tus
 from slidestream_client.errors import (
     AuthenticationError,
     ManifestRefusedError,
     NotFoundError,
+    RateLimitedError,
     UploadCancelledError,
     UploadFailedError,
     UploadRefusedError,
@@ -260,3 +261,33 @@ def test_batches(server: FakeServer, state_dir: Path, tmp_path: Path) -> None:
         empty.write_text("\n")
         with pytest.raises(ManifestRefusedError, match="row 1"):
             client.create_batch(empty)
+
+
+@pytest.fixture
+def slept(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The SDK's sleeps, recorded instead of slept."""
+    waits: list[float] = []
+    monkeypatch.setattr("slidestream_client.sdk.time.sleep", waits.append)
+    return waits
+
+
+def test_a_rate_limited_request_is_sent_again_after_retry_after(
+    server: FakeServer, state_dir: Path, slept: list[float]
+) -> None:
+    server.rate_limited = [2, 600]
+    with server.client(state_dir) as client:
+        assert client.info().tenant == "acme"
+    assert slept == [2, sdk.MAX_RETRY_AFTER_S]  # a longer Retry-After is waited at most this
+    assert server.requests.count(("GET", "/v1/info")) == 3
+
+
+def test_a_lasting_rate_limit_is_raised_with_its_retry_after(
+    server: FakeServer, state_dir: Path, slept: list[float]
+) -> None:
+    server.rate_limited = [1, 1, 1, 1, 1, 600, 9]
+    with server.client(state_dir) as client, pytest.raises(RateLimitedError) as raised:
+        client.info()
+    assert slept == [1, 1, 1, 1, 1]
+    assert (raised.value.status_code, raised.value.reason) == (429, "rate-limited")
+    assert raised.value.retry_after_s == 600
+    assert server.rate_limited == [9]

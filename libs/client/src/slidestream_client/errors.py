@@ -74,6 +74,15 @@ class SearchRefusedError(ApiError):
     names the culprit."""
 
 
+class RateLimitedError(ApiError):
+    """429: too many requests for this token or from this address; ``retry_after_s`` is the
+    server's ``Retry-After`` (the SDK has already waited and retried a few times)."""
+
+    def __init__(self, status_code: int, reason: str, message: str, retry_after_s: int) -> None:
+        super().__init__(status_code, reason, message)
+        self.retry_after_s = retry_after_s
+
+
 class ServiceUnavailableError(ApiError):
     """503: the server is up but cannot answer now (its database or index is unreachable)."""
 
@@ -140,6 +149,13 @@ def _validation_problems(
     return "invalid-request", message, field
 
 
+def retry_after_s(response: httpx.Response, default_s: int = 1) -> int:
+    """The ``Retry-After`` of a response in whole seconds (the delay form; RFC 9110 §10.2.3),
+    ``default_s`` when absent or not a number."""
+    value = response.headers.get("Retry-After", "").strip()
+    return int(value) if value.isdigit() else default_s
+
+
 def error_from_response(
     response: httpx.Response, *, refused: type[ApiError] = ApiError
 ) -> ApiError:
@@ -159,6 +175,8 @@ def error_from_response(
         return refused(status, reason, message, field=field)
     if status == httpx.codes.SERVICE_UNAVAILABLE:
         return ServiceUnavailableError(status, reason, message)
+    if status == httpx.codes.TOO_MANY_REQUESTS:
+        return RateLimitedError(status, reason, message, retry_after_s(response))
     return ApiError(status, reason, message, field=field)
 
 

@@ -34,6 +34,7 @@ from slidestream_client.errors import (
     UploadRefusedError,
     UploadRejectedError,
     error_from_response,
+    retry_after_s,
 )
 from slidestream_client.files import cached_sha256, meta_json
 from slidestream_client.models import (
@@ -65,7 +66,10 @@ PATCH. The body is streamed, so the chunk size costs no client memory."""
 DEFAULT_API_TIMEOUT_S = 30.0
 DEFAULT_VERIFY_TIMEOUT_S = 900.0
 """How long to wait, once every byte is sent, for the server to verify the sha256 and publish."""
-_TRANSIENT_STATUSES = frozenset({502, 503, 504})
+_TRANSIENT_STATUSES = frozenset({429, 502, 503, 504})
+RATE_LIMIT_RETRIES = 5
+"""A 429 is retried this often, after its ``Retry-After`` (at most ``MAX_RETRY_AFTER_S``)."""
+MAX_RETRY_AFTER_S = 60
 
 
 def _transient(error: SlidestreamError) -> bool:
@@ -163,10 +167,14 @@ class SlidestreamClient:
         content: bytes | None = None,
         headers: dict[str, str] | None = None,
     ) -> httpx.Response:
-        try:
-            response = self._http.request(method, path, content=content, headers=headers)
-        except httpx.TransportError as error:
-            raise ApiConnectionError(f"cannot reach {self.api}: {error}") from error
+        for attempt in range(RATE_LIMIT_RETRIES + 1):
+            try:
+                response = self._http.request(method, path, content=content, headers=headers)
+            except httpx.TransportError as error:
+                raise ApiConnectionError(f"cannot reach {self.api}: {error}") from error
+            if response.status_code != 429 or attempt == RATE_LIMIT_RETRIES:
+                break
+            time.sleep(min(retry_after_s(response), MAX_RETRY_AFTER_S))
         if response.status_code != expect:
             raise error_from_response(response, refused=refused)
         return response

@@ -2,19 +2,37 @@
 stored and compared only as SHA-256 hashes.
 
 Tokens are 256 random bits, so a plain SHA-256 is a sufficient at-rest hash (no password
-stretching is needed for secrets that cannot be guessed); comparison is by hash lookup. The
-upload API's tenant tokens, the models API's scoped tokens and the local stack that writes the
-models API's token file hash them here, so a hash one of them stores the others accept.
+stretching is needed for secrets that cannot be guessed). The upload API's tenant tokens, the
+models API's scoped tokens and the local stack that writes the models API's token file hash them
+here, so a hash one of them stores the others accept.
+
+Every comparison of a secret, or of a token's hash with a stored one, goes through
+:func:`secrets_equal` (``hmac.compare_digest``): its time does not depend on where the two first
+differ, so response times cannot be used to guess a secret byte by byte. A database or dict
+lookup by hash may pick the candidate row; the final yes or no is still :func:`secrets_equal`'s.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 
 
 def token_sha256(token: str) -> str:
     """The stored form of ``token``: its SHA-256 in hex."""
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def secrets_equal(presented: str, expected: str) -> bool:
+    """Whether two secrets (or hashes of secrets) are equal, in time independent of their
+    content. UTF-8 first: ``compare_digest`` refuses ``str`` with non-ASCII characters, and a
+    header may carry any Latin-1 text."""
+    return hmac.compare_digest(presented.encode("utf-8"), expected.encode("utf-8"))
+
+
+def token_matches(token: str, stored_sha256: str) -> bool:
+    """Whether ``token`` is the one whose hash was stored (constant time, see above)."""
+    return secrets_equal(token_sha256(token), stored_sha256)
 
 
 def bearer_token(authorization: str | None) -> str | None:

@@ -3,6 +3,10 @@ the tenant (a caller never names one).
 
 Partner tokens belong to the upload API; this module asks it (``GET /v1/info`` with the caller's
 token) and remembers the answer for ``token_cache_s`` seconds, keyed by the token's SHA-256.
+The upload API's refusals carry through: its 401 (an unknown, revoked or expired token) is this
+API's 401, and its 429 (the token's, or this service's address's, rate limit there) is this API's
+429 with the same ``Retry-After``. A revoked or expired token may still be answered from the
+cache until its entry is ``token_cache_s`` old.
 """
 
 from __future__ import annotations
@@ -43,6 +47,12 @@ class TenantResolver:
         if answer.status_code in (401, 403):
             self._known.pop(digest, None)
             return None
+        if answer.status_code == 429:
+            raise HTTPException(
+                status_code=429,
+                detail={"reason": "rate-limited", "message": "too many requests for this token"},
+                headers={"Retry-After": answer.headers.get("Retry-After", "1")},
+            )
         if answer.status_code != 200:
             raise HTTPException(
                 status_code=503,
@@ -69,7 +79,7 @@ async def caller_tenant(request: Request) -> str:
     if tenant is None:
         raise HTTPException(
             status_code=401,
-            detail={"reason": "unauthenticated", "message": "unknown or revoked token"},
+            detail={"reason": "unauthenticated", "message": "unknown, revoked or expired token"},
             headers={"WWW-Authenticate": "Bearer"},
         )
     return tenant

@@ -1,11 +1,14 @@
 """``slidestream admin``: tenants and partner tokens (operators; talks to the upload database).
 
-Tokens are printed once and stored only as a hash; ``--json`` output is for scripts.
+Tokens are printed once and stored only as a hash; ``--json`` output is for scripts. A token
+expires only when issued with ``--expires-in``; ``token rotate`` issues its successor and lets the
+old one work for a grace period (``domain/tokens``).
 """
 
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 from uuid import UUID
@@ -16,10 +19,11 @@ from rich.console import Console
 from rich.table import Table
 
 from slidestream_contracts.events import TenantId
+from slidestream_upload.domain.tokens import as_utc, parse_duration
 from slidestream_upload.settings import GIB, UploadSettings
 
 if TYPE_CHECKING:
-    from slidestream_upload.adapters.repository import UploadRepository
+    from slidestream_upload.adapters.repository import IssuedToken, UploadRepository
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 LOCAL_STACK_ENV = Path(".local/stack.env")
@@ -37,6 +41,56 @@ EnvFile = Annotated[
     Path | None,
     typer.Option(help="Read settings from this env file (default: .local/stack.env if present)."),
 ]
+ExpiresIn = Annotated[
+    str | None,
+    typer.Option(
+        "--expires-in",
+        help="Lifetime of the token, e.g. 90d, 12w, 24h (default: it never expires).",
+    ),
+]
+AsJson = Annotated[bool, typer.Option("--json", help="One JSON object (for scripts).")]
+
+
+def _duration(text: str, option: str) -> timedelta:
+    try:
+        duration = parse_duration(text)
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint=option) from error
+    return duration
+
+
+def _expiry(expires_in: str | None) -> datetime | None:
+    if expires_in is None:
+        return None
+    lifetime = _duration(expires_in, "--expires-in")
+    if lifetime <= timedelta(0):
+        raise typer.BadParameter("a token needs a lifetime above 0", param_hint="--expires-in")
+    return datetime.now(UTC) + lifetime
+
+
+def _moment(moment: datetime | None) -> str | None:
+    return as_utc(moment).isoformat(timespec="seconds") if moment is not None else None
+
+
+def _expires(moment: datetime | None) -> str:
+    if moment is None:
+        return "never"
+    ended = " (expired)" if as_utc(moment) <= datetime.now(UTC) else ""
+    return f"{_moment(moment)}{ended}"
+
+
+def _print_issued(issued: IssuedToken, *, as_json: bool, **extra: str) -> None:
+    if as_json:
+        fields = {
+            "tenant": issued.tenant,
+            "token_id": str(issued.token_id),
+            "token": issued.token,
+            "expires_at": _moment(issued.expires_at),
+            **extra,
+        }
+        typer.echo(json.dumps(fields))
+    else:
+        typer.echo(issued.token)
 
 
 def _repository(env_file: Path | None) -> UploadRepository:
@@ -56,10 +110,12 @@ def _repository(env_file: Path | None) -> UploadRepository:
 def tenant_create(
     name: Annotated[str, typer.Argument(help="Tenant slug: lowercase letters, digits, '-'.")],
     quota_gib: Annotated[float, typer.Option(help="Storage quota in GiB.")] = 10240.0,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    expires_in: ExpiresIn = None,
+    as_json: AsJson = False,
     env_file: EnvFile = None,
 ) -> None:
     """Create a tenant and print its first token (shown once)."""
+    expires_at = _expiry(expires_in)
     try:
         slug = _TENANT_SLUG.validate_python(name)
     except ValueError as error:
@@ -71,13 +127,8 @@ def tenant_create(
     except ValueError as error:  # TenantExistsError
         _err.print(f"[red]error:[/] tenant {slug!r} exists; use `slidestream admin token create`")
         raise typer.Exit(1) from error
-    issued = uploads.issue_token(slug, label="initial")
-    if as_json:
-        typer.echo(
-            json.dumps({"tenant": slug, "token_id": str(issued.token_id), "token": issued.token})
-        )
-    else:
-        typer.echo(issued.token)
+    issued = uploads.issue_token(slug, label="initial", expires_at=expires_at)
+    _print_issued(issued, as_json=as_json)
 
 
 @tenant_app.command("list")
@@ -97,24 +148,70 @@ def tenant_list(env_file: EnvFile = None) -> None:
 def token_create(
     tenant: str,
     label: Annotated[str, typer.Option(help="What the token is for.")] = "",
+    expires_in: ExpiresIn = None,
+    as_json: AsJson = False,
     env_file: EnvFile = None,
 ) -> None:
     """Issue another token for a tenant (printed once)."""
+    expires_at = _expiry(expires_in)
     try:
-        issued = _repository(env_file).issue_token(tenant, label=label)
+        issued = _repository(env_file).issue_token(tenant, label=label, expires_at=expires_at)
     except LookupError as error:  # UnknownTenantError
         _err.print(f"[red]error:[/] no tenant {tenant!r}")
         raise typer.Exit(1) from error
-    typer.echo(issued.token)
+    _print_issued(issued, as_json=as_json)
+
+
+@token_app.command("rotate")
+def token_rotate(
+    token_id: UUID,
+    grace: Annotated[
+        str,
+        typer.Option(help="How long the old token keeps working, e.g. 24h, 7d, 0 (at once)."),
+    ] = "24h",
+    expires_in: Annotated[
+        str | None,
+        typer.Option(
+            "--expires-in",
+            help="Lifetime of the new token (default: the old token's lifetime, if it had one).",
+        ),
+    ] = None,
+    as_json: AsJson = False,
+    env_file: EnvFile = None,
+) -> None:
+    """Issue a successor to a token (same tenant and label; printed once). The old token keeps
+    working until the grace period ends, then answers 401."""
+    grace_period = _duration(grace, "--grace")
+    lifetime = None if expires_in is None else _duration(expires_in, "--expires-in")
+    if lifetime is not None and lifetime <= timedelta(0):
+        raise typer.BadParameter("a token needs a lifetime above 0", param_hint="--expires-in")
+    try:
+        issued = _repository(env_file).rotate_token(
+            token_id, grace=grace_period, expires_in=lifetime
+        )
+    except LookupError as error:  # InactiveTokenError
+        _err.print(
+            f"[red]error:[/] no active token {token_id} (unknown, revoked, expired or rotated)"
+        )
+        raise typer.Exit(1) from error
+    _print_issued(issued, as_json=as_json, replaces=str(token_id))
+    if not as_json:
+        _err.print(f"{token_id} keeps working for {grace}; the new token is {issued.token_id}")
 
 
 @token_app.command("list")
 def token_list(tenant: str, env_file: EnvFile = None) -> None:
-    """A tenant's tokens (ids and labels; the tokens themselves are not stored)."""
-    table = Table("token id", "label", "created", "revoked")
+    """A tenant's tokens (ids, labels and lifetimes; the tokens themselves are not stored)."""
+    table = Table("token id", "label", "created", "expires", "revoked", "rotated to")
     for row in _repository(env_file).tokens(tenant):
-        revoked = row.revoked_at.isoformat() if row.revoked_at else ""
-        table.add_row(str(row.token_id), row.label, row.created_at.isoformat(), revoked)
+        table.add_row(
+            str(row.token_id),
+            row.label,
+            _moment(row.created_at),
+            _expires(row.expires_at),
+            _moment(row.revoked_at) or "",
+            str(row.rotated_to) if row.rotated_to else "",
+        )
     _out.print(table)
 
 

@@ -2,7 +2,12 @@
 
 Every route needs ``Authorization: Bearer <token>``; a token sees only its own tenant's uploads,
 slides and batches — another tenant's answer 404, exactly like an unknown id, so ids cannot be
-probed across tenants.
+probed across tenants. An unknown or revoked token answers 401 ``unauthorized``, an expired one
+401 ``token-expired``.
+
+Every request spends from two token buckets (``domain/rate_limits``): its client address's,
+before the token is looked up, and its token's, once the token is known. An empty bucket answers
+429 ``rate-limited`` with ``Retry-After`` in whole seconds.
 """
 
 from __future__ import annotations
@@ -17,10 +22,11 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from slidestream_contracts.states import SlideState, Step
-from slidestream_contracts.tokens import bearer_token
+from slidestream_contracts.tokens import bearer_token, token_sha256
 from slidestream_platform.projection import SqlSlideStates
 from slidestream_upload.adapters.repository import UploadRepository
 from slidestream_upload.adapters.tables import SlideStateRow, UploadRow
+from slidestream_upload.domain.admission import Refusal
 from slidestream_upload.domain.manifest import (
     ArrivedFile,
     ManifestError,
@@ -28,6 +34,8 @@ from slidestream_upload.domain.manifest import (
     parse_manifest,
     reconcile,
 )
+from slidestream_upload.domain.rate_limits import PartnerRateLimits, TokenBuckets, retry_after_s
+from slidestream_upload.domain.tokens import UNKNOWN_TOKEN
 from slidestream_upload.settings import UploadSettings
 
 MAX_MANIFEST_BYTES = 16 * 1024 * 1024
@@ -40,15 +48,39 @@ def _repository(request: Request) -> UploadRepository:
     return uploads
 
 
-async def tenant(request: Request, authorization: Annotated[str | None, Header()] = None) -> str:
-    token = bearer_token(authorization)
-    found = await asyncio.to_thread(_repository(request).tenant_for_token, token) if token else None
-    if found is None:
+def _unauthorized(refusal: Refusal) -> HTTPException:
+    return HTTPException(
+        status_code=refusal.status_code,
+        detail={"reason": refusal.reason, "message": refusal.message},
+        headers={"WWW-Authenticate": "Bearer"},
+    )
+
+
+def _spend(buckets: TokenBuckets, key: str, what: str) -> None:
+    """Take one request from ``key``'s bucket, or answer 429 with when to come back."""
+    wait_s = buckets.take(key)
+    if wait_s > 0:
+        retry_after = retry_after_s(wait_s)
         raise HTTPException(
-            status_code=401,
-            detail={"reason": "unauthorized", "message": "missing, unknown or revoked token"},
-            headers={"WWW-Authenticate": "Bearer"},
+            status_code=429,
+            detail={
+                "reason": "rate-limited",
+                "message": f"too many requests from this {what}; retry in {retry_after} s",
+            },
+            headers={"Retry-After": str(retry_after)},
         )
+
+
+async def tenant(request: Request, authorization: Annotated[str | None, Header()] = None) -> str:
+    limits: PartnerRateLimits = request.app.state.rate_limits
+    _spend(limits.per_address, request.client.host if request.client else "", "address")
+    token = bearer_token(authorization)
+    if token is None:
+        raise _unauthorized(UNKNOWN_TOKEN)
+    found = await asyncio.to_thread(_repository(request).authenticate, token)
+    if isinstance(found, Refusal):
+        raise _unauthorized(found)
+    _spend(limits.per_token, token_sha256(token), "token")
     return found
 
 

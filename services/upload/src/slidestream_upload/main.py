@@ -31,6 +31,7 @@ from slidestream_upload.adapters.lifecycle import abort_incomplete_multipart_upl
 from slidestream_upload.adapters.repository import UploadRepository
 from slidestream_upload.adapters.tables import SlideStateRow
 from slidestream_upload.adapters.tusd import TusdAdmin
+from slidestream_upload.domain.rate_limits import PartnerRateLimits, Rate, TokenBuckets
 from slidestream_upload.reconciler import UploadReconciler
 from slidestream_upload.settings import UploadSettings
 from slidestream_upload.workflow import EVENT_ID_NAMESPACE, UploadWorkflow
@@ -80,7 +81,19 @@ def create_app(settings: UploadSettings) -> FastAPI:
     app.state.uploads = uploads
     app.state.slide_states = slide_states
     app.state.workflow = workflow
+    app.state.rate_limits = partner_rate_limits(settings)
     return app
+
+
+def partner_rate_limits(settings: UploadSettings) -> PartnerRateLimits:
+    return PartnerRateLimits(
+        per_token=TokenBuckets(
+            Rate(settings.rate_limit_token_per_s, settings.rate_limit_token_burst)
+        ),
+        per_address=TokenBuckets(
+            Rate(settings.rate_limit_address_per_s, settings.rate_limit_address_burst)
+        ),
+    )
 
 
 def _prepare(settings: UploadSettings, engine: Engine, store: ObjectStore) -> AsyncHook:

@@ -40,3 +40,16 @@ class UploadSettings(ServiceSettings):
     by the reconciler."""
     multipart_abort_after_days: int = Field(default=2, ge=1)
     """Bucket lifecycle: incomplete multipart uploads in quarantine are aborted after this."""
+
+    # Partner API rate limits (token buckets, per replica: see domain/rate_limits.py). A request
+    # over either limit is answered 429 with Retry-After.
+    rate_limit_token_per_s: float = Field(default=10.0, gt=0)
+    """Requests per second one token may sustain on the partner API (``/v1``)."""
+    rate_limit_token_burst: int = Field(default=50, ge=1)
+    """Requests one token may send back to back before the sustained rate applies."""
+    rate_limit_address_per_s: float = Field(default=20.0, gt=0)
+    """Requests per second one client address may sustain, whatever the token (behind a proxy,
+    the address uvicorn sees: set ``FORWARDED_ALLOW_IPS`` to the proxy's so it reads
+    ``X-Forwarded-For``, or every partner shares the proxy's bucket)."""
+    rate_limit_address_burst: int = Field(default=100, ge=1)
+    """Requests one client address may send back to back."""

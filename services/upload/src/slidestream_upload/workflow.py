@@ -1,8 +1,8 @@
 """The upload control path's use case: admit, track, verify, publish once, or reject.
 
-1. ``pre-create`` (tusd hook): authenticate the token, admit the declared size and checksum
-   against the limits and the tenant's quota (``domain/admission``), check the batch, and name
-   the object ``<tenant>/<slide_id>/original``;
+1. ``pre-create`` (tusd hook): authenticate the token (401 when unknown, revoked or expired),
+   admit the declared size and checksum against the limits and the tenant's quota
+   (``domain/admission``), check the batch, and name the object ``<tenant>/<slide_id>/original``;
 2. ``post-create`` / ``post-receive``: record tusd's id and the progress;
 3. ``post-finish`` (or the reconciler, :mod:`slidestream_upload.reconciler`, when that hook was
    lost): :meth:`UploadWorkflow.finalize` under a database lease —
@@ -39,7 +39,7 @@ from slidestream_contracts.events import (
 )
 from slidestream_contracts.quarantine import ORIGINAL_ARTEFACT, slide_object_key
 from slidestream_contracts.states import SlideState, Step
-from slidestream_contracts.tokens import bearer_token
+from slidestream_contracts.tokens import bearer_token, secrets_equal
 from slidestream_platform.broker import EventPublisher
 from slidestream_platform.decisions import DecisionPublisher
 from slidestream_platform.objectstore.port import ObjectStore
@@ -47,8 +47,9 @@ from slidestream_platform.publication import PublishMark
 from slidestream_upload.adapters.repository import UploadRepository
 from slidestream_upload.adapters.tables import UploadRow, UploadState, utc_now
 from slidestream_upload.adapters.tusd import HookEvent, hook_response, object_key_of
-from slidestream_upload.domain.admission import UploadRequest, admit
+from slidestream_upload.domain.admission import Refusal, UploadRequest, admit
 from slidestream_upload.domain.filenames import sanitize_filename
+from slidestream_upload.domain.tokens import UNKNOWN_TOKEN
 from slidestream_upload.quarantine import (
     Inspection,
     inspect_upload,
@@ -90,17 +91,17 @@ class UploadWorkflow:
 
     # -- tusd hooks --------------------------------------------------------------------------
 
-    def _tenant_of(self, hook: HookEvent) -> str | None:
+    def _authenticate(self, hook: HookEvent) -> str | Refusal:
         token = bearer_token(hook.http_request.first("Authorization"))
-        return self._uploads.tenant_for_token(token) if token else None
+        return self._uploads.authenticate(token) if token else UNKNOWN_TOKEN
 
     async def pre_create(self, hook: HookEvent) -> dict[str, object]:
-        tenant = await asyncio.to_thread(self._tenant_of, hook)
-        if tenant is None:
+        tenant = await asyncio.to_thread(self._authenticate, hook)
+        if isinstance(tenant, Refusal):
             return hook_response(
                 reject=True,
-                status_code=401,
-                body={"reason": "unauthorized", "message": "missing, unknown or revoked token"},
+                status_code=tenant.status_code,
+                body={"reason": tenant.reason, "message": tenant.message},
             )
         metadata = _metadata(hook)
         request = UploadRequest(
@@ -167,11 +168,12 @@ class UploadWorkflow:
 
     async def pre_terminate(self, hook: HookEvent) -> dict[str, object]:
         token = bearer_token(hook.http_request.first("Authorization"))
-        if token is not None and token == self._settings.tusd_internal_token.get_secret_value():
+        internal = self._settings.tusd_internal_token.get_secret_value()
+        if token is not None and secrets_equal(token, internal):
             return hook_response()
-        tenant = await asyncio.to_thread(self._tenant_of, hook)
+        tenant = await asyncio.to_thread(self._authenticate, hook)
         row = await asyncio.to_thread(self._uploads.upload_by_key, object_key_of(hook.upload.id))
-        if tenant is None or row is None or row.tenant != tenant:
+        if isinstance(tenant, Refusal) or row is None or row.tenant != tenant:
             return hook_response(
                 reject_termination=True,
                 status_code=404,

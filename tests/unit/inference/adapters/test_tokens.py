@@ -15,6 +15,7 @@ from slidestream_inference.adapters.tokens import (
     TokenFile,
     UnauthenticatedError,
 )
+from tests.support.secrets import spy_compare_digest
 
 READER, WRITER = "ssk_reader-secret", "ssk_writer-secret"
 
@@ -66,6 +67,18 @@ def test_a_missing_or_unknown_token_is_unauthenticated(
 def test_a_known_token_without_the_scope_is_forbidden(token_file: Path) -> None:
     with pytest.raises(ForbiddenError, match="models:write"):
         TokenFile(token_file).authorise(f"Bearer {READER}", Scope.MODELS_WRITE)
+
+
+def test_the_hash_is_compared_with_every_entry_in_constant_time(
+    token_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tokens = TokenFile(token_file)
+    calls = spy_compare_digest(monkeypatch)
+
+    assert tokens.authorise(f"Bearer {READER}", Scope.MODELS_READ).name == "curator"
+
+    digest = token_sha256(READER)
+    assert calls == [(digest, token_sha256(READER)), (digest, token_sha256(WRITER))]
 
 
 def test_the_file_holds_only_hashes(token_file: Path) -> None:

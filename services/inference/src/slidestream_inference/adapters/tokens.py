@@ -2,10 +2,11 @@
 
 The file is a JSON list of ``{"name", "sha256", "scopes"}``; it holds only the SHA-256 of each
 token. Tokens are long random secrets, so a plain SHA-256 is a sufficient at-rest hash (nothing
-to stretch against guessing), and lookup is by hash. The file is re-read when its modification
-time changes, so a rotated Kubernetes secret takes effect without a restart; a file that no
-longer parses keeps the tokens read before (and says so in the log) rather than locking
-everyone out.
+to stretch against guessing); the presented token's hash is compared with every listed one in
+constant time (``secrets_equal``, ``hmac.compare_digest``). The file is re-read when its
+modification time changes, so a rotated Kubernetes secret takes effect without a restart; a
+file that no longer parses keeps the tokens read before (and says so in the log) rather than
+locking everyone out.
 
 ``models:read`` lists and inspects; ``models:write`` pushes, loads, unloads, routes and
 backfills; ``models:embed`` embeds an image patch with a loaded model (the catalog's similarity
@@ -23,7 +24,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, StringConstraints, TypeAdapter, ValidationError
 
-from slidestream_contracts.tokens import bearer_token, token_sha256
+from slidestream_contracts.tokens import bearer_token, secrets_equal, token_sha256
 
 logger = logging.getLogger(__name__)
 
@@ -94,10 +95,20 @@ class TokenFile:
                 logger.exception("api tokens file unreadable; keeping the tokens read before")
             return self._callers
 
+    def _caller(self, token: str) -> Caller | None:
+        """The entry whose hash is the token's. Every entry is compared, in constant time, so
+        neither the answer's timing nor an entry's position tells how close a guess came."""
+        digest = token_sha256(token)
+        found: Caller | None = None
+        for stored, caller in self._current().items():
+            if secrets_equal(digest, stored):
+                found = caller
+        return found
+
     def authorise(self, authorization: str | None, scope: Scope) -> Caller:
         """The caller behind an ``Authorization`` header, if it holds ``scope``."""
         token = bearer_token(authorization)
-        caller = self._current().get(token_sha256(token)) if token else None
+        caller = self._caller(token) if token else None
         if caller is None:
             raise UnauthenticatedError("missing or unknown bearer token")
         if scope not in caller.scopes:

@@ -12,7 +12,7 @@ from uuid import UUID, uuid4
 from sqlalchemy import Engine, func, or_, update
 from sqlmodel import Session, col, select
 
-from slidestream_contracts.tokens import token_sha256
+from slidestream_contracts.tokens import token_matches, token_sha256
 from slidestream_platform.publication import PublishMark
 from slidestream_upload.adapters.tables import (
     ACTIVE_STATES,
@@ -24,8 +24,14 @@ from slidestream_upload.adapters.tables import (
     UploadState,
     utc_now,
 )
+from slidestream_upload.domain.admission import Refusal
 from slidestream_upload.domain.manifest import ManifestRow
-from slidestream_upload.domain.tokens import new_token
+from slidestream_upload.domain.tokens import (
+    UNKNOWN_TOKEN,
+    new_token,
+    plan_rotation,
+    token_refusal,
+)
 
 
 class TenantExistsError(ValueError):
@@ -36,12 +42,17 @@ class UnknownTenantError(LookupError):
     pass
 
 
+class InactiveTokenError(LookupError):
+    """No such token, or it was revoked, has expired or was already rotated."""
+
+
 @dataclass(frozen=True, slots=True)
 class IssuedToken:
     token_id: UUID
     tenant: str
     token: str
     """Shown once; only its hash is stored."""
+    expires_at: datetime | None = None
 
 
 class UploadRepository:
@@ -65,16 +76,63 @@ class UploadRepository:
         with self._session() as session:
             return list(session.exec(select(TenantRow).order_by(col(TenantRow.slug))))
 
-    def issue_token(self, tenant: str, *, label: str = "") -> IssuedToken:
-        token = new_token()
+    def issue_token(
+        self, tenant: str, *, label: str = "", expires_at: datetime | None = None
+    ) -> IssuedToken:
         with self._session() as session:
             if session.get(TenantRow, tenant) is None:
                 raise UnknownTenantError(tenant)
-            row = TokenRow(
-                token_id=uuid4(), tenant=tenant, token_sha256=token_sha256(token), label=label
+            return self._add_token(session, tenant, label=label, expires_at=expires_at)
+
+    @staticmethod
+    def _add_token(
+        session: Session, tenant: str, *, label: str, expires_at: datetime | None
+    ) -> IssuedToken:
+        token = new_token()
+        row = TokenRow(
+            token_id=uuid4(),
+            tenant=tenant,
+            token_sha256=token_sha256(token),
+            label=label,
+            expires_at=expires_at,
+        )
+        session.add(row)
+        return IssuedToken(token_id=row.token_id, tenant=tenant, token=token, expires_at=expires_at)
+
+    def rotate_token(
+        self,
+        token_id: UUID,
+        *,
+        grace: timedelta,
+        expires_in: timedelta | None = None,
+        now: datetime | None = None,
+    ) -> IssuedToken:
+        """A successor for the token's tenant and label; the old token keeps working until
+        ``grace`` has passed (see ``domain.tokens.plan_rotation``). One transaction: either
+        both changes happen or neither."""
+        now = now or utc_now()
+        with self._session() as session:
+            old = session.get(TokenRow, token_id, with_for_update=True)
+            if (
+                old is None
+                or old.rotated_to is not None
+                or token_refusal(revoked_at=old.revoked_at, expires_at=old.expires_at, now=now)
+            ):
+                raise InactiveTokenError(token_id)
+            plan = plan_rotation(
+                created_at=old.created_at,
+                expires_at=old.expires_at,
+                grace=grace,
+                now=now,
+                expires_in=expires_in,
             )
-            session.add(row)
-        return IssuedToken(token_id=row.token_id, tenant=tenant, token=token)
+            issued = self._add_token(
+                session, old.tenant, label=old.label, expires_at=plan.new_expires_at
+            )
+            old.expires_at = plan.old_expires_at
+            old.rotated_to = issued.token_id
+            session.add(old)
+            return issued
 
     def revoke_token(self, token_id: UUID) -> bool:
         with self._session() as session:
@@ -90,14 +148,21 @@ class UploadRepository:
             query = select(TokenRow).where(TokenRow.tenant == tenant)
             return list(session.exec(query.order_by(col(TokenRow.created_at))))
 
-    def tenant_for_token(self, token: str) -> str | None:
+    def authenticate(self, token: str, *, now: datetime | None = None) -> str | Refusal:
+        """The token's tenant, or the 401 to answer (unknown, revoked or expired).
+
+        The indexed lookup by hash finds the candidate; :func:`token_matches` makes the
+        decision in constant time (``slidestream_contracts.tokens``)."""
         with self._session() as session:
             row = session.exec(
-                select(TokenRow).where(
-                    TokenRow.token_sha256 == token_sha256(token), col(TokenRow.revoked_at).is_(None)
-                )
+                select(TokenRow).where(TokenRow.token_sha256 == token_sha256(token))
             ).first()
-            return row.tenant if row is not None else None
+        if row is None or not token_matches(token, row.token_sha256):
+            return UNKNOWN_TOKEN
+        refusal = token_refusal(
+            revoked_at=row.revoked_at, expires_at=row.expires_at, now=now or utc_now()
+        )
+        return refusal or row.tenant
 
     def quota(self, tenant: str) -> tuple[int, int]:
         """(quota, used) in bytes; used counts uploads in progress and kept."""

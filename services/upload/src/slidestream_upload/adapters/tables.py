@@ -58,6 +58,11 @@ class TokenRow(UploadTable, table=True):
     label: str = Field(default="", max_length=200)
     created_at: datetime = Field(default_factory=utc_now, sa_type=DateTime(timezone=True))
     revoked_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    expires_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    """``None``: never expires (tokens issued before expiry existed, or without one)."""
+    rotated_to: UUID | None = None
+    """The successor issued by ``slidestream admin token rotate``; this token ends at
+    ``expires_at``, the end of the grace period."""
 
 
 class UploadRow(UploadTable, table=True):
