@@ -77,3 +77,8 @@ service loads models on each replica through it (explicit model control loads on
 {{- else -}}{{ .Values.milvus.uri }}
 {{- end -}}
 {{- end -}}
+
+{{/* The Secret tusd and the upload service share: the hooks secret and the internal token. */}}
+{{- define "slidestream.tusdHooksSecret" -}}
+{{- .Values.services.upload.tusdHooks.existingSecret | default (printf "%s-tusd-hooks" (include "slidestream.fullname" .)) -}}
+{{- end -}}

@@ -5,10 +5,16 @@ Tokens are 256 random bits, so a plain SHA-256 is a sufficient at-rest hash (no 
 stretching is needed for secrets that cannot be guessed); comparison is by hash lookup. The
 upload API's tenant tokens, the models API's scoped tokens and the local stack that writes the
 models API's token file hash them here, so a hash one of them stores the others accept.
+
+Machine callers that cannot send a bearer token use HTTP Basic (:func:`basic_password`): tusd
+authenticates its hooks with the user and password of the hook URL, the only credential its HTTP
+client sends (Go's ``net/http`` turns URL user info into ``Authorization: Basic``).
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 
 
@@ -25,3 +31,19 @@ def bearer_token(authorization: str | None) -> str | None:
     if scheme.lower() != "bearer" or not value.strip():
         return None
     return value.strip()
+
+
+def basic_password(authorization: str | None) -> str | None:
+    """The password of an ``Authorization: Basic base64(user:password)`` header (RFC 7617 §2);
+    ``None`` when the header is absent or not Basic."""
+    if not authorization:
+        return None
+    scheme, _, value = authorization.strip().partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    _user, colon, password = decoded.partition(":")
+    return password if colon else None

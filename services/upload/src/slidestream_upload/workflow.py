@@ -20,6 +20,7 @@ so a crash after Kafka's acknowledgement sends nothing twice.
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
 import logging
 from datetime import UTC, timedelta
@@ -162,7 +163,8 @@ class UploadWorkflow:
 
     async def pre_terminate(self, hook: HookEvent) -> dict[str, object]:
         token = bearer_token(hook.http_request.first("Authorization"))
-        if token is not None and token == self._settings.tusd_internal_token.get_secret_value():
+        internal_token = self._settings.tusd_internal_token.get_secret_value()
+        if token is not None and hmac.compare_digest(token.encode(), internal_token.encode()):
             return hook_response()
         tenant = await asyncio.to_thread(self._tenant_of, hook)
         row = await asyncio.to_thread(self._uploads.upload_by_key, object_key_of(hook.upload.id))
