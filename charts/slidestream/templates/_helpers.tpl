@@ -82,3 +82,10 @@ service loads models on each replica through it (explicit model control loads on
 {{- define "slidestream.tusdHooksSecret" -}}
 {{- .Values.services.upload.tusdHooks.existingSecret | default (printf "%s-tusd-hooks" (include "slidestream.fullname" .)) -}}
 {{- end -}}
+
+{{/* The port of a URL: its own, else its scheme's default. */}}
+{{- define "slidestream.urlPort" -}}
+{{- $url := urlParse . -}}
+{{- $port := regexFind "[0-9]+$" (regexFind ":[0-9]+$" $url.host) -}}
+{{- $port | default (ternary "443" "80" (eq $url.scheme "https")) -}}
+{{- end -}}
