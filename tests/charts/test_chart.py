@@ -6,10 +6,7 @@ its service's settings class accepts."""
 from __future__ import annotations
 
 import json
-import subprocess
-import tempfile
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
@@ -17,24 +14,23 @@ import yaml
 from slidestream_catalog.settings import CatalogSettings
 from slidestream_convert.settings import ConvertSettings
 from slidestream_deid.settings import DeidSettings
-from slidestream_devstack.paths import find_repo_root
-from slidestream_devstack.tools import chart_for_offline_render, ensure_helm
 from slidestream_inference.settings import InferenceSettings
 from slidestream_platform.settings import ServiceSettings
 from slidestream_qc.settings import QcSettings
 from slidestream_upload.settings import UploadSettings
-
-SOURCE_CHART = find_repo_root(None) / "charts" / "slidestream"
-CHART, UNRENDERED_DEPENDENCIES = chart_for_offline_render(
-    SOURCE_CHART, Path(tempfile.mkdtemp(prefix="chart-"))
+from tests.support.charts import (
+    CHART,
+    KUBE_VERSION,
+    REQUIRED,
+    container,
+    env_of,
+    of_kind,
+    render,
+    run_helm,
 )
-"""Without the optional Milvus chart's archive (no network here), its dependency entry is left
-out of a copy; our own templates render the same either way."""
+
 SERVICES = ("catalog", "convert", "deid", "inference", "qc", "upload")
 CONSUMERS = {"catalog", "convert", "deid", "inference", "qc"}
-KUBE_VERSION = "1.31.0"
-"""Helm built from source assumes Kubernetes 1.20 for `template`; the chart needs >= 1.27."""
-REQUIRED = {"kafka.bootstrap": "kafka.data:9092", "objectStore.endpoint": "http://minio.data:9000"}
 SETTINGS: dict[str, type[ServiceSettings]] = {
     "catalog": CatalogSettings,
     "convert": ConvertSettings,
@@ -43,40 +39,6 @@ SETTINGS: dict[str, type[ServiceSettings]] = {
     "qc": QcSettings,
     "upload": UploadSettings,
 }
-
-
-@pytest.fixture(scope="module")
-def helm() -> Path:
-    return ensure_helm()
-
-
-def run_helm(helm: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(helm), *args], capture_output=True, text=True, check=False, timeout=120
-    )
-
-
-def render(helm: Path, **values: object) -> list[dict[str, Any]]:
-    merged = {**REQUIRED, **values}
-    args = ["template", "rel", str(CHART), "--kube-version", KUBE_VERSION]
-    for key, value in merged.items():
-        args += ["--set-json", f"{key}={json.dumps(value)}"]
-    done = run_helm(helm, *args)
-    assert done.returncode == 0, done.stderr
-    return [doc for doc in yaml.safe_load_all(done.stdout) if doc]
-
-
-def of_kind(docs: list[dict[str, Any]], kind: str) -> dict[str, dict[str, Any]]:
-    return {doc["metadata"]["name"]: doc for doc in docs if doc["kind"] == kind}
-
-
-def container(deployment: dict[str, Any]) -> dict[str, Any]:
-    [only] = deployment["spec"]["template"]["spec"]["containers"]
-    return dict(only)
-
-
-def env_of(deployment: dict[str, Any]) -> dict[str, str]:
-    return {e["name"]: e["value"] for e in container(deployment)["env"] if "value" in e}
 
 
 def test_the_chart_lints_clean(helm: Path) -> None:
@@ -107,7 +69,10 @@ def test_every_service_is_a_deployment_with_probes_metrics_and_secrets(helm: Pat
         annotations = deployment["spec"]["template"]["metadata"]["annotations"]
         assert annotations["prometheus.io/path"] == "/metrics"
         secrets = deployment["spec"]["template"]["spec"]["volumes"][0]["projected"]["sources"]
-        assert {s["secret"]["name"] for s in secrets} == {"slidestream-s3", "slidestream-db"}
+        expected = {"slidestream-s3", "slidestream-db"}
+        if name == "upload":  # the tusd hooks secret is upload's alone
+            expected.add("rel-slidestream-tusd-hooks")
+        assert {s["secret"]["name"] for s in secrets} == expected
         assert services[f"rel-slidestream-{name}"]["spec"]["ports"][0]["port"] == int(
             env["HTTP_PORT"]
         )

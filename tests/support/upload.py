@@ -28,6 +28,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from minio import Minio
 
 from slidestream_devstack.paths import StackPaths, find_repo_root
+from slidestream_devstack.secret_files import ensure_secret_file, read_secret
 from slidestream_devstack.tusd import tusd_command
 
 READY_TIMEOUT_S = 60.0
@@ -59,6 +60,7 @@ class UploadDeployment:
     consumer_group: str = field(default_factory=lambda: f"upload-test-{uuid4().hex[:8]}")
     ttl_s: float = 3600.0
     api_port: int = field(default_factory=free_port)
+    hooks_port: int = field(default_factory=free_port)
     tus_port: int = field(default_factory=free_port)
     service: subprocess.Popen[bytes] | None = None
     tusd: subprocess.Popen[bytes] | None = None
@@ -66,6 +68,15 @@ class UploadDeployment:
     @property
     def api(self) -> str:
         return f"http://127.0.0.1:{self.api_port}"
+
+    @property
+    def hooks_url(self) -> str:
+        """The internal listener's hook endpoint (tusd's only; it needs the hooks secret)."""
+        return f"http://127.0.0.1:{self.hooks_port}/hooks/tusd"
+
+    @property
+    def hooks_secret_file(self) -> Path:
+        return ensure_secret_file(self.workdir / "tusd-hooks-secret")
 
     @property
     def tus_url(self) -> str:
@@ -96,6 +107,8 @@ class UploadDeployment:
             "KAFKA_CONSUMER_GROUP": self.consumer_group,
             "KAFKA_AUTO_OFFSET_RESET": "latest",
             "HTTP_PORT": str(self.api_port),
+            "HOOKS_PORT": str(self.hooks_port),
+            "TUSD_HOOKS_SECRET_FILE": str(self.hooks_secret_file),
             "TUS_URL": self.tus_url,
             "UPLOAD_TTL_S": str(self.ttl_s),
             "RECONCILE_INTERVAL_S": "1",
@@ -146,7 +159,8 @@ class UploadDeployment:
             s3_endpoint=self.stack_env["S3_ENDPOINT"],
             s3_access_key=self.stack_env["S3_ACCESS_KEY"],
             s3_secret_key=self.stack_env["S3_SECRET_KEY"],
-            hooks_url=f"{self.api}/hooks/tusd",
+            hooks_url=self.hooks_url,
+            hooks_secret=read_secret(self.hooks_secret_file),
         )
         env = os.environ.copy()  # noqa: TID251 - building a child process environment
         env.update(tusd_env)

@@ -77,3 +77,15 @@ service loads models on each replica through it (explicit model control loads on
 {{- else -}}{{ .Values.milvus.uri }}
 {{- end -}}
 {{- end -}}
+
+{{/* The Secret tusd and the upload service share: the hooks secret and the internal token. */}}
+{{- define "slidestream.tusdHooksSecret" -}}
+{{- .Values.services.upload.tusdHooks.existingSecret | default (printf "%s-tusd-hooks" (include "slidestream.fullname" .)) -}}
+{{- end -}}
+
+{{/* The port of a URL: its own, else its scheme's default. */}}
+{{- define "slidestream.urlPort" -}}
+{{- $url := urlParse . -}}
+{{- $port := regexFind "[0-9]+$" (regexFind ":[0-9]+$" $url.host) -}}
+{{- $port | default (ternary "443" "80" (eq $url.scheme "https")) -}}
+{{- end -}}

@@ -58,6 +58,9 @@ spec:
           securityContext: {{- toYaml $pod.containerSecurityContext | nindent 12 }}
           ports:
             - {name: http, containerPort: {{ $svc.port }}}
+            {{- with $svc.hooksPort }}
+            - {name: hooks, containerPort: {{ . }}}
+            {{- end }}
           env:
             - {name: SERVICE_NAME, value: {{ $name | quote }}}
             - {name: HTTP_HOST, value: "0.0.0.0"}
@@ -91,6 +94,18 @@ spec:
             {{- end }}
             {{- if $svc.apiTokens }}
             - {name: API_TOKENS_FILE, value: /run/secrets/slidestream-api-tokens/api_tokens.json}
+            {{- end }}
+            {{- if $svc.hooksPort }}
+            # tusd's hooks on their own port; the secret from the projected Secret below.
+            - {name: HOOKS_PORT, value: {{ $svc.hooksPort | quote }}}
+            - {name: TUSD_HOOKS_SECRET_FILE, value: /run/secrets/slidestream/tusd_hooks_secret}
+            {{- if $root.Values.tusd.enabled }}
+            - {name: TUSD_INTERNAL_URL, value: {{ printf "http://%s-tusd:%v/files/" (include "slidestream.fullname" $root) $root.Values.tusd.port | quote }}}
+            {{- end }}
+            {{- end }}
+            {{- if and (eq $name "catalog") $root.Values.services.upload.enabled }}
+            # Partner tokens belong to the upload API: the catalog resolves them there.
+            - {name: UPLOAD_API_URL, value: {{ printf "http://%s-upload:%v" (include "slidestream.fullname" $root) $root.Values.services.upload.port | quote }}}
             {{- end }}
             {{- if and (eq $name "catalog") $root.Values.services.inference.enabled }}
             - {name: INFERENCE_API_URL, value: {{ printf "http://%s-inference:%v" (include "slidestream.fullname" $root) $root.Values.services.inference.port | quote }}}
@@ -145,6 +160,13 @@ spec:
                   items:
                     - {key: database_url, path: database_url}
               {{- end }}
+              {{- if $svc.tusdHooks }}
+              - secret:
+                  name: {{ include "slidestream.tusdHooksSecret" $root }}
+                  items:
+                    - {key: tusd_hooks_secret, path: tusd_hooks_secret}
+                    - {key: tusd_internal_token, path: tusd_internal_token}
+              {{- end }}
         - name: scratch
           emptyDir: {sizeLimit: {{ $svc.scratch.sizeLimit }}}
         - name: data
@@ -186,6 +208,9 @@ spec:
     {{- include "slidestream.selector" (dict "root" $root "name" $name) | nindent 4 }}
   ports:
     - {name: http, port: {{ $svc.port }}, targetPort: http}
+    {{- with $svc.hooksPort }}
+    - {name: hooks, port: {{ . }}, targetPort: hooks}
+    {{- end }}
 ---
 apiVersion: policy/v1
 kind: PodDisruptionBudget

@@ -15,6 +15,7 @@ import pytest
 from tusclient import client as tus_client
 
 from slidestream_contracts.states import SlideState, Stage, WaitOutcome, wait_outcome
+from slidestream_devstack.secret_files import read_secret
 from tests.support.upload import (
     TUS,
     WAIT_S,
@@ -283,3 +284,19 @@ def test_tokens_never_reach_the_logs(deployment: UploadDeployment) -> None:
     assert "upload admitted" in logs  # the logs were written...
     assert token not in logs  # ...without the token
     assert token.removeprefix("ssk_") not in logs
+
+
+def test_the_hooks_answer_tusd_alone_on_their_own_port(deployment: UploadDeployment) -> None:
+    tenant, token = deployment.create_tenant()
+    slide_id, _location = raw_upload(deployment, token, tiff_bytes(15))
+    wait_state(deployment, token, slide_id, {"published"})  # tusd's hooks got through
+    forged = {"Type": "post-finish", "Event": {"Upload": {"ID": f"{tenant}/{slide_id}/original"}}}
+    on_partner_port = httpx.post(f"{deployment.api}/hooks/tusd", json=forged)
+    assert on_partner_port.status_code == 404
+    assert httpx.post(deployment.hooks_url, json=forged).status_code == 401
+    as_partner = {"Authorization": f"Bearer {token}"}
+    assert httpx.post(deployment.hooks_url, json=forged, headers=as_partner).status_code == 401
+    wrong = ("tusd", "not-the-hooks-secret-" + "0" * 32)
+    assert httpx.post(deployment.hooks_url, json=forged, auth=wrong).status_code == 403
+    secret = read_secret(deployment.hooks_secret_file)
+    assert secret not in deployment.logs()  # tusd would print its hook URL at start

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from slidestream_deid.settings import DeidSettings, PseudonymKeyError, read_secret_file
+from slidestream_deid.settings import DeidSettings, PseudonymKeyError
 from slidestream_platform.logging import configure_logging
+from slidestream_platform.settings import read_secret_file
 
 SECRET = "9f2c4e6a8b0d1f3e5a7c9e1b3d5f7a9c-not-a-real-key-0123456789abcdef"
 

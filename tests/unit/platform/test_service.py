@@ -1,162 +1,84 @@
-"""The service app's probes: ``/healthz`` fails while a message is handled for longer than the
-poll interval plus its margin without a poll (a fake clock), a long handler that keeps its group
-membership stays alive, and ``/readyz`` lists every dependency's state."""
+"""slidestream_platform.service: routes on an internal port answer there and nowhere else, on
+real sockets (uvicorn tells each request the local port it arrived on)."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
-from typing import Any
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import httpx
-from faststream.kafka import TestKafkaBroker
+import pytest
+from fastapi import APIRouter, FastAPI
 
-from slidestream_contracts.events import SlideStatusV1
-from slidestream_contracts.states import SlideState, Step
-from slidestream_contracts.topics import Topic
-from slidestream_platform.broker import ServiceBus, make_bus
-from slidestream_platform.membership import keep_group_membership
-from slidestream_platform.service import service_app
-from slidestream_platform.settings import ServiceSettings
-from slidestream_platform.telemetry import make_tracer_provider
-from tests.support.consumer import FakeConsumer
+from slidestream_platform.service import ServiceApp, listening_server
+from tests.support.upload import free_port
 
-MAX_POLL_INTERVAL_S = 300.0
-MARGIN_S = 60.0
-STATUS = SlideStatusV1(
-    slide_id="0193a0d6-0000-7000-8000-000000000001",
-    tenant="acme",
-    state=SlideState.UPLOADED,
-    step=Step.UPLOAD,
-)
+STARTUP_TIMEOUT_S = 10.0
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.now_s = 1000.0
+def two_port_app(internal_port: int) -> ServiceApp:
+    app = ServiceApp()
+    app.state.answer = "shared state"
 
-    def __call__(self) -> float:
-        return self.now_s
+    @app.get("/public")
+    async def public() -> dict[str, str]:
+        return {"port": "public"}
 
+    internal = APIRouter()
 
-def bus_with(clock: FakeClock) -> ServiceBus:
-    settings = ServiceSettings(
-        service_name="upload",
-        kafka_max_poll_interval_s=MAX_POLL_INTERVAL_S,
-        kafka_liveness_margin_s=MARGIN_S,
-    )
-    provider = make_tracer_provider("test", otlp_endpoint=None)
-    return make_bus(settings, step=None, tracer_provider=provider, clock=clock)
+    @internal.post("/hooks/tusd")
+    async def hook() -> dict[str, str]:
+        return {"port": "internal"}
 
-
-@asynccontextmanager
-async def handling(
-    bus: ServiceBus, body: Callable[[asyncio.Event], Awaitable[None]]
-) -> AsyncIterator[httpx.AsyncClient]:
-    """The service's HTTP client while one message's handler runs ``body`` (until the test
-    leaves the block, which releases it)."""
-    started, release = asyncio.Event(), asyncio.Event()
-
-    async def handler(event: SlideStatusV1) -> None:
-        started.set()
-        await body(release)
-
-    bus.subscribe(Topic.SLIDES_STATUS, handler)
-    transport = httpx.ASGITransport(app=service_app(bus))
-    async with (
-        TestKafkaBroker(bus.broker),
-        httpx.AsyncClient(transport=transport, base_url="http://service") as client,
-    ):
-        delivery = asyncio.create_task(bus.publisher.publish(STATUS))
-        await asyncio.wait_for(started.wait(), timeout=5)
-        try:
-            yield client
-        finally:
-            release.set()
-            await asyncio.wait_for(delivery, timeout=5)
+    internal_app = FastAPI(openapi_url=None)
+    internal_app.state = app.state
+    internal_app.include_router(internal)
+    app.internal_apps = {internal_port: internal_app}
+    return app
 
 
-async def wait(release: asyncio.Event) -> None:
-    await release.wait()
+@contextmanager
+def serving(app: FastAPI) -> Iterator[int]:
+    """The app on a free public port (yielded) and its internal ports, in a thread."""
+    server, sockets = listening_server(app, host="127.0.0.1", port=0)
+    thread = threading.Thread(target=asyncio.run, args=(server.serve(sockets=sockets),))
+    thread.start()
+    try:
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        while not server.started:
+            assert time.monotonic() < deadline, "the server did not start"
+            time.sleep(0.02)
+        yield int(sockets[0].getsockname()[1])
+    finally:
+        server.should_exit = True
+        thread.join(timeout=STARTUP_TIMEOUT_S)
 
 
-async def test_a_handler_that_never_polls_fails_liveness_past_the_interval_and_margin() -> None:
-    clock = FakeClock()
-    bus = bus_with(clock)
-    async with handling(bus, wait) as client:
-        clock.now_s += MAX_POLL_INTERVAL_S + MARGIN_S - 1
-        assert (await client.get("/healthz")).status_code == 200
-        clock.now_s += 2
-        stalled = await client.get("/healthz")
-        assert stalled.status_code == 503
-        body: dict[str, Any] = stalled.json()
-        assert body["status"] == "stalled"
-        assert body["stalled_s"] == {Topic.SLIDES_STATUS.value: MAX_POLL_INTERVAL_S + MARGIN_S + 1}
-    # The handler returned: the consumer polls again.
-    transport = httpx.ASGITransport(app=service_app(bus))
-    async with httpx.AsyncClient(transport=transport, base_url="http://service") as client:
-        assert (await client.get("/healthz")).status_code == 200
+def test_internal_routes_answer_only_on_their_port_and_public_ones_only_on_theirs() -> None:
+    internal_port = free_port()
+    with serving(two_port_app(internal_port)) as public_port:
+        public = f"http://127.0.0.1:{public_port}"
+        internal = f"http://127.0.0.1:{internal_port}"
+
+        assert httpx.post(f"{internal}/hooks/tusd").json() == {"port": "internal"}
+        assert httpx.post(f"{public}/hooks/tusd").status_code == 404
+        assert httpx.get(f"{public}/public").json() == {"port": "public"}
+        assert httpx.get(f"{internal}/public").status_code == 404
 
 
-class SignallingConsumer(FakeConsumer):
-    def __init__(self) -> None:
-        super().__init__()
-        self.polled = asyncio.Event()
-
-    async def getmany(self, *partitions: Any, **options: Any) -> dict[Any, list[object]]:
-        batches = await super().getmany(*partitions, **options)
-        self.polled.set()
-        return batches
+def test_an_app_without_internal_routes_listens_on_its_port_alone() -> None:
+    _server, sockets = listening_server(FastAPI(), host="127.0.0.1", port=0)
+    try:
+        assert [sock.getsockname()[0] for sock in sockets] == ["127.0.0.1"]
+    finally:
+        for sock in sockets:
+            sock.close()
 
 
-async def test_a_long_handler_that_keeps_its_group_membership_stays_alive() -> None:
-    clock = FakeClock()
-    consumer = SignallingConsumer()
-
-    async def convert_for_hours(release: asyncio.Event) -> None:
-        async with keep_group_membership(consumer, poll_every_s=0.01):
-            await release.wait()
-
-    async with handling(bus_with(clock), convert_for_hours) as client:
-        for _ in range(3):  # hours pass; the poller keeps polling
-            clock.now_s += MAX_POLL_INTERVAL_S + MARGIN_S + 1
-            consumer.polled.clear()
-            await asyncio.wait_for(consumer.polled.wait(), timeout=5)
-            assert (await client.get("/healthz")).status_code == 200
-
-
-async def test_an_idle_consumer_is_alive_however_long_nothing_arrives() -> None:
-    clock = FakeClock()
-    bus = bus_with(clock)
-    clock.now_s += 10 * (MAX_POLL_INTERVAL_S + MARGIN_S)
-    transport = httpx.ASGITransport(app=service_app(bus))
-    async with httpx.AsyncClient(transport=transport, base_url="http://service") as client:
-        answer = await client.get("/healthz")
-    assert (answer.status_code, answer.json()) == (200, {"status": "ok"})
-
-
-async def test_readiness_lists_every_dependencys_state() -> None:
-    async def database_ready() -> None:
-        return None
-
-    async def object_store_ready() -> None:
-        raise PermissionError("403 from s3://quarantine")
-
-    bus = bus_with(FakeClock())
-    checks = {"database": database_ready, "object_store": object_store_ready}
-    transport = httpx.ASGITransport(app=service_app(bus, readiness_checks=checks))
-    async with (
-        TestKafkaBroker(bus.broker),
-        httpx.AsyncClient(transport=transport, base_url="http://service") as client,
-    ):
-        answer = await client.get("/readyz")
-    assert answer.status_code == 503
-    body = answer.json()
-    assert body["ready"] is False
-    assert body["dependencies"] == {
-        "kafka": "ok",
-        "database": "ok",
-        "object_store": "PermissionError",
-    }
-    assert body["failures"] == {"object_store": "PermissionError"}
+def test_an_internal_port_already_in_use_fails_at_start() -> None:
+    internal_port = free_port()
+    with serving(two_port_app(internal_port)), pytest.raises(OSError):
+        listening_server(two_port_app(internal_port), host="127.0.0.1", port=0)

@@ -4,7 +4,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from slidestream_contracts.tokens import bearer_token, secrets_equal, token_matches, token_sha256
+from slidestream_contracts.tokens import (
+    basic_password,
+    bearer_token,
+    secrets_equal,
+    token_matches,
+    token_sha256,
+)
 from slidestream_upload.domain.tokens import (
     UNKNOWN_TOKEN,
     new_token,
@@ -131,3 +137,14 @@ def test_rotation_never_lengthens_the_old_token_and_keeps_no_expiry_when_it_had_
     assert chosen.new_expires_at == NOW + timedelta(days=30)
     with pytest.raises(ValueError, match="negative"):
         plan_rotation(created_at=NOW, expires_at=None, grace=timedelta(hours=-1), now=NOW)
+
+
+def test_basic_password_parsing_as_tusd_sends_it() -> None:
+    # Go's net/http turns the hook URL's user info into this header (RFC 7617).
+    assert basic_password("Basic dHVzZDpzM2NyM3Q=") == "s3cr3t"  # tusd:s3cr3t
+    assert basic_password("basic dHVzZDpzM2NyM3Q= ") == "s3cr3t"
+    assert basic_password("Basic dHVzZDphOmI=") == "a:b"  # tusd:a:b, the first colon splits
+    assert basic_password("Basic dHVzZA==") is None  # "tusd": no colon, no password
+    assert basic_password("Basic not base64") is None
+    assert basic_password("Bearer dHVzZDpzM2NyM3Q=") is None
+    assert basic_password(None) is None

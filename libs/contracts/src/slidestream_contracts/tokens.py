@@ -10,10 +10,16 @@ Every comparison of a secret, or of a token's hash with a stored one, goes throu
 :func:`secrets_equal` (``hmac.compare_digest``): its time does not depend on where the two first
 differ, so response times cannot be used to guess a secret byte by byte. A database or dict
 lookup by hash may pick the candidate row; the final yes or no is still :func:`secrets_equal`'s.
+
+Machine callers that cannot send a bearer token use HTTP Basic (:func:`basic_password`): tusd
+authenticates its hooks with the user and password of the hook URL, the only credential its HTTP
+client sends (Go's ``net/http`` turns URL user info into ``Authorization: Basic``).
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 
@@ -43,3 +49,19 @@ def bearer_token(authorization: str | None) -> str | None:
     if scheme.lower() != "bearer" or not value.strip():
         return None
     return value.strip()
+
+
+def basic_password(authorization: str | None) -> str | None:
+    """The password of an ``Authorization: Basic base64(user:password)`` header (RFC 7617 §2);
+    ``None`` when the header is absent or not Basic."""
+    if not authorization:
+        return None
+    scheme, _, value = authorization.strip().partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    _user, colon, password = decoded.partition(":")
+    return password if colon else None

@@ -43,3 +43,5 @@ DEID_PORT: Final = 8092
 CONVERT_PORT: Final = 8093
 QC_PORT: Final = 8094
 INFERENCE_PORT: Final = 8095
+UPLOAD_HOOKS_PORT: Final = 8190
+"""The upload service's internal listener: tusd's hooks only, never the partner API's port."""

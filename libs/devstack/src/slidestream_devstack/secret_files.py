@@ -4,7 +4,8 @@ Generated once per checkout under ``.local/secrets/`` with mode 0600 and kept: t
 pseudonym key must stay the same across restarts, or the same identifier would get a new
 pseudonym (rotation is a deliberate act: a new file and a new key version); the models API
 tokens (the developer's, and the catalog's ``models:embed`` one) stay valid for the demo and
-the tests across restarts.
+the tests across restarts; the tusd hooks secret is shared by tusd (in its hook URL) and the
+upload service (by path), which must agree across restarts of either.
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ EMBED_TOKEN_NAME: Final = "embed-token"  # noqa: S105 - a file name, not a secre
 CATALOG_TOKEN_NAME: Final = "catalog"  # noqa: S105 - the entry's label, not a secret
 CATALOG_TOKEN_SCOPES: Final[tuple[str, ...]] = ("models:embed",)
 """Similarity search by patch only: the catalog can neither read nor change the models."""
+TUSD_HOOKS_SECRET_NAME: Final = "tusd-hooks-secret"  # noqa: S105 - a file name, not a secret
+"""What tusd authenticates its hooks with (the upload service's ``TUSD_HOOKS_SECRET_FILE``)."""
 
 
 def secrets_dir(local: Path) -> Path:
@@ -82,6 +85,11 @@ def embed_token_file(local: Path) -> Path:
     return ensure_secret_file(
         secrets_dir(local) / EMBED_TOKEN_NAME, API_TOKEN_RANDOM_BYTES, prefix=API_TOKEN_PREFIX
     )
+
+
+def tusd_hooks_secret_file(local: Path) -> Path:
+    """The secret tusd sends with its hooks (64 hex digits), created on first use."""
+    return ensure_secret_file(secrets_dir(local) / TUSD_HOOKS_SECRET_NAME)
 
 
 def api_token_entry(name: str, token: str, scopes: Sequence[str]) -> dict[str, object]:

@@ -20,6 +20,7 @@ from slidestream_devstack.ports import (
     LOOPBACK,
     QC_PORT,
     TUSD_PORT,
+    UPLOAD_HOOKS_PORT,
     UPLOAD_PORT,
 )
 from slidestream_devstack.readiness import http_ok
@@ -28,6 +29,7 @@ from slidestream_devstack.secret_files import (
     embed_token_file,
     inference_api_tokens_file,
     models_token_file,
+    tusd_hooks_secret_file,
 )
 
 _PASSED_THROUGH = (
@@ -84,12 +86,20 @@ class UploadServicePart(ServicePart):
     name: ClassVar[str] = "upload"
     module: ClassVar[str] = "slidestream_upload.main"
     port: ClassVar[int] = UPLOAD_PORT
-    ports: ClassVar[tuple[int, ...]] = (UPLOAD_PORT,)
+    ports: ClassVar[tuple[int, ...]] = (UPLOAD_PORT, UPLOAD_HOOKS_PORT)
     api_variable: ClassVar[str] = "UPLOAD_API"
     requires: ClassVar[tuple[str, ...]] = ("kafka", "minio", "postgres")
 
+    def prepare(self, ctx: StackContext) -> None:
+        tusd_hooks_secret_file(ctx.paths.local)
+
     def extra_env(self, ctx: StackContext) -> dict[str, str]:
-        return {"TUS_URL": f"http://{LOOPBACK}:{TUSD_PORT}/files/"}
+        # tusd's hooks on their own port, with the secret tusd's hook URL carries (its path only).
+        return {
+            "TUS_URL": f"http://{LOOPBACK}:{TUSD_PORT}/files/",
+            "HOOKS_PORT": str(UPLOAD_HOOKS_PORT),
+            "TUSD_HOOKS_SECRET_FILE": str(tusd_hooks_secret_file(ctx.paths.local)),
+        }
 
 
 class CatalogServicePart(ServicePart):

@@ -10,6 +10,11 @@
   one is not ok;
 * ``GET /metrics`` — Prometheus exposition of the service's registry.
 
+A service may also serve routes on an internal port of their own (:class:`InternalRoutes`: tusd's
+hooks): the public port answers 404 for them and the internal port answers nothing else, so a
+NetworkPolicy can admit only their one caller to that port. Both ports are one uvicorn server
+(one lifespan, one graceful shutdown); a request goes to the app of the socket it arrived on.
+
 Graceful shutdown: on SIGTERM uvicorn stops accepting requests and runs the lifespan exit, which
 stops the broker; FastStream lets the message in flight finish before its consumer closes, so the
 offset of a finished message is committed and an unfinished one is redelivered elsewhere.
@@ -19,15 +24,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import uvicorn
 from fastapi import APIRouter, FastAPI, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from slidestream_platform.broker import ServiceBus
 from slidestream_platform.logging import configure_logging
@@ -62,6 +69,32 @@ async def _repeat(job: PeriodicJob) -> None:
         await asyncio.sleep(job.interval_s)
 
 
+@dataclass(frozen=True, slots=True)
+class InternalRoutes:
+    """Routes served on ``port`` only, never on the public port (``HTTP_PORT``)."""
+
+    port: int
+    routers: Sequence[APIRouter]
+
+
+class ServiceApp(FastAPI):
+    """A service's public app, and the apps of its internal ports (:func:`serve` binds them)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.internal_apps: dict[int, FastAPI] = {}
+        """Internal port → the app that alone answers there; it shares this app's ``state``."""
+
+
+def _internal_app(public: FastAPI, routes: InternalRoutes) -> FastAPI:
+    # No OpenAPI document: the internal port's only caller knows its routes.
+    app = FastAPI(title=f"{public.title} (internal)", openapi_url=None)
+    app.state = public.state
+    for router in routes.routers:
+        app.include_router(router)
+    return app
+
+
 READINESS_TIMEOUT_S = 3.0
 GRACEFUL_SHUTDOWN_TIMEOUT_S = 30
 
@@ -74,8 +107,10 @@ def service_app(
     on_startup: Sequence[Callable[[], Awaitable[None]]] = (),
     on_shutdown: Sequence[Callable[[], Awaitable[None]]] = (),
     periodic_jobs: Sequence[PeriodicJob] = (),
-) -> FastAPI:
-    """The app; ``on_shutdown`` hooks (closing clients) run after the broker has stopped."""
+    internal: InternalRoutes | None = None,
+) -> ServiceApp:
+    """The app; ``on_shutdown`` hooks (closing clients) run after the broker has stopped;
+    ``internal`` routes are served on their own port only."""
     checks = dict(readiness_checks or {})
 
     @asynccontextmanager
@@ -96,7 +131,7 @@ def service_app(
                 await hook()
             logger.info("service stopped", extra={"service": bus.settings.service_name})
 
-    app = FastAPI(title=f"slidestream {bus.settings.service_name}", lifespan=lifespan)
+    app = ServiceApp(title=f"slidestream {bus.settings.service_name}", lifespan=lifespan)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> JSONResponse:
@@ -130,6 +165,10 @@ def service_app(
 
     for router in routers:
         app.include_router(router)
+    if internal is not None:
+        if internal.port == bus.settings.http_port:
+            raise ValueError(f"internal routes need a port other than HTTP_PORT {internal.port}")
+        app.internal_apps = {internal.port: _internal_app(app, internal)}
     return app
 
 
@@ -143,15 +182,53 @@ async def _dependency_state(check: ReadinessCheck) -> str:
     return "ok"
 
 
-def serve(app: FastAPI, *, host: str, port: int) -> None:
-    """Run the service until SIGTERM/SIGINT, then shut down gracefully."""
-    uvicorn.run(
-        app,
-        host=host,
-        port=port,
+class ByLocalPort:
+    """One ASGI app over several listening sockets: an HTTP request goes to the app of the port
+    it arrived on (uvicorn's ``scope["server"]`` is the local socket's address), anything else
+    (lifespan, another port) to ``public``."""
+
+    def __init__(self, public: ASGIApp, by_port: Mapping[int, ASGIApp]) -> None:
+        self._public = public
+        self._by_port = dict(by_port)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        app = self._public
+        server = scope.get("server")
+        if scope["type"] in ("http", "websocket") and server is not None:
+            app = self._by_port.get(server[1], self._public)
+        await app(scope, receive, send)
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    return socket.create_server((host, port), family=family)
+
+
+def listening_server(
+    app: FastAPI, *, host: str, port: int
+) -> tuple[uvicorn.Server, list[socket.socket]]:
+    """The uvicorn server of ``app`` and its bound sockets: ``port`` first, then a
+    :class:`ServiceApp`'s internal ports (each answered by its own app only)."""
+    internal = app.internal_apps if isinstance(app, ServiceApp) else {}
+    sockets = [_listen(host, port)]
+    by_port: dict[int, ASGIApp] = {}
+    for internal_port, internal_app in internal.items():
+        sockets.append(_listen(host, internal_port))
+        by_port[sockets[-1].getsockname()[1]] = internal_app
+    config = uvicorn.Config(
+        ByLocalPort(app, by_port),
         log_config=None,  # keep the structured logging configured in main.py
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_TIMEOUT_S,
     )
+    return uvicorn.Server(config), sockets
+
+
+def serve(app: FastAPI, *, host: str, port: int) -> None:
+    """Run the service on ``port`` (and a :class:`ServiceApp`'s internal ports) until
+    SIGTERM/SIGINT, then shut down gracefully."""
+    server, sockets = listening_server(app, host=host, port=port)
+    logger.info("listening", extra={"addresses": [str(s.getsockname()) for s in sockets]})
+    server.run(sockets=sockets)
 
 
 SettingsT = TypeVar("SettingsT", bound=ServiceSettings)

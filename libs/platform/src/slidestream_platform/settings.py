@@ -5,6 +5,9 @@ values: ``KAFKA_BOOTSTRAP``, ``S3_ENDPOINT``, ``DATABASE_URL``...) and secrets f
 Kubernetes a Secret mounted at :data:`SECRETS_DIR` holds one file per field (``s3_secret_key``),
 which wins over nothing but an explicit environment variable. Settings are frozen: a service reads
 them once, at start, in ``main.py``.
+
+A secret that the local stack must also give a service (which never puts secrets in an
+environment) is a ``*_file`` path setting instead, read by :func:`read_secret_file`.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretBytes, SecretStr
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -25,6 +28,28 @@ from slidestream_platform.objectstore.settings import ObjectStoreSettings
 
 SECRETS_DIR = Path("/run/secrets/slidestream")
 """Where Kubernetes mounts the service's Secret (charts/slidestream: ``secretMounts``)."""
+MAX_SECRET_FILE_BYTES = 4096
+"""A secret file larger than this is a misconfiguration (a wrong path), not a secret."""
+
+
+class SecretFileError(ValueError):
+    """A secret file is missing, unreadable, too short or too long (the message never holds its
+    bytes)."""
+
+
+def read_secret_file(path: Path, *, min_bytes: int = 1) -> SecretBytes:
+    """The bytes of a secret file without its trailing newline, wrapped so that
+    ``repr``/``str``/dumps show ``**********``; raises :class:`SecretFileError`."""
+    try:
+        raw = path.read_bytes()[: MAX_SECRET_FILE_BYTES + 1]
+    except OSError as error:
+        raise SecretFileError(f"cannot read the secret file {path}") from error
+    if len(raw) > MAX_SECRET_FILE_BYTES:
+        raise SecretFileError(f"{path} is larger than {MAX_SECRET_FILE_BYTES} bytes: not a secret")
+    secret = raw.rstrip(b"\r\n")
+    if len(secret) < min_bytes:
+        raise SecretFileError(f"{path} holds fewer than {min_bytes} bytes")
+    return SecretBytes(secret)
 
 
 class ServiceSettings(BaseSettings):

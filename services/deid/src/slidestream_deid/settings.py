@@ -12,33 +12,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, SecretBytes
+from pydantic import Field
 
-from slidestream_platform.settings import ServiceSettings
+from slidestream_platform.settings import SecretFileError, ServiceSettings, read_secret_file
 from slidestream_wsi.deid import AssociatedImagePolicy, DicomDatePolicy
 from slidestream_wsi.pseudonyms import MIN_KEY_BYTES, PseudonymKey
 
 DAY_S = 24 * 3600
-MAX_KEY_FILE_BYTES = 4096
-"""A key file larger than this is a misconfiguration (a wrong path), not a key."""
 
 
-class PseudonymKeyError(ValueError):
+class PseudonymKeyError(SecretFileError):
     """The key file is missing, unreadable or too short (the message never holds key bytes)."""
-
-
-def read_secret_file(path: Path) -> SecretBytes:
-    """The bytes of a secret file, wrapped so that ``repr``/``str``/dumps show ``**********``."""
-    try:
-        raw = path.read_bytes()[: MAX_KEY_FILE_BYTES + 1]
-    except OSError as error:
-        raise PseudonymKeyError(f"cannot read the pseudonym key file {path}") from error
-    if len(raw) > MAX_KEY_FILE_BYTES:
-        raise PseudonymKeyError(f"{path} is larger than {MAX_KEY_FILE_BYTES} bytes: not a key")
-    secret = raw.rstrip(b"\r\n")
-    if len(secret) < MIN_KEY_BYTES:
-        raise PseudonymKeyError(f"{path} holds fewer than {MIN_KEY_BYTES} bytes")
-    return SecretBytes(secret)
 
 
 class DeidSettings(ServiceSettings):
@@ -69,5 +53,8 @@ class DeidSettings(ServiceSettings):
 
     def pseudonym_key(self) -> PseudonymKey:
         """The versioned key, read from :attr:`pseudonym_key_file` (raises PseudonymKeyError)."""
-        secret = read_secret_file(self.pseudonym_key_file)
+        try:
+            secret = read_secret_file(self.pseudonym_key_file, min_bytes=MIN_KEY_BYTES)
+        except SecretFileError as error:
+            raise PseudonymKeyError(str(error)) from error
         return PseudonymKey(self.pseudonym_key_version, secret.get_secret_value())

@@ -1,15 +1,43 @@
-"""tusd's HTTP hooks: decode the hook, call the workflow, answer tusd (one function per hook)."""
+"""tusd's HTTP hooks: check that tusd sent them, decode the hook, call the workflow, answer tusd
+(one function per hook).
+
+The router is served on the internal hooks port only (``HOOKS_PORT``), never beside the partner
+API, and every hook must carry the shared secret as its HTTP Basic password: hooks name uploads
+by object key alone, so whoever could send one could advance or finish any tenant's upload.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import hmac
+from typing import Annotated, Any
 
-from fastapi import APIRouter, BackgroundTasks, Request
+from fastapi import APIRouter, BackgroundTasks, Depends, Header, HTTPException, Request
+from pydantic import SecretBytes
 
+from slidestream_contracts.tokens import basic_password
 from slidestream_upload.adapters.tusd import HookRequest, hook_response
 from slidestream_upload.workflow import UploadWorkflow
 
-router = APIRouter(include_in_schema=False)
+HOOKS_REALM = "tusd-hooks"
+
+
+def require_tusd(request: Request, authorization: Annotated[str | None, Header()] = None) -> None:
+    """401 without credentials, 403 with a wrong secret (compared in constant time)."""
+    password = basic_password(authorization)
+    if password is None:
+        raise HTTPException(
+            status_code=401,
+            detail={"reason": "unauthorized", "message": "hooks need tusd's credentials"},
+            headers={"WWW-Authenticate": f'Basic realm="{HOOKS_REALM}"'},
+        )
+    secret: SecretBytes = request.app.state.tusd_hooks_secret
+    if not hmac.compare_digest(password.encode("utf-8"), secret.get_secret_value()):
+        raise HTTPException(
+            status_code=403, detail={"reason": "forbidden", "message": "wrong hooks secret"}
+        )
+
+
+router = APIRouter(include_in_schema=False, dependencies=[Depends(require_tusd)])
 
 
 def _workflow(request: Request) -> UploadWorkflow:

@@ -3,7 +3,7 @@
 Besides the wiring, two things happen here because they belong to the process, not to a use
 case: start-up preparation (migrations, the quarantine bucket, best-effort expiry of abandoned
 multipart uploads) and the mapping of ``HTTPException`` to the ``{"reason", "message"}`` bodies
-partners read.
+partners read. The partner API is served on ``HTTP_PORT``, tusd's hooks on ``HOOKS_PORT`` only.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from slidestream_platform.decisions import DecisionPublisher
 from slidestream_platform.objectstore import ObjectStore
 from slidestream_platform.objectstore.minio_store import MinioObjectStore
 from slidestream_platform.projection import SqlSlideStates
-from slidestream_platform.service import PeriodicJob, run_service, service_app
+from slidestream_platform.service import InternalRoutes, PeriodicJob, run_service, service_app
 from slidestream_platform.telemetry import make_tracer_provider
 from slidestream_upload import api, handlers, hooks
 from slidestream_upload.adapters.lifecycle import abort_incomplete_multipart_uploads
@@ -40,6 +40,7 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 
 def create_app(settings: UploadSettings) -> FastAPI:
+    hooks_secret = settings.tusd_hooks_secret()  # fail at start, not at the first upload
     tracer_provider = make_tracer_provider(
         settings.service_name, otlp_endpoint=settings.otel_exporter_otlp_endpoint
     )
@@ -67,7 +68,8 @@ def create_app(settings: UploadSettings) -> FastAPI:
     app = service_app(
         bus,
         readiness_checks=storage_checks(engine, store, [settings.quarantine_bucket]),
-        routers=[api.router, hooks.router],
+        routers=[api.router],
+        internal=InternalRoutes(port=settings.hooks_port, routers=[hooks.router]),
         on_startup=[_prepare(settings, engine, store)],
         periodic_jobs=[
             PeriodicJob(
@@ -82,6 +84,7 @@ def create_app(settings: UploadSettings) -> FastAPI:
     app.state.slide_states = slide_states
     app.state.workflow = workflow
     app.state.rate_limits = partner_rate_limits(settings)
+    app.state.tusd_hooks_secret = hooks_secret
     return app
 
 

@@ -3,18 +3,29 @@
 from __future__ import annotations
 
 import secrets
+from pathlib import Path
+from typing import Self
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretBytes, SecretStr, model_validator
 
-from slidestream_platform.settings import ServiceSettings
+from slidestream_platform.settings import SECRETS_DIR, ServiceSettings, read_secret_file
 
 GIB = 1024**3
+MIN_HOOKS_SECRET_BYTES = 32
+"""The shared hooks secret is at least 32 characters: 190 bits as the chart's 32 letters and
+digits, 128 as the local stack's 32 hex digits (it writes 64)."""
 
 
 class UploadSettings(ServiceSettings):
     service_name: str = "upload"
     http_port: int = 8090
 
+    hooks_port: int = Field(default=8190, ge=1, le=65535)
+    """tusd's hooks are served on this port only, never on ``HTTP_PORT`` (the partners'): the
+    chart's NetworkPolicy admits tusd alone to it."""
+    tusd_hooks_secret_file: Path = SECRETS_DIR / "tusd_hooks_secret"
+    """The secret tusd sends with every hook (the password of the hook URL's HTTP Basic user).
+    One Secret for every replica and tusd; read at start (:meth:`tusd_hooks_secret`)."""
     tus_url: str = "http://127.0.0.1:11080/files/"
     """The tus endpoint partners upload to (tusd), as they reach it."""
     tusd_internal_url: str | None = None
@@ -22,8 +33,9 @@ class UploadSettings(ServiceSettings):
     tusd_internal_token: SecretStr = Field(
         default_factory=lambda: SecretStr(secrets.token_urlsafe(32))
     )
-    """Lets this service terminate expired uploads through tusd's pre-terminate hook. Set it from
-    a Secret when running several replicas (any replica may receive the hook)."""
+    """Lets this service terminate expired uploads through tusd's pre-terminate hook. Several
+    replicas need one value (any replica may receive the hook): the chart sets it from the same
+    Secret as the hooks secret (file ``tusd_internal_token`` under the secrets directory)."""
     quarantine_bucket: str = "quarantine"
     max_upload_bytes: int = Field(default=20 * GIB, gt=0)
     default_tenant_quota_bytes: int = Field(default=10 * 1024 * GIB, gt=0)
@@ -53,3 +65,13 @@ class UploadSettings(ServiceSettings):
     ``X-Forwarded-For``, or every partner shares the proxy's bucket)."""
     rate_limit_address_burst: int = Field(default=100, ge=1)
     """Requests one client address may send back to back."""
+
+    @model_validator(mode="after")
+    def _hooks_have_their_own_port(self) -> Self:
+        if self.hooks_port == self.http_port:
+            raise ValueError(f"HOOKS_PORT must differ from HTTP_PORT ({self.http_port})")
+        return self
+
+    def tusd_hooks_secret(self) -> SecretBytes:
+        """The hooks secret, from :attr:`tusd_hooks_secret_file` (raises SecretFileError)."""
+        return read_secret_file(self.tusd_hooks_secret_file, min_bytes=MIN_HOOKS_SECRET_BYTES)
