@@ -106,6 +106,7 @@ def timed_copy(store: MinioObjectStore, key: str) -> float:
 def worker(arguments: dict[str, str]) -> None:
     from slidestream_deid.adapters.repository import SqlDeidRecords
     from slidestream_deid.adapters.slides import WsiSlideTools
+    from slidestream_deid.adapters.vault_cipher import AesGcmVaultCipher
     from slidestream_deid.main import MIGRATIONS_DIR
     from slidestream_deid.settings import DeidSettings
     from slidestream_deid.workflow import DeidWorkflow
@@ -118,6 +119,7 @@ def worker(arguments: dict[str, str]) -> None:
         s3_secret_key=arguments["s3_secret_key"],
         database_url=f"sqlite:///{workdir / 'deid.db'}",
         pseudonym_key_file=Path(arguments["key_file"]),
+        vault_key_file=Path(arguments["vault_key_file"]),
         work_dir=workdir,
     )
     engine = make_engine(settings.database, "deid")
@@ -126,7 +128,7 @@ def worker(arguments: dict[str, str]) -> None:
     workflow = DeidWorkflow(
         settings=settings,
         store=MinioObjectStore(settings.object_store),
-        records=SqlDeidRecords(engine),
+        records=SqlDeidRecords(engine, AesGcmVaultCipher(settings.vault_keys())),
         slides=WsiSlideTools(),
         decisions=None,  # type: ignore[arg-type]  # decide() neither records nor publishes
         key=settings.pseudonym_key(),
@@ -198,12 +200,15 @@ def main() -> None:
         with tempfile.TemporaryDirectory(prefix="bench-deid-", dir=slide.parent) as scratch:
             key_file = Path(scratch) / "key"
             key_file.write_text(uuid4().hex + uuid4().hex)
+            vault_key_file = Path(scratch) / "vault-key"
+            vault_key_file.write_text(uuid4().hex + uuid4().hex)
             arguments = {
                 "workdir": scratch,
                 "s3_endpoint": env["S3_ENDPOINT"],
                 "s3_access_key": env["S3_ACCESS_KEY"],
                 "s3_secret_key": env["S3_SECRET_KEY"],
                 "key_file": str(key_file),
+                "vault_key_file": str(vault_key_file),
                 "event": event.model_dump_json(),
             }
             settle()

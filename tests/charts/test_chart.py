@@ -78,6 +78,8 @@ def test_every_service_is_a_deployment_with_probes_metrics_and_secrets(helm: Pat
         )
         key_mounted = "/run/secrets/slidestream-pseudonym" in mounts
         assert key_mounted == (name == "deid")  # only deid may read the pseudonym key
+        vault_mounted = "/run/secrets/slidestream-vault" in mounts
+        assert vault_mounted == (name == "deid")  # nor the vault key
         tokens_mounted = "/run/secrets/slidestream-api-tokens" in mounts
         assert tokens_mounted == (name == "inference")  # the models API's token hashes
     assert {"rel-slidestream-tusd", "rel-slidestream-triton"} <= set(deployments)
@@ -178,6 +180,43 @@ def test_the_catalog_reaches_the_inference_api_with_an_embed_token_from_a_secret
     assert others == ["rel-slidestream-catalog"]
     without_inference = of_kind(render(helm, **{"services.inference.enabled": False}), "Deployment")
     assert "INFERENCE_API_URL" not in env_of(without_inference["rel-slidestream-catalog"])
+
+
+def test_deid_reads_its_vault_keys_from_their_own_secret_current_and_retired(
+    helm: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    deid = of_kind(render(helm), "Deployment")["rel-slidestream-deid"]
+    env = env_of(deid)
+    assert env["VAULT_KEY_FILE"] == "/run/secrets/slidestream-vault/vault_key_1"
+    assert env["VAULT_KEY_ID"] == "1" and "VAULT_RETIRED_KEY_FILES" not in env
+    volumes = {v["name"]: v for v in deid["spec"]["template"]["spec"]["volumes"]}
+    secret = volumes["vault-key"]["secret"]
+    assert secret["secretName"] == "slidestream-vault-key"
+    assert secret["secretName"] != volumes["pseudonym-key"]["secret"]["secretName"]
+    assert secret["items"] == [{"key": "vault_key_1", "path": "vault_key_1"}]
+
+    rotated = of_kind(
+        render(
+            helm, **{"services.deid.vaultKey.id": 3, "services.deid.vaultKey.retiredIds": [1, 2]}
+        ),
+        "Deployment",
+    )["rel-slidestream-deid"]
+    env = env_of(rotated)
+    assert env["VAULT_KEY_FILE"] == "/run/secrets/slidestream-vault/vault_key_3"
+    volumes = {v["name"]: v for v in rotated["spec"]["template"]["spec"]["volumes"]}
+    assert [item["key"] for item in volumes["vault-key"]["secret"]["items"]] == [
+        "vault_key_3",
+        "vault_key_1",
+        "vault_key_2",
+    ]
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    settings = DeidSettings()
+    assert settings.vault_key_id == 3
+    assert settings.vault_retired_key_files == {
+        1: Path("/run/secrets/slidestream-vault/vault_key_1"),
+        2: Path("/run/secrets/slidestream-vault/vault_key_2"),
+    }
 
 
 def test_triton_reads_the_models_bucket_itself_with_explicit_model_control(helm: Path) -> None:
@@ -359,6 +398,7 @@ def test_a_missing_server_fails_with_a_message_that_says_what_to_set(
         ("triton.gpus", -1, "gpus"),
         ("services.deid.scratch.sizeLimit", "20GB", "sizeLimit"),
         ("image.pullPolicy", "Sometimes", "pullPolicy"),
+        ("services.deid.vaultKey.id", 0, "id"),
     ],
 )
 def test_the_values_schema_refuses_bad_values(

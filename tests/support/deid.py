@@ -19,6 +19,9 @@ from sqlalchemy import Engine
 
 from slidestream_contracts.events import ObjectRef, SlideFormat, SlideUploadedV1
 from slidestream_contracts.topics import Topic
+from slidestream_deid.adapters.repository import SqlDeidRecords
+from slidestream_deid.adapters.vault_cipher import AesGcmVaultCipher
+from slidestream_deid.domain.keys import VaultKeys
 from slidestream_platform.broker import ServiceBus
 from slidestream_platform.objectstore.minio_store import MinioObjectStore
 from tests.support import service_process
@@ -46,6 +49,7 @@ class DeidProcess:
     stack_env: dict[str, str]
     workdir: Path
     key_file: Path
+    vault_key_file: Path
     retention_s: float
     port: int = field(default_factory=free_port)
     group: str = field(default_factory=lambda: f"deid-test-{uuid4().hex[:8]}")
@@ -76,6 +80,8 @@ class DeidProcess:
             LOG_JSON="true",
             PSEUDONYM_KEY_FILE=str(self.key_file),
             PSEUDONYM_KEY_VERSION="1",
+            VAULT_KEY_FILE=str(self.vault_key_file),
+            VAULT_KEY_ID="1",
             QUARANTINE_RETENTION_S=str(self.retention_s),
             RETENTION_SWEEP_INTERVAL_S="1",
         )
@@ -170,4 +176,10 @@ class Deployment:
     engine: Engine
     tenant: str
     key_file: Path
+    vault_key_file: Path
     partitions: int
+
+    def records(self) -> SqlDeidRecords:
+        """deid's records on the shared database, with the stack's vault key (id 1)."""
+        secret = self.vault_key_file.read_bytes().rstrip(b"\r\n")
+        return SqlDeidRecords(self.engine, AesGcmVaultCipher(VaultKeys(1, {1: secret})))

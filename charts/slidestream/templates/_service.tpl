@@ -77,6 +77,15 @@ spec:
             {{- if eq $name "deid" }}
             - {name: PSEUDONYM_KEY_FILE, value: /run/secrets/slidestream-pseudonym/pseudonym_key}
             - {name: PSEUDONYM_KEY_VERSION, value: {{ $svc.pseudonymKey.version | quote }}}
+            - {name: VAULT_KEY_FILE, value: {{ printf "/run/secrets/slidestream-vault/vault_key_%v" $svc.vaultKey.id | quote }}}
+            - {name: VAULT_KEY_ID, value: {{ $svc.vaultKey.id | quote }}}
+            {{- with $svc.vaultKey.retiredIds }}
+            {{- $retired := dict }}
+            {{- range . }}
+            {{- $_ := set $retired (toString .) (printf "/run/secrets/slidestream-vault/vault_key_%v" .) }}
+            {{- end }}
+            - {name: VAULT_RETIRED_KEY_FILES, value: {{ $retired | toJson | quote }}}
+            {{- end }}
             {{- end }}
             {{- if eq $name "catalog" }}
             {{- with include "slidestream.milvusUri" $root }}
@@ -138,6 +147,7 @@ spec:
             - {name: tmp, mountPath: /tmp}
             {{- if eq $name "deid" }}
             - {name: pseudonym-key, mountPath: /run/secrets/slidestream-pseudonym, readOnly: true}
+            - {name: vault-key, mountPath: /run/secrets/slidestream-vault, readOnly: true}
             {{- end }}
             {{- if $svc.apiTokens }}
             - {name: api-tokens, mountPath: /run/secrets/slidestream-api-tokens, readOnly: true}
@@ -177,6 +187,14 @@ spec:
         - name: pseudonym-key
           secret:
             secretName: {{ $svc.pseudonymKey.existingSecret }}
+            defaultMode: 0400
+        - name: vault-key
+          secret:
+            secretName: {{ $svc.vaultKey.existingSecret }}
+            items:
+              {{- range (concat (list $svc.vaultKey.id) ($svc.vaultKey.retiredIds | default list)) }}
+              - {key: {{ printf "vault_key_%v" . }}, path: {{ printf "vault_key_%v" . }}}
+              {{- end }}
             defaultMode: 0400
         {{- end }}
         {{- with $svc.apiTokens }}

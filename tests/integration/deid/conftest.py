@@ -16,7 +16,7 @@ import pytest
 from slidestream_contracts.states import Step
 from slidestream_devstack import stack
 from slidestream_devstack.paths import StackPaths, find_repo_root
-from slidestream_devstack.secret_files import deid_pseudonym_key_file
+from slidestream_devstack.secret_files import deid_pseudonym_key_file, deid_vault_key_file
 from slidestream_platform.broker import make_bus
 from slidestream_platform.db import DatabaseSettings, make_engine
 from slidestream_platform.settings import ServiceSettings
@@ -31,9 +31,15 @@ async def deployment(
 ) -> AsyncIterator[Deployment]:
     bootstrap = stack_env["KAFKA_BOOTSTRAP"]
     await asyncio.to_thread(stack.down, ["deid"])
-    key_file = deid_pseudonym_key_file(StackPaths(find_repo_root(None)).local)
+    local = StackPaths(find_repo_root(None)).local
+    key_file = deid_pseudonym_key_file(local)
+    vault_key_file = deid_vault_key_file(local)  # the stack's: the vault rows are shared
     process = DeidProcess(
-        stack_env, tmp_path_factory.mktemp("deid"), key_file, retention_s=RETENTION_S
+        stack_env,
+        tmp_path_factory.mktemp("deid"),
+        key_file,
+        vault_key_file,
+        retention_s=RETENTION_S,
     )
     collector = Collector(bootstrap, OUTPUT_TOPICS)
     bus = make_bus(
@@ -55,6 +61,7 @@ async def deployment(
             engine=engine,
             tenant=f"t-deid-{uuid4().hex[:8]}",
             key_file=key_file,
+            vault_key_file=vault_key_file,
             partitions=int(stack_env.get("KAFKA_TOPIC_PARTITIONS", "12")),
         )
     finally:

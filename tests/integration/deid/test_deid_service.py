@@ -26,6 +26,7 @@ from slidestream_contracts.topics import Topic
 from slidestream_deid.adapters.repository import SqlDeidRecords
 from slidestream_deid.adapters.slides import WsiSlideTools
 from slidestream_deid.adapters.tables import AuditRow, ProcessedRow, RetentionRow, VaultRow
+from slidestream_deid.adapters.vault_cipher import AesGcmVaultCipher
 from slidestream_deid.settings import DeidSettings
 from slidestream_deid.workflow import EVENT_ID_NAMESPACE, DeidWorkflow
 from slidestream_platform.decisions import DecisionPublisher
@@ -187,7 +188,15 @@ def test_the_vault_holds_one_row_per_identifier_whatever_the_slide_count(
     with Session(deployment.engine) as session:
         query = select(VaultRow).where(VaultRow.tenant == deployment.tenant)
         vault = list(session.exec(query))
-    assert sorted((row.role, row.original_id, row.key_version) for row in vault) == [
+    # Encrypted in PostgreSQL: no plaintext column, no identifier in the stored bytes.
+    assert [row.original_id for row in vault] == [None] * len(vault)
+    stored = b"".join(row.original_sealed or b"" for row in vault)
+    assert [token for token in TOKENS.values() if token.encode() in stored] == []
+    records = deployment.records()
+    originals = [
+        entry for row in vault for entry in records.originals_of(row.tenant, row.pseudonym)
+    ]
+    assert sorted((entry.role, entry.original_id, entry.key_version) for entry in originals) == [
         ("case", TOKENS["accession"], 1),
         ("patient", TOKENS["patient_id"], 1),
         ("specimen", TOKENS["specimen"], 1),
@@ -334,12 +343,13 @@ async def test_quarantine_originals_are_deleted_after_the_retention(
     assert any(deployment.store.list(DEIDENTIFIED, f"{deployment.tenant}/"))
 
 
-def test_the_pseudonym_key_never_reaches_logs_or_events(deployment: Deployment) -> None:
-    secret = deployment.key_file.read_bytes().strip().decode()
-    assert secret not in deployment.process.logs()
-    assert secret[:16] not in deployment.process.logs()
+def test_the_keys_never_reach_logs_or_events(deployment: Deployment) -> None:
     published = json.dumps([r.value for r in deployment.collector.records])
-    assert secret[:16] not in published
+    for key_file in (deployment.key_file, deployment.vault_key_file):
+        secret = key_file.read_bytes().strip().decode()
+        assert secret not in deployment.process.logs()
+        assert secret[:16] not in deployment.process.logs()
+        assert secret[:16] not in published
 
 
 async def test_a_crash_between_publishing_and_recording_it_publishes_once(
@@ -356,6 +366,7 @@ async def test_a_crash_between_publishing_and_recording_it_publishes_once(
         s3_secret_key=stack_env["S3_SECRET_KEY"],
         database_url=stack_env["POSTGRES_URL"],
         pseudonym_key_file=deployment.key_file,
+        vault_key_file=deployment.vault_key_file,
         work_dir=tmp_path,
     )
 
@@ -377,14 +388,16 @@ async def test_a_crash_between_publishing_and_recording_it_publishes_once(
         )
 
     with pytest.raises(CrashAfterPublishError):
-        await workflow(CrashingRecords(deployment.engine)).on_uploaded(event)
+        await workflow(
+            CrashingRecords(deployment.engine, AesGcmVaultCipher(settings.vault_keys()))
+        ).on_uploaded(event)
     await deployment.collector.wait_for(
         lambda: bool(deployment.collector.of(event.slide_id, DEID)), what="the first publication"
     )
     [row] = rows(deployment, ProcessedRow, event.slide_id)
     assert isinstance(row, ProcessedRow) and row.published_at is None
 
-    await workflow(SqlDeidRecords(deployment.engine)).on_uploaded(event)
+    await workflow(deployment.records()).on_uploaded(event)
     await deployment.collector.settle()
 
     [deidentified] = deployment.collector.of(event.slide_id, DEID)

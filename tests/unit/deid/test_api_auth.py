@@ -13,5 +13,10 @@ from tests.support.routes import guarded_routes
 def test_the_service_serves_health_and_metrics_only(tmp_path: Path) -> None:
     key_file = tmp_path / "pseudonym-key"
     key_file.write_text("k" * 64)
-    app = create_app(DeidSettings(data_dir=tmp_path, pseudonym_key_file=key_file))
+    vault_key_file = tmp_path / "vault-key"
+    vault_key_file.write_text("v" * 64)
+    settings = DeidSettings(
+        data_dir=tmp_path, pseudonym_key_file=key_file, vault_key_file=vault_key_file
+    )
+    app = create_app(settings)
     assert guarded_routes(app) == set()

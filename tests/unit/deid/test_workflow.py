@@ -16,7 +16,7 @@ from typing import Any, BinaryIO
 from uuid import UUID, uuid4
 
 import pytest
-from sqlalchemy import Engine, func
+from sqlalchemy import Engine, func, text
 from sqlmodel import Session, select
 
 from slidestream_contracts.events import (
@@ -31,6 +31,7 @@ from slidestream_contracts.states import SlideState
 from slidestream_deid.adapters.repository import SqlDeidRecords
 from slidestream_deid.adapters.slides import WsiSlideTools
 from slidestream_deid.adapters.tables import AuditRow, ProcessedRow, RetentionRow, VaultRow
+from slidestream_deid.adapters.vault_cipher import AesGcmVaultCipher
 from slidestream_deid.errors import DeidPoisonError
 from slidestream_deid.main import MIGRATIONS_DIR
 from slidestream_deid.settings import DeidSettings
@@ -78,6 +79,7 @@ class CountingTools(WsiSlideTools):
 @dataclass
 class Harness:
     workflow: DeidWorkflow
+    records: SqlDeidRecords
     store: MemoryStore
     publisher: RecordingPublisher
     verifier: FakeVerifier
@@ -126,8 +128,11 @@ class Harness:
 def harness(tmp_path: Path) -> Iterator[Harness]:
     key_file = tmp_path / "key"
     key_file.write_text("k" * 64)
+    vault_key_file = tmp_path / "vault-key"
+    vault_key_file.write_text("v" * 64)
     settings = DeidSettings(
         pseudonym_key_file=key_file,
+        vault_key_file=vault_key_file,
         database_url=f"sqlite:///{tmp_path / 'deid.db'}",
         data_dir=tmp_path,
         quarantine_retention_s=3600,
@@ -137,15 +142,16 @@ def harness(tmp_path: Path) -> Iterator[Harness]:
     upgrade_to_head(engine, "deid", MIGRATIONS_DIR)
     store, publisher, tools = MemoryStore(), RecordingPublisher(), CountingTools()
     verifier = FakeVerifier()
+    records = SqlDeidRecords(engine, AesGcmVaultCipher(settings.vault_keys()))
     workflow = DeidWorkflow(
         settings=settings,
         store=store,
-        records=SqlDeidRecords(engine),
+        records=records,
         slides=tools,
         decisions=DecisionPublisher(publisher, verifier, EVENT_ID_NAMESPACE),
         key=settings.pseudonym_key(),
     )
-    yield Harness(workflow, store, publisher, verifier, tools, engine, settings)
+    yield Harness(workflow, records, store, publisher, verifier, tools, engine, settings)
     engine.dispose()
 
 
@@ -195,13 +201,23 @@ async def test_planted_svs_is_deidentified_recorded_and_published(
     assert hashlib.sha256(output.read_bytes()).hexdigest() == artefact.sha256
     assert scan_bytes_for_tokens(output, list(TOKENS.values())) == []
 
-    # Names, never values, in the audit trail; the vault holds the mapping.
+    # Names, never values, in the audit trail; the vault holds the mapping, encrypted: the
+    # stored columns show no identifier, and the vault key gives each back.
     with Session(harness.engine) as session:
         audit = session.exec(select(AuditRow)).one()
-        vault = session.exec(select(VaultRow)).all()
     audit_text = audit.model_dump_json()
     assert not [token for token in TOKENS.values() if token.lower() in audit_text.lower()]
-    assert {(row.role, row.original_id, row.pseudonym) for row in vault} == {
+    with harness.engine.connect() as connection:
+        stored_vault = connection.execute(text("SELECT * FROM deid_pseudonym_vault")).all()
+    assert len(stored_vault) == 3
+    stored_text = repr(stored_vault).lower()
+    assert not [token for token in TOKENS.values() if token.lower() in stored_text]
+    originals = {
+        (entry.role, entry.original_id, entry.pseudonym)
+        for pseudonym in deid.pseudonyms.values()
+        for entry in harness.records.originals_of(TENANT, pseudonym)
+    }
+    assert originals == {
         (role, original, deid.pseudonyms[role])
         for role, original in (
             ("case", TOKENS["accession"]),

@@ -2,10 +2,12 @@
 
 Generated once per checkout under ``.local/secrets/`` with mode 0600 and kept: the deid
 pseudonym key must stay the same across restarts, or the same identifier would get a new
-pseudonym (rotation is a deliberate act: a new file and a new key version); the models API
-tokens (the developer's, and the catalog's ``models:embed`` one) stay valid for the demo and
-the tests across restarts; the tusd hooks secret is shared by tusd (in its hook URL) and the
-upload service (by path), which must agree across restarts of either.
+pseudonym (rotation is a deliberate act: a new file and a new key version; deid refuses to
+start on other bytes under a recorded version); the deid vault key, a separate secret that
+encrypts the vault's original identifiers, must stay too, or the vault could not be read; the
+models API tokens (the developer's, and the catalog's ``models:embed`` one) stay valid for the
+demo and the tests across restarts; the tusd hooks secret is shared by tusd (in its hook URL)
+and the upload service (by path), which must agree across restarts of either.
 """
 
 from __future__ import annotations
@@ -21,8 +23,11 @@ from slidestream_contracts.tokens import token_sha256
 
 SECRETS_DIR_NAME = "secrets"
 DEID_PSEUDONYM_KEY_NAME = "deid-pseudonym-key"
+DEID_VAULT_KEY_NAME = "deid-vault-key"
 PSEUDONYM_KEY_RANDOM_BYTES = 32
 """256 bits, the HMAC-SHA256 output size (RFC 2104 §3); written hex-encoded (64 bytes)."""
+VAULT_KEY_RANDOM_BYTES = 32
+"""256 bits, an AES-256 key's strength (deid derives the AES key from the file with HKDF)."""
 
 MODELS_TOKEN_NAME: Final = "models-token"  # noqa: S105 - a file name, not a secret
 """The plain bearer token of the models API (stack.env names its path: ``MODELS_TOKEN_FILE``)."""
@@ -71,6 +76,11 @@ def read_secret(path: Path) -> str:
 def deid_pseudonym_key_file(local: Path) -> Path:
     """The deid service's pseudonym key file, created on first use."""
     return ensure_secret_file(secrets_dir(local) / DEID_PSEUDONYM_KEY_NAME)
+
+
+def deid_vault_key_file(local: Path) -> Path:
+    """The deid service's vault key file (never the pseudonym key), created on first use."""
+    return ensure_secret_file(secrets_dir(local) / DEID_VAULT_KEY_NAME, VAULT_KEY_RANDOM_BYTES)
 
 
 def models_token_file(local: Path) -> Path:

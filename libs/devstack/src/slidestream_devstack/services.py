@@ -26,6 +26,7 @@ from slidestream_devstack.ports import (
 from slidestream_devstack.readiness import http_ok
 from slidestream_devstack.secret_files import (
     deid_pseudonym_key_file,
+    deid_vault_key_file,
     embed_token_file,
     inference_api_tokens_file,
     models_token_file,
@@ -138,12 +139,15 @@ class DeidServicePart(ServicePart):
 
     def prepare(self, ctx: StackContext) -> None:
         deid_pseudonym_key_file(ctx.paths.local)
+        deid_vault_key_file(ctx.paths.local)
 
     def extra_env(self, ctx: StackContext) -> dict[str, str]:
-        # The path only: the key itself never enters an environment (or stack.env).
+        # The paths only: the keys themselves never enter an environment (or stack.env).
         return {
             "PSEUDONYM_KEY_FILE": str(deid_pseudonym_key_file(ctx.paths.local)),
             "PSEUDONYM_KEY_VERSION": "1",
+            "VAULT_KEY_FILE": str(deid_vault_key_file(ctx.paths.local)),
+            "VAULT_KEY_ID": "1",
         }
 
 

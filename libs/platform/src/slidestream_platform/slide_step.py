@@ -29,7 +29,7 @@ from sqlalchemy import Engine
 from slidestream_contracts.states import Step
 from slidestream_contracts.topics import Topic
 from slidestream_platform.broker import ServiceBus, make_bus
-from slidestream_platform.checks import prepare_storage, storage_checks
+from slidestream_platform.checks import AsyncHook, prepare_storage, storage_checks
 from slidestream_platform.db import make_engine
 from slidestream_platform.decisions import DecisionColumns, DecisionPublisher, SqlDecisionRecords
 from slidestream_platform.errors import PoisonError
@@ -81,6 +81,7 @@ class SlideStep:
         migrations_dir: Path,
         buckets: Sequence[str],
         periodic_jobs: Sequence[PeriodicJob] = (),
+        on_startup: Sequence[AsyncHook] = (),
         also_consumes: Sequence[tuple[Topic, Handler]] = (),
         projects: Sequence[tuple[Topic, Handler]] = (),
         routers: Sequence[APIRouter] = (),
@@ -92,7 +93,9 @@ class SlideStep:
         group and under the same delivery policy (a failure there is ``failed:<step>`` too);
         ``projects``: topics the step only records facts from (another step's events): a message
         it cannot process there is dead-lettered without a ``failed:<step>`` status;
-        ``routers``: the service's own HTTP API beside ``/healthz``, ``/readyz``, ``/metrics``."""
+        ``routers``: the service's own HTTP API beside ``/healthz``, ``/readyz``, ``/metrics``;
+        ``on_startup``: the step's own checks, run after the migrations and before the consumer
+        starts (one that raises stops the start: deid's key fingerprints)."""
         self.bus.broker.context.set_global("workflow", workflow)
         for topic, topic_handler in ((consumes, handler), *also_consumes):
             self.bus.subscribe(topic, topic_handler)
@@ -103,7 +106,10 @@ class SlideStep:
             self.bus,
             readiness_checks=storage_checks(self.engine, self.store, buckets),
             routers=routers,
-            on_startup=[prepare_storage(self.engine, service, migrations_dir, self.store, buckets)],
+            on_startup=[
+                prepare_storage(self.engine, service, migrations_dir, self.store, buckets),
+                *on_startup,
+            ],
             periodic_jobs=periodic_jobs,
         )
 

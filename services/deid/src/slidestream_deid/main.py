@@ -10,8 +10,11 @@ from fastapi import FastAPI
 from slidestream_contracts.states import Step
 from slidestream_contracts.topics import Topic
 from slidestream_deid import handlers
+from slidestream_deid.adapters.key_records import SqlKeyRecords
 from slidestream_deid.adapters.repository import SqlDeidRecords
 from slidestream_deid.adapters.slides import WsiSlideTools
+from slidestream_deid.adapters.vault_cipher import AesGcmVaultCipher
+from slidestream_deid.key_guard import KeyGuard
 from slidestream_deid.settings import DeidSettings
 from slidestream_deid.workflow import EVENT_ID_NAMESPACE, DeidWorkflow
 from slidestream_platform.service import PeriodicJob, run_service
@@ -22,11 +25,14 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 def create_app(settings: DeidSettings) -> FastAPI:
     key = settings.pseudonym_key()  # fail at start, not at the first slide
+    vault_keys = settings.vault_keys()
     step = SlideStep.wire(settings, step=Step.DEID, namespace=EVENT_ID_NAMESPACE)
+    records = SqlDeidRecords(step.engine, AesGcmVaultCipher(vault_keys))
+    guard = KeyGuard(key, vault_keys, SqlKeyRecords(step.engine), records)
     workflow = DeidWorkflow(
         settings=settings,
         store=step.store,
-        records=SqlDeidRecords(step.engine),
+        records=records,
         slides=WsiSlideTools(),
         decisions=step.decisions,
         key=key,
@@ -41,6 +47,7 @@ def create_app(settings: DeidSettings) -> FastAPI:
         migrations_dir=MIGRATIONS_DIR,
         buckets=[settings.quarantine_bucket, settings.deidentified_bucket],
         periodic_jobs=[sweep],
+        on_startup=[guard.at_start],  # the key fingerprints, after the migrations
     )
 
 

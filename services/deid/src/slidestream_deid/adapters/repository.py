@@ -2,7 +2,9 @@
 decision records), audit entries, the pseudonym vault and the quarantine retention schedule.
 
 Every write is insert-if-absent inside one transaction, so a redelivered or concurrently
-processed event leaves exactly one row of each kind.
+processed event leaves exactly one row of each kind. Vault originals are encrypted on the way
+in (:class:`~slidestream_deid.adapters.vault_cipher.VaultCipher`) and found by pseudonym, never
+by their plaintext; the slide path never decrypts.
 """
 
 from __future__ import annotations
@@ -12,11 +14,12 @@ from datetime import datetime
 from typing import Protocol
 from uuid import UUID
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, or_
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, func, select
 
 from slidestream_deid.adapters.tables import AuditRow, ProcessedRow, RetentionRow, VaultRow
+from slidestream_deid.adapters.vault_cipher import Sealed, VaultCipher, vault_context
 from slidestream_deid.domain.pseudonyms import VaultEntry
 from slidestream_platform.db import session_scope
 from slidestream_platform.decisions import (
@@ -44,8 +47,9 @@ class DeidRecords(DecisionRecords[ProcessedRow], Protocol):
 
 
 class SqlDeidRecords(SqlDecisionRecords[ProcessedRow]):
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, cipher: VaultCipher) -> None:
         super().__init__(engine, ProcessedRow)
+        self._cipher = cipher
 
     def outcome_rows(
         self,
@@ -70,20 +74,21 @@ class SqlDeidRecords(SqlDecisionRecords[ProcessedRow]):
 
         return add
 
-    @staticmethod
-    def _add_vault_entry(session: Session, entry: VaultEntry) -> None:
-        query = select(VaultRow).where(
+    def _add_vault_entry(self, session: Session, entry: VaultEntry) -> None:
+        query = select(VaultRow.id).where(
             VaultRow.tenant == entry.tenant,
             VaultRow.role == entry.role,
-            VaultRow.original_id == entry.original_id,
-            VaultRow.key_version == entry.key_version,
+            VaultRow.pseudonym == entry.pseudonym,
         )
         if session.exec(query).first() is None:
+            context = vault_context(entry.tenant, entry.role, entry.pseudonym)
+            sealed = self._cipher.seal(entry.original_id, context)
             session.add(
                 VaultRow(
                     tenant=entry.tenant,
                     role=entry.role,
-                    original_id=entry.original_id,
+                    original_sealed=sealed.blob,
+                    vault_key_id=sealed.key_id,
                     key_version=entry.key_version,
                     pseudonym=entry.pseudonym,
                 )
@@ -124,12 +129,68 @@ class SqlDeidRecords(SqlDecisionRecords[ProcessedRow]):
     # -- re-identification (authorised operators only; not exposed over HTTP) ----------------
 
     def originals_of(self, tenant: str, pseudonym: str) -> list[VaultEntry]:
-        """The original identifier(s) behind a pseudonym of any key version."""
+        """The original identifier(s) behind a pseudonym of any key version (raises
+        VaultCipherError when a row's vault key is not configured here)."""
         with Session(self._engine) as session:
             query = select(VaultRow).where(
                 VaultRow.tenant == tenant, VaultRow.pseudonym == pseudonym
             )
             return [
-                VaultEntry(row.tenant, row.role, row.original_id, row.key_version, row.pseudonym)
+                VaultEntry(
+                    row.tenant, row.role, self._original(row), row.key_version, row.pseudonym
+                )
                 for row in session.exec(query)
             ]
+
+    def _original(self, row: VaultRow) -> str:
+        if row.vault_key_id is None or row.original_sealed is None:
+            if row.original_id is None:
+                raise ValueError(f"vault row {row.id} holds no original")
+            return row.original_id  # written before encryption, not sealed yet
+        context = vault_context(row.tenant, row.role, row.pseudonym)
+        return self._cipher.open(Sealed(row.vault_key_id, row.original_sealed), context)
+
+    # -- vault key rotation ----------------------------------------------------------------------
+
+    def vault_rows_by_key(self) -> dict[int | None, int]:
+        """How many vault rows each vault key id sealed (``None``: plaintext, not sealed yet)."""
+        with Session(self._engine) as session:
+            query = select(VaultRow.vault_key_id, func.count()).group_by(col(VaultRow.vault_key_id))
+            return {key_id: int(count) for key_id, count in session.exec(query)}
+
+    def reseal_vault(self, batch_rows: int) -> int:
+        """Encrypt under the current vault key every row that is plaintext or sealed under
+        another configured key, ``batch_rows`` per transaction; returns how many. Rows under a
+        key this replica does not have are left as they are. Concurrent replicas may seal the
+        same row twice: either result is a valid seal of the same original."""
+        retired = [
+            key_id
+            for key_id in self.vault_rows_by_key()
+            if key_id is not None
+            and key_id != self._cipher.current_id
+            and self._cipher.knows(key_id)
+        ]
+        condition = or_(
+            col(VaultRow.vault_key_id).is_(None), col(VaultRow.vault_key_id).in_(retired)
+        )
+        resealed, after_id = 0, 0
+        while True:
+            with session_scope(self._engine) as session:
+                query = (
+                    select(VaultRow)
+                    .where(condition, col(VaultRow.id) > after_id)
+                    .order_by(col(VaultRow.id))
+                    .limit(batch_rows)
+                )
+                rows = list(session.exec(query))
+                for row in rows:
+                    original = self._original(row)
+                    context = vault_context(row.tenant, row.role, row.pseudonym)
+                    sealed = self._cipher.seal(original, context)
+                    row.original_sealed, row.vault_key_id = sealed.blob, sealed.key_id
+                    row.original_id = None
+                    session.add(row)
+            if not rows:
+                return resealed
+            resealed += len(rows)
+            after_id = rows[-1].id or after_id

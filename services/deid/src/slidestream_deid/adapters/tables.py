@@ -1,7 +1,9 @@
 """The deid service's tables (its own metadata: no other service reads or writes them).
 
 ``deid_pseudonym_vault`` is the only place in the platform that maps original identifiers to
-pseudonyms: treat the schema like the quarantine bucket (patient data, restricted access).
+pseudonyms: treat the schema like the quarantine bucket (patient data, restricted access). The
+originals in it are encrypted (:mod:`slidestream_deid.adapters.vault_cipher`), so a copy of the
+database alone — a backup, a replica, a dump — does not re-identify anyone without the vault key.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from uuid import UUID
 
-from sqlalchemy import BigInteger, DateTime, UniqueConstraint
+from sqlalchemy import BigInteger, DateTime, LargeBinary, UniqueConstraint
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
@@ -70,20 +72,40 @@ class AuditRow(DeidTable, table=True):
 
 
 class VaultRow(DeidTable, table=True):
-    """Original identifier → pseudonym, per key version (rotation adds rows, never rewrites)."""
+    """Original identifier → pseudonym, per key version (rotation adds rows, never rewrites).
+
+    The original is stored encrypted (``original_sealed``, under vault key ``vault_key_id``).
+    Encryption is randomised, so rows are found by their pseudonym, which is the keyed digest of
+    (tenant, role, original) under its key version: one row per identifier and version.
+    ``original_id`` is the plaintext of rows written before encryption, emptied (sealed) by the
+    first start that has a vault key; no new row fills it."""
 
     __tablename__ = "deid_pseudonym_vault"
     __table_args__ = (
-        UniqueConstraint("tenant", "role", "original_id", "key_version", name="uq_deid_vault_id"),
+        UniqueConstraint("tenant", "role", "pseudonym", name="uq_deid_vault_pseudonym"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
     tenant: str = Field(max_length=63)
     role: str = Field(max_length=32)
-    original_id: str = Field(max_length=256)
+    original_id: str | None = Field(default=None, max_length=256)
+    original_sealed: bytes | None = Field(default=None, sa_type=LargeBinary)
+    vault_key_id: int | None = Field(default=None, index=True)
     key_version: int
     pseudonym: str = Field(index=True, max_length=64)
     created_at: datetime = Field(default_factory=utc_now, sa_type=DateTime(timezone=True))
+
+
+class KeyFingerprintRow(DeidTable, table=True):
+    """The fingerprint of each key version ever used (:mod:`slidestream_deid.domain.keys`),
+    recorded by the first start with that version and compared by every later one."""
+
+    __tablename__ = "deid_key_fingerprint"
+
+    purpose: str = Field(primary_key=True, max_length=16)
+    key_version: int = Field(primary_key=True)
+    fingerprint: str = Field(max_length=64)
+    recorded_at: datetime = Field(default_factory=utc_now, sa_type=DateTime(timezone=True))
 
 
 class RetentionRow(DeidTable, table=True):
