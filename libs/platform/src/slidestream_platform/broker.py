@@ -27,11 +27,15 @@ from slidestream_contracts.envelope import Envelope, dead_letter_envelope, envel
 from slidestream_contracts.events import DeadLetterRecordV1, SlideEvent, SlideStatusV1
 from slidestream_contracts.states import Step
 from slidestream_contracts.topics import Topic, dead_letter_topic
+from slidestream_platform.attempts import AttemptLedger, MemoryAttempts
 from slidestream_platform.delivery import DeliveryPolicy, RetryPolicy
 from slidestream_platform.metrics import ServiceMetrics
+from slidestream_platform.outages import Outages
 from slidestream_platform.settings import ServiceSettings
 
 PRODUCER_LINGER_MS = 5
+OUTAGE_GRACE_S = 60.0
+"""How long a failing call may take (connect timeouts, the SDK's own retries)."""
 """Small batching window: events are tiny and latency matters more than throughput."""
 
 
@@ -116,8 +120,11 @@ def make_bus(
     step: Step | None,
     tracer_provider: TracerProvider,
     metrics: ServiceMetrics | None = None,
+    attempts: AttemptLedger | None = None,
 ) -> ServiceBus:
-    """The broker, publisher and delivery policy of a service."""
+    """The broker, publisher and delivery policy of a service. ``attempts``: where failed
+    deliveries are counted, the service's own table (``SqlDeliveryAttempts``) so that a message
+    that kills the process is still dead-lettered; in memory when not given (tests, tools)."""
     metrics = metrics or ServiceMetrics()
     delivery = DeliveryPolicy(
         service=settings.service_name,
@@ -128,6 +135,10 @@ def make_bus(
             backoff_max_s=settings.kafka_retry_backoff_max_s,
         ),
         metrics=metrics,
+        attempts=attempts or MemoryAttempts(),
+        # A waiting delivery meets its outage again at least every backoff cap (plus the time
+        # the failing call takes); one missed round is no reason to call the dependency back.
+        outages=Outages(stale_after_s=2 * settings.kafka_retry_backoff_max_s + OUTAGE_GRACE_S),
     )
     broker = KafkaBroker(
         settings.kafka_bootstrap,

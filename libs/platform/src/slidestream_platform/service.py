@@ -1,8 +1,9 @@
 """The process shape every service shares: an ASGI app with the broker in its lifespan.
 
 * ``GET /healthz`` — liveness: the process serves HTTP (Kubernetes restarts it otherwise);
-* ``GET /readyz`` — readiness: Kafka answers and every check the service registered (object store,
-  database, Triton...) passes; 503 with the failing check names otherwise;
+* ``GET /readyz`` — readiness: Kafka answers, every check the service registered (object store,
+  database, Triton...) passes and no consumed message waits for a dependency that is down
+  (:mod:`slidestream_platform.outages`); 503 with the failing names otherwise;
 * ``GET /metrics`` — Prometheus exposition of the service's registry.
 
 Graceful shutdown: on SIGTERM uvicorn stops accepting requests and runs the lifespan exit, which
@@ -107,6 +108,9 @@ def service_app(
                 await asyncio.wait_for(check(), timeout=READINESS_TIMEOUT_S)
             except Exception as error:  # a failing check is reported, not raised
                 failures[name] = type(error).__name__
+        # What a waiting delivery met is down even where a probe passes (a full bucket answers).
+        for name, detail in bus.delivery.outages.current().items():
+            failures.setdefault(name, detail)
         bus.metrics.ready.set(0 if failures else 1)
         status = 503 if failures else 200
         return JSONResponse({"ready": not failures, "failures": failures}, status_code=status)

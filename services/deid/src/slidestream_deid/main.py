@@ -12,6 +12,7 @@ from slidestream_contracts.topics import Topic
 from slidestream_deid import handlers
 from slidestream_deid.adapters.repository import SqlDeidRecords
 from slidestream_deid.adapters.slides import WsiSlideTools
+from slidestream_deid.adapters.tables import DeliveryAttemptRow
 from slidestream_deid.settings import DeidSettings
 from slidestream_deid.workflow import EVENT_ID_NAMESPACE, DeidWorkflow
 from slidestream_platform.service import PeriodicJob, run_service
@@ -22,7 +23,9 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 def create_app(settings: DeidSettings) -> FastAPI:
     key = settings.pseudonym_key()  # fail at start, not at the first slide
-    step = SlideStep.wire(settings, step=Step.DEID, namespace=EVENT_ID_NAMESPACE)
+    step = SlideStep.wire(
+        settings, step=Step.DEID, namespace=EVENT_ID_NAMESPACE, attempts_table=DeliveryAttemptRow
+    )
     workflow = DeidWorkflow(
         settings=settings,
         store=step.store,
@@ -41,6 +44,7 @@ def create_app(settings: DeidSettings) -> FastAPI:
         migrations_dir=MIGRATIONS_DIR,
         buckets=[settings.quarantine_bucket, settings.deidentified_bucket],
         periodic_jobs=[sweep],
+        on_dead_letter=workflow.on_dead_letter,
     )
 
 
