@@ -2,7 +2,8 @@
 
 Covers docs/architecture.md, "Delivery: effectively once": envelope and trace context arrive; a
 poison message lands in the dead-letter topic with its headers; a failing handler's offset is not
-committed until the message is retried to success or durably dead-lettered.
+committed until the message is retried to success or durably dead-lettered; a message that kills
+its consumer process is dead-lettered by the next one instead of killing it too.
 """
 
 from __future__ import annotations
@@ -10,8 +11,12 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import signal
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -37,6 +42,9 @@ from slidestream_platform.telemetry import make_tracer_provider
 pytestmark = pytest.mark.integration
 
 WAIT_S = 60.0
+REPO_ROOT = Path(__file__).resolve().parents[3]
+CRASH_WAIT_S = 90.0
+"""A restarted consumer joins its group only once the killed member's session has expired."""
 
 
 @pytest.fixture(scope="module")
@@ -311,6 +319,46 @@ async def test_crash_during_failure_redelivers_to_the_next_consumer(kafka_bootst
     async with running(second_bus):
         await wait_until(lambda: event.slide_id in received)
     assert received.count(event.slide_id) == 1
+
+
+async def test_a_message_that_kills_its_consumer_is_dead_lettered_by_the_next_one(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    max_attempts = 2
+    group = f"test-{uuid4().hex[:12]}"
+    event = uploaded_event()
+    provider = make_tracer_provider("test", otlp_endpoint=None)
+    producer = make_bus(settings_for(kafka_bootstrap), step=Step.DEID, tracer_provider=provider)
+    async with running(producer):
+        await producer.publisher.publish(event)
+    argv = [
+        *(sys.executable, "-m", "tests.support.crashing_consumer", kafka_bootstrap, group),
+        *(str(tmp_path / "deid.db"), str(event.slide_id), str(max_attempts)),
+    ]
+
+    def start() -> subprocess.Popen[bytes]:
+        log = (tmp_path / "consumer.log").open("ab")
+        return subprocess.Popen(argv, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT)
+
+    for _run in range(max_attempts):  # each process is killed by the message
+        process = start()
+        returncode = await asyncio.to_thread(process.wait, CRASH_WAIT_S)
+        assert returncode == -signal.SIGKILL, (tmp_path / "consumer.log").read_text()
+    survivor = start()
+    try:
+        [dead] = await read_records(
+            kafka_bootstrap,
+            dead_letter_topic("deid"),
+            match=lambda r: r.key == str(event.slide_id).encode(),
+            timeout_s=CRASH_WAIT_S,
+        )
+        assert survivor.poll() is None  # it did not run the handler again
+    finally:
+        survivor.terminate()
+        await asyncio.to_thread(survivor.wait, 30)
+    record = DeadLetterRecordV1.model_validate_json(dead.value)
+    assert (record.error_reason, record.attempts) == ("crash-loop", max_attempts)
+    assert record.error_class == "slidestream_platform.errors.CrashLoopError"
 
 
 async def _offset_of(bootstrap: str, event: SlideUploadedV1) -> int:

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
+import shutil
+import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -16,6 +19,7 @@ from typing import Any, BinaryIO
 from uuid import UUID, uuid4
 
 import pytest
+from faststream.exceptions import AckMessage
 from sqlalchemy import Engine, func, text
 from sqlmodel import Session, select
 
@@ -27,7 +31,7 @@ from slidestream_contracts.events import (
     SlideStatusV1,
     SlideUploadedV1,
 )
-from slidestream_contracts.states import SlideState
+from slidestream_contracts.states import SlideState, Step
 from slidestream_deid.adapters.repository import SqlDeidRecords
 from slidestream_deid.adapters.slides import WsiSlideTools
 from slidestream_deid.adapters.tables import AuditRow, ProcessedRow, RetentionRow, VaultRow
@@ -38,7 +42,9 @@ from slidestream_deid.settings import DeidSettings
 from slidestream_deid.workflow import EVENT_ID_NAMESPACE, DeidWorkflow
 from slidestream_platform.db import make_engine, upgrade_to_head
 from slidestream_platform.decisions import DecisionPublisher
-from slidestream_platform.errors import RetryableError
+from slidestream_platform.delivery import DeliveryPolicy, RetryPolicy
+from slidestream_platform.errors import CrashLoopError, RetryableError, ScratchSpaceError
+from slidestream_platform.metrics import ServiceMetrics
 from slidestream_platform.objectstore.ranged import RANGE_BLOCK_BYTES
 from slidestream_samples import TOKENS, make_svs
 from slidestream_samples.aperio import APERIO_SCANNER_MODEL, write_svs
@@ -47,6 +53,7 @@ from slidestream_wsi.errors import CorruptSlideError
 from slidestream_wsi.pseudonyms import pseudonym
 from slidestream_wsi.scan import scan_bytes_for_tokens
 from slidestream_wsi.source import SlideSource
+from tests.support.delivery import CountingSleep, RecordingSink, consumed
 from tests.support.fakes import FakeVerifier, MemoryStore, RecordingPublisher
 
 TENANT = "acme"
@@ -311,6 +318,27 @@ async def test_identifier_in_a_kept_metadata_field_is_rejected(
     assert "metadata:slide.svs:" in rejected.detail
 
 
+def dead_letters_through(harness: Harness) -> tuple[DeliveryPolicy, RecordingSink]:
+    """The delivery middleware as deid's main wires it: the workflow's dead-letter hook."""
+    sink = RecordingSink()
+    policy = DeliveryPolicy(
+        service="deid",
+        step=Step.DEID,
+        retry=RetryPolicy(max_attempts=2, backoff_initial_s=1.0, backoff_max_s=1.0),
+        metrics=ServiceMetrics(),
+        sink=sink,  # type: ignore[arg-type]
+        sleep=CountingSleep(),
+        dead_letter_hooks=[harness.workflow.on_dead_letter],
+    )
+    return policy, sink
+
+
+def retained_keys(harness: Harness, slide_id: UUID) -> list[str]:
+    with Session(harness.engine) as session:
+        row = session.get(RetentionRow, slide_id)
+    return [] if row is None else list(json.loads(row.keys_json))
+
+
 async def test_corrupt_slide_is_poison_and_its_original_is_scheduled_for_deletion(
     harness: Harness, planted_svs: Path, tmp_path: Path
 ) -> None:
@@ -320,7 +348,103 @@ async def test_corrupt_slide_is_poison_and_its_original_is_scheduled_for_deletio
     assert raised.value.reason in {"truncated-slide", "corrupt-slide"}
     assert harness.publisher.sent == []
     assert harness.count(ProcessedRow) == 0
+
+    policy, sink = dead_letters_through(harness)
+    message = consumed(body=event.model_dump_json().encode())
+    with pytest.raises(AckMessage):
+        await policy.handle_failure(message, raised.value)
+    assert len(sink.dead_letters) == 1
+    assert retained_keys(harness, event.slide_id) == [
+        event.original.key,
+        f"{event.original.key}.info",
+        event.manifest.key if event.manifest else "",
+    ]
+
+
+async def test_a_slide_dead_lettered_after_its_retries_leaves_quarantine_too(
+    harness: Harness, planted_svs: Path
+) -> None:
+    event = harness.upload(planted_svs)
+    policy, sink = dead_letters_through(harness)
+    message = consumed(body=event.model_dump_json().encode())
+    changing = RetryableError("the original changed while it was being read")
+    with pytest.raises(RetryableError):
+        await policy.handle_failure(message, changing)
+    assert harness.count(RetentionRow) == 0  # not while it is retried
+    with pytest.raises(AckMessage):
+        await policy.handle_failure(message, changing)
+    assert [r.error_reason for r in sink.dead_letters] == ["transient"]
     assert harness.count(RetentionRow, event.slide_id) == 1
+
+    with Session(harness.engine) as session:  # due: the sweep deletes it like any other
+        row = session.get(RetentionRow, event.slide_id)
+        assert row is not None
+        row.delete_after = row.delete_after.replace(year=2000)
+        session.add(row)
+        session.commit()
+    await harness.workflow.sweep_retention()
+    assert not [key for (bucket, key) in harness.store.objects if bucket == "quarantine"]
+
+
+async def test_an_undecodable_message_keeps_the_retention_of_the_slide_it_names(
+    harness: Harness, planted_svs: Path
+) -> None:
+    event = harness.upload(planted_svs)
+    policy, _sink = dead_letters_through(harness)
+    garbled = json.dumps({"slide_id": str(event.slide_id), "tenant": TENANT, "original": 3})
+    message = consumed(slide_id=event.slide_id, body=garbled.encode())
+    with pytest.raises(AckMessage):
+        await policy.handle_failure(message, CrashLoopError("killed"))
+    prefix = f"{TENANT}/{event.slide_id}"
+    assert retained_keys(harness, event.slide_id) == [
+        f"{prefix}/original",
+        f"{prefix}/original.info",
+        f"{prefix}/manifest.json",
+    ]
+
+    nameless = consumed(slide_id=uuid4(), body=b"not json")
+    with pytest.raises(AckMessage):  # dead-lettered all the same; nothing to schedule
+        await policy.handle_failure(nameless, CrashLoopError("killed"))
+    assert harness.count(RetentionRow) == 1
+
+
+async def test_a_zip_is_downloaded_only_when_scratch_holds_it_inflated(
+    harness: Harness, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    member_bytes = 1024 * 1024
+    archive = tmp_path / "series.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zipped:
+        zipped.writestr("series/1.dcm", random.Random(1).randbytes(member_bytes))
+    uploaded = harness.upload(archive, manifest=None)
+    size_bytes = uploaded.original.size_bytes
+    # Room for the zip and an output of its size, not for its members beside them.
+    free_bytes = 2 * size_bytes + member_bytes // 2
+
+    def usage(_path: object) -> shutil._ntuple_diskusage:
+        return shutil._ntuple_diskusage(100 * member_bytes, 0, free_bytes)
+
+    monkeypatch.setattr(shutil, "disk_usage", usage)
+    whole_reads: list[str] = []
+    open_stream = harness.store.open_stream
+
+    def recording(bucket: str, key: str, *, offset: int = 0, length: int | None = None) -> Any:
+        if key == uploaded.original.key and length == size_bytes:
+            whole_reads.append(key)
+        return open_stream(bucket, key, offset=offset, length=length)
+
+    monkeypatch.setattr(harness.store, "open_stream", recording)
+
+    zipped_event = uploaded.model_copy(update={"container_format": SlideFormat.ZIP})
+    with pytest.raises(ScratchSpaceError) as raised:
+        await harness.workflow.on_uploaded(zipped_event)
+    assert f"slide {uploaded.slide_id} needs" in str(raised.value)
+    assert whole_reads == []  # sized from its central directory, never downloaded
+
+    # The same bytes announced as one DICOM file need only twice their size: downloaded.
+    single = uploaded.model_copy(update={"container_format": SlideFormat.DICOM})
+    with pytest.raises(DeidPoisonError):  # random bytes are no DICOM series
+        await harness.workflow.on_uploaded(single)
+    assert whole_reads == [uploaded.original.key]
 
 
 async def test_not_a_slide_and_wrong_checksum_and_foreign_bucket_are_poison(

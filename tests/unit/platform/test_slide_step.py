@@ -3,12 +3,16 @@ step uses."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
 
-from slidestream_platform.errors import PoisonError
-from slidestream_platform.slide_step import poison_on, scratch_directory
+from slidestream_platform.delivery import disposition
+from slidestream_platform.errors import PoisonError, ScratchSpaceError, ScratchTooSmallError
+from slidestream_platform.slide_step import poison_on, require_scratch_space, scratch_directory
+
+GIB = 1024**3
 
 
 class StepPoisonError(PoisonError):
@@ -42,3 +46,40 @@ def test_an_error_without_a_reason_takes_the_poisons_and_others_pass_through() -
     assert caught.value.reason == "invalid-slide"
     with pytest.raises(KeyError), poison_on(ValueError, StepPoisonError):
         raise KeyError("a bug stays a bug")
+
+
+@pytest.fixture
+def volume(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 10 GiB scratch volume with 3 GiB free."""
+
+    def usage(_path: object) -> shutil._ntuple_diskusage:
+        return shutil._ntuple_diskusage(total=10 * GIB, used=7 * GIB, free=3 * GIB)
+
+    monkeypatch.setattr(shutil, "disk_usage", usage)
+
+
+@pytest.mark.usefixtures("volume")
+def test_work_that_fits_the_free_space_goes_ahead(tmp_path: Path) -> None:
+    require_scratch_space(tmp_path, 3 * GIB, what="the slide")
+
+
+@pytest.mark.usefixtures("volume")
+def test_work_larger_than_the_free_space_waits_and_names_the_sizes(tmp_path: Path) -> None:
+    with pytest.raises(ScratchSpaceError) as raised:
+        require_scratch_space(tmp_path, 4 * GIB, what="the zip and its series")
+    assert str(raised.value) == (
+        f"the zip and its series needs 4.00 GiB of scratch space in {tmp_path}; "
+        "3.00 GiB of 10.00 GiB are free"
+    )
+    verdict = disposition(raised.value)
+    assert (verdict.dead_letter_now, verdict.dependency) == (False, "scratch")
+
+
+@pytest.mark.usefixtures("volume")
+def test_work_larger_than_the_whole_volume_is_retried_then_dead_lettered(tmp_path: Path) -> None:
+    with pytest.raises(ScratchTooSmallError) as raised:
+        require_scratch_space(tmp_path, 11 * GIB, what="the slide")
+    assert "the whole volume is 10.00 GiB" in str(raised.value)
+    verdict = disposition(raised.value)
+    assert (verdict.dead_letter_now, verdict.dependency) == (False, None)
+    assert verdict.reason == "scratch-too-small"

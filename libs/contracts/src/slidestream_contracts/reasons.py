@@ -192,6 +192,19 @@ REASONS: Final = MappingProxyType(
         "dependency-down": ReasonText(
             "A server the platform needs did not answer; the slide waits for it.", _PLATFORM_FAULT
         ),
+        "scratch-full": ReasonText(
+            "The platform's working space is full for now; the slide waits for space.",
+            _RETRY_LATER,
+        ),
+        "scratch-too-small": ReasonText(
+            "The slide needs more working space than the platform has for one slide.",
+            _PLATFORM_FAULT,
+        ),
+        "crash-loop": ReasonText(
+            "Processing this slide stopped the platform's service several times (out of memory "
+            "or a crash), so it was set aside.",
+            _PLATFORM_FAULT,
+        ),
         "slide-not-qc-checked": ReasonText(
             "A model run was requested for a slide that has not been through QC.",
             "Request it again once the slide's state is qc_passed or qc_warned.",

@@ -28,12 +28,16 @@ from slidestream_contracts.envelope import Envelope, dead_letter_envelope, envel
 from slidestream_contracts.events import DeadLetterRecordV1, SlideEvent, SlideStatusV1
 from slidestream_contracts.states import Step
 from slidestream_contracts.topics import Topic, dead_letter_topic
+from slidestream_platform.attempts import AttemptLedger, MemoryAttempts
 from slidestream_platform.delivery import DeliveryPolicy, RetryPolicy
 from slidestream_platform.liveness import Clock, ConsumerWatch
 from slidestream_platform.metrics import ServiceMetrics
+from slidestream_platform.outages import Outages
 from slidestream_platform.settings import ServiceSettings
 
 PRODUCER_LINGER_MS = 5
+OUTAGE_GRACE_S = 60.0
+"""How long a failing call may take (connect timeouts, the SDK's own retries)."""
 """Small batching window: events are tiny and latency matters more than throughput."""
 
 
@@ -119,9 +123,12 @@ def make_bus(
     tracer_provider: TracerProvider,
     metrics: ServiceMetrics | None = None,
     clock: Clock = time.monotonic,
+    attempts: AttemptLedger | None = None,
 ) -> ServiceBus:
     """The broker, publisher and delivery policy of a service (``clock``: the liveness
-    watch's, a fake one in tests)."""
+    watch's, a fake one in tests). ``attempts``: where failed deliveries are counted, the
+    service's own table (``SqlDeliveryAttempts``) so that a message that kills the process is
+    still dead-lettered; in memory when not given (tests, tools)."""
     metrics = metrics or ServiceMetrics()
     delivery = DeliveryPolicy(
         service=settings.service_name,
@@ -133,6 +140,10 @@ def make_bus(
         ),
         metrics=metrics,
         watch=ConsumerWatch(stall_after_s=settings.liveness_stall_after_s, clock=clock),
+        attempts=attempts or MemoryAttempts(),
+        # A waiting delivery meets its outage again at least every backoff cap (plus the time
+        # the failing call takes); one missed round is no reason to call the dependency back.
+        outages=Outages(stale_after_s=2 * settings.kafka_retry_backoff_max_s + OUTAGE_GRACE_S),
     )
     broker = KafkaBroker(
         settings.kafka_bootstrap,

@@ -6,8 +6,9 @@
   its group membership polls while it works), so Kubernetes restarts a stuck consumer
   (:mod:`slidestream_platform.liveness`);
 * ``GET /readyz`` — readiness: Kafka answers and every check the service registered (object store,
-  database, Triton...) passes; each dependency's state is listed (``ok`` or why not), 503 when
-  one is not ok;
+  database, Triton...) passes and no consumed message waits for a dependency that is down
+  (:mod:`slidestream_platform.outages`); each dependency's state is listed (``ok`` or why not),
+  503 when one is not ok;
 * ``GET /metrics`` — Prometheus exposition of the service's registry.
 
 A service may also serve routes on an internal port of their own (:class:`InternalRoutes`: tusd's
@@ -152,6 +153,10 @@ def service_app(
         # Concurrently: the probe waits for the slowest dependency, not for their sum.
         states = await asyncio.gather(kafka_state(), *map(_dependency_state, checks.values()))
         dependencies = dict(zip(["kafka", *checks], states, strict=True))
+        # What a waiting delivery met is down even where a probe passes (a full bucket answers).
+        for name, detail in bus.delivery.outages.current().items():
+            if dependencies.get(name, "ok") == "ok":
+                dependencies[name] = detail
         failures = {name: state for name, state in dependencies.items() if state != "ok"}
         bus.metrics.ready.set(0 if failures else 1)
         return JSONResponse(

@@ -75,9 +75,13 @@ class ServiceSettings(BaseSettings):
     kafka_auto_offset_reset: Literal["earliest", "latest"] = "earliest"
     """A new consumer group starts from the beginning: no slide uploaded before it is skipped."""
     kafka_max_attempts: int = Field(default=5, ge=1)
-    """Deliveries of one message before it is dead-lettered (transient faults and bugs)."""
+    """Failed attempts at one message before it is dead-lettered: transient faults, bugs and
+    deliveries that ended with the process (counted in the service's table, so restarts do not
+    reset them). A dependency that is down counts none: the message waits for it."""
     kafka_retry_backoff_initial_s: float = Field(default=0.5, gt=0)
     kafka_retry_backoff_max_s: float = Field(default=30.0, gt=0)
+    """The cap of the exponential backoff, also between the redeliveries of a message that
+    waits for a dependency (below ``kafka_max_poll_interval_s``: the sleep holds the poll)."""
     kafka_max_poll_interval_s: float = Field(default=300.0, gt=0)
     kafka_liveness_margin_s: float = Field(default=60.0, ge=0)
     """``/healthz`` fails once a message has been handled this long past

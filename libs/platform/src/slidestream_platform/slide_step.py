@@ -3,17 +3,20 @@
 A slide step consumes one slide event, does work on the slide's objects in a scratch directory,
 and announces its decision once (:func:`slidestream_platform.decisions.decide_once`):
 
-* :class:`SlideStep`: the adapters its ``main.py`` builds from the settings (tracer, bus,
-  engine, object store, the decision publisher of its event-id namespace), its metrics on the
-  registry ``/metrics`` serves, and :meth:`SlideStep.app`, the app subscribed to the consumed
-  topic with the storage readiness checks and migrations at start;
+* :class:`SlideStep`: the adapters its ``main.py`` builds from the settings (tracer, bus whose
+  failed deliveries are counted in the step's own table, engine, object store, the decision
+  publisher of its event-id namespace), its metrics on the registry ``/metrics`` serves, and
+  :meth:`SlideStep.app`, the app subscribed to the consumed topic with the storage readiness
+  checks and migrations at start;
 * :func:`scratch_directory`: one slide's private directory, removed afterwards;
+  :func:`require_scratch_space`: the room the work needs there, checked before any download;
 * :func:`poison_on`: a library's "this slide can never succeed" errors as the service's
   :class:`~slidestream_platform.errors.PoisonError` (dead letter, ``failed:<step>``).
 """
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -28,11 +31,13 @@ from sqlalchemy import Engine
 
 from slidestream_contracts.states import Step
 from slidestream_contracts.topics import Topic
+from slidestream_platform.attempts import DeliveryAttemptColumns, SqlDeliveryAttempts
 from slidestream_platform.broker import ServiceBus, make_bus
 from slidestream_platform.checks import AsyncHook, prepare_storage, storage_checks
 from slidestream_platform.db import make_engine
 from slidestream_platform.decisions import DecisionColumns, DecisionPublisher, SqlDecisionRecords
-from slidestream_platform.errors import PoisonError
+from slidestream_platform.delivery import DeadLetterHook
+from slidestream_platform.errors import PoisonError, ScratchSpaceError, ScratchTooSmallError
 from slidestream_platform.objectstore.minio_store import MinioObjectStore
 from slidestream_platform.service import PeriodicJob, service_app
 from slidestream_platform.settings import ServiceSettings
@@ -51,15 +56,25 @@ class SlideStep:
     decisions: DecisionPublisher
 
     @classmethod
-    def wire(cls, settings: ServiceSettings, *, step: Step, namespace: UUID) -> SlideStep:
-        """The adapters of a slide step; ``namespace`` is that of its deterministic event ids."""
+    def wire(
+        cls,
+        settings: ServiceSettings,
+        *,
+        step: Step,
+        namespace: UUID,
+        attempts_table: type[DeliveryAttemptColumns],
+    ) -> SlideStep:
+        """The adapters of a slide step; ``namespace`` is that of its deterministic event ids,
+        ``attempts_table`` the step's table of delivery attempts."""
         tracer_provider = make_tracer_provider(
             settings.service_name, otlp_endpoint=settings.otel_exporter_otlp_endpoint
         )
-        bus = make_bus(settings, step=step, tracer_provider=tracer_provider)
+        engine = make_engine(settings.database, settings.service_name)
+        attempts = SqlDeliveryAttempts(engine, attempts_table, settings.consumer_group)
+        bus = make_bus(settings, step=step, tracer_provider=tracer_provider, attempts=attempts)
         return cls(
             bus=bus,
-            engine=make_engine(settings.database, settings.service_name),
+            engine=engine,
             store=MinioObjectStore(settings.object_store),
             decisions=DecisionPublisher.for_bus(bus, namespace),
         )
@@ -85,6 +100,7 @@ class SlideStep:
         also_consumes: Sequence[tuple[Topic, Handler]] = (),
         projects: Sequence[tuple[Topic, Handler]] = (),
         routers: Sequence[APIRouter] = (),
+        on_dead_letter: DeadLetterHook | None = None,
     ) -> FastAPI:
         """The service: ``handler`` on ``consumes`` (``workflow`` injected as FastStream's
         ``Context("workflow")``), ready when its database and ``buckets`` answer.
@@ -95,8 +111,11 @@ class SlideStep:
         it cannot process there is dead-lettered without a ``failed:<step>`` status;
         ``routers``: the service's own HTTP API beside ``/healthz``, ``/readyz``, ``/metrics``;
         ``on_startup``: the step's own checks, run after the migrations and before the consumer
-        starts (one that raises stops the start: deid's key fingerprints)."""
+        starts (one that raises stops the start: deid's key fingerprints);
+        ``on_dead_letter``: runs before any of the step's messages is dead-lettered."""
         self.bus.broker.context.set_global("workflow", workflow)
+        if on_dead_letter is not None:
+            self.bus.delivery.dead_letter_hooks.append(on_dead_letter)
         for topic, topic_handler in ((consumes, handler), *also_consumes):
             self.bus.subscribe(topic, topic_handler)
         for topic, topic_handler in projects:
@@ -123,6 +142,26 @@ def scratch_directory(prefix: str, parent: Path | None) -> Iterator[Path]:
         parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=prefix, dir=parent) as name:
         yield Path(name)
+
+
+def require_scratch_space(directory: Path, needed_bytes: int, *, what: str) -> None:
+    """Raise unless ``directory``'s volume has ``needed_bytes`` free: checked before a download,
+    since a volume that fills mid-work fails late, and the chart sizes the scratch volume
+    (``WORK_DIR``) well below the largest slides.
+
+    Not enough free space now raises :class:`ScratchSpaceError` (the message waits, ``/readyz``
+    reports ``scratch``); more than the whole volume raises :class:`ScratchTooSmallError`
+    (retried, then dead-lettered: no wait makes the volume larger)."""
+    usage = shutil.disk_usage(directory)
+    need = f"{what} needs {_gib(needed_bytes)} of scratch space in {directory}"
+    if needed_bytes > usage.total:
+        raise ScratchTooSmallError(f"{need}; the whole volume is {_gib(usage.total)}")
+    if needed_bytes > usage.free:
+        raise ScratchSpaceError(f"{need}; {_gib(usage.free)} of {_gib(usage.total)} are free")
+
+
+def _gib(size_bytes: int) -> str:
+    return f"{size_bytes / 1024**3:.2f} GiB"
 
 
 @contextmanager

@@ -13,6 +13,7 @@ from slidestream_catalog import api, handlers, search_api, similar_api
 from slidestream_catalog.adapters.crops import PyramidCrops
 from slidestream_catalog.adapters.embedder import HttpEmbedder
 from slidestream_catalog.adapters.embedding_files import StoredEmbeddingFiles
+from slidestream_catalog.adapters.repository import DeliveryAttemptRow
 from slidestream_catalog.adapters.search_reader import SqlSlideSearch
 from slidestream_catalog.adapters.search_store import SqlSearchStore
 from slidestream_catalog.adapters.similar_source import SqlSimilarSource
@@ -22,6 +23,7 @@ from slidestream_catalog.settings import CatalogSettings
 from slidestream_catalog.similar_search import SimilarSearch
 from slidestream_catalog.tenants import TenantResolver
 from slidestream_catalog.vector_indexing import MosaicIndexer
+from slidestream_platform.attempts import SqlDeliveryAttempts
 from slidestream_platform.broker import make_bus
 from slidestream_platform.checks import database_check, prepare_storage
 from slidestream_platform.db import make_engine
@@ -60,8 +62,9 @@ def create_app(settings: CatalogSettings) -> FastAPI:
     tracer_provider = make_tracer_provider(
         settings.service_name, otlp_endpoint=settings.otel_exporter_otlp_endpoint
     )
-    bus = make_bus(settings, step=None, tracer_provider=tracer_provider)
     engine = make_engine(settings.database, settings.service_name)
+    attempts = SqlDeliveryAttempts(engine, DeliveryAttemptRow, settings.consumer_group)
+    bus = make_bus(settings, step=None, tracer_provider=tracer_provider, attempts=attempts)
     projection = SqlSearchStore(engine)
     client = httpx.AsyncClient(timeout=EMBED_TIMEOUT_S)
     similar, indexer = similar_services(settings, engine, client)

@@ -11,7 +11,7 @@ from slidestream_contracts.states import Step
 from slidestream_contracts.topics import Topic
 from slidestream_convert import handlers
 from slidestream_convert.adapters.converter import SlideConverter, WsiConverter
-from slidestream_convert.adapters.tables import ConversionRow
+from slidestream_convert.adapters.tables import ConversionRow, DeliveryAttemptRow
 from slidestream_convert.domain.inputs import EVENT_ID_NAMESPACE
 from slidestream_convert.settings import ConvertSettings
 from slidestream_convert.workflow import ConvertMetrics, ConvertWorkflow
@@ -22,7 +22,9 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 
 def create_app(settings: ConvertSettings, converter: SlideConverter | None = None) -> FastAPI:
-    step = SlideStep.wire(settings, step=Step.CONVERT, namespace=EVENT_ID_NAMESPACE)
+    step = SlideStep.wire(
+        settings, step=Step.CONVERT, namespace=EVENT_ID_NAMESPACE, attempts_table=DeliveryAttemptRow
+    )
     workflow = ConvertWorkflow(
         settings=settings,
         store=step.store,

@@ -5,8 +5,9 @@ Per ``slides.deidentified.v1``:
 1. converted before? (slide id + digest of the de-identified artefacts in
    ``convert_conversions``) → publish only what is not out yet, done;
 2. with the consumer's partitions paused and polled (:mod:`slidestream_platform.membership`, so
-   a conversion longer than ``max.poll.interval.ms`` keeps the group stable): stream the
-   artefacts from ``deidentified`` to scratch (sha256 and size checked), convert with
+   a conversion longer than ``max.poll.interval.ms`` keeps the group stable): check scratch
+   holds :data:`SCRATCH_EXPANSION` times the input, stream the artefacts from
+   ``deidentified`` to scratch (sha256 and size checked), convert with
    :mod:`slidestream_wsi.convert` (lossless copy where possible, pixel proof, conformance gate),
    upload the outputs and the provenance record to ``converted/<tenant>/<slide_id>/…``
    (deterministic keys: a redo overwrites);
@@ -63,7 +64,11 @@ from slidestream_platform.errors import PoisonError
 from slidestream_platform.membership import PausableConsumer, keep_group_membership
 from slidestream_platform.objectstore.downloads import download_verified
 from slidestream_platform.objectstore.port import ObjectStore
-from slidestream_platform.slide_step import poison_on, scratch_directory
+from slidestream_platform.slide_step import (
+    poison_on,
+    require_scratch_space,
+    scratch_directory,
+)
 from slidestream_wsi.convert import ConversionOptions, ConversionResult, DicomIdentity
 from slidestream_wsi.errors import SlideError
 
@@ -71,6 +76,9 @@ logger = logging.getLogger(__name__)
 
 PROGRESS_LOG_EVERY_S = 10.0
 """A long conversion logs its progress this often (tiles done / total)."""
+SCRATCH_EXPANSION = 3.0
+"""Scratch a conversion takes per byte of input: the input, then up to two outputs (DICOM WSI
+and pyramidal TIFF) of about its size each (the chart sizes the volume for three slides)."""
 
 
 class ConvertPoisonError(PoisonError):
@@ -167,6 +175,9 @@ class ConvertWorkflow:
     def convert(self, event: SlideDeidentifiedV1, digest: str) -> Converted:
         started = time.perf_counter()
         with scratch_directory(f"convert-{event.slide_id}-", self._settings.work_dir) as scratch:
+            input_bytes = sum(ref.size_bytes for ref in event.artefacts)
+            needed_bytes = int(SCRATCH_EXPANSION * input_bytes)
+            require_scratch_space(scratch, needed_bytes, what=f"slide {event.slide_id}")
             sources = [
                 self._download(ref, scratch / "in" / source_file_name(ref.key, index))
                 for index, ref in enumerate(event.artefacts)

@@ -13,6 +13,7 @@ from slidestream_deid import handlers
 from slidestream_deid.adapters.key_records import SqlKeyRecords
 from slidestream_deid.adapters.repository import SqlDeidRecords
 from slidestream_deid.adapters.slides import WsiSlideTools
+from slidestream_deid.adapters.tables import DeliveryAttemptRow
 from slidestream_deid.adapters.vault_cipher import AesGcmVaultCipher
 from slidestream_deid.key_guard import KeyGuard
 from slidestream_deid.settings import DeidSettings
@@ -26,7 +27,9 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 def create_app(settings: DeidSettings) -> FastAPI:
     key = settings.pseudonym_key()  # fail at start, not at the first slide
     vault_keys = settings.vault_keys()
-    step = SlideStep.wire(settings, step=Step.DEID, namespace=EVENT_ID_NAMESPACE)
+    step = SlideStep.wire(
+        settings, step=Step.DEID, namespace=EVENT_ID_NAMESPACE, attempts_table=DeliveryAttemptRow
+    )
     records = SqlDeidRecords(step.engine, AesGcmVaultCipher(vault_keys))
     guard = KeyGuard(key, vault_keys, SqlKeyRecords(step.engine), records)
     workflow = DeidWorkflow(
@@ -48,6 +51,7 @@ def create_app(settings: DeidSettings) -> FastAPI:
         buckets=[settings.quarantine_bucket, settings.deidentified_bucket],
         periodic_jobs=[sweep],
         on_startup=[guard.at_start],  # the key fingerprints, after the migrations
+        on_dead_letter=workflow.on_dead_letter,
     )
 
 

@@ -9,7 +9,7 @@ import hashlib
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
-from slidestream_contracts.events import ObjectRef, SlideUploadedV1
+from slidestream_contracts.events import ObjectRef, SlideFormat, SlideUploadedV1
 from slidestream_contracts.quarantine import (
     MAX_MANIFEST_BYTES,
     QuarantineManifestError,
@@ -20,6 +20,9 @@ from slidestream_deid.domain.identifiers import SlideIdentifiers, identifiers_fr
 from slidestream_deid.errors import DeidPoisonError
 from slidestream_platform.errors import ObjectNotFoundError, RetryableError
 from slidestream_platform.objectstore.port import ObjectInfo, ObjectStore
+from slidestream_platform.objectstore.ranged import RangedObjectSource
+from slidestream_wsi.archive import check_zip
+from slidestream_wsi.errors import SlideError
 
 DOWNLOAD_CHUNK_BYTES = 8 * 1024 * 1024
 MAX_TUS_INFO_BYTES = 64 * 1024
@@ -42,6 +45,22 @@ class QuarantineInputs:
                 reason="checksum-mismatch",
             )
         return info
+
+    def scratch_bytes(self, event: SlideUploadedV1, remote: RangedObjectSource) -> int:
+        """What de-identifying the downloaded original takes in scratch: the original and its
+        output, and for a zipped series the extracted members too, sized from the central
+        directory (ranged reads) since a zip may inflate far beyond its own size."""
+        size_bytes = event.original.size_bytes
+        if event.container_format is not SlideFormat.ZIP:
+            return 2 * size_bytes
+        try:
+            with remote.open() as reader:
+                listing = check_zip(reader)
+        except SlideError as error:
+            if remote.failure is not None:  # the store failed, not the archive
+                raise RetryableError("reading the zip's directory failed") from error
+            raise DeidPoisonError(str(error), reason=error.reason) from error
+        return size_bytes + 2 * listing.uncompressed_bytes
 
     def download(self, ref: ObjectRef, target: Path, before: ObjectInfo) -> None:
         """Stream the original to ``target``, checking it against the event and ``before`` (the

@@ -1,14 +1,20 @@
 """What deid records and announces for a slide: the accepted or rejected events, the audit
-entry, the vault rows, and when the original leaves quarantine (workflow step 5)."""
+entry, the vault rows, and when the original leaves quarantine (workflow step 5) — for a
+decided slide and for every dead-lettered one."""
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 from datetime import timedelta
 from importlib.metadata import PackageNotFoundError, version
+from uuid import UUID
+
+from pydantic import TypeAdapter, ValidationError
 
 from slidestream_contracts.events import (
+    DeadLetterRecordV1,
     DeidAuditSummary,
     ObjectRef,
     SlideDeidentifiedV1,
@@ -16,8 +22,14 @@ from slidestream_contracts.events import (
     SlideRejectedV1,
     SlideStatusV1,
     SlideUploadedV1,
+    TenantId,
 )
-from slidestream_contracts.quarantine import tus_info_key
+from slidestream_contracts.quarantine import (
+    MANIFEST_ARTEFACT,
+    ORIGINAL_ARTEFACT,
+    slide_object_key,
+    tus_info_key,
+)
 from slidestream_contracts.states import SlideState, Step
 from slidestream_deid.adapters.repository import DeidRecords
 from slidestream_deid.adapters.slides import SlideProperties
@@ -30,6 +42,7 @@ from slidestream_wsi.deid import DeidResult
 from slidestream_wsi.pseudonyms import PseudonymKey
 
 logger = logging.getLogger(__name__)
+TENANT: TypeAdapter[str] = TypeAdapter(TenantId)
 
 
 def software_version() -> str:
@@ -55,12 +68,38 @@ class DeidOutcomes:
         keys = [event.original.key, tus_info_key(event.original.key)]
         if event.manifest is not None:
             keys.append(event.manifest.key)
+        return self._retention_row(event.slide_id, event.tenant, keys)
+
+    def _retention_row(self, slide_id: UUID, tenant: str, keys: list[str]) -> RetentionRow:
         return RetentionRow(
-            slide_id=event.slide_id,
-            tenant=event.tenant,
+            slide_id=slide_id,
+            tenant=tenant,
             bucket=self._settings.quarantine_bucket,
             keys_json=json.dumps(keys),
             delete_after=utc_now() + timedelta(seconds=self._settings.quarantine_retention_s),
+        )
+
+    def dead_letter_retention(self, record: DeadLetterRecordV1) -> RetentionRow | None:
+        """The retention of a dead-lettered slide's quarantine objects: the event's when it
+        decodes and stays in quarantine, else those upload writes for its slide id and tenant
+        (``<tenant>/<slide_id>/``); ``None`` when the message names neither."""
+        body = base64.b64decode(record.payload_base64)
+        try:
+            event = SlideUploadedV1.model_validate_json(body)
+        except ValidationError:
+            event = None
+        refs = [] if event is None else [event.original, event.manifest]
+        if event is not None and all(
+            ref is None or ref.bucket == self._settings.quarantine_bucket for ref in refs
+        ):
+            return self.retention(event)
+        tenant = _tenant_of(body)
+        if tenant is None or record.slide_id is None:
+            return None
+        original = slide_object_key(tenant, record.slide_id, ORIGINAL_ARTEFACT)
+        manifest = slide_object_key(tenant, record.slide_id, MANIFEST_ARTEFACT)
+        return self._retention_row(
+            record.slide_id, tenant, [original, tus_info_key(original), manifest]
         )
 
     def rejected(self, event: SlideUploadedV1, verdict: ResidualPhiVerdict) -> Decided:
@@ -152,3 +191,12 @@ class DeidOutcomes:
             audit=audit, vault=names.entries, retention=self.retention(event)
         )
         return Decided((deidentified, status), {"outcome": Outcome.DEIDENTIFIED.value}, rows)
+
+
+def _tenant_of(body: bytes) -> str | None:
+    """The valid tenant of a message that does not decode as its event, if it names one."""
+    try:
+        decoded = json.loads(body)
+        return TENANT.validate_python(decoded.get("tenant")) if isinstance(decoded, dict) else None
+    except ValueError:  # not JSON, or no valid tenant (ValidationError is a ValueError)
+        return None

@@ -33,7 +33,10 @@ redoes the work, which is deterministic (same keys, same bytes).
 
 Slides that can never be processed (not a slide, corrupt, truncated, a bomb, unsupported) raise
 :class:`~slidestream_deid.errors.DeidPoisonError`: the delivery middleware dead-letters them and
-publishes ``failed:deid``; the partition moves on to the next slide.
+publishes ``failed:deid``; the partition moves on to the next slide. Every dead-lettered slide
+(poison, retries spent, a crash loop) gets the retention of a decided one
+(:meth:`DeidWorkflow.on_dead_letter`). A downloaded original is only fetched when scratch holds
+it and the output (and, for a zip, its extracted members).
 
 The focused parts: :mod:`~slidestream_deid.original` (step 1: the original's version and bytes,
 the identifiers), :mod:`~slidestream_deid.gate` (step 4, whole and streamed) and
@@ -51,6 +54,7 @@ from pathlib import Path
 from uuid import UUID
 
 from slidestream_contracts.events import (
+    DeadLetterRecordV1,
     ObjectRef,
     SlideUploadedV1,
 )
@@ -76,10 +80,10 @@ from slidestream_deid.original import QuarantineInputs
 from slidestream_deid.outcomes import DeidOutcomes
 from slidestream_deid.settings import DeidSettings
 from slidestream_platform.decisions import Decided, DecisionPublisher, decide_once
-from slidestream_platform.errors import PoisonError, RetryableError
+from slidestream_platform.errors import RetryableError
 from slidestream_platform.objectstore.port import ObjectInfo, ObjectStore
 from slidestream_platform.objectstore.ranged import RangedObjectSource
-from slidestream_platform.slide_step import scratch_directory
+from slidestream_platform.slide_step import require_scratch_space, scratch_directory
 from slidestream_wsi.deid import DeidPolicy, DeidResult, PatchedDeidResult
 from slidestream_wsi.detect import Container, DetectedFormat
 from slidestream_wsi.errors import DeidentificationError, SlideError
@@ -165,13 +169,21 @@ class DeidWorkflow:
         """Do the work and say what to record and announce (blocking; runs in a worker
         thread): :meth:`on_uploaded` stores and publishes it once."""
         self._check_buckets(event)
-        try:
-            with scratch_directory("deid-", self._settings.work_dir) as scratch:
-                return self._decide_in(event, scratch)
-        except PoisonError:
-            # Operators may replay the dead letter within the retention; then it goes.
-            self._records.schedule_retention(self._outcomes.retention(event))
-            raise
+        with scratch_directory("deid-", self._settings.work_dir) as scratch:
+            return self._decide_in(event, scratch)
+
+    async def on_dead_letter(self, record: DeadLetterRecordV1) -> None:
+        """Every slide deid dead-letters (poison, retries spent, a crash loop) leaves quarantine
+        after the retention, as a decided one does: operators may replay the dead letter until
+        then. Runs before the dead letter is published; a failure redelivers the message."""
+        retention = self._outcomes.dead_letter_retention(record)
+        if retention is None:
+            logger.error(
+                "dead letter names no slide: nothing of it is scheduled to leave quarantine",
+                extra={"offset": record.original_offset, "partition": record.original_partition},
+            )
+            return
+        await asyncio.to_thread(self._records.schedule_retention, retention)
 
     # -- steps ---------------------------------------------------------------------------------
 
@@ -208,6 +220,8 @@ class DeidWorkflow:
                 event, remote, before, identifiers, names, policy, scratch, started
             )
         original = scratch / ORIGINAL_NAME
+        needed_bytes = self._inputs.scratch_bytes(event, remote)
+        require_scratch_space(scratch, needed_bytes, what=f"slide {event.slide_id}")
         self._inputs.download(event.original, original, before)
         downloaded = time.perf_counter()
         try:

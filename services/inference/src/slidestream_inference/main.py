@@ -18,7 +18,7 @@ from slidestream_inference.adapters.route_source import RouteSource
 from slidestream_inference.adapters.routes import SqlBackfills, SqlModelLoads, SqlRoutes
 from slidestream_inference.adapters.slide_catalogue import SqlSlideCatalogue
 from slidestream_inference.adapters.slide_records import SqlSlideRecords
-from slidestream_inference.adapters.tables import InferenceDecisionRow
+from slidestream_inference.adapters.tables import DeliveryAttemptRow, InferenceDecisionRow
 from slidestream_inference.adapters.tiles import TileReader, WsiTileReader
 from slidestream_inference.adapters.tokens import TokenFile
 from slidestream_inference.adapters.triton import GrpcTriton, TritonModels
@@ -122,7 +122,12 @@ def create_app(
     restorer: ModelRestorer | None = None,
     routers: Sequence[RouterFactory] = API_ROUTERS,
 ) -> FastAPI:
-    step = SlideStep.wire(settings, step=Step.INFERENCE, namespace=EVENT_ID_NAMESPACE)
+    step = SlideStep.wire(
+        settings,
+        step=Step.INFERENCE,
+        namespace=EVENT_ID_NAMESPACE,
+        attempts_table=DeliveryAttemptRow,
+    )
     triton = triton or GrpcTriton(settings.triton_grpc, timeout_s=settings.triton_timeout_s)
     run = SlideRun(
         settings=settings,

@@ -18,6 +18,7 @@ import asyncio
 import io
 import logging
 import time
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,7 +49,11 @@ from slidestream_inference.settings import InferenceSettings
 from slidestream_platform.errors import PoisonError
 from slidestream_platform.objectstore.downloads import download_verified
 from slidestream_platform.objectstore.port import ObjectStore
-from slidestream_platform.slide_step import poison_on, scratch_directory
+from slidestream_platform.slide_step import (
+    poison_on,
+    require_scratch_space,
+    scratch_directory,
+)
 from slidestream_wsi.errors import SlideError
 from slidestream_wsi.pyramid import PyramidLevel, TileBatch, choose_level, described_geometry
 
@@ -206,27 +211,35 @@ class SlideRun:
         with poison_on(ValueError, InferencePoisonError):
             level = choose_level(levels, card.input.mpp_um)
         thumbnail = thumbnail_level(levels)
-        mask = download_verified(
-            self._store,
-            qc.tissue_mask,
-            scratch / "tissue-mask.png",
-            expected_bucket=self._settings.derived_bucket,
-        ).read_bytes()
         if not qc.dicom and qc.tiff is not None:
+            self._require_space(qc, [qc.tissue_mask, qc.tiff], scratch)
             tiff = self._converted_file(qc.tiff, scratch)
+            mask = self._mask(qc.tissue_mask, scratch)
             return Inputs(levels[0], tiff, tiff, thumbnail.index, mask)
-        files = {
-            index: self._level_file(qc, index, scratch) for index in {level.index, thumbnail.index}
-        }
+        refs = {index: self._level_ref(qc, index) for index in {level.index, thumbnail.index}}
+        self._require_space(qc, [qc.tissue_mask, *refs.values()], scratch)
+        files = {index: self._converted_file(ref, scratch) for index, ref in refs.items()}
+        mask = self._mask(qc.tissue_mask, scratch)
         return Inputs(level, files[level.index], files[thumbnail.index], 0, mask)
 
-    def _level_file(self, qc: SlideQcV1, index: int, scratch: Path) -> Path:
+    @staticmethod
+    def _require_space(qc: SlideQcV1, refs: Sequence[ObjectRef], scratch: Path) -> None:
+        """A run reads what it downloads and writes its outputs from memory: the files alone."""
+        needed_bytes = sum(ref.size_bytes for ref in refs)
+        require_scratch_space(scratch, needed_bytes, what=f"slide {qc.slide_id}")
+
+    def _mask(self, ref: ObjectRef, scratch: Path) -> bytes:
+        target = scratch / "tissue-mask.png"
+        bucket = self._settings.derived_bucket
+        return download_verified(self._store, ref, target, expected_bucket=bucket).read_bytes()
+
+    def _level_ref(self, qc: SlideQcV1, index: int) -> ObjectRef:
         ref = level_ref(qc.dicom, index)
         if ref is None:
             raise InferencePoisonError(
                 f"the QC event names no DICOM file of level {index}", reason="level-missing"
             )
-        return self._converted_file(ref, scratch)
+        return ref
 
     def _converted_file(self, ref: ObjectRef, scratch: Path) -> Path:
         target = scratch / ref.key.rsplit("/", 1)[-1]

@@ -13,7 +13,7 @@ from slidestream_platform.service import run_service
 from slidestream_platform.slide_step import SlideStep
 from slidestream_qc import handlers
 from slidestream_qc.adapters.runner import QcRunner, WsiQcRunner
-from slidestream_qc.adapters.tables import QcDecisionRow
+from slidestream_qc.adapters.tables import DeliveryAttemptRow, QcDecisionRow
 from slidestream_qc.domain.outcome import EVENT_ID_NAMESPACE
 from slidestream_qc.settings import QcSettings
 from slidestream_qc.workflow import QcMetrics, QcWorkflow
@@ -22,7 +22,9 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 
 def create_app(settings: QcSettings, runner: QcRunner | None = None) -> FastAPI:
-    step = SlideStep.wire(settings, step=Step.QC, namespace=EVENT_ID_NAMESPACE)
+    step = SlideStep.wire(
+        settings, step=Step.QC, namespace=EVENT_ID_NAMESPACE, attempts_table=DeliveryAttemptRow
+    )
     workflow = QcWorkflow(
         settings=settings,
         store=step.store,

@@ -22,6 +22,7 @@ import asyncio
 import io
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,7 +48,11 @@ from slidestream_platform.decisions import (
 from slidestream_platform.errors import PoisonError
 from slidestream_platform.objectstore.downloads import download_verified
 from slidestream_platform.objectstore.port import ObjectStore
-from slidestream_platform.slide_step import poison_on, scratch_directory
+from slidestream_platform.slide_step import (
+    poison_on,
+    require_scratch_space,
+    scratch_directory,
+)
 from slidestream_qc.adapters.runner import QcOutcome, QcRunner
 from slidestream_qc.adapters.tables import QcDecisionRow
 from slidestream_qc.domain.artefacts import (
@@ -214,15 +219,23 @@ class QcWorkflow:
             needed = self._runner.levels_needed(levels)
             chosen = refs_for_levels(event.dicom, needed) if event.dicom else None
             if chosen is not None:
+                self._require_space(event, chosen, scratch)
                 files = [self._download(ref, scratch) for ref in chosen]
                 total = sum(ref.size_bytes for ref in event.dicom)
                 return self._runner.run_dicom(files, levels, total, thresholds, label)
             if event.tiff is not None:
+                self._require_space(event, [event.tiff], scratch)
                 return self._runner.run_tiff(self._download(event.tiff, scratch), thresholds, label)
         raise QcPoisonError(
             "the converted event names neither the needed DICOM levels nor a TIFF",
             reason="nothing-to-read",
         )
+
+    @staticmethod
+    def _require_space(event: SlideConvertedV1, refs: Sequence[ObjectRef], scratch: Path) -> None:
+        """QC reads what it downloads and writes nothing large: the files themselves."""
+        needed_bytes = sum(ref.size_bytes for ref in refs)
+        require_scratch_space(scratch, needed_bytes, what=f"slide {event.slide_id}")
 
     def _download(self, ref: ObjectRef, scratch: Path) -> Path:
         target = scratch / ref.key.rsplit("/", 1)[-1]

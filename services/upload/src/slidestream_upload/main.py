@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import Engine
 
 from slidestream_contracts.topics import Topic
+from slidestream_platform.attempts import SqlDeliveryAttempts
 from slidestream_platform.broker import make_bus
 from slidestream_platform.checks import AsyncHook, prepare_storage, storage_checks
 from slidestream_platform.db import make_engine
@@ -29,7 +30,7 @@ from slidestream_platform.telemetry import make_tracer_provider
 from slidestream_upload import api, handlers, hooks
 from slidestream_upload.adapters.lifecycle import abort_incomplete_multipart_uploads
 from slidestream_upload.adapters.repository import UploadRepository
-from slidestream_upload.adapters.tables import SlideStateRow
+from slidestream_upload.adapters.tables import DeliveryAttemptRow, SlideStateRow
 from slidestream_upload.adapters.tusd import TusdAdmin
 from slidestream_upload.domain.rate_limits import PartnerRateLimits, Rate, TokenBuckets
 from slidestream_upload.reconciler import UploadReconciler
@@ -44,8 +45,9 @@ def create_app(settings: UploadSettings) -> FastAPI:
     tracer_provider = make_tracer_provider(
         settings.service_name, otlp_endpoint=settings.otel_exporter_otlp_endpoint
     )
-    bus = make_bus(settings, step=None, tracer_provider=tracer_provider)
     engine = make_engine(settings.database, settings.service_name)
+    attempts = SqlDeliveryAttempts(engine, DeliveryAttemptRow, settings.consumer_group)
+    bus = make_bus(settings, step=None, tracer_provider=tracer_provider, attempts=attempts)
     uploads = UploadRepository(engine)
     slide_states = SqlSlideStates(engine, SlideStateRow)
     store = MinioObjectStore(settings.object_store)

@@ -54,6 +54,18 @@ RETRYABLE_CODES: Final = frozenset(
 )
 #: HTTP statuses that signal a transient condition (RFC 9110: 408, 429 and the 5xx class).
 _RETRYABLE_STATUSES: Final = frozenset({408, 429})
+UNAVAILABLE_CODES: Final = frozenset(
+    {
+        "InternalError",
+        "RequestTimeout",
+        "ServiceUnavailable",
+        "SlowDown",
+        "XMinioServerNotInitialized",
+        "XMinioStorageFull",
+    }
+)
+"""The retryable codes that describe the store, not the request: down, overloaded or full. Work
+waits for as long as they last (:func:`is_store_unavailable`)."""
 
 
 def _describe(operation: str, bucket: str, key: str | None) -> str:
@@ -118,6 +130,23 @@ def map_s3_exception(
         # Connection resets, refused connections, socket timeouts (ConnectionError, TimeoutError).
         return RetryableError(f"{what}: {exc}")
     return None
+
+
+def is_store_unavailable(exc: BaseException) -> bool:
+    """Whether ``exc``, an SDK or network exception, says the store cannot serve anyone now:
+    unreachable, answering 5xx or 429, throttling, full. A TLS failure is no outage (it is
+    :class:`AccessError`), nor is a request the store refused."""
+    if isinstance(exc, S3Error):
+        status = _s3_status(exc)
+        return (exc.code or "") in UNAVAILABLE_CODES or status >= 500 or status == 429
+    if isinstance(exc, ServerError):
+        return exc.status_code >= 500 or exc.status_code == 429
+    if isinstance(exc, InvalidResponseError):
+        return True
+    if isinstance(exc, urllib3.exceptions.HTTPError):
+        reason = exc.reason if isinstance(exc, urllib3.exceptions.MaxRetryError) else exc
+        return not isinstance(reason, urllib3.exceptions.SSLError | ssl.SSLError)
+    return False
 
 
 def is_not_found(exc: BaseException) -> bool:

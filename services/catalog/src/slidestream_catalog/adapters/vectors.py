@@ -30,6 +30,8 @@ from slidestream_platform.errors import DependencyDownError
 
 Kind = Literal["tile", "slide"]
 IndexType = Literal["IVF_FLAT", "FLAT"]
+MILVUS: Final = "milvus"
+"""The readiness name a delivery waiting for Milvus reports."""
 MAX_ID_CHARS: Final = 128
 MAX_TEXT_CHARS: Final = 64
 MIN_NLIST: Final = 16
@@ -180,7 +182,9 @@ class MilvusVectorIndex:
                     uri=self._uri, token=self._token, timeout=CONNECT_TIMEOUT_S
                 )
             except MilvusException as error:
-                raise DependencyDownError(f"Milvus at {self._uri}: {error}") from error
+                raise DependencyDownError(
+                    f"Milvus at {self._uri}: {error}", dependency=MILVUS
+                ) from error
         return self._connected
 
     def close(self) -> None:
@@ -327,7 +331,9 @@ class MilvusVectorIndex:
             if int(state.get("pending_index_rows", 0)) == 0 and state.get("state") != "InProgress":
                 return
             time.sleep(INDEX_POLL_S)
-        raise DependencyDownError(f"Milvus: the index of {name} was not built in time")
+        raise DependencyDownError(
+            f"Milvus: the index of {name} was not built in time", dependency=MILVUS
+        )
 
 
 def _has_dim(name: str, prefix: str) -> bool:
@@ -373,4 +379,4 @@ async def _call(function: Any, *args: Any, **kwargs: Any) -> Any:
     try:
         return await asyncio.to_thread(function, *args, **kwargs)
     except MilvusException as error:
-        raise DependencyDownError(f"Milvus: {error}") from error
+        raise DependencyDownError(f"Milvus: {error}", dependency=MILVUS) from error

@@ -6,6 +6,7 @@ from sqlalchemy import BigInteger
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
+from slidestream_platform.attempts import DeliveryAttemptColumns
 from slidestream_platform.decisions import DecisionColumns
 
 
@@ -14,6 +15,13 @@ class ConvertTable(SQLModel, registry=registry()):
 
 
 metadata = ConvertTable.metadata
+
+
+class DeliveryAttemptRow(DeliveryAttemptColumns, ConvertTable, table=True):
+    """Failed deliveries of the messages convert is handling, crashes included
+    (:mod:`slidestream_platform.attempts`)."""
+
+    __tablename__ = "convert_delivery_attempts"
 
 
 class ConversionRow(DecisionColumns, ConvertTable, table=True):

@@ -16,6 +16,7 @@ from sqlalchemy import BigInteger, DateTime, LargeBinary, UniqueConstraint
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
+from slidestream_platform.attempts import DeliveryAttemptColumns
 from slidestream_platform.decisions import DecisionColumns
 
 
@@ -28,6 +29,13 @@ class DeidTable(SQLModel, registry=registry()):
 
 
 metadata = DeidTable.metadata
+
+
+class DeliveryAttemptRow(DeliveryAttemptColumns, DeidTable, table=True):
+    """Failed deliveries of the messages deid is handling, crashes included
+    (:mod:`slidestream_platform.attempts`)."""
+
+    __tablename__ = "deid_delivery_attempts"
 
 
 class Outcome(StrEnum):

@@ -9,6 +9,7 @@ from sqlalchemy import DateTime
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
+from slidestream_platform.attempts import DeliveryAttemptColumns
 from slidestream_platform.decisions import DecisionColumns
 
 QC_EVENT_MAX_CHARS = 400_000
@@ -21,6 +22,13 @@ class InferenceTable(SQLModel, registry=registry()):
 
 
 metadata = InferenceTable.metadata
+
+
+class DeliveryAttemptRow(DeliveryAttemptColumns, InferenceTable, table=True):
+    """Failed deliveries of the messages inference is handling, crashes included
+    (:mod:`slidestream_platform.attempts`)."""
+
+    __tablename__ = "inference_delivery_attempts"
 
 
 class InferenceSlideRow(InferenceTable, table=True):

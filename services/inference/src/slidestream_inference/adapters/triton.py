@@ -36,6 +36,7 @@ class TritonUnavailableError(DependencyDownError):
     """Triton does not answer (down, restarting, not ready): the slide waits for it."""
 
     reason = "triton-unavailable"
+    dependency = "triton"
 
 
 class TritonRequestError(RetryableError):

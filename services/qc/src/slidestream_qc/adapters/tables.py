@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
+from slidestream_platform.attempts import DeliveryAttemptColumns
 from slidestream_platform.decisions import DecisionColumns
 
 
@@ -13,6 +14,13 @@ class QcTable(SQLModel, registry=registry()):
 
 
 metadata = QcTable.metadata
+
+
+class DeliveryAttemptRow(DeliveryAttemptColumns, QcTable, table=True):
+    """Failed deliveries of the messages qc is handling, crashes included
+    (:mod:`slidestream_platform.attempts`)."""
+
+    __tablename__ = "qc_delivery_attempts"
 
 
 class QcDecisionRow(DecisionColumns, QcTable, table=True):

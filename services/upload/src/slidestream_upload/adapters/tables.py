@@ -10,6 +10,7 @@ from sqlalchemy import BigInteger, DateTime
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
+from slidestream_platform.attempts import DeliveryAttemptColumns
 from slidestream_platform.projection import SlideStateColumns
 
 
@@ -22,6 +23,13 @@ class UploadTable(SQLModel, registry=registry()):
 
 
 metadata = UploadTable.metadata
+
+
+class DeliveryAttemptRow(DeliveryAttemptColumns, UploadTable, table=True):
+    """Failed deliveries of the messages upload is handling, crashes included
+    (:mod:`slidestream_platform.attempts`)."""
+
+    __tablename__ = "upload_delivery_attempts"
 
 
 class UploadState(StrEnum):
