@@ -63,10 +63,12 @@ def at(minute: int) -> datetime:
 
 
 def ref(key: str, size_bytes: int = 1000, bucket: str = "derived") -> ObjectRef:
+    """A reference whose sha256 is that of the key's part below ``<tenant>/<slide_id>/``, so two
+    slides' same artefact compare equal but for the slide id in its key."""
     return ObjectRef(
         bucket=bucket,
         key=key,
-        sha256=hashlib.sha256(key.encode()).hexdigest(),
+        sha256=hashlib.sha256(key.split("/", 2)[-1].encode()).hexdigest(),
         size_bytes=size_bytes,
     )
 
