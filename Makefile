@@ -80,8 +80,8 @@ lint: sync ## ruff, mypy, import contract, AsyncAPI document up to date
 chart: sync ## lint and render charts/slidestream with the pinned Helm (built on first use)
 	helm=$$($(PY) python -m slidestream_devstack.tools helm) && \
 	chart=$$($(PY) python -m slidestream_devstack.tools chart-offline) && \
-	$$helm lint $$chart --strict --set kafka.bootstrap=kafka:9092,objectStore.endpoint=http://s3:9000 && \
-	$$helm template slidestream $$chart --kube-version 1.31.0 --set kafka.bootstrap=kafka:9092,objectStore.endpoint=http://s3:9000 > /dev/null && \
+	$$helm lint $$chart --strict --set kafka.bootstrap=kafka:9092,objectStore.endpoint=http://s3:9000,database.existingSecret=slidestream-db && \
+	$$helm template slidestream $$chart --kube-version 1.31.0 --set kafka.bootstrap=kafka:9092,objectStore.endpoint=http://s3:9000,database.existingSecret=slidestream-db > /dev/null && \
 	echo "chart renders"
 
 format: sync ## apply ruff's fixes and formatting

@@ -73,6 +73,9 @@ def test_every_service_is_a_deployment_with_probes_metrics_and_secrets(helm: Pat
         if name == "upload":  # the tusd hooks secret is upload's alone
             expected.add("rel-slidestream-tusd-hooks")
         assert {s["secret"]["name"] for s in secrets} == expected
+        [database] = [s["secret"] for s in secrets if s["secret"]["name"] == "slidestream-db"]
+        # Its own URL (its own role) only, where the settings base reads DATABASE_URL.
+        assert database["items"] == [{"key": f"database_url_{name}", "path": "database_url"}]
         assert services[f"rel-slidestream-{name}"]["spec"]["ports"][0]["port"] == int(
             env["HTTP_PORT"]
         )
@@ -336,8 +339,8 @@ def test_without_the_charts_triton_inference_uses_the_one_it_is_given(helm: Path
     assert grpc == ["triton.gpu:8001"]  # once: the chart adds none of its own
 
 
-def test_without_a_database_every_service_runs_one_replica_on_sqlite(helm: Path) -> None:
-    docs = render(helm)
+def test_without_a_database_every_service_runs_one_replica_on_its_claim(helm: Path) -> None:
+    docs = render(helm, **{"database.existingSecret": "", "persistence.enabled": True})
     for name, deployment in of_kind(docs, "Deployment").items():
         if name.removeprefix("rel-slidestream-") in SERVICES:
             assert deployment["spec"]["replicas"] == 1
@@ -354,6 +357,8 @@ def test_in_chart_servers_are_used_when_enabled(helm: Path) -> None:
         KUBE_VERSION,
         "--set",
         "inChart.kafka.enabled=true,inChart.minio.enabled=true,inChart.postgres.enabled=true",
+        "--set",  # one broker
+        "kafka.topics.replicationFactor=1,kafka.topics.minInsyncReplicas=1",
     )
     assert done.returncode == 0, done.stderr
     docs = [d for d in yaml.safe_load_all(done.stdout) if d]
@@ -365,8 +370,12 @@ def test_in_chart_servers_are_used_when_enabled(helm: Path) -> None:
     env = env_of(of_kind(docs, "Deployment")["rel-slidestream-deid"])
     assert env["KAFKA_BOOTSTRAP"] == "rel-slidestream-kafka:9092"
     assert env["S3_ENDPOINT"] == "http://rel-slidestream-minio:9000"
-    secret = of_kind(docs, "Secret")["rel-slidestream-postgres-url"]
-    assert secret["stringData"]["database_url"].startswith("postgresql+psycopg://slidestream:")
+    # The superuser's password is the roles Job's; each service has a URL of its own role.
+    assert set(of_kind(docs, "Secret")["rel-slidestream-postgres-url"]["stringData"]) == {
+        "password"
+    }
+    secret = of_kind(docs, "Secret")["rel-slidestream-postgres-deid"]
+    assert secret["stringData"]["database_url"].startswith("postgresql+psycopg://slidestream_deid:")
 
 
 @pytest.mark.parametrize(
@@ -383,7 +392,14 @@ def test_a_missing_server_fails_with_a_message_that_says_what_to_set(
     helm: Path, given: str, message: str
 ) -> None:
     done = run_helm(
-        helm, "template", "rel", str(CHART), "--kube-version", KUBE_VERSION, "--set", given
+        helm,
+        "template",
+        "rel",
+        str(CHART),
+        "--kube-version",
+        KUBE_VERSION,
+        "--set",
+        f"{given},database.existingSecret=db",
     )
     assert done.returncode != 0
     assert message in done.stderr

@@ -19,6 +19,9 @@ IN_CHART = {
     "inChart.postgres.enabled": True,
     "kafka.bootstrap": "",
     "objectStore.endpoint": "",
+    "database.existingSecret": "",
+    "kafka.topics.replicationFactor": 1,  # the in-chart Kafka is one broker
+    "kafka.topics.minInsyncReplicas": 1,
 }
 
 Rule = dict[str, Any]
@@ -150,10 +153,10 @@ def test_the_in_chart_servers_admit_only_the_components_that_use_them(helm: Path
     found = policies(render(helm, **IN_CHART))
     services = set(SERVICES)
     [kafka_clients] = reaching(found["kafka"], 9092)
-    assert set(kafka_clients) == services | {"kafka"}
+    assert set(kafka_clients) == services | {"kafka", "kafka-topics"}  # and the topics Job
     [minio_clients] = reaching(found["minio"], 9000)
     assert set(minio_clients) == services | {"tusd", "triton"}
-    assert [set(c) for c in reaching(found["postgres"], 5432)] == [services]
+    assert [set(c) for c in reaching(found["postgres"], 5432)] == [services | {"postgres-roles"}]
     assert reaching(found["deid"], 9092, "egress") == [["kafka"]]
     assert reaching(found["deid"], 5432, "egress") == [["postgres"]]
     assert reaching(found["tusd"], 9000, "egress") == [["minio"]]

@@ -22,7 +22,13 @@ CHART, UNRENDERED_DEPENDENCIES = chart_for_offline_render(
 out of a copy; our own templates render the same either way."""
 KUBE_VERSION = "1.31.0"
 """Helm built from source assumes Kubernetes 1.20 for `template`; the chart needs >= 1.27."""
-REQUIRED = {"kafka.bootstrap": "kafka.data:9092", "objectStore.endpoint": "http://minio.data:9000"}
+REQUIRED = {
+    "kafka.bootstrap": "kafka.data:9092",
+    "objectStore.endpoint": "http://minio.data:9000",
+    "database.existingSecret": "slidestream-db",
+}
+"""What every render needs: the servers, and a database (the chart refuses SQLite on an emptyDir).
+A test that wants none sets ``database.existingSecret`` to ""."""
 
 
 def run_helm(helm: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -31,22 +37,40 @@ def run_helm(helm: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def render(helm: Path, **values: object) -> list[dict[str, Any]]:
+def template(helm: Path, **values: object) -> subprocess.CompletedProcess[str]:
+    """``helm template`` with :data:`REQUIRED` and ``values`` (dotted keys, JSON values)."""
     merged = {**REQUIRED, **values}
     args = ["template", "rel", str(CHART), "--kube-version", KUBE_VERSION]
     for key, value in merged.items():
         args += ["--set-json", f"{key}={json.dumps(value)}"]
-    done = run_helm(helm, *args)
+    return run_helm(helm, *args)
+
+
+def render(helm: Path, **values: object) -> list[dict[str, Any]]:
+    done = template(helm, **values)
     assert done.returncode == 0, done.stderr
     return [doc for doc in yaml.safe_load_all(done.stdout) if doc]
+
+
+def refusal(helm: Path, **values: object) -> str:
+    """What Helm says when the chart refuses to render with ``values`` (it must refuse)."""
+    done = template(helm, **values)
+    assert done.returncode != 0, "the chart rendered"
+    return done.stderr
 
 
 def of_kind(docs: list[dict[str, Any]], kind: str) -> dict[str, dict[str, Any]]:
     return {doc["metadata"]["name"]: doc for doc in docs if doc["kind"] == kind}
 
 
-def container(deployment: dict[str, Any]) -> dict[str, Any]:
-    [only] = deployment["spec"]["template"]["spec"]["containers"]
+def jobs(docs: list[dict[str, Any]], prefix: str) -> list[dict[str, Any]]:
+    """The Jobs whose name starts with ``prefix`` (a Job's name ends with its content's hash)."""
+    return [job for name, job in of_kind(docs, "Job").items() if name.startswith(prefix)]
+
+
+def container(workload: dict[str, Any]) -> dict[str, Any]:
+    """The only container of a Deployment's or a Job's pods."""
+    [only] = workload["spec"]["template"]["spec"]["containers"]
     return dict(only)
 
 

@@ -34,10 +34,54 @@ app.kubernetes.io/name: {{ .name }}
 {{- end -}}
 {{- end -}}
 
-{{- define "slidestream.databaseSecret" -}}
-{{- if .Values.database.existingSecret -}}{{ .Values.database.existingSecret }}
-{{- else if .Values.inChart.postgres.enabled -}}{{ include "slidestream.fullname" . }}-postgres-url
+{{/* Whether the services have PostgreSQL (yours or the chart's); empty: the embedded SQLite. */}}
+{{- define "slidestream.hasDatabase" -}}
+{{- if or .Values.database.existingSecret .Values.inChart.postgres.enabled -}}true{{- end -}}
 {{- end -}}
+
+{{/*
+Where one service's DATABASE_URL comes from, as "<Secret> <key>" (dict "root" $ "name" <service>):
+its own key of database.existingSecret, else its own Secret of the in-chart PostgreSQL (its own
+role); empty for SQLite. A pod is given its own URL only.
+*/}}
+{{- define "slidestream.databaseUrlSource" -}}
+{{- if .root.Values.database.existingSecret -}}
+{{- printf "%s database_url_%s" .root.Values.database.existingSecret .name -}}
+{{- else if .root.Values.inChart.postgres.enabled -}}
+{{- printf "%s database_url" (include "slidestream.postgresServiceSecret" .) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The in-chart PostgreSQL: a service's Secret (password, database_url) and role. */}}
+{{- define "slidestream.postgresServiceSecret" -}}
+{{- printf "%s-postgres-%s" (include "slidestream.fullname" .root) .name -}}
+{{- end -}}
+
+{{- define "slidestream.postgresRole" -}}
+{{- printf "slidestream_%s" (.name | replace "-" "_") -}}
+{{- end -}}
+
+{{/*
+A Job named after its content (dict "root" $ "name" <what> "content" <the rendered spec and
+script>): a changed Job is a new Job (a Job's pod template cannot be updated in place), an
+unchanged one is left as it ran.
+*/}}
+{{- define "slidestream.jobName" -}}
+{{- printf "%s-%s-%s" (include "slidestream.fullname" .root | trunc 40 | trimSuffix "-") .name (.content | sha256sum | trunc 10) -}}
+{{- end -}}
+
+{{/*
+Every topic of slidestream_contracts.topics.all_topics(), one "<name> <partitions>" per line:
+the pipeline topics with kafka.partitions, one partition per dead-letter topic (read by people
+and replay tools). tests/charts checks the list against the contracts.
+*/}}
+{{- define "slidestream.topics" -}}
+{{- range list "slides.uploaded.v1" "slides.rejected.v1" "slides.deidentified.v1" "slides.converted.v1" "slides.qc.v1" "slides.inferred.v1" "inference.requests.v1" "slides.status.v1" }}
+{{ . }} {{ $.Values.kafka.partitions }}
+{{- end }}
+{{- range list "upload" "deid" "convert" "qc" "inference" "search" "catalog" }}
+{{ printf "dlq.%s.v1" . }} 1
+{{- end }}
 {{- end -}}
 
 {{- define "slidestream.image" -}}

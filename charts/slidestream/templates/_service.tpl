@@ -1,6 +1,7 @@
 {{/*
-One slidestream service: Deployment + Service (+ KEDA ScaledObject, + PodDisruptionBudget).
-Called by services.yaml with (dict "root" $ "name" <service> "svc" <its values>).
+One slidestream service: Deployment + Service (+ KEDA ScaledObject, + PodDisruptionBudget, + the
+PersistentVolumeClaim of its SQLite file). Called by services.yaml with
+(dict "root" $ "name" <service> "svc" <its values>).
 */}}
 {{- define "slidestream.service" -}}
 {{- $root := .root -}}
@@ -8,7 +9,17 @@ Called by services.yaml with (dict "root" $ "name" <service> "svc" <its values>)
 {{- $svc := .svc -}}
 {{- $full := printf "%s-%s" (include "slidestream.fullname" $root) $name -}}
 {{- $pod := $root.Values.podDefaults -}}
-{{- $dbSecret := include "slidestream.databaseSecret" $root -}}
+{{- $database := include "slidestream.databaseUrlSource" (dict "root" $root "name" $name) -}}
+{{- $dataClaim := printf "%s-data" $full -}}
+{{- if not $database }}
+{{- /* Every service keeps state: tokens, decisions, the vault, the retention schedule, delivery records. */}}
+{{- if not $root.Values.persistence.enabled }}
+{{- fail (printf "services.%s keeps state that must survive its pods (tokens, decisions, the vault, the retention schedule): set database.existingSecret (your PostgreSQL), or inChart.postgres.enabled=true, or persistence.enabled=true (SQLite on a PersistentVolumeClaim per service); SQLite on an emptyDir would be lost with the pod" $name) }}
+{{- end }}
+{{- if and $root.Values.keda.enabled $svc.consumes }}
+{{- fail (printf "keda.enabled would scale services.%s, whose SQLite file has one writer: give the services PostgreSQL (database.existingSecret or inChart.postgres.enabled=true)" $name) }}
+{{- end }}
+{{- end }}
 apiVersion: apps/v1
 kind: Deployment
 metadata:
@@ -19,13 +30,13 @@ metadata:
     app.kubernetes.io/component: service
 spec:
   {{- if not (and $root.Values.keda.enabled $svc.consumes) }}
-  replicas: {{ if $dbSecret }}{{ $svc.replicas }}{{ else }}1{{ end }}
+  replicas: {{ if $database }}{{ $svc.replicas }}{{ else }}{{ min 1 $svc.replicas }}{{ end }}
   {{- end }}
   selector:
     matchLabels:
       {{- include "slidestream.selector" (dict "root" $root "name" $name) | nindent 6 }}
-  {{- if not $dbSecret }}
-  strategy: {type: Recreate}  # SQLite on a per-pod volume: one writer at a time
+  {{- if not $database }}
+  strategy: {type: Recreate}  # SQLite on its claim: one writer at a time
   {{- end }}
   template:
     metadata:
@@ -164,11 +175,12 @@ spec:
                   items:
                     - {key: s3_access_key, path: s3_access_key}
                     - {key: s3_secret_key, path: s3_secret_key}
-              {{- if $dbSecret }}
+              {{- with $database }}
+              {{- $source := splitList " " . }}
               - secret:
-                  name: {{ $dbSecret }}
+                  name: {{ index $source 0 }}
                   items:
-                    - {key: database_url, path: database_url}
+                    - {key: {{ index $source 1 }}, path: database_url}
               {{- end }}
               {{- if $svc.tusdHooks }}
               - secret:
@@ -180,7 +192,11 @@ spec:
         - name: scratch
           emptyDir: {sizeLimit: {{ $svc.scratch.sizeLimit }}}
         - name: data
+          {{- if $database }}
           emptyDir: {}
+          {{- else }}
+          persistentVolumeClaim: {claimName: {{ $dataClaim }}}
+          {{- end }}
         - name: tmp
           emptyDir: {sizeLimit: 256Mi}
         {{- if eq $name "deid" }}
@@ -213,6 +229,26 @@ spec:
               - {key: embed_token, path: embed_token}
             defaultMode: 0400
         {{- end }}
+{{- if not $database }}
+---
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata:
+  name: {{ $dataClaim }}
+  labels:
+    {{- include "slidestream.labels" $root | nindent 4 }}
+    app.kubernetes.io/name: {{ $name }}
+  annotations:
+    helm.sh/resource-policy: keep  # the service's SQLite file outlives an uninstall
+spec:
+  accessModes: [ReadWriteOnce]
+  {{- with $root.Values.persistence.storageClass }}
+  storageClassName: {{ . | quote }}
+  {{- end }}
+  resources:
+    requests:
+      storage: {{ dig "persistence" "size" "" $svc | default $root.Values.persistence.size }}
+{{- end }}
 ---
 apiVersion: v1
 kind: Service

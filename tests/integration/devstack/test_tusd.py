@@ -61,7 +61,12 @@ def test_resumable_upload_lands_in_quarantine(stack_env: dict[str, str]) -> None
             headers={
                 **tus_headers,
                 "Upload-Length": str(UPLOAD_BYTES),
-                "Upload-Metadata": _metadata(filename="slide.svs", filetype="image/tiff"),
+                # The upload service requires a declared sha256 (its pre-create hook).
+                "Upload-Metadata": _metadata(
+                    filename="slide.svs",
+                    filetype="image/tiff",
+                    sha256=hashlib.sha256(payload).hexdigest(),
+                ),
             },
         )
         assert created.status_code == 201, created.text

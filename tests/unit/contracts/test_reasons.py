@@ -63,6 +63,7 @@ def test_every_error_class_has_words() -> None:
         # Rejections and verdicts that are not error classes.
         "unsupported-format",
         "checksum-mismatch",
+        "checksum-required",
         "empty-archive",
         "archive-too-many-members",
         "archive-path-traversal",

@@ -10,6 +10,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from slidestream_contracts.topics import TopicSpec
 from slidestream_devstack import kafka, seaweedfs, stack
 from slidestream_devstack.credentials import load_or_create_credentials
 from slidestream_devstack.errors import StackError
@@ -118,6 +119,19 @@ def test_kafka_config_refuses_auto_created_topics(tmp_path: Path) -> None:
     assert properties["log.dirs"] == str(tmp_path)
     assert "127.0.0.1" in properties["listeners"]
     assert "0.0.0.0" not in properties["listeners"]
+
+
+def test_kafka_topics_are_created_with_one_replica_and_one_in_sync(tmp_path: Path) -> None:
+    properties = dict(
+        line.split("=", 1) for line in kafka._server_properties(tmp_path).splitlines()
+    )
+    assert (properties["default.replication.factor"], properties["min.insync.replicas"]) == (
+        "1",
+        "1",
+    )
+    topic = kafka.new_topic(TopicSpec("slides.qc.v1", 12))
+    assert (topic.name, topic.num_partitions, topic.replication_factor) == ("slides.qc.v1", 12, 1)
+    assert topic.topic_configs == {"min.insync.replicas": "1"}
 
 
 def test_kafka_cluster_id_is_a_kafka_uuid() -> None:

@@ -34,3 +34,23 @@ def test_refusals(size: int | None, used: int, sha: str | None, status: int, rea
     )
     assert refusal is not None
     assert (refusal.status_code, refusal.reason) == (status, reason)
+
+
+def test_an_upload_without_a_declared_sha256_is_refused_by_default() -> None:
+    refusal = admit(
+        request(GIB, None), max_upload_bytes=20 * GIB, quota_bytes=100 * GIB, used_bytes=0
+    )
+    assert refusal is not None
+    assert (refusal.status_code, refusal.reason) == (400, "checksum-required")
+    assert "sha256" in refusal.message
+
+
+def test_the_requirement_can_be_turned_off_for_clients_that_cannot_declare_it() -> None:
+    admitted = admit(
+        request(GIB, None),
+        max_upload_bytes=20 * GIB,
+        quota_bytes=100 * GIB,
+        used_bytes=0,
+        sha256_required=False,
+    )
+    assert admitted is None

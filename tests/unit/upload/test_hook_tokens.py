@@ -14,12 +14,15 @@ from slidestream_upload.adapters.repository import UploadRepository
 from slidestream_upload.settings import UploadSettings
 from tests.support.secrets import spy_compare_digest
 
+METADATA = {"filename": "a.svs", "sha256": "0" * 64}
+"""What a partner's client declares (a sha256 is required)."""
+
 
 def hook(kind: str, token: str, **upload: Any) -> dict[str, Any]:
     return {
         "Type": kind,
         "Event": {
-            "Upload": {"ID": "tus-1", "Size": 1000, "MetaData": {"filename": "a.svs"}, **upload},
+            "Upload": {"ID": "tus-1", "Size": 1000, "MetaData": METADATA, **upload},
             "HTTPRequest": {"Method": "POST", "Header": {"Authorization": [f"Bearer {token}"]}},
         },
     }

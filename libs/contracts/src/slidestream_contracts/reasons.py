@@ -50,6 +50,12 @@ REASONS: Final = MappingProxyType(
             "Compute the sha256 again (the CLI does it for you), check the manifest row, and "
             "upload the file again.",
         ),
+        "checksum-required": ReasonText(
+            "The upload did not declare the file's sha256, which the platform checks the "
+            "received bytes against.",
+            "Upload with the slidestream CLI (it declares it), or send the sha256 as the "
+            "'sha256' entry of Upload-Metadata (64 lowercase hex digits).",
+        ),
         "empty-archive": ReasonText(
             "The zip archive holds no files.", "Zip the DICOM series' files and upload it again."
         ),

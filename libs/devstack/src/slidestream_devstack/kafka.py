@@ -24,6 +24,10 @@ BOOTSTRAP: Final = f"{LOOPBACK}:{KAFKA_BROKER_PORT}"
 NODE_ID: Final = 1
 HEAP_MAX: Final = "512m"
 ADMIN_REQUEST_TIMEOUT_MS: Final = 10_000
+TOPIC_REPLICATION_FACTOR: Final = 1
+TOPIC_MIN_INSYNC_REPLICAS: Final = 1
+"""One broker holds the only copy: 1 / 1 (the chart creates its topics with 3 / 2 by default,
+kafka.topics in its values)."""
 _TOPIC_ALREADY_EXISTS: Final = 36
 
 _POM_TEMPLATE: Final = """<?xml version="1.0" encoding="UTF-8"?>
@@ -78,8 +82,8 @@ def _server_properties(data_dir: Path) -> str:
         # Topics come from slidestream_contracts only; a typo must fail, not create a topic.
         "auto.create.topics.enable": "false",
         "num.partitions": "1",
-        "default.replication.factor": "1",
-        "min.insync.replicas": "1",
+        "default.replication.factor": str(TOPIC_REPLICATION_FACTOR),
+        "min.insync.replicas": str(TOPIC_MIN_INSYNC_REPLICAS),
         "offsets.topic.replication.factor": "1",
         "offsets.topic.num.partitions": "12",
         "transaction.state.log.replication.factor": "1",
@@ -253,6 +257,16 @@ async def topic_partition_counts(bootstrap: str = BOOTSTRAP) -> dict[str, int]:
     return {str(topic["topic"]): len(topic["partitions"]) for topic in described}
 
 
+def new_topic(spec: TopicSpec) -> NewTopic:
+    """A missing topic as this stack creates it: its replication settings set on the topic."""
+    return NewTopic(
+        spec.name,
+        spec.partitions,
+        replication_factor=TOPIC_REPLICATION_FACTOR,
+        topic_configs={"min.insync.replicas": str(TOPIC_MIN_INSYNC_REPLICAS)},
+    )
+
+
 async def ensure_topics(specs: list[TopicSpec]) -> None:
     """Create missing topics; raise partition counts that are too low (Kafka cannot lower them)."""
     existing = await topic_partition_counts()
@@ -261,9 +275,7 @@ async def ensure_topics(specs: list[TopicSpec]) -> None:
     try:
         missing = [spec for spec in specs if spec.name not in existing]
         if missing:
-            response = await admin.create_topics(
-                [NewTopic(spec.name, spec.partitions, replication_factor=1) for spec in missing]
-            )
+            response = await admin.create_topics([new_topic(spec) for spec in missing])
             for topic_error in response.topic_errors:
                 topic, code = topic_error[0], topic_error[1]
                 if code not in (0, _TOPIC_ALREADY_EXISTS):

@@ -8,6 +8,8 @@ Each service owns its tables; nothing joins across services.
   so the same models, raw SQL and Alembic autogenerate work unchanged on both backends, and a
   service cannot silently read another's tables (``public`` is not on the path). Alembic's
   ``alembic_version`` table lives inside that schema, which migrations create if missing.
+  In production each service logs in as its own role, which owns its schema and has no other
+  grant (no CREATE on the database): migrations then find the schema and create nothing else.
   We chose ``search_path`` over ``schema_translate_map`` because the latter does not reach
   ``text()`` SQL nor reflection (autogenerate), and over ``__table_args__ = {"schema": …}``
   because SQLite would read that as an attached database.
@@ -216,7 +218,14 @@ def _prepare(connection: Connection, schema: str) -> None:
     # transaction-scoped advisory lock makes the second wait and then find nothing to do.
     lock_key = _advisory_lock_key(schema)
     connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": lock_key})
-    connection.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+    # Only when missing: CREATE SCHEMA checks the database's CREATE privilege before IF NOT
+    # EXISTS, and a service's own role (which owns its schema, made for it by the chart or an
+    # operator) has no such privilege. The lock above makes check-then-create race-free.
+    found = connection.execute(
+        text("SELECT 1 FROM pg_namespace WHERE nspname = :schema"), {"schema": schema}
+    ).first()
+    if found is None:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
     # Whatever engine we were given, migrate inside the service's schema only.
     connection.execute(text(f'SET LOCAL search_path TO "{schema}"'))
 

@@ -38,6 +38,10 @@ class UploadSettings(ServiceSettings):
     Secret as the hooks secret (file ``tusd_internal_token`` under the secrets directory)."""
     quarantine_bucket: str = "quarantine"
     max_upload_bytes: int = Field(default=20 * GIB, gt=0)
+    require_declared_sha256: bool = True
+    """Refuse (400 ``checksum-required``) an upload whose ``Upload-Metadata`` declares no sha256:
+    the complete bytes are verified against the partner's own digest, never only against what
+    arrived. The CLI always declares it; turn off only for a tus client that cannot."""
     default_tenant_quota_bytes: int = Field(default=10 * 1024 * GIB, gt=0)
     upload_ttl_s: float = Field(default=24 * 3600, gt=0)
     """An upload not finished within this time is abandoned: terminated and removed."""

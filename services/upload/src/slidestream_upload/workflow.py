@@ -1,8 +1,9 @@
 """The upload control path's use case: admit, track, verify, publish once, or reject.
 
 1. ``pre-create`` (tusd hook): authenticate the token (401 when unknown, revoked or expired),
-   admit the declared size and checksum against the limits and the tenant's quota
-   (``domain/admission``), check the batch, and name the object ``<tenant>/<slide_id>/original``;
+   admit the declared size against the limits and the tenant's quota and require a declared
+   sha256 (``domain/admission``), check the batch, and name the object
+   ``<tenant>/<slide_id>/original``;
 2. ``post-create`` / ``post-receive``: record tusd's id and the progress;
 3. ``post-finish`` (or the reconciler, :mod:`slidestream_upload.reconciler`, when that hook was
    lost): :meth:`UploadWorkflow.finalize` under a database lease —
@@ -115,6 +116,7 @@ class UploadWorkflow:
             max_upload_bytes=self._settings.max_upload_bytes,
             quota_bytes=quota_bytes,
             used_bytes=used_bytes,
+            sha256_required=self._settings.require_declared_sha256,
         )
         if refusal is not None:
             logger.info("upload refused", extra={"tenant": tenant, "reason": refusal.reason})
