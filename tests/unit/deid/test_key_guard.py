@@ -4,7 +4,6 @@ real migrations; the service's own start-up for the refusal)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,7 +18,6 @@ from slidestream_deid.key_guard import KeyGuard
 from slidestream_deid.main import MIGRATIONS_DIR, create_app
 from slidestream_deid.settings import DeidSettings
 from slidestream_platform.db import (
-    DatabaseSettings,
     downgrade_to,
     make_engine,
     upgrade_to_head,
@@ -32,14 +30,6 @@ OTHER_PSEUDONYM_KEY = b"q" * 64
 VAULT_KEY = b"v" * 64
 BEFORE_ENCRYPTION = "dd9d4f3f03ba"
 """The deid revision whose vault held originals in plaintext."""
-
-
-@pytest.fixture
-def engine(tmp_path: Path) -> Iterator[Engine]:
-    engine = make_engine(DatabaseSettings(url=None, data_dir=tmp_path), "deid")
-    upgrade_to_head(engine, "deid", MIGRATIONS_DIR)
-    yield engine
-    engine.dispose()
 
 
 def guard(

@@ -3,9 +3,6 @@ pseudonym, readable again after the vault key rotates (SQLite, the real migratio
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 from sqlalchemy import Engine, text
 
@@ -13,21 +10,12 @@ from slidestream_deid.adapters.repository import SqlDeidRecords
 from slidestream_deid.adapters.vault_cipher import AesGcmVaultCipher, VaultCipherError
 from slidestream_deid.domain.keys import VaultKeys
 from slidestream_deid.domain.pseudonyms import VaultEntry
-from slidestream_deid.main import MIGRATIONS_DIR
-from slidestream_platform.db import DatabaseSettings, make_engine, session_scope, upgrade_to_head
+from slidestream_platform.db import session_scope
 
 VAULT_KEY_1 = b"1" * 64
 VAULT_KEY_2 = b"2" * 64
 PATIENT = VaultEntry("acme", "patient", "MRN-77123-PLAINTEXT", 1, "PSN-1-PATIENTAAAAAAAAAAAAA")
 CASE = VaultEntry("acme", "case", "S26-00042-PLAINTEXT", 1, "PSN-1-CASEAAAAAAAAAAAAAAAA")
-
-
-@pytest.fixture
-def engine(tmp_path: Path) -> Iterator[Engine]:
-    engine = make_engine(DatabaseSettings(url=None, data_dir=tmp_path), "deid")
-    upgrade_to_head(engine, "deid", MIGRATIONS_DIR)
-    yield engine
-    engine.dispose()
 
 
 def records(engine: Engine, current: int, secrets: dict[int, bytes]) -> SqlDeidRecords:
