@@ -177,3 +177,19 @@ async def test_an_event_whose_objects_are_its_slides_reaches_its_handler(
 
     assert [body["slide_id"] for body in consumer.handled] == [str(SLIDE)]
     assert consumer.dead_letters == [] and consumer.statuses == []
+
+
+def test_a_comma_separated_bootstrap_names_every_broker() -> None:
+    """``KAFKA_BOOTSTRAP=a:9092,b:9092`` (Kafka's own convention) is two addresses: FastStream
+    takes one string as one host, and a service of a multi-broker cluster could not start."""
+    settings = ServiceSettings(
+        service_name="deid", kafka_bootstrap="10.0.0.1:9092, 10.0.0.2:9092,10.0.0.3:9092"
+    )
+    bus = make_bus(
+        settings, step=Step.DEID, tracer_provider=make_tracer_provider("t", otlp_endpoint=None)
+    )
+    assert bus.broker._connection_kwargs["bootstrap_servers"] == [
+        "10.0.0.1:9092",
+        "10.0.0.2:9092",
+        "10.0.0.3:9092",
+    ]

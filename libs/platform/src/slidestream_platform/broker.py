@@ -146,7 +146,7 @@ def make_bus(
         outages=Outages(stale_after_s=2 * settings.kafka_retry_backoff_max_s + OUTAGE_GRACE_S),
     )
     broker = KafkaBroker(
-        settings.kafka_bootstrap,
+        settings.kafka_bootstrap_servers,
         client_id=f"slidestream-{settings.service_name}",
         acks="all",
         enable_idempotence=True,

@@ -70,6 +70,8 @@ class ServiceSettings(BaseSettings):
     data_dir: Path = Path(".local/data")
 
     kafka_bootstrap: str = "127.0.0.1:19092"
+    """``host:port`` of one broker or several, comma-separated (Kafka's convention): the client
+    bootstraps from the first that answers (:attr:`kafka_bootstrap_servers`)."""
     kafka_consumer_group: str | None = None
     """Defaults to ``service_name``; override to run a second, independent copy of a service."""
     kafka_auto_offset_reset: Literal["earliest", "latest"] = "earliest"
@@ -113,6 +115,11 @@ class ServiceSettings(BaseSettings):
         if SECRETS_DIR.is_dir():
             sources.append(SecretsSettingsSource(settings_cls, secrets_dir=SECRETS_DIR))
         return tuple(sources)
+
+    @property
+    def kafka_bootstrap_servers(self) -> list[str]:
+        """:attr:`kafka_bootstrap` as a list: FastStream takes one string as one address."""
+        return [server.strip() for server in self.kafka_bootstrap.split(",") if server.strip()]
 
     @property
     def consumer_group(self) -> str:
