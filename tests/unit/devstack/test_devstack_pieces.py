@@ -135,7 +135,7 @@ def test_kafka_topics_are_created_with_one_replica_and_one_in_sync(tmp_path: Pat
 
 
 def test_kafka_cluster_id_is_a_kafka_uuid() -> None:
-    cluster_id = kafka._random_cluster_id()
+    cluster_id = kafka.random_cluster_id()
     assert len(cluster_id) == 22
     assert "=" not in cluster_id
 

@@ -42,6 +42,6 @@ def test_seaweedfs_wheel_matches_the_pin() -> None:
 
 
 def test_go_pins_are_exact_versions_not_branches() -> None:
-    for version in (versions.MINIO_VERSION, versions.TUSD_VERSION):
+    for version in (versions.MINIO_VERSION, versions.TUSD_VERSION, versions.TOXIPROXY_VERSION):
         assert version.startswith("v")
         assert version not in {"latest", "master", "main"}

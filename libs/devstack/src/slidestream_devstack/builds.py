@@ -7,6 +7,7 @@ is missing or differs, so a warm ``up`` costs nothing here. Build output goes to
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import time
@@ -103,15 +104,31 @@ def go_install(
         # Built by hand or by an earlier layout without a stamp: adopt it instead of rebuilding.
         write_stamp(stamp, wanted)
         return
+    # `go install` names the binary after the package (toxiproxy's is `server`): build into a
+    # folder of its own and move it, so that a generic name never lands in (or clobbers) bin/.
+    staging = binary.with_name(f".{binary.name}.build")
+    shutil.rmtree(staging, ignore_errors=True)
     run_build(
         [go, "install", wanted],
         description=f"Building {binary.name} {version} with Go",
         console=console,
         log_path=log_path,
         # -trimpath keeps local paths out of the binary: builds are reproducible across checkouts.
-        env={"GOBIN": str(binary.parent), "GOFLAGS": "-trimpath", "CGO_ENABLED": "0"},
+        env={"GOBIN": str(staging), "GOFLAGS": "-trimpath", "CGO_ENABLED": "0"},
     )
+    (staging / go_command_name(module)).replace(binary)
+    shutil.rmtree(staging, ignore_errors=True)
     write_stamp(stamp, wanted)
+
+
+def go_command_name(package: str) -> str:
+    """The file name `go install` gives a main package: its last path element, or the one before
+    a major-version suffix (``example.com/tool/v2`` builds ``tool``)."""
+    elements = package.rstrip("/").split("/")
+    last = elements[-1]
+    if len(elements) > 1 and re.fullmatch(r"v[0-9]+", last):
+        return elements[-2]
+    return last
 
 
 def _go_binary_module_version(go: str, binary: Path) -> tuple[str, str] | None:

@@ -5,11 +5,14 @@ from __future__ import annotations
 import base64
 import shutil
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar, Final
 
 from aiokafka.admin import AIOKafkaAdminClient, NewPartitions, NewTopic
 from aiokafka.errors import KafkaError
+from rich.console import Console
 
 from slidestream_contracts.topics import TopicSpec, all_topics
 from slidestream_devstack import versions
@@ -53,7 +56,7 @@ _POM_TEMPLATE: Final = """<?xml version="1.0" encoding="UTF-8"?>
 </project>
 """
 
-_LOG4J2_PROPERTIES: Final = """\
+LOG4J2_PROPERTIES: Final = """\
 status = warn
 appender.console.type = Console
 appender.console.name = STDOUT
@@ -67,39 +70,131 @@ logger.request.level = WARN
 """
 
 
-def _server_properties(data_dir: Path) -> str:
-    controller = f"{LOOPBACK}:{KAFKA_CONTROLLER_PORT}"
+@dataclass(frozen=True, slots=True)
+class KafkaNode:
+    """One combined broker and controller of a KRaft cluster, on loopback."""
+
+    node_id: int
+    client_port: int
+    """The listener clients connect to."""
+    controller_port: int
+    data_dir: Path
+    advertised_port: int | None = None
+    """What clients are told to connect to (a proxy's port in front of ``client_port``);
+    ``client_port`` when None."""
+    internal_port: int | None = None
+    """A listener of its own for replication between brokers, kept out of the clients' path;
+    brokers replicate over the client listener when None."""
+
+
+@dataclass(frozen=True, slots=True)
+class Replication:
+    """Copies of each partition and how many must hold a write before it is acknowledged."""
+
+    factor: int = 1
+    min_insync: int = 1
+
+
+LOCAL_REPLICATION: Final = Replication(TOPIC_REPLICATION_FACTOR, TOPIC_MIN_INSYNC_REPLICAS)
+
+
+def server_properties(
+    node: KafkaNode, voters: Sequence[KafkaNode], replication: Replication = LOCAL_REPLICATION
+) -> str:
+    """``server.properties`` of ``node`` in the cluster whose controllers are ``voters``."""
+    client = f"{LOOPBACK}:{node.client_port}"
+    advertised = f"{LOOPBACK}:{node.advertised_port or node.client_port}"
+    listeners = {"PLAINTEXT": client, "CONTROLLER": f"{LOOPBACK}:{node.controller_port}"}
+    advertised_listeners = {"PLAINTEXT": advertised}
+    inter_broker = "PLAINTEXT"
+    if node.internal_port is not None:
+        inter_broker = "INTERNAL"
+        listeners["INTERNAL"] = advertised_listeners["INTERNAL"] = (
+            f"{LOOPBACK}:{node.internal_port}"
+        )
+    factor, min_isr = str(replication.factor), str(replication.min_insync)
     settings = {
         "process.roles": "broker,controller",
-        "node.id": str(NODE_ID),
-        "controller.quorum.voters": f"{NODE_ID}@{controller}",
-        "listeners": f"PLAINTEXT://{BOOTSTRAP},CONTROLLER://{controller}",
-        "advertised.listeners": f"PLAINTEXT://{BOOTSTRAP}",
+        "node.id": str(node.node_id),
+        "controller.quorum.voters": ",".join(
+            f"{voter.node_id}@{LOOPBACK}:{voter.controller_port}" for voter in voters
+        ),
+        "listeners": ",".join(f"{name}://{address}" for name, address in listeners.items()),
+        "advertised.listeners": ",".join(
+            f"{name}://{address}" for name, address in advertised_listeners.items()
+        ),
         "controller.listener.names": "CONTROLLER",
-        "inter.broker.listener.name": "PLAINTEXT",
-        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
-        "log.dirs": str(data_dir),
+        "inter.broker.listener.name": inter_broker,
+        "listener.security.protocol.map": ",".join(f"{name}:PLAINTEXT" for name in listeners),
+        "log.dirs": str(node.data_dir),
         # Topics come from slidestream_contracts only; a typo must fail, not create a topic.
         "auto.create.topics.enable": "false",
         "num.partitions": "1",
-        "default.replication.factor": str(TOPIC_REPLICATION_FACTOR),
-        "min.insync.replicas": str(TOPIC_MIN_INSYNC_REPLICAS),
-        "offsets.topic.replication.factor": "1",
+        "default.replication.factor": factor,
+        "min.insync.replicas": min_isr,
+        "offsets.topic.replication.factor": factor,
         "offsets.topic.num.partitions": "12",
-        "transaction.state.log.replication.factor": "1",
-        "transaction.state.log.min.isr": "1",
+        "transaction.state.log.replication.factor": factor,
+        "transaction.state.log.min.isr": min_isr,
         "transaction.state.log.num.partitions": "4",
-        "share.coordinator.state.topic.replication.factor": "1",
-        "share.coordinator.state.topic.min.isr": "1",
+        "share.coordinator.state.topic.replication.factor": factor,
+        "share.coordinator.state.topic.min.isr": min_isr,
         # Tests start consumers one after another; waiting 3 s for more members only slows them.
         "group.initial.rebalance.delay.ms": "0",
     }
     return "".join(f"{key}={value}\n" for key, value in settings.items())
 
 
-def _random_cluster_id() -> str:
+def _server_properties(data_dir: Path) -> str:
+    """The local stack's single node."""
+    node = KafkaNode(NODE_ID, KAFKA_BROKER_PORT, KAFKA_CONTROLLER_PORT, data_dir)
+    return server_properties(node, [node])
+
+
+def random_cluster_id() -> str:
     """Kafka's Uuid text form: 16 random bytes, URL-safe base64 without padding."""
     return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+
+
+def jvm_options(libs: Path, log4j_config: Path, heap_max: str = HEAP_MAX) -> list[str]:
+    """The JVM's options and class path for a broker (or a Kafka tool) from ``libs``' jars."""
+    return [
+        "-Xms128m",
+        f"-Xmx{heap_max}",
+        "-XX:+UseG1GC",
+        "-Djava.awt.headless=true",
+        f"-Dlog4j2.configurationFile={log4j_config}",
+        "-cp",
+        f"{libs}/*",
+    ]
+
+
+def format_storage(
+    java: str,
+    options: Sequence[str],
+    config: Path,
+    cluster_id: str,
+    *,
+    console: Console,
+    log_path: Path,
+) -> None:
+    """Format the KRaft storage ``config``'s ``log.dirs`` names (once, before the first start;
+    every node of a cluster with the same ``cluster_id``)."""
+    run_build(
+        [
+            java,
+            *options,
+            "kafka.tools.StorageTool",
+            "format",
+            "--cluster-id",
+            cluster_id,
+            "--config",
+            str(config),
+        ],
+        description=f"Formatting Kafka's KRaft storage ({config.parent.name})",
+        console=console,
+        log_path=log_path,
+    )
 
 
 class KafkaPart(Part):
@@ -169,40 +264,23 @@ class KafkaPart(Part):
         data = self._data(ctx)
         config = self._config(ctx)
         config.write_text(_server_properties(data), encoding="utf-8")
-        self._log4j_config(ctx).write_text(_LOG4J2_PROPERTIES, encoding="utf-8")
+        self._log4j_config(ctx).write_text(LOG4J2_PROPERTIES, encoding="utf-8")
         if (data / "meta.properties").exists():
             return
         data.mkdir(parents=True, exist_ok=True)
-        run_build(
-            [
-                self._java(),
-                *self._jvm_options(ctx),
-                "kafka.tools.StorageTool",
-                "format",
-                "--cluster-id",
-                _random_cluster_id(),
-                "--config",
-                str(config),
-            ],
-            description="Formatting Kafka's KRaft storage",
+        format_storage(
+            self._java(),
+            jvm_options(self._libs(ctx), self._log4j_config(ctx)),
+            config,
+            random_cluster_id(),
             console=ctx.console,
             log_path=ctx.paths.log_file(self.name),
         )
 
-    def _jvm_options(self, ctx: StackContext) -> list[str]:
-        return [
-            "-Xms128m",
-            f"-Xmx{HEAP_MAX}",
-            "-XX:+UseG1GC",
-            "-Djava.awt.headless=true",
-            f"-Dlog4j2.configurationFile={self._log4j_config(ctx)}",
-            "-cp",
-            f"{self._libs(ctx)}/*",
-        ]
-
     def launch_spec(self, ctx: StackContext) -> LaunchSpec:
+        options = jvm_options(self._libs(ctx), self._log4j_config(ctx))
         return LaunchSpec(
-            argv=[self._java(), *self._jvm_options(ctx), "kafka.Kafka", str(self._config(ctx))],
+            argv=[self._java(), *options, "kafka.Kafka", str(self._config(ctx))],
             cwd=self._home(ctx),
         )
 
@@ -228,9 +306,9 @@ class KafkaPart(Part):
         }
 
 
-def _admin() -> AIOKafkaAdminClient:
+def _admin(bootstrap: str = BOOTSTRAP) -> AIOKafkaAdminClient:
     return AIOKafkaAdminClient(
-        bootstrap_servers=BOOTSTRAP,
+        bootstrap_servers=bootstrap,
         client_id="slidestream-devstack",
         request_timeout_ms=ADMIN_REQUEST_TIMEOUT_MS,
     )
@@ -257,25 +335,30 @@ async def topic_partition_counts(bootstrap: str = BOOTSTRAP) -> dict[str, int]:
     return {str(topic["topic"]): len(topic["partitions"]) for topic in described}
 
 
-def new_topic(spec: TopicSpec) -> NewTopic:
-    """A missing topic as this stack creates it: its replication settings set on the topic."""
+def new_topic(spec: TopicSpec, replication: Replication = LOCAL_REPLICATION) -> NewTopic:
+    """A missing topic as a stack creates it: its replication settings set on the topic."""
     return NewTopic(
         spec.name,
         spec.partitions,
-        replication_factor=TOPIC_REPLICATION_FACTOR,
-        topic_configs={"min.insync.replicas": str(TOPIC_MIN_INSYNC_REPLICAS)},
+        replication_factor=replication.factor,
+        topic_configs={"min.insync.replicas": str(replication.min_insync)},
     )
 
 
-async def ensure_topics(specs: list[TopicSpec]) -> None:
+async def ensure_topics(
+    specs: list[TopicSpec],
+    *,
+    bootstrap: str = BOOTSTRAP,
+    replication: Replication = LOCAL_REPLICATION,
+) -> None:
     """Create missing topics; raise partition counts that are too low (Kafka cannot lower them)."""
-    existing = await topic_partition_counts()
-    admin = _admin()
+    existing = await topic_partition_counts(bootstrap)
+    admin = _admin(bootstrap)
     await admin.start()
     try:
         missing = [spec for spec in specs if spec.name not in existing]
         if missing:
-            response = await admin.create_topics([new_topic(spec) for spec in missing])
+            response = await admin.create_topics([new_topic(spec, replication) for spec in missing])
             for topic_error in response.topic_errors:
                 topic, code = topic_error[0], topic_error[1]
                 if code not in (0, _TOPIC_ALREADY_EXISTS):

@@ -16,6 +16,39 @@ API_ADDRESS: Final = f"{LOOPBACK}:{MINIO_API_PORT}"
 ENDPOINT: Final = f"http://{API_ADDRESS}"
 
 
+def minio_command(
+    binary: Path,
+    *,
+    data_dir: Path,
+    api_address: str,
+    console_address: str,
+    root_user: str,
+    root_password: str,
+) -> tuple[list[str], dict[str, str]]:
+    """MinIO's command line and environment: one drive at ``data_dir``, S3 on ``api_address``.
+
+    Shared by the stack and by the fault suite, which runs a MinIO of its own.
+    """
+    argv = [
+        str(binary),
+        "server",
+        str(data_dir),
+        "--address",
+        api_address,
+        "--console-address",
+        console_address,
+        "--quiet",
+    ]
+    env = {
+        "MINIO_ROOT_USER": root_user,
+        "MINIO_ROOT_PASSWORD": root_password,
+        "MINIO_REGION": S3_REGION,
+        # The archived server has no releases to update to.
+        "MINIO_UPDATE": "off",
+    }
+    return argv, env
+
+
 class MinioPart(Part):
     name: ClassVar[str] = "minio"
     ports: ClassVar[tuple[int, ...]] = (MINIO_API_PORT, MINIO_CONSOLE_PORT)
@@ -39,26 +72,15 @@ class MinioPart(Part):
         self._data(ctx).mkdir(parents=True, exist_ok=True)
 
     def launch_spec(self, ctx: StackContext) -> LaunchSpec:
-        return LaunchSpec(
-            argv=[
-                str(self.binary(ctx)),
-                "server",
-                str(self._data(ctx)),
-                "--address",
-                API_ADDRESS,
-                "--console-address",
-                f"{LOOPBACK}:{MINIO_CONSOLE_PORT}",
-                "--quiet",
-            ],
-            cwd=ctx.paths.part_dir(self.name),
-            env={
-                "MINIO_ROOT_USER": ctx.credentials.minio_root_user,
-                "MINIO_ROOT_PASSWORD": ctx.credentials.minio_root_password,
-                "MINIO_REGION": S3_REGION,
-                # The archived server has no releases to update to.
-                "MINIO_UPDATE": "off",
-            },
+        argv, env = minio_command(
+            self.binary(ctx),
+            data_dir=self._data(ctx),
+            api_address=API_ADDRESS,
+            console_address=f"{LOOPBACK}:{MINIO_CONSOLE_PORT}",
+            root_user=ctx.credentials.minio_root_user,
+            root_password=ctx.credentials.minio_root_password,
         )
+        return LaunchSpec(argv=argv, cwd=ctx.paths.part_dir(self.name), env=env)
 
     def is_ready(self, ctx: StackContext) -> bool:
         return http_ok(f"{ENDPOINT}/minio/health/ready")

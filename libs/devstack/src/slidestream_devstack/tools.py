@@ -6,6 +6,8 @@ fresh machine needs only Go. Torch lives only in Triton's virtual environment, b
 Triton part itself.
 
 ``python -m slidestream_devstack.tools helm`` builds Helm if needed and prints its path;
+``python -m slidestream_devstack.tools toxiproxy`` builds Toxiproxy (the fault suite's proxy) if
+needed and prints its path;
 ``python -m slidestream_devstack.tools triton-python`` builds Triton's environment if needed
 and prints its Python (the one with torch: ``make models`` trains with it).
 ``python -m slidestream_devstack.tools chart-offline`` prints a chart directory Helm can lint and
@@ -26,6 +28,7 @@ from slidestream_devstack import versions
 from slidestream_devstack.builds import go_install
 from slidestream_devstack.paths import StackPaths, find_repo_root
 from slidestream_devstack.stack import make_context
+from slidestream_devstack.toxiproxy import ensure_toxiproxy
 from slidestream_devstack.triton import TritonPart
 
 
@@ -80,6 +83,9 @@ def main(argv: list[str]) -> int:
     if argv == ["helm"]:
         print(ensure_helm())
         return 0
+    if argv == ["toxiproxy"]:
+        print(ensure_toxiproxy(StackPaths(find_repo_root(None)), Console(stderr=True)))
+        return 0
     if argv == ["triton-python"]:
         print(ensure_triton_python())
         return 0
@@ -90,7 +96,7 @@ def main(argv: list[str]) -> int:
             print(f"rendering without the dependencies {', '.join(missing)}", file=sys.stderr)
         print(rendered)
         return 0
-    usage = "usage: python -m slidestream_devstack.tools helm|triton-python|chart-offline"
+    usage = "usage: python -m slidestream_devstack.tools helm|toxiproxy|triton-python|chart-offline"
     print(usage, file=sys.stderr)
     return 2
 

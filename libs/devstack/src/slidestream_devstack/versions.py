@@ -26,6 +26,11 @@ MINIO_VERSION: Final = "v0.0.0-20260212201848-7aac2a2c5b7c"
 TUSD_MODULE: Final = "github.com/tus/tusd/v2/cmd/tusd"
 TUSD_VERSION: Final = "v2.9.1"
 
+# Toxiproxy cuts, slows and breaks the fault suite's connections to Kafka, S3 and PostgreSQL
+# (tests/faults); its module builds a binary named ``server``, installed as ``toxiproxy-server``.
+TOXIPROXY_MODULE: Final = "github.com/Shopify/toxiproxy/v2/cmd/server"
+TOXIPROXY_VERSION: Final = "v2.12.0"
+
 # Helm renders and lints charts/slidestream in the tests (built from source like tusd).
 HELM_MODULE: Final = "helm.sh/helm/v3/cmd/helm"
 HELM_VERSION: Final = "v3.22.0"
@@ -59,6 +64,7 @@ def pins() -> dict[str, str]:
         "LOG4J_VERSION": LOG4J_VERSION,
         "MINIO_VERSION": MINIO_VERSION,
         "TUSD_VERSION": TUSD_VERSION,
+        "TOXIPROXY_VERSION": TOXIPROXY_VERSION,
         "HELM_VERSION": HELM_VERSION,
         "SEAWEEDFS_VERSION": SEAWEEDFS_VERSION,
         "PYTRITON_VERSION": PYTRITON_VERSION,
