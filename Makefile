@@ -11,7 +11,7 @@ UV ?= uv
 PYTEST_ARGS ?=
 PY := $(UV) run --frozen
 
-.PHONY: help setup system-packages uv sync up down status demo models test test-unit test-e2e lint format asyncapi chart bench bench-upload bench-deid bench-convert bench-qc bench-inference bench-search bench-search-metadata bench-search-vectors
+.PHONY: help setup system-packages uv sync up down status demo models test test-unit test-e2e test-faults test-faults-quick lint format asyncapi chart bench bench-upload bench-deid bench-convert bench-qc bench-inference bench-search bench-search-metadata bench-search-vectors
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -68,6 +68,15 @@ test-unit: sync ## the fast tests only (no servers)
 test-e2e: setup ## every sample layout x {no manifest, manifest} through the running stack
 	$(PY) slidestream stack up
 	$(PY) pytest tests/e2e $(PYTEST_ARGS)
+
+# The fault suite runs a stack of its own (free ports, .local/faults/), never the one `make up`
+# started; the report is rewritten even when a scenario fails (its row then says so).
+test-faults: setup ## faults injected under load (tests/faults); rewrites docs/reliability.md
+	status=0; $(PY) pytest tests/faults -m faults $(PYTEST_ARGS) || status=$$?; \
+	$(PY) python -m tests.support.faults.report --out docs/reliability.md; exit $$status
+
+test-faults-quick: setup ## the fault suite's quick subset (CI-sized: poison and kill -9)
+	$(PY) pytest tests/faults -m "faults and quick" $(PYTEST_ARGS)
 
 lint: sync ## ruff, mypy, import contract, AsyncAPI document up to date
 	$(PY) ruff check .
