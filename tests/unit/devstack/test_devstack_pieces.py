@@ -11,7 +11,7 @@ import psutil
 import pytest
 
 from slidestream_contracts.topics import TopicSpec
-from slidestream_devstack import kafka, seaweedfs, stack
+from slidestream_devstack import builds, kafka, seaweedfs, stack
 from slidestream_devstack.credentials import load_or_create_credentials
 from slidestream_devstack.errors import StackError
 from slidestream_devstack.paths import StackPaths, find_repo_root
@@ -161,3 +161,32 @@ def test_settings_read_partitions_and_home(monkeypatch: pytest.MonkeyPatch, tmp_
 def test_repo_root_defaults_to_the_checkout() -> None:
     root = find_repo_root()
     assert (root / "libs" / "devstack" / "pyproject.toml").exists()
+
+
+def test_a_cluster_node_advertises_its_proxy_and_replicates_on_its_own_listener(
+    tmp_path: Path,
+) -> None:
+    nodes = [
+        kafka.KafkaNode(i, 20000 + i, 21000 + i, tmp_path / str(i), 22000 + i, 23000 + i)
+        for i in (1, 2, 3)
+    ]
+    text = kafka.server_properties(nodes[1], nodes, kafka.Replication(factor=3, min_insync=2))
+    properties = dict(line.split("=", 1) for line in text.splitlines())
+    assert properties["node.id"] == "2"
+    assert properties["controller.quorum.voters"] == (
+        "1@127.0.0.1:21001,2@127.0.0.1:21002,3@127.0.0.1:21003"
+    )
+    assert properties["advertised.listeners"] == (
+        "PLAINTEXT://127.0.0.1:22002,INTERNAL://127.0.0.1:23002"
+    )
+    assert "PLAINTEXT://127.0.0.1:20002" in properties["listeners"]
+    assert properties["inter.broker.listener.name"] == "INTERNAL"
+    assert properties["min.insync.replicas"] == "2"
+    assert properties["offsets.topic.replication.factor"] == "3"
+
+
+def test_go_binaries_are_named_after_their_package() -> None:
+    assert builds.go_command_name("github.com/Shopify/toxiproxy/v2/cmd/server") == "server"
+    assert builds.go_command_name("helm.sh/helm/v3/cmd/helm") == "helm"
+    assert builds.go_command_name("example.com/tool/v2") == "tool"
+    assert builds.go_command_name("github.com/minio/minio") == "minio"
