@@ -102,7 +102,8 @@ def test_services_killed_at_random_lose_and_repeat_nothing(
         injected=f"{KILLS} SIGKILLs of a random service (upload, deid, convert, qc) at random "
         f"points of the batch (0-{PROGRESS[1]:.0%} of it ended), each restarted after "
         f"{DOWN_S[0]:.0f}-{DOWN_S[1]:.0f} s",
-        checked="every slide reaches QC; invariants 1-4",
+        checked="every slide reaches QC; invariants 1-4; recovery: a restart to the killed "
+        "step's next decision",
     )
     batch = run.upload(SLIDES, first_seed=200)
     restarts = _inject(stack, run, batch, kills)

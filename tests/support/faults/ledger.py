@@ -57,7 +57,7 @@ class LogRecord:
     offset: int
     key: str | None
     timestamp_s: float
-    """The producer's CreateTime."""
+    """When the leader appended it (the suite's brokers use LogAppendTime)."""
     value: bytes
     injected: bool = False
     """Published by the suite itself (a poison record), not by the pipeline."""
@@ -217,7 +217,7 @@ class Ledger:
         moment_s: float,
         topics: Iterable[str] = DECISION_TOPICS,
     ) -> float | None:
-        """The CreateTime of the first decision (on ``topics``) about one of ``slide_ids``
+        """When the first decision (on ``topics``) about one of ``slide_ids`` was appended
         after ``moment_s``."""
         wanted, on = set(slide_ids), set(topics)
         times = [

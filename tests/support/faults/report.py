@@ -141,10 +141,13 @@ def render(results: list[ScenarioResult], session: Session | None) -> str:
         "**Lost** counts slides without a terminal state plus acknowledged records without "
         "their decision; **duplicates** counts extra records on decision topics; both must "
         "be 0. **In flight**: slides of the batch not yet ended when the fault began. "
-        "**Recovery**: from the end of the fault (a restart, for kills; the kill itself, "
-        "for a broker's death) to the next decision the pipeline published (see each "
-        "scenario's *checked*). **Batch done**: from the end of the fault to the batch's "
-        "last terminal state.",
+        "**Recovery**: after an outage, from its end to the next decision the pipeline "
+        "published; after kills, from a restart to the killed step's next decision (the "
+        "longest of them); after a broker's death, from the kill to the first record on a "
+        "partition it led (the failover). **Batch done**: from the end of the fault (the last "
+        "restart; the kill, for the broker) to the batch's last terminal state. Times are the "
+        "brokers' append times (`log.message.timestamp.type=LogAppendTime` in the suite's "
+        "cluster): a send retried across a fault dates from when it landed.",
         "",
         "## Scenarios",
         "",

@@ -59,6 +59,9 @@ REPLICATION = Replication(factor=3, min_insync=2)
 TOPIC_PARTITIONS = 3
 """Per pipeline topic: one led by each broker (dead-letter topics keep one)."""
 KAFKA_HEAP = "384m"
+APPEND_TIME = "log.message.timestamp.type=LogAppendTime\n"
+"""Records carry the time the leader appended them, not the producer's: a send retried across a
+failover then dates from when it landed, which is what the recovery times measure."""
 READY_TIMEOUT_S = 180.0
 
 
@@ -226,7 +229,9 @@ class FaultServers:
         for node, proxy in nodes:
             config = node.data_dir.parent / "server.properties"
             node.data_dir.mkdir(parents=True)
-            config.write_text(server_properties(node, voters, REPLICATION), encoding="utf-8")
+            config.write_text(
+                server_properties(node, voters, REPLICATION) + APPEND_TIME, encoding="utf-8"
+            )
             format_storage(
                 java,
                 options,
