@@ -160,7 +160,7 @@ class FaultServers:
             ensure_topics(
                 all_topics(TOPIC_PARTITIONS),
                 bootstrap=self.bootstrap,
-                replication_factor=REPLICATION.factor,
+                replication=REPLICATION,
             )
         )
 
