@@ -58,9 +58,10 @@ models: sync ## train the reference models (tissue type, tile embedding) into .l
 	torch_python=$$($(PY) python -m slidestream_devstack.tools triton-python) && \
 	$(PY) python -m slidestream_samples.reference_models build --torch-python "$$torch_python" --out .local/models
 
-test: setup models ## the whole suite: unit, integration (real servers), e2e
+test: setup models ## the whole suite: unit, integration (real servers), e2e, the quick fault subset
 	$(PY) slidestream stack up
 	$(PY) pytest $(PYTEST_ARGS)
+	$(PY) pytest tests/faults -m "faults and quick" $(PYTEST_ARGS)
 
 test-unit: sync ## the fast tests only (no servers)
 	$(PY) pytest tests/unit $(PYTEST_ARGS)
