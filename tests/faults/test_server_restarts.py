@@ -86,21 +86,23 @@ PG_RESTARTS = (
 )
 
 
-def _restart_postgres(stack: FaultStack, run: Run, batch: BatchUpload) -> list[tuple[str, float]]:
-    """Each of :data:`PG_RESTARTS` once its share of the batch has ended; for each, the mode
-    and the epoch second PostgreSQL accepted connections again."""
+def _restart_postgres(
+    stack: FaultStack, run: Run, batch: BatchUpload
+) -> list[tuple[str, float, float]]:
+    """Each of :data:`PG_RESTARTS` once its share of the batch has ended; for each, the mode,
+    the epoch second PostgreSQL accepted connections again and how long it had not."""
     postgres = stack.servers.process("postgres")
-    back: list[tuple[str, float]] = []
+    back: list[tuple[str, float, float]] = []
     deadline = time.monotonic() + END_TIMEOUT_S
     for restart in PG_RESTARTS:
         while run.ended(batch) < restart.after_ended and time.monotonic() < deadline:
             time.sleep(POLL_S)
         run.in_flight_max = max(run.in_flight_max, run.in_flight(batch))
-        postgres.kill(restart.sig)
+        stopped_at = postgres.kill(restart.sig)
         assert not postgres.alive, f"PostgreSQL still running after its {restart.mode} stop"
         postgres.start()
         stack.servers.wait_for_postgres()
-        back.append((restart.mode, time.time()))
+        back.append((restart.mode, time.time(), time.time() - stopped_at))
     return back
 
 
@@ -130,13 +132,14 @@ def test_postgres_restarted_during_publication_loses_nothing(stack: FaultStack) 
     ids = list(run.expected)
     recoveries = {
         mode: resumed - ready_at
-        for mode, ready_at in restarts
+        for mode, ready_at, _ in restarts
         if (resumed := ledger.first_decision_after(ids, ready_at)) is not None
     }
     result.recovery_s = round(max(recoveries.values()), 1) if recoveries else None
     result.notes += [
-        f"{mode} restart: next decision {seconds:.1f} s after PostgreSQL was ready"
-        for mode, seconds in recoveries.items()
+        f"{mode} restart: PostgreSQL refused connections {down_s:.1f} s; next decision "
+        + (f"{recoveries[mode]:.1f} s after it was ready" if mode in recoveries else "none")
+        for mode, _, down_s in restarts
     ]
     result.save()
 
