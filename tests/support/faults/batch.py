@@ -24,8 +24,15 @@ UPLOAD_ATTEMPTS = 4
 RETRY_PAUSE_S = 3.0
 
 
-def make_slides(folder: Path, count: int, *, first_seed: int = 0) -> list[Path]:
-    """``count`` painted slides (about 0.5 MB each) under ``folder``, painted once."""
+def make_slides(
+    folder: Path,
+    count: int,
+    *,
+    first_seed: int = 0,
+    size_px: tuple[int, int] = (SLIDE_WIDTH_PX, SLIDE_HEIGHT_PX),
+) -> list[Path]:
+    """``count`` painted slides (about 0.9 MB each at the default size) under ``folder``,
+    painted once."""
     # OpenCV is needed only here: imported late so that collecting the suite stays light.
     from slidestream_samples.painting import paint_tissue, write_tiff_pyramid
 
@@ -33,9 +40,10 @@ def make_slides(folder: Path, count: int, *, first_seed: int = 0) -> list[Path]:
     paths = []
     for index in range(count):
         seed = first_seed + index
-        path = folder / f"slide-{SLIDE_WIDTH_PX}x{SLIDE_HEIGHT_PX}-{seed:04d}.tiff"
+        width, height = size_px
+        path = folder / f"slide-{width}x{height}-{seed:04d}.tiff"
         if not path.exists():
-            painted = paint_tissue(SLIDE_WIDTH_PX, SLIDE_HEIGHT_PX, seed=seed)
+            painted = paint_tissue(width, height, seed=seed)
             write_tiff_pyramid(path, painted.rgb, painted.mpp_um)
         paths.append(path)
     return paths

@@ -36,7 +36,7 @@ def object_refs(value: Any) -> Iterator[dict[str, Any]]:
             yield from object_refs(item)
 
 
-def _sha256(client: Minio, bucket: str, key: str) -> tuple[str, int]:
+def object_sha256(client: Minio, bucket: str, key: str) -> tuple[str, int]:
     response = client.get_object(bucket, key)
     digest = hashlib.sha256()
     size = 0
@@ -91,7 +91,7 @@ def check_objects(
 
 def _ref_problem(client: Minio, ref: dict[str, Any]) -> str:
     try:
-        digest, size = _sha256(client, ref["bucket"], ref["key"])
+        digest, size = object_sha256(client, ref["bucket"], ref["key"])
     except S3Error as error:
         return f"unreadable ({error.code})"
     if size != ref["size_bytes"]:
@@ -107,7 +107,7 @@ def _written_problem(client: Minio, bucket: str, key: str) -> str | None:
     stated = (stat.metadata or {}).get(SHA256_METADATA)
     if stated is None:
         return None
-    digest, size = _sha256(client, bucket, key)
+    digest, size = object_sha256(client, bucket, key)
     if size != stat.size:
         return f"read {size} of {stat.size} bytes"
     return "" if digest == stated else "sha256 differs from its x-amz-meta-sha256"

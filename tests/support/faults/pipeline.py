@@ -26,6 +26,7 @@ from slidestream_devstack.secret_files import (
     tusd_hooks_secret_file,
 )
 from slidestream_devstack.stack import make_context
+from slidestream_devstack.toxiproxy import Proxy
 from slidestream_devstack.tusd import TusdPart, tusd_command
 from tests.support.faults.processes import Managed
 from tests.support.faults.servers import LOOPBACK, FaultServers
@@ -77,9 +78,14 @@ class Pipeline:
     def upload_api(self) -> str:
         return self.services["upload"].url
 
+    tus_proxy: Proxy | None = None
+    """The partners' way to tusd (``tusd``): a toxic on it slows or cuts their transfers."""
+
     @property
     def tus_url(self) -> str:
-        return f"http://{LOOPBACK}:{self.tus_port}/files/"
+        """tusd through its proxy: the address partners are given (``TUS_URL``)."""
+        assert self.tus_proxy is not None, "pipeline not started"
+        return f"http://{self.tus_proxy.listen}/files/"
 
     def _env(self, name: str, port: int) -> dict[str, str]:
         data = self.run_dir / "data" / name
@@ -110,6 +116,7 @@ class Pipeline:
         return env
 
     def start(self) -> None:
+        self.tus_proxy = self.servers.add_proxy("tusd", self.tus_port)
         for name in SERVICES:
             port = free_port()
             argv = [sys.executable, "-m", f"slidestream_{name}.main"]
@@ -136,10 +143,21 @@ class Pipeline:
             hooks_secret=read_secret(tusd_hooks_secret_file(self.run_dir / "secrets")),
         )
         self.tusd = Managed("tusd", argv, self.run_dir, env=env)
+        self.restart_tusd()
+
+    def restart_tusd(self) -> float:
+        """Start tusd (again, after a kill); seconds until it answers."""
+        assert self.tusd is not None
+        started = time.monotonic()
         self.tusd.start()
         wait_until(
-            lambda: http_ok(self.tus_url, method="OPTIONS"), what="tusd", timeout_s=READY_TIMEOUT_S
+            lambda: http_ok(self.tus_url, method="OPTIONS"),
+            what="tusd",
+            timeout_s=READY_TIMEOUT_S,
+            alive=lambda: self.tusd is not None and self.tusd.alive,
+            log_path=self.tusd.log_path,
         )
+        return time.monotonic() - started
 
     def wait_ready(self, name: str) -> float:
         """Seconds until ``name`` answers ``/readyz``; fails with its log if it never does."""
@@ -178,7 +196,9 @@ class Pipeline:
 
     def ensure_running(self) -> None:
         """Every service up and ready (a scenario that failed half-way may have left one
-        down)."""
+        down), tusd too."""
+        if self.tusd is not None and not self.tusd.alive:
+            self.restart_tusd()
         for name, service in self.services.items():
             if not service.process.alive:
                 service.process.start()

@@ -67,12 +67,13 @@ class Managed:
         write_record(self.pid_file, self.record)
         self.starts += 1
 
-    def kill(self) -> float:
-        """SIGKILL, waited for; the epoch second it was sent."""
+    def kill(self, sig: signal.Signals = signal.SIGKILL) -> float:
+        """``sig`` (SIGKILL unless told: PostgreSQL's immediate shutdown is SIGQUIT), waited
+        for; the epoch second it was sent."""
         killed_at = time.time()
         if self.record is not None and self.alive:
             with contextlib.suppress(ProcessLookupError):
-                os.kill(self.record.pid, signal.SIGKILL)
+                os.kill(self.record.pid, sig)
             with contextlib.suppress(psutil.Error):
                 psutil.Process(self.record.pid).wait(timeout=KILL_WAIT_S)
         return killed_at

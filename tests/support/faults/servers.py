@@ -142,12 +142,10 @@ class FaultServers:
         self._start_postgres()
         self._start_minio(MinioPart().binary(ctx))
         self._start_kafka(ctx.paths.part_dir("kafka") / "libs")
-        self._await("postgres", lambda: self.postgres is not None and self.postgres.is_ready())
+        self.wait_for_postgres()
         assert self.postgres is not None
         self.postgres.ensure_database()
-        self._await(
-            "minio", lambda: http_ok(f"http://{self.direct_s3_address()}/minio/health/ready")
-        )
+        self.wait_for_minio()
         ensure_buckets(
             s3_client(
                 self.direct_s3_address(),
@@ -176,7 +174,8 @@ class FaultServers:
     def _await(self, what: str, check: Callable[[], bool]) -> None:
         wait_until(check, what=what, timeout_s=READY_TIMEOUT_S)
 
-    def _proxy(self, name: str, upstream_port: int) -> Proxy:
+    def add_proxy(self, name: str, upstream_port: int) -> Proxy:
+        """A new proxy on a free port in front of ``upstream_port``."""
         proxy = Proxy(name, f"{LOOPBACK}:{free_port()}", f"{LOOPBACK}:{upstream_port}")
         self.proxies.create(proxy)
         return proxy
@@ -189,7 +188,7 @@ class FaultServers:
         self._launch(
             Managed("postgres", self.postgres.argv(), self.run_dir, user=unprivileged_user(OS_USER))
         )
-        self.postgres_proxy = self._proxy("postgres", self.postgres.port)
+        self.postgres_proxy = self.add_proxy("postgres", self.postgres.port)
 
     def _start_minio(self, binary: Path) -> None:
         self.s3_port = free_port()
@@ -203,13 +202,13 @@ class FaultServers:
         )
         (self.run_dir / "minio" / "data").mkdir(parents=True)
         self._launch(Managed("minio", argv, self.run_dir, env=env))
-        self.s3_proxy = self._proxy("s3", self.s3_port)
+        self.s3_proxy = self.add_proxy("s3", self.s3_port)
 
     def _start_kafka(self, libs: Path) -> None:
         nodes = []
         for node_id in range(1, BROKERS + 1):
             client_port = free_port()
-            proxy = self._proxy(f"kafka-{node_id}", client_port)
+            proxy = self.add_proxy(f"kafka-{node_id}", client_port)
             node = KafkaNode(
                 node_id=node_id,
                 client_port=client_port,
@@ -243,6 +242,33 @@ class FaultServers:
             argv = [java, *options, "kafka.Kafka", str(config)]
             process = self._launch(Managed(f"kafka-{node.node_id}", argv, self.run_dir))
             self.brokers.append(Broker(node, proxy, process))
+
+    # -- MinIO's and PostgreSQL's processes -------------------------------------------------
+    def process(self, name: str) -> Managed:
+        """The running server ``name`` (``minio``, ``postgres``, ``kafka-<id>``...)."""
+        return next(p for p in self.processes if p.name == name)
+
+    def wait_for_minio(self) -> float:
+        """Seconds until MinIO answers its readiness probe (itself, not through the proxy)."""
+        started = time.monotonic()
+        self._await(
+            "minio", lambda: http_ok(f"http://{self.direct_s3_address()}/minio/health/ready")
+        )
+        return time.monotonic() - started
+
+    def wait_for_postgres(self) -> float:
+        """Seconds until PostgreSQL accepts connections (crash recovery done)."""
+        started = time.monotonic()
+        self._await("postgres", lambda: self.postgres is not None and self.postgres.is_ready())
+        return time.monotonic() - started
+
+    def ensure_running(self) -> None:
+        """Every server up again (a scenario may have stopped one), MinIO and PostgreSQL
+        ready; the brokers' readiness is :meth:`wait_for_brokers`."""
+        for process in self.processes:
+            process.start()
+        self.wait_for_postgres()
+        self.wait_for_minio()
 
     # -- Kafka's state -----------------------------------------------------------------------
     def kafka_ready(self) -> bool:

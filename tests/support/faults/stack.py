@@ -68,9 +68,8 @@ class FaultStack:
         )
 
     def heal(self) -> None:
-        """Undo whatever a scenario left: every proxy open, every broker and service up."""
+        """Undo whatever a scenario left: every proxy open, every server and service up."""
         self.servers.proxies.reset()
-        for broker in self.servers.brokers:
-            broker.process.start()
+        self.servers.ensure_running()
         self.servers.wait_for_brokers()
         self.pipeline.ensure_running()
