@@ -88,7 +88,11 @@ ManifestOption = Annotated[
 ]
 MetaOption = Annotated[
     list[str] | None,
-    typer.Option("--meta", help="key=value metadata for every file (repeatable)."),
+    typer.Option(
+        "--meta",
+        help="key=value metadata for every file (repeatable). Slide facts the file may lack: "
+        "mpp_um (µm per pixel), objective_power (e.g. 40x), scanner.",
+    ),
 ]
 ParallelOption = Annotated[
     int, typer.Option("--parallel", min=1, max=32, help="Files uploaded at once.")
