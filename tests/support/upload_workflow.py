@@ -3,6 +3,7 @@ service's own table stays real: SQLite, migrated to head), for unit tests."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from uuid import uuid4
 
@@ -28,8 +29,9 @@ class UploadHarness:
     workflow: UploadWorkflow
     reconciler: UploadReconciler
 
-    def add_upload(self, size_bytes: int) -> UploadRow:
-        """A receiving upload of ``size_bytes`` (storing its bytes is the test's part)."""
+    def add_upload(self, size_bytes: int, *, meta: dict[str, str] | None = None) -> UploadRow:
+        """A receiving upload of ``size_bytes`` (storing its bytes is the test's part), with the
+        partner's ``--meta`` pairs."""
         slide_id = uuid4()
         row = UploadRow(
             slide_id=slide_id,
@@ -37,6 +39,7 @@ class UploadHarness:
             object_key=f"acme/{slide_id}/original",
             filename="slide.zip",
             declared_size_bytes=size_bytes,
+            metadata_json=json.dumps(meta or {}),
             state=UploadState.RECEIVING.value,
         )
         self.uploads.add_upload(row)

@@ -127,10 +127,28 @@ def test_bad_arguments_exit_2(tmp_path: Path, args: list[str]) -> None:
 
 def test_missing_api_exits_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("SLIDESTREAM_API")
+    monkeypatch.delenv("UPLOAD_API", raising=False)
+    monkeypatch.chdir(tmp_path)
     (tmp_path / "a.svs").write_bytes(b"x")
     result = runner.invoke(cli.app, ["upload", str(tmp_path / "a.svs")])
     assert result.exit_code == 2
     assert "SLIDESTREAM_API" in result.stderr
+
+
+def test_the_local_stacks_api_is_found_without_settings(
+    tmp_path: Path, server: FakeServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Right after `make up`, inside the checkout, the CLI reads .local/stack.env's UPLOAD_API."""
+    monkeypatch.delenv("SLIDESTREAM_API")
+    monkeypatch.delenv("UPLOAD_API", raising=False)
+    (tmp_path / ".local").mkdir()
+    (tmp_path / ".local" / "stack.env").write_text(f"UPLOAD_API={API}\n", encoding="utf-8")
+    (tmp_path / "slides").mkdir()
+    monkeypatch.chdir(tmp_path / "slides")
+    server.slide_states["s1"] = [{"state": "converted", "step": "convert"}]
+    result = runner.invoke(cli.app, ["status", "s1", "--json"])
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["state"] == "converted"
 
 
 def test_status_without_wait(server: FakeServer) -> None:

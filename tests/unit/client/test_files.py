@@ -40,6 +40,8 @@ def test_parse_meta() -> None:
         (["=v"], "must be"),
         (["bad key=v"], "must be"),
         (["k=1", "k=2"], "twice"),
+        (["mpp_um=250nm"], r"^--meta mpp_um: unit 'nm' is not accepted"),
+        (["objective_power=forty"], r"^--meta objective_power: "),
     ],
 )
 def test_parse_meta_errors(pairs: list[str], message: str) -> None:

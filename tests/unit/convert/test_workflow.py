@@ -19,6 +19,7 @@ from slidestream_contracts.events import (
     ObjectRef,
     SlideConvertedV1,
     SlideDeidentifiedV1,
+    SlideFactsV1,
     SlideStatusV1,
 )
 from slidestream_contracts.states import SlideState
@@ -252,3 +253,35 @@ async def test_an_event_pointing_outside_the_deidentified_bucket_is_poison(
         await h.workflow.on_deidentified(moved)
     assert caught.value.reason == "wrong-bucket"
     assert h.converter.calls == []
+
+
+@pytest.mark.parametrize(
+    ("file_mpp_um", "declared_mpp_um", "operators_mpp_um", "written", "declared_used"),
+    [
+        (None, 0.5, None, 0.5, True),  # the file states none: the partner's spacing (issue 18)
+        (None, 0.5, 0.25, 0.5, True),  # the partner knows the slide better than a default
+        (None, None, 0.25, 0.25, False),  # the operators' assumed spacing, as before
+        (0.2527, 0.5, None, 0.5, False),  # the file's own wins inside the converter
+    ],
+)
+async def test_a_declared_spacing_is_the_fallback_when_the_file_states_none(
+    tmp_path: Path,
+    file_mpp_um: float | None,
+    declared_mpp_um: float | None,
+    operators_mpp_um: float | None,
+    written: float,
+    declared_used: bool,
+) -> None:
+    h = harness(tmp_path, assumed_mpp_um=operators_mpp_um)
+    declared = SlideFactsV1(mpp_um=declared_mpp_um, scanner="Scanner X")
+    event = deidentified_event(h.store).model_copy(
+        update={"mpp_x": file_mpp_um, "mpp_y": file_mpp_um, "declared": declared}
+    )
+    await h.workflow.on_deidentified(event)
+
+    [(_, _, options)] = h.converter.calls
+    assert options.assumed_mpp_um == written
+    converted = h.publisher.sent[0][0]
+    assert isinstance(converted, SlideConvertedV1)
+    assert converted.declared == declared
+    assert converted.spacing_declared is declared_used

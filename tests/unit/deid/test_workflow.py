@@ -26,6 +26,7 @@ from sqlmodel import Session, select
 from slidestream_contracts.events import (
     ObjectRef,
     SlideDeidentifiedV1,
+    SlideFactsV1,
     SlideFormat,
     SlideRejectedV1,
     SlideStatusV1,
@@ -95,7 +96,11 @@ class Harness:
     settings: DeidSettings
 
     def upload(
-        self, slide: Path, *, manifest: dict[str, object] | None = MANIFEST
+        self,
+        slide: Path,
+        *,
+        manifest: dict[str, object] | None = MANIFEST,
+        declared: SlideFactsV1 | None = None,
     ) -> SlideUploadedV1:
         slide_id = uuid4()
         prefix = f"{TENANT}/{slide_id}"
@@ -113,6 +118,7 @@ class Harness:
             container_format=SlideFormat.TIFF,
             upload_id="test",
             manifest=manifest_ref.to_event_ref() if manifest_ref else None,
+            declared=declared,
         )
 
     def count(self, table: type[object], slide_id: UUID | None = None) -> int:
@@ -176,10 +182,12 @@ def planted_svs(tmp_path_factory: pytest.TempPathFactory) -> Path:
 async def test_planted_svs_is_deidentified_recorded_and_published(
     harness: Harness, planted_svs: Path, tmp_path: Path
 ) -> None:
-    event = harness.upload(planted_svs)
+    declared = SlideFactsV1(mpp_um=0.5, scanner="Scanner X")
+    event = harness.upload(planted_svs, declared=declared)
     await harness.workflow.on_uploaded(event)
 
     [(deid, deid_id), (status, status_id)] = harness.publisher.sent
+    assert deid.declared == declared  # conversion falls back on it (issue 18)
     assert isinstance(deid, SlideDeidentifiedV1) and isinstance(status, SlideStatusV1)
     assert status.state is SlideState.DEIDENTIFIED and deid_id != status_id
     assert (deid.format, deid.vendor, deid.level_count) == ("aperio_svs", "aperio", 3)

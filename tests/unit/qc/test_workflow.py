@@ -18,6 +18,7 @@ from slidestream_contracts.events import (
     ConvertedLevel,
     ObjectRef,
     SlideConvertedV1,
+    SlideFactsV1,
     SlideQcV1,
     SlideStatusV1,
 )
@@ -254,3 +255,41 @@ def test_a_misspelt_threshold_stops_the_service_at_start(tmp_path: Path) -> None
     with pytest.raises((QcThresholdsError, ValueError)) as caught:
         QcSettings(tenant_thresholds={TENANT: {"blur_fractoin_max_warn": 0.2}})
     assert "blur_fractoin_max_warn" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("declared_mpp_um", "spacing_declared", "verdict", "measured_pct"),
+    [
+        (0.25, False, "pass", 0.0),  # the file and the partner agree
+        (0.2625, False, "pass", 4.76),  # within 5 %
+        (0.5, False, "warn", 50.0),  # the file says 40x, the partner 20x: a warning (issue 18)
+        (0.5, True, "pass", None),  # the file stated none: the declared one was written
+    ],
+)
+async def test_a_declared_spacing_unlike_the_files_is_a_warning(
+    tmp_path: Path,
+    declared_mpp_um: float,
+    spacing_declared: bool,
+    verdict: str,
+    measured_pct: float | None,
+) -> None:
+    flow, store, publisher = workflow(tmp_path, ScriptedRunner())
+    event = converted_event(store).model_copy(
+        update={
+            "declared": SlideFactsV1(mpp_um=declared_mpp_um),
+            "spacing_declared": spacing_declared,
+        }
+    )
+    await flow.on_converted(event)
+
+    [(qc, _), (status, _)] = publisher.sent
+    assert isinstance(qc, SlideQcV1) and qc.verdict == verdict
+    measured = {m.name: m.value for m in qc.measures}.get("declared_spacing_difference")
+    assert measured == (pytest.approx(measured_pct) if measured_pct is not None else None)
+    report = json.loads(store.objects[("derived", f"{TENANT}/{event.slide_id}/qc/report.json")])
+    assert report["verdict"] == verdict
+    if verdict == "warn":
+        assert isinstance(status, SlideStatusV1) and status.state == SlideState.QC_WARNED
+        assert "declared spacing 0.5 µm/px differs from the file's 0.25 µm/px" in status.detail
+        html = store.objects[("derived", f"{TENANT}/{event.slide_id}/qc/report.html")]
+        assert b"declared_spacing_difference" in html or b"declared spacing" in html

@@ -49,6 +49,11 @@ def test_json_manifest_in_either_shape() -> None:
         (f"filename,sha256\na.svs,{SHA_A}\na.svs,{SHA_B}\n".encode(), "twice"),
         (b"[1, 2]", "list of objects"),
         (b"\xff\xfe", "UTF-8"),
+        (f"filename,sha256,mpp_um\na.svs,{SHA_A},250 nm\n".encode(), "row 1: mpp_um: unit 'nm'"),
+        (
+            f"filename,sha256,objective_power\na.svs,{SHA_A},400x\n".encode(),
+            "row 1: objective_power: 400x is outside",
+        ),
     ],
 )
 def test_bad_manifests_say_why(content: bytes, message: str) -> None:

@@ -67,3 +67,32 @@ async def test_turned_off_an_upload_without_a_sha256_is_admitted(
     answer = await harness.workflow.pre_create(creation(token))
 
     assert answer["RejectUpload"] is False
+
+
+async def test_a_spacing_in_a_wrong_unit_is_refused_naming_the_field(
+    uploads: UploadRepository,
+) -> None:
+    harness = upload_harness(uploads)
+    token = uploads.issue_token("acme").token
+    meta = json.dumps({"mpp_um": "250 nm", "study": "S1"})
+
+    answer = await harness.workflow.pre_create(creation(token, sha256=SHA256, meta=meta))
+
+    assert answer["RejectUpload"] is True
+    response = answer["HTTPResponse"]
+    assert isinstance(response, dict) and response["StatusCode"] == 422
+    body = json.loads(response["Body"])
+    assert (body["reason"], body["field"]) == ("invalid-slide-facts", "mpp_um")
+    assert "unit 'nm' is not accepted" in body["message"]
+    assert "invalid-slide-facts" in REASONS
+    assert uploads.quota("acme")[1] == 0
+
+
+async def test_declared_slide_facts_are_admitted(uploads: UploadRepository) -> None:
+    harness = upload_harness(uploads)
+    token = uploads.issue_token("acme").token
+    meta = json.dumps({"mpp_um": "0.25", "objective_power": "40x"})
+
+    answer = await harness.workflow.pre_create(creation(token, sha256=SHA256, meta=meta))
+
+    assert answer["RejectUpload"] is False

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from slidestream_contracts.events import SlideRejectedV1, SlideUploadedV1
+from slidestream_contracts.events import SlideFactsV1, SlideRejectedV1, SlideUploadedV1
 from slidestream_platform.objectstore.ranged import RANGE_BLOCK_BYTES
 from slidestream_upload.adapters.repository import UploadRepository
 from slidestream_wsi.detect import SNIFF_BYTES
@@ -49,3 +49,29 @@ async def test_a_valid_upload_is_published_after_one_attempt(
     assert (stored.state, stored.verify_attempts) == ("published", 1)
     uploaded = [e for e, _ in harness.publisher.sent if isinstance(e, SlideUploadedV1)]
     assert [e.slide_id for e in uploaded] == [row.slide_id]
+
+
+async def test_the_partners_declared_facts_travel_with_the_uploaded_event(
+    uploads: UploadRepository,
+) -> None:
+    """Issue 18: a slide whose file lacks its spacing carries the partner's ``--meta``."""
+    harness = upload_harness(uploads)
+    meta = {"mpp_um": "0.5 µm", "scanner": "Scanner X", "study": "S1"}
+    row = harness.add_upload(len(DICOM_HEAD), meta=meta)
+    harness.store.put_bytes(BUCKET, row.object_key, DICOM_HEAD)
+
+    await harness.workflow.finalize(row.slide_id)
+
+    uploaded = [e for e, _ in harness.publisher.sent if isinstance(e, SlideUploadedV1)]
+    assert [e.declared for e in uploaded] == [SlideFactsV1(mpp_um=0.5, scanner="Scanner X")]
+
+
+async def test_a_slide_without_declared_facts_carries_none(uploads: UploadRepository) -> None:
+    harness = upload_harness(uploads)
+    row = harness.add_upload(len(DICOM_HEAD), meta={"study": "S1"})
+    harness.store.put_bytes(BUCKET, row.object_key, DICOM_HEAD)
+
+    await harness.workflow.finalize(row.slide_id)
+
+    uploaded = [e for e, _ in harness.publisher.sent if isinstance(e, SlideUploadedV1)]
+    assert [e.declared for e in uploaded] == [None]

@@ -63,7 +63,11 @@ DEFAULT_WAIT_TIMEOUT_S = 600.0
 
 ApiOption = Annotated[
     str | None,
-    typer.Option("--api", help="Upload API base URL (env SLIDESTREAM_API).", show_default=False),
+    typer.Option(
+        "--api",
+        help="Upload API base URL (env SLIDESTREAM_API; else .local/stack.env's UPLOAD_API).",
+        show_default=False,
+    ),
 ]
 
 # -- upload's arguments and options ----------------------------------------------------------
@@ -84,7 +88,11 @@ ManifestOption = Annotated[
 ]
 MetaOption = Annotated[
     list[str] | None,
-    typer.Option("--meta", help="key=value metadata for every file (repeatable)."),
+    typer.Option(
+        "--meta",
+        help="key=value metadata for every file (repeatable). Slide facts the file may lack: "
+        "mpp_um (µm per pixel), objective_power (e.g. 40x), scanner.",
+    ),
 ]
 ParallelOption = Annotated[
     int, typer.Option("--parallel", min=1, max=32, help="Files uploaded at once.")
@@ -138,7 +146,10 @@ def _connect(
     err = Console(stderr=True)
     api_url = api or settings.api
     if not api_url:
-        err.print("[red]error:[/] no API URL: pass --api or set SLIDESTREAM_API")
+        err.print(
+            "[red]error:[/] no API URL: pass --api, set SLIDESTREAM_API, or run inside the "
+            "checkout after `make up` (its .local/stack.env names UPLOAD_API)"
+        )
         raise typer.Exit(USAGE_ERROR)
     token_value = require_token(token, settings)
     return SlidestreamClient(api_url, token_value, state_dir=state_dir or settings.state_dir)
@@ -163,7 +174,7 @@ def upload(
     130 interrupted (rerun the same command to resume).
     """
     err = Console(stderr=True)
-    settings = ClientSettings()
+    settings = ClientSettings.load()
     files, meta_pairs = _upload_inputs(paths, meta, err)
     with _connect(api, token, settings, state_dir) as client:
         batch_id = _prepare_batch(client, files, manifest, json_output, err)
@@ -242,7 +253,7 @@ def status(
     3 the server could not answer (token refused, no such slide, unreachable).
     """
     err = Console(stderr=True)
-    settings = ClientSettings()
+    settings = ClientSettings.load()
     with _connect(api, token, settings) as client:
         current, outcome = _fetch_status(client, slide_id, wait, timeout_s, json_output, err)
     if json_output:

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from slidestream_client.state import StateStore
+from slidestream_contracts.slide_facts import SlideFactsError, parse_slide_facts
 
 HASH_BLOCK_BYTES = 4 * 1024 * 1024
 """Large enough that hashlib (which releases the GIL above 2 KiB) keeps a core busy."""
@@ -80,7 +81,9 @@ def cached_sha256(
 
 
 def parse_meta(pairs: Iterable[str]) -> dict[str, str]:
-    """``key=value`` pairs (the value may contain ``=``); a key given twice is an error."""
+    """``key=value`` pairs (the value may contain ``=``); a key given twice is an error, and so is
+    a slide fact the server would refuse (``mpp_um=250nm``: the unit is named at once, before
+    any file is hashed)."""
     meta: dict[str, str] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
@@ -92,6 +95,10 @@ def parse_meta(pairs: Iterable[str]) -> dict[str, str]:
         if key in meta:
             raise InputError(f"--meta key {key!r} given twice")
         meta[key] = value
+    try:
+        parse_slide_facts(meta)
+    except SlideFactsError as error:
+        raise InputError(f"--meta {error}") from error
     return meta
 
 

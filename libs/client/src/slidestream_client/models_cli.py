@@ -71,7 +71,7 @@ TenantOption = Annotated[str, typer.Option("--tenant", help="The tenant whose sl
 
 
 def _connect(api: str | None, token: str | None) -> ModelsClient:
-    settings = ClientSettings()
+    settings = ClientSettings.load()
     return ModelsClient(api or settings.inference_api, require_token(token, settings))
 
 

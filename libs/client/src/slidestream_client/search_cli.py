@@ -107,7 +107,7 @@ SearchApiOption = Annotated[
 
 
 def _connect(api: str | None, token: str | None) -> SearchClient:
-    settings = ClientSettings()
+    settings = ClientSettings.load()
     return SearchClient(api or settings.search_api, require_token(token, settings))
 
 

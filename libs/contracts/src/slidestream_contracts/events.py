@@ -72,6 +72,25 @@ class SlideFormat(StrEnum):
     ZIP = "zip"
 
 
+MPP_UM_MIN = 0.05
+"""The finest spacing a partner may declare, µm/px: beyond the optics of any slide scanner."""
+MPP_UM_MAX = 50.0
+"""The coarsest, µm/px: a 0.2x overview; a larger number is a spacing in another unit."""
+OBJECTIVE_POWER_MAX = 150.0
+
+
+class SlideFactsV1(Model):
+    """What a partner states about a slide whose file may lack it (the manifest's or ``--meta``'s
+    ``mpp_um``, ``objective_power``, ``scanner``): never patient data. The file wins where it
+    states a fact itself; conversion uses the declared spacing only when the file has none, and
+    QC warns when both exist and differ by more than 5 %. Added in v1 as an optional field."""
+
+    mpp_um: Annotated[float, Field(ge=MPP_UM_MIN, le=MPP_UM_MAX)] | None = None
+    """Level 0's pixel spacing in µm per pixel (square pixels)."""
+    objective_power: Annotated[float, Field(gt=0, le=OBJECTIVE_POWER_MAX)] | None = None
+    scanner: ScannerModel | None = None
+
+
 class SlideUploadedV1(SlideEvent):
     TOPIC = Topic.SLIDES_UPLOADED
     CE_TYPE = "io.slidestream.slide.uploaded.v1"
@@ -89,6 +108,8 @@ class SlideUploadedV1(SlideEvent):
     project: Annotated[str, StringConstraints(max_length=100)] | None = None
     """The manifest's ``project`` column: which study the slide belongs to (model routes may
     select on it). A study name, never a patient's."""
+    declared: SlideFactsV1 | None = None
+    """The facts the partner declared for the slide (manifest row, then ``--meta``)."""
 
 
 class SlideRejectedV1(SlideEvent):
@@ -130,6 +151,8 @@ class SlideDeidentifiedV1(SlideEvent):
     scanner_model: ScannerModel | None = None
     """The scanner's model as the de-identified slide states it (``GT450``, ``C13220``,
     ``Leica SCN400``); ``None`` when it states none. Added in v1 as an optional field."""
+    declared: SlideFactsV1 | None = None
+    """Carried from :class:`SlideUploadedV1`: conversion falls back on its spacing."""
 
 
 class Compression(StrEnum):
@@ -164,6 +187,11 @@ class SlideConvertedV1(SlideEvent):
     tiff: ObjectRef | None = None
     levels: tuple[ConvertedLevel, ...] = Field(min_length=1)
     provenance: ObjectRef | None = None
+    declared: SlideFactsV1 | None = None
+    """Carried from :class:`SlideDeidentifiedV1`: QC compares the declared spacing with the
+    file's."""
+    spacing_declared: bool = False
+    """Level 0's spacing is the partner's declared one: the file stated none."""
 
 
 class QcVerdict(StrEnum):

@@ -50,6 +50,13 @@ REASONS: Final = MappingProxyType(
             "Compute the sha256 again (the CLI does it for you), check the manifest row, and "
             "upload the file again.",
         ),
+        "invalid-slide-facts": ReasonText(
+            "A slide fact given with the upload (mpp_um, objective_power, scanner) is not "
+            "acceptable: the message names the field and why (a unit other than µm, a number "
+            "out of range).",
+            "Give the spacing in µm per pixel (e.g. --meta mpp_um=0.25 or the manifest's mpp_um "
+            "column), the magnification as 20 or 40x, and upload again.",
+        ),
         "checksum-required": ReasonText(
             "The upload did not declare the file's sha256, which the platform checks the "
             "received bytes against.",
@@ -129,8 +136,8 @@ REASONS: Final = MappingProxyType(
         ),
         "missing-pixel-spacing": ReasonText(
             "The slide does not say its pixel size (microns per pixel), which DICOM requires.",
-            "Export the slide with its resolution from the scanner software, or ask the "
-            "operators to set an assumed spacing for your scanner.",
+            "Upload the slide again stating its spacing (--meta mpp_um=0.25, or the manifest's "
+            "mpp_um column), or export it with its resolution from the scanner software.",
         ),
         # De-identification.
         "invalid-manifest": ReasonText(

@@ -225,7 +225,7 @@ class ConvertWorkflow:
             verify=settings.verify,
             sample_tiles_per_level=settings.sample_tiles_per_level,
             run_dciodvfy=settings.run_dciodvfy,
-            assumed_mpp_um=settings.assumed_mpp_um,
+            assumed_mpp_um=_spacing_fallback(event, settings.assumed_mpp_um),
             fill_pyramid_gaps=settings.fill_pyramid_gaps,
             extend_pyramid=settings.extend_pyramid,
         )
@@ -306,8 +306,24 @@ class ConvertWorkflow:
             tiff=tiff,
             levels=levels,
             provenance=provenance,
+            declared=event.declared,
+            spacing_declared=_spacing_declared(event),
         )
         return converted, written
+
+
+def _spacing_declared(event: SlideDeidentifiedV1) -> bool:
+    """The file states no spacing (deid read it with the one reader) and the partner gave one."""
+    stated = event.mpp_x is not None or event.mpp_y is not None
+    return not stated and event.declared is not None and event.declared.mpp_um is not None
+
+
+def _spacing_fallback(event: SlideDeidentifiedV1, operators_mpp_um: float | None) -> float | None:
+    """The spacing written when the file states none: the partner's declared one (issue 18),
+    else the operators' ``ASSUMED_MPP_UM``. The file's own always wins."""
+    if event.declared is not None and event.declared.mpp_um is not None:
+        return event.declared.mpp_um
+    return operators_mpp_um
 
 
 def _log(event: SlideDeidentifiedV1) -> dict[str, str]:

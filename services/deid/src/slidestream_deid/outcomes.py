@@ -166,6 +166,7 @@ class DeidOutcomes:
             pseudonyms=names.by_role,
             audit=summary,
             scanner_model=props.scanner_model,
+            declared=event.declared,
         )
         status = SlideStatusV1(
             slide_id=event.slide_id,

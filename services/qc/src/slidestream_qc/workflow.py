@@ -53,7 +53,7 @@ from slidestream_platform.slide_step import (
     require_scratch_space,
     scratch_directory,
 )
-from slidestream_qc.adapters.runner import QcOutcome, QcRunner
+from slidestream_qc.adapters.runner import QcOutcome, QcRunner, with_measure
 from slidestream_qc.adapters.tables import QcDecisionRow
 from slidestream_qc.domain.artefacts import (
     REPORT_NAME,
@@ -62,6 +62,7 @@ from slidestream_qc.domain.artefacts import (
     derived_key,
     refs_for_levels,
 )
+from slidestream_qc.domain.declared import declared_spacing_check
 from slidestream_qc.domain.outcome import state_for, status_detail
 from slidestream_qc.settings import QcSettings
 from slidestream_wsi.errors import SlideError
@@ -163,6 +164,9 @@ class QcWorkflow:
         started = time.perf_counter()
         with scratch_directory(f"qc-{event.slide_id}-", self._settings.work_dir) as scratch:
             outcome = self._measure(event, scratch)
+        checked = declared_spacing_check(event)
+        if checked is not None:
+            outcome = with_measure(outcome, *checked)
         report_ref, pictures = self._upload(event, outcome)
         tissue_mask = next((ref for ref in pictures if ref.key.endswith(TISSUE_MASK_PNG)), None)
         report = outcome.report

@@ -33,12 +33,19 @@ import uuid_utils
 
 from slidestream_contracts.events import (
     ObjectRef,
+    SlideFactsV1,
     SlideFormat,
     SlideRejectedV1,
     SlideStatusV1,
     SlideUploadedV1,
 )
 from slidestream_contracts.quarantine import ORIGINAL_ARTEFACT, slide_object_key
+from slidestream_contracts.slide_facts import (
+    FACT_FIELDS,
+    SlideFactsError,
+    merge_facts,
+    parse_slide_facts,
+)
 from slidestream_contracts.states import SlideState, Step
 from slidestream_contracts.tokens import bearer_token, secrets_equal
 from slidestream_platform.broker import EventPublisher
@@ -135,6 +142,14 @@ class UploadWorkflow:
                     body={"reason": "unknown-batch", "message": "no such batch for this tenant"},
                 )
         extra = _json_object(metadata.get("meta"))
+        try:
+            parse_slide_facts(extra)
+        except SlideFactsError as error:
+            return hook_response(
+                reject=True,
+                status_code=422,
+                body={"reason": "invalid-slide-facts", "field": error.field, "message": str(error)},
+            )
         slide_id = UUID(str(uuid_utils.uuid7()))
         object_key = slide_object_key(tenant, slide_id, ORIGINAL_ARTEFACT)
         row = UploadRow(
@@ -297,7 +312,8 @@ class UploadWorkflow:
         )
 
     def _manifest_ref(self, row: UploadRow) -> tuple[ObjectRef | None, dict[str, str | None]]:
-        """The slide's manifest row, written beside it, and its tissue labels for the event."""
+        """The slide's manifest row, written beside it, and its tissue labels for the event
+        (the slide-fact columns among them, as written)."""
         if row.batch_id is None:
             return None, {}
         item = self._uploads.batch_item(row.batch_id, row.filename)
@@ -306,12 +322,15 @@ class UploadWorkflow:
         bucket = self._settings.quarantine_bucket
         ref = write_manifest(self._store, bucket, row.tenant, row.slide_id, item)
         extra = json.loads(item.extra_json or "{}")
-        project = extra.get("project") if isinstance(extra, dict) else None
+        extra = extra if isinstance(extra, dict) else {}
+        project = extra.get("project")
+        facts = {name: str(extra[name]) for name in FACT_FIELDS if extra.get(name)}
         return ref, {
             "species": item.species,
             "organ": item.organ,
             "stain": item.stain,
             "project": str(project)[:PROJECT_MAX_CHARS] if project else None,
+            **facts,
         }
 
     def _uploaded_event(self, row: UploadRow) -> SlideUploadedV1:
@@ -336,6 +355,7 @@ class UploadWorkflow:
             organ=labels.get("organ"),
             stain=labels.get("stain"),
             project=labels.get("project"),
+            declared=_declared_facts(labels, row.metadata_json),
         )
 
     async def _begin_publishing(self, row: UploadRow, inspection: Inspection) -> None:
@@ -388,6 +408,20 @@ def _uuid_or_none(value: str | None) -> UUID | None:
         return UUID(value)
     except ValueError:
         return None
+
+
+def _declared_facts(labels: dict[str, str | None], metadata_json: str) -> SlideFactsV1 | None:
+    """The manifest row's facts, completed by ``--meta``'s. Both were checked on the way in (the
+    manifest, the pre-create hook); a row older than that check keeps what still reads."""
+    try:
+        from_manifest = parse_slide_facts(labels)
+    except SlideFactsError:
+        from_manifest = None
+    try:
+        from_meta = parse_slide_facts(json.loads(metadata_json or "{}"))
+    except (SlideFactsError, json.JSONDecodeError, AttributeError):
+        from_meta = None
+    return merge_facts(from_manifest, from_meta)
 
 
 def _json_object(value: str | None) -> dict[str, str]:

@@ -13,7 +13,7 @@ from slidestream_catalog.domain.search_projection import (
     project,
     search_text,
 )
-from slidestream_contracts.events import SlideEvent
+from slidestream_contracts.events import SlideEvent, SlideFactsV1
 from slidestream_contracts.lifecycle import TenantMismatchError
 from slidestream_contracts.states import SlideState, Step
 from tests.support.catalog import SlideEvents, at, ref
@@ -25,6 +25,25 @@ def replay(events: list[SlideEvent]) -> SlideSearchRecord:
         record = project(record, event)
     assert record is not None
     return record
+
+
+def test_declared_facts_fill_what_the_file_leaves_out() -> None:
+    """Issue 18: a generic TIFF without spacing is searchable by the partner's declared one;
+    the file's own facts win where it states them."""
+    slide = SlideEvents("acme")
+    declared = SlideFactsV1(mpp_um=0.5, objective_power=20.0, scanner="Scanner X")
+    silent = slide.deidentified(1).model_copy(
+        update={"mpp_x": None, "mpp_y": None, "objective_power": None, "declared": declared}
+    )
+    fields = replay([slide.uploaded(0), silent]).slide
+    assert (fields.mpp_um, fields.objective_power, fields.scanner_model) == (
+        0.5,
+        20.0,
+        "Scanner X",
+    )
+    stated = slide.deidentified(1).model_copy(update={"declared": declared})
+    fields = replay([slide.uploaded(0), stated]).slide
+    assert (fields.mpp_um, fields.objective_power) == (0.25, 40.0)
 
 
 def test_a_whole_pipeline_fills_every_stage() -> None:

@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 from contextlib import ExitStack
+from dataclasses import replace
 from pathlib import Path
 
 from slidestream_wsi.convert.copy_pass import LevelOutcome, SourcePass
@@ -27,7 +28,7 @@ from slidestream_wsi.convert.generation import LevelGeneration
 from slidestream_wsi.convert.gil import short_gil_switch_interval
 from slidestream_wsi.convert.icc import srgb_profile
 from slidestream_wsi.convert.model import ConversionOptions, ConversionResult, DicomIdentity
-from slidestream_wsi.convert.plan import LevelPlan, plan_levels
+from slidestream_wsi.convert.plan import LevelPlan, plan_levels, pyramid_tile_px
 from slidestream_wsi.convert.provenance import Checks, level_report, provenance
 from slidestream_wsi.convert.targets import (
     THUMBNAIL_NAME,
@@ -117,10 +118,14 @@ class _Conversion:
     ) -> None:
         self.slide = slide
         self.out_dir = out_dir
+        self.warnings: list[str] = []
+        tile_px = pyramid_tile_px(slide, options)
+        if tile_px != options.tile_size_px:
+            self.warnings.append(f"tiles of {tile_px} px throughout, as the source's level 0")
+            options = replace(options, tile_size_px=tile_px)
         self.options = options
         self.started = started
         self.plans = plan_levels(slide, options)
-        self.warnings: list[str] = []
         if slide.icc_profile is None and "dicom" in options.outputs:
             self.warnings.append("source has no ICC profile: sRGB assumed in DICOM")
         self.mpp = self._spacing()

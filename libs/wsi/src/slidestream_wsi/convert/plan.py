@@ -79,8 +79,11 @@ def _encoded(options: ConversionOptions, reason: str) -> Encoding:
     return Encoding("encode", "jpeg", size, size, "YBR_FULL_422", reason)
 
 
-def _copy_refusal(level: SourceLevel, output: OutputFormat) -> str | None:
-    """Why ``output`` cannot carry the level's stored tiles, or None when it can."""
+def _copy_refusal(
+    level: SourceLevel, output: OutputFormat, tile_px: int | None = None
+) -> str | None:
+    """Why ``output`` cannot carry the level's stored tiles, or None when it can; with
+    ``tile_px``, tiles of another size than the pyramid's are refused too."""
     coding = level.coding
     if not level.tiled:
         return "stripes, not tiles"
@@ -92,6 +95,10 @@ def _copy_refusal(level: SourceLevel, output: OutputFormat) -> str | None:
         for s in sides
     ):
         return f"tile size {level.tile_width}x{level.tile_height}"
+    if tile_px is not None and sides != (tile_px, tile_px):
+        return (
+            f"tiles {level.tile_width}x{level.tile_height}, not the pyramid's {tile_px}x{tile_px}"
+        )
     if coding.dicom_photometric is None:
         return f"{coding.compression} tiles that DICOM cannot signal"
     if coding.compression not in ("jpeg", "jpeg2000", "none"):
@@ -104,7 +111,7 @@ def _copy_refusal(level: SourceLevel, output: OutputFormat) -> str | None:
 def _source_encoding(
     level: SourceLevel, output: OutputFormat, options: ConversionOptions
 ) -> Encoding:
-    refusal = _copy_refusal(level, output)
+    refusal = _copy_refusal(level, output, options.tile_size_px)
     if refusal is not None:
         return _encoded(options, f"re-encoded: {refusal}")
     compression = level.coding.compression
@@ -141,6 +148,23 @@ def plan_levels(slide: SourceSlide, options: ConversionOptions) -> list[LevelPla
     while options.extend_pyramid and max(plans[-1].width, plans[-1].height) > options.tile_size_px:
         plans.append(_generated_plan(plans[-1], len(plans), options))
     return plans
+
+
+def pyramid_tile_px(slide: SourceSlide, options: ConversionOptions) -> int:
+    """The tile side every output level shares: level 0's own where its tiles are square and
+    can be copied (a scanner's 240 px Aperio tiles stay as stored, and the levels made below
+    them are tiled alike), else ``options.tile_size_px``.
+
+    One size for the whole pyramid because readers group levels by it: wsidicom (as a viewer's
+    tile grid does) reads levels of another tile size than the base as another pyramid, and the
+    reopen check then misses them. A copied level of another size is re-encoded instead.
+    """
+    level0 = _shrinking_levels(slide)[0]
+    side = level0.tile_width
+    copyable = any(_copy_refusal(level0, output) is None for output in options.outputs)
+    if copyable and level0.tile_height == side and MIN_TILE_SIZE_PX <= side <= MAX_TILE_SIZE_PX:
+        return side
+    return options.tile_size_px
 
 
 def _check_options(options: ConversionOptions) -> None:

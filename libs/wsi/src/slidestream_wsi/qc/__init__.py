@@ -12,6 +12,7 @@ from slidestream_wsi.qc.pictures import (
     OVERLAY_PNG,
     TISSUE_MASK_PNG,
     QcPictures,
+    summary_html,
 )
 from slidestream_wsi.qc.pyramid import (
     PyramidLevel,
@@ -53,5 +54,6 @@ __all__ = [
     "read_dicom_levels",
     "report_json_schema",
     "run_qc",
+    "summary_html",
     "write_report_schema",
 ]

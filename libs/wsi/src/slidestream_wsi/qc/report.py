@@ -100,6 +100,18 @@ class QcReport(BaseModel):
     def to_json(self) -> str:
         return self.model_dump_json(indent=2)
 
+    def with_measure(self, result: QcMeasureResult, reason: str = "") -> QcReport:
+        """This report with one more measure, taken from outside the pixels (the partner's
+        declared spacing against the file's); the verdict becomes the worse of the two."""
+        reasons = (*self.reasons, reason) if reason and result.verdict != "pass" else self.reasons
+        return self.model_copy(
+            update={
+                "measures": (*self.measures, result),
+                "reasons": reasons,
+                "verdict": worst([self.verdict, result.verdict]),
+            }
+        )
+
     def measure(self, name: str) -> QcMeasureResult:
         for result in self.measures:
             if result.name == name:

@@ -30,6 +30,7 @@ from slidestream_contracts.events import (
     SlideConvertedV1,
     SlideDeidentifiedV1,
     SlideEvent,
+    SlideFactsV1,
     SlideInferredV1,
     SlideQcV1,
     SlideRejectedV1,
@@ -203,18 +204,23 @@ def _uploaded(slide: SlideFields, event: SlideUploadedV1) -> SlideFields:
 
 
 def _deidentified(slide: SlideFields, event: SlideDeidentifiedV1) -> SlideFields:
+    """The file's facts; where it states none, the partner's declared ones (issue 18)."""
+    declared = event.declared or SlideFactsV1()
+    mpp_um = event.mpp_x if event.mpp_x is not None else event.mpp_y
     return replace(
         slide,
         case_id=event.pseudonyms.get("case"),
         specimen_id=event.pseudonyms.get("specimen"),
         patient_id=event.pseudonyms.get("patient"),
         scanner_vendor=event.vendor,
-        scanner_model=event.scanner_model,
+        scanner_model=event.scanner_model or declared.scanner,
         format=event.format,
         width_px=event.width_px,
         height_px=event.height_px,
-        mpp_um=event.mpp_x if event.mpp_x is not None else event.mpp_y,
-        objective_power=event.objective_power,
+        mpp_um=mpp_um if mpp_um is not None else declared.mpp_um,
+        objective_power=(
+            event.objective_power if event.objective_power is not None else declared.objective_power
+        ),
         deidentified_bytes=sum(ref.size_bytes for ref in event.artefacts),
         deidentified_at=event.occurred_at,
     )

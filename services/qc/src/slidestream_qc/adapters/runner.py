@@ -19,7 +19,9 @@ from slidestream_wsi.qc import (
     open_dicom_pyramid,
     open_tiff_pyramid,
     run_qc,
+    summary_html,
 )
+from slidestream_wsi.qc.report import QcMeasureResult
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +29,15 @@ class QcOutcome:
     report: QcReport
     pictures: Mapping[str, bytes]
     """File name (``overlay.png``, ``report.html``…) → bytes, written next to the report."""
+
+
+def with_measure(outcome: QcOutcome, result: QcMeasureResult, reason: str) -> QcOutcome:
+    """The outcome with one more measure in its report, and the HTML summary drawn again."""
+    report = outcome.report.with_measure(result, reason)
+    pictures = dict(outcome.pictures)
+    if "report.html" in pictures:
+        pictures["report.html"] = summary_html(report).encode()
+    return QcOutcome(report, pictures)
 
 
 class QcRunner(Protocol):

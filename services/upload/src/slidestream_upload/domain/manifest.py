@@ -4,7 +4,9 @@ A manifest is CSV (header row) or JSON (a list of objects, or ``{"slides": [...]
 per slide: ``filename`` and ``sha256`` are required; ``case_id``, ``specimen_id``, ``species``,
 ``organ`` and ``stain`` are known columns; any other column is kept as metadata. Case and specimen
 ids may identify a patient, so the manifest stays in quarantine and de-identification scans slides
-for them.
+for them. The slide-fact columns (``mpp_um``, ``objective_power``, ``scanner``:
+:mod:`slidestream_contracts.slide_facts`) are checked here, so a wrong unit is refused with the
+manifest, naming its row and column.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import io
 import json
 from dataclasses import dataclass, field
 
+from slidestream_contracts.slide_facts import SlideFactsError, parse_slide_facts
 from slidestream_upload.domain.filenames import sanitize_filename
 
 MAX_MANIFEST_ROWS = 50_000
@@ -45,6 +48,10 @@ def _row(index: int, raw: dict[str, object]) -> ManifestRow:
         raise ManifestError(f"row {index}: filename is required")
     if len(sha256) != 64 or not set(sha256) <= _HEX:
         raise ManifestError(f"row {index}: sha256 must be 64 hex digits")
+    try:
+        parse_slide_facts(values)
+    except SlideFactsError as error:
+        raise ManifestError(f"row {index}: {error}") from error
     return ManifestRow(
         filename=sanitize_filename(filename),
         sha256=sha256,
