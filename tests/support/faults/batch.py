@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from slidestream_client.errors import SlidestreamError, UploadRejectedError
 from slidestream_client.sdk import SlidestreamClient
+from slidestream_client.tus import SlideUploader
 
 SLIDE_WIDTH_PX = 2048
 SLIDE_HEIGHT_PX = 1536
@@ -49,6 +52,23 @@ def make_slides(
     return paths
 
 
+class RenamingClient(SlidestreamClient):
+    """The SDK, sending another file name than the file's own for some files: names no file
+    system holds (``../../etc/passwd.svs``, a NUL) travel exactly as a hostile client sends
+    them, over the same tus path."""
+
+    def __init__(self, *args: Any, names: Mapping[Path, str], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._names = {path.resolve(): name for path, name in names.items()}
+
+    def _send(
+        self, path: Path, fingerprint: str, metadata: dict[str, str], *rest: Any
+    ) -> SlideUploader:
+        name = self._names.get(path)
+        sent = metadata if name is None else {**metadata, "filename": name}
+        return super()._send(path, fingerprint, sent, *rest)
+
+
 @dataclass
 class Uploaded:
     path: Path
@@ -69,6 +89,8 @@ class BatchUpload:
     token: str
     files: list[Path]
     state_dir: Path
+    names: Mapping[Path, str] = field(default_factory=dict)
+    """The file name sent for a file, when not its own (:class:`RenamingClient`)."""
     results: list[Uploaded] = field(default_factory=list)
     _futures: list[Future[Uploaded]] = field(default_factory=list)
     _pool: ThreadPoolExecutor | None = None
@@ -76,7 +98,7 @@ class BatchUpload:
 
     def start(self) -> BatchUpload:
         self._pool = ThreadPoolExecutor(max_workers=PARALLEL_UPLOADS)
-        client = SlidestreamClient(self.api, self.token, state_dir=self.state_dir)
+        client = RenamingClient(self.api, self.token, state_dir=self.state_dir, names=self.names)
         self._futures = [self._pool.submit(self._one, client, path) for path in self.files]
         return self
 

@@ -27,6 +27,7 @@ from slidestream_contracts.quarantine import slide_object_key
 from slidestream_contracts.topics import Topic
 from slidestream_devstack.asyncio_bridge import run_sync
 from tests.support.faults.ledger import INJECTED_HEADER
+from tests.support.hostile_files import truncated_copy
 
 MISSING_SHA256 = "0" * 64
 
@@ -151,7 +152,5 @@ def bad_files(folder: Path, truncated_from: Path) -> dict[str, Path]:
     folder.mkdir(parents=True, exist_ok=True)
     text = folder / "not_a_slide.svs"
     text.write_text("A text file with a slide's extension.\n", encoding="utf-8")
-    whole = truncated_from.read_bytes()
-    truncated = folder / "truncated.tiff"
-    truncated.write_bytes(whole[: len(whole) // 2])
+    truncated = truncated_copy(truncated_from, folder / "truncated.tiff")
     return {"rejected:upload": text, "failed:deid": truncated}

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -82,8 +83,15 @@ class Run:
         self.token = self.stack.pipeline.create_tenant(self.tenant)
 
     def upload(
-        self, count: int, *, first_seed: int = 0, extra: list[Path] | None = None
+        self,
+        count: int,
+        *,
+        first_seed: int = 0,
+        extra: list[Path] | None = None,
+        names: Mapping[Path, str] | None = None,
     ) -> BatchUpload:
+        """``count`` new slides and the ``extra`` files, uploaded in the background; a file in
+        ``names`` is sent under that name instead of its own."""
         folder = self.stack.run_dir / "slides" / self.name
         files = make_slides(folder, count, first_seed=first_seed) + (extra or [])
         return BatchUpload(
@@ -91,6 +99,7 @@ class Run:
             self.token,
             files,
             self.stack.run_dir / "client-state" / self.name,
+            names=names or {},
         ).start()
 
     def expect_uploads(self, batch: BatchUpload, timeout_s: float, **by_name: str) -> None:

@@ -9,6 +9,7 @@ import pytest
 from slidestream_wsi.archive import check_zip, extract_zip
 from slidestream_wsi.errors import SlideBombError, UnsafeArchiveError, UnsupportedFormatError
 from slidestream_wsi.limits import SlideLimits
+from tests.support.hostile_files import zip_of
 from tests.support.zips import huge_directory_zip
 
 TAIL_BUDGET_BYTES = 256 * 1024
@@ -41,6 +42,47 @@ def test_symlink_members_are_refused(tmp_path: Path) -> None:
     with pytest.raises(UnsafeArchiveError) as refused:
         check_zip(path)
     assert refused.value.reason == "archive-symlink"
+
+
+@pytest.mark.parametrize(
+    "members",
+    [
+        {"s/a.dcm": b"a", "s/a.dcm/b.dcm": b"b"},
+        {"s/a.dcm/b.dcm": b"b", "s/a.dcm": b"a"},
+        {"S/A.DCM": b"a", "s/a.dcm/b.dcm": b"b"},
+        {"s/" + "n" * 300 + ".dcm": b"a"},
+        {"/".join(["d" * 200] * 6) + ".dcm": b"a"},
+        {"s/./a.dcm": b"a", "s/b.dcm": b"b"},
+        {"s//a.dcm": b"a"},
+    ],
+    ids=[
+        "file-then-folder",
+        "folder-then-file",
+        "folder-case",
+        "long-part",
+        "long-path",
+        "dot",
+        "empty-part",
+    ],
+)
+def test_members_that_cannot_be_extracted_as_named_are_refused(
+    tmp_path: Path, members: dict[str, bytes]
+) -> None:
+    """Issue 16 (fault scenario n-hostile-names): these passed the upload's check, then deid's
+    extraction or detection failed with FileExistsError, OSError(ENAMETOOLONG) or KeyError —
+    no SlideError, so each was retried as transient and dead-lettered only when the attempts
+    ran out, with no reason saying what was wrong."""
+    archive = zip_of(tmp_path / "bad.zip", members)
+    with pytest.raises(UnsafeArchiveError) as refused:
+        check_zip(archive)
+    assert refused.value.reason == "unsafe-archive"
+    with pytest.raises(UnsafeArchiveError):
+        extract_zip(archive, tmp_path / "out")
+
+
+def test_a_folder_entry_beside_its_files_is_fine(tmp_path: Path) -> None:
+    archive = zip_of(tmp_path / "ok.zip", {"series/": b"", "series/a.dcm": b"a"})
+    assert [m.name for m in check_zip(archive).members] == ["series/a.dcm"]
 
 
 def test_zip_bombs_are_refused(tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ from slidestream_wsi.errors import (
 )
 from slidestream_wsi.limits import SlideLimits
 from slidestream_wsi.validate import validate_slide
+from tests.support.hostile_files import tiny_tiff
 
 LEVELS = [(2048, 1536), (1024, 768), (512, 384)]
 
@@ -34,36 +35,14 @@ def test_dicom_instances_validate(planted: dict[str, object]) -> None:
     assert [a.role for a in label.associated_images] == ["label"]
 
 
-def _tiny_tiff(path: Path, width: int, height: int, tile_px: int = 256) -> Path:
-    """A 200-byte TIFF whose single IFD declares whatever size it is told (a TIFF bomb)."""
-    entries = [
-        (256, 4, 1, width),
-        (257, 4, 1, height),
-        (258, 3, 1, 8),
-        (259, 3, 1, 1),
-        (262, 3, 1, 1),
-        (322, 3, 1, tile_px),
-        (323, 3, 1, tile_px),
-        (324, 4, 1, 8),
-        (325, 4, 1, 1),
-    ]
-    ifd = struct.pack("<H", len(entries))
-    for code, ftype, count, value in entries:
-        packed = struct.pack("<H", value) + b"\0\0" if ftype == 3 else struct.pack("<I", value)
-        ifd += struct.pack("<HHI", code, ftype, count) + packed
-    ifd += struct.pack("<I", 0)
-    path.write_bytes(b"II*\x00" + struct.pack("<I", 8) + ifd)
-    return path
-
-
 def test_declared_dimension_bomb(tmp_path: Path) -> None:
     with pytest.raises(SlideBombError):
-        validate_slide(_tiny_tiff(tmp_path / "huge.tiff", 4_000_000, 4_000_000))
+        validate_slide(tiny_tiff(tmp_path / "huge.tiff", 4_000_000, 4_000_000))
 
 
 def test_declared_tile_count_bomb(tmp_path: Path) -> None:
     with pytest.raises(SlideBombError):
-        validate_slide(_tiny_tiff(tmp_path / "tiles.tiff", 200_000, 200_000, tile_px=16))
+        validate_slide(tiny_tiff(tmp_path / "tiles.tiff", 200_000, 200_000, tile_px=16))
 
 
 def test_tightened_limits_apply(planted: dict[str, object]) -> None:

@@ -1,7 +1,10 @@
 """Safe handling of zip uploads (a DICOM series, or an MRXS file with its data folder).
 
 A zip is untrusted: members may try to escape the extraction folder (``../``, absolute paths,
-drive letters), be symbolic links, be encrypted, or be a decompression bomb. Everything is checked
+drive letters), be symbolic links, be encrypted, or be a decompression bomb; or they may be
+impossible to lay out on disk (a member that is also another's folder, a name longer than the
+file system takes, a name that is not the path it normalises to), which extraction would only
+find out as an ``OSError`` or ``KeyError`` that no retry can cure. Everything is checked
 from the central directory before a byte is extracted, and extraction counts the bytes it really
 writes, because a central directory can lie about sizes. The directory itself is bounded first,
 from the end records alone (:mod:`slidestream_wsi.zip_directory`), because opening a
@@ -38,6 +41,10 @@ _COPY_CHUNK_BYTES = 1024 * 1024
 # members whose uncompressed size is above this, which is where bombs live.
 _RATIO_CHECK_MIN_BYTES = 1024 * 1024
 _ZIP_FLAG_ENCRYPTED = 0x1
+MAX_MEMBER_NAME_PART_BYTES = 255
+"""The longest file or folder name Linux file systems take (ext4, XFS: ``NAME_MAX``)."""
+MAX_MEMBER_NAME_BYTES = 1024
+"""The longest member path extracted (scratch folder + member stays far below ``PATH_MAX``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +76,28 @@ def _safe_member_path(name: str) -> PurePosixPath:
     if path.parts and path.parts[0].endswith(":"):
         raise ArchivePathError("archive member with a drive letter")
     return path
+
+
+def _extractable_key(name: str, path: PurePosixPath) -> str:
+    """The case-folded path a file member is extracted to; raise when it cannot be extracted
+    under the name it has: a name that is not the path it normalises to (``a/./b``, ``a//b``:
+    the listing would name an entry the archive does not hold), or one too long to create."""
+    if path.as_posix() != name:
+        raise UnsafeArchiveError("archive member name is not a normalised path")
+    if len(name.encode()) > MAX_MEMBER_NAME_BYTES or any(
+        len(part.encode()) > MAX_MEMBER_NAME_PART_BYTES for part in path.parts
+    ):
+        raise UnsafeArchiveError("archive member name too long to extract")
+    return name.lower()
+
+
+def _check_layout(keys: set[str]) -> None:
+    """Refuse a file member that is also the folder of another (``a.dcm`` and ``a.dcm/b``):
+    both cannot be extracted."""
+    for key in keys:
+        for parent in PurePosixPath(key).parents:
+            if parent.as_posix() in keys:
+                raise UnsafeArchiveError("archive member is both a file and a folder")
 
 
 def _is_symlink(info: zipfile.ZipInfo) -> bool:
@@ -121,7 +150,7 @@ def check_zip(path: Path | BinaryIO, limits: SlideLimits = DEFAULT_LIMITS) -> Ar
             raise UnsafeArchiveError("archive member is encrypted")
         if info.is_dir():
             continue
-        key = member_path.as_posix().lower()
+        key = _extractable_key(info.filename, member_path)
         if key in seen:
             raise UnsafeArchiveError("archive has two members with the same name")
         seen.add(key)
@@ -144,6 +173,7 @@ def check_zip(path: Path | BinaryIO, limits: SlideLimits = DEFAULT_LIMITS) -> Ar
         raise ArchiveBombError("zip compression ratio exceeds the limit")
     if not members:
         raise EmptyArchiveError("the zip holds no files")
+    _check_layout(seen)
     return ArchiveListing(tuple(members), total_uncompressed)
 
 
