@@ -1,4 +1,5 @@
-"""The topics read back from their earliest offsets, outside any consumer group (reindex).
+"""The topics read back from their earliest offsets, outside any consumer group (reindex, and
+the operators' dead-letter tool :mod:`slidestream_catalog.dead_letters`).
 
 The consumer joins no group and commits nothing: it is assigned every partition of the topics,
 reads a fixed range of offsets per partition and stops, so the service's own group and its
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable, Mapping
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from pydantic import ValidationError
 
@@ -24,7 +25,13 @@ FETCH_TIMEOUT_MS = 1000
 class KafkaEventLog:
     """Reads ranges of the given topics with a group-less consumer (see the module docstring)."""
 
-    def __init__(self, bootstrap: str, topics: Iterable[str]) -> None:
+    def __init__(
+        self,
+        bootstrap: str,
+        topics: Iterable[str],
+        *,
+        client_id: str = "slidestream-catalog-reindex",
+    ) -> None:
         self._bootstrap = bootstrap
         self._topics = tuple(topics)
         self._consumer = AIOKafkaConsumer(
@@ -32,7 +39,7 @@ class KafkaEventLog:
             group_id=None,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
-            client_id="slidestream-catalog-reindex",
+            client_id=client_id,
         )
         self._partitions: list[TopicPartition] = []
 
@@ -64,10 +71,31 @@ class KafkaEventLog:
         found = await self._consumer.end_offsets(self._partitions)
         return {(tp.topic, tp.partition): offset for tp, offset in found.items()}
 
+    async def since(self, timestamp_ms: int) -> Offsets:
+        """Per partition, the first offset of a record written at or after ``timestamp_ms`` (the
+        end where there is none)."""
+        found = await self._consumer.offsets_for_times(
+            dict.fromkeys(self._partitions, timestamp_ms)
+        )
+        end = await self.latest()
+        return {
+            (tp.topic, tp.partition): hit.offset
+            if hit is not None
+            else end[(tp.topic, tp.partition)]
+            for tp, hit in found.items()
+        }
+
     async def read(
         self, start: Mapping[Partition, int], end: Mapping[Partition, int]
     ) -> AsyncIterator[SlideEvent | Undecodable]:
-        """Every record with ``start <= offset < end``, partition by partition in offset order."""
+        """Every event with ``start <= offset < end``, partition by partition in offset order."""
+        async for record in self.records(start, end):
+            yield _decode(record.topic, record.partition, record.offset, record.value)
+
+    async def records(
+        self, start: Mapping[Partition, int], end: Mapping[Partition, int]
+    ) -> AsyncIterator[ConsumerRecord[bytes, bytes]]:
+        """The raw records (key, headers, value) with ``start <= offset < end``."""
         pending = {
             TopicPartition(*key): stop for key, stop in end.items() if start.get(key, 0) < stop
         }
@@ -84,7 +112,7 @@ class KafkaEventLog:
                 for record in records:
                     if record.offset >= stop:
                         break
-                    yield _decode(tp.topic, tp.partition, record.offset, record.value)
+                    yield record
             for tp in list(pending):
                 # The position passes offsets that hold no record (transaction markers).
                 if await self._consumer.position(tp) >= pending[tp]:
