@@ -16,10 +16,13 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from prometheus_client import CollectorRegistry
 from typer.testing import CliRunner
 
 from slidestream_catalog.dead_letters import REPLAY_HEADER
 from slidestream_catalog.dead_letters_cli import app
+from slidestream_catalog.main import dead_letter_depth_job
+from slidestream_catalog.settings import CatalogSettings
 from slidestream_contracts.events import DeadLetterRecordV1
 from slidestream_contracts.topics import dead_letter_topic
 from tests.support.catalog import STACK_ENV_FILE
@@ -115,9 +118,17 @@ def test_a_dead_letter_is_listed_shown_replayed_once_and_purged(
     assert headers["traceparent"] == TRACEPARENT.encode()  # the replay joins the slide's trace
     assert headers[REPLAY_HEADER] == letter_id.encode()
 
+    registry = CollectorRegistry()
+    job = dead_letter_depth_job(CatalogSettings(_env_file=STACK_ENV_FILE), registry)
+    asyncio.run(job.run())
+    depth = registry.get_sample_value("slidestream_dead_letter_depth", {"service": "search"})
+    assert depth is not None and depth >= 1
+
     [purged] = _cli("purge", "--service", "search", "--yes", "--json")
     assert int(str(purged["deleted"])) >= 1
     assert _cli("list", "--service", "search", "--json") == []
+    asyncio.run(job.run())
+    assert registry.get_sample_value("slidestream_dead_letter_depth", {"service": "search"}) == 0
 
 
 def test_purge_asks_for_yes(tmp_path: Path) -> None:

@@ -216,6 +216,17 @@ async def _earlier_replay(bootstrap: str, letter: DeadLetter) -> str | None:
     return None
 
 
+async def depths(bootstrap: str) -> dict[str, int]:
+    """Dead letters each service's topic holds now (end offsets less the earliest ones)."""
+    by_topic = {dead_letter_topic(service): service for service in SERVICES}
+    async with KafkaEventLog(bootstrap, by_topic, client_id=CLIENT_ID) as log:
+        start, end = await log.earliest(), await log.latest()
+    found = dict.fromkeys(SERVICES, 0)
+    for (topic, partition), offset in end.items():
+        found[by_topic[topic]] += offset - start.get((topic, partition), 0)
+    return found
+
+
 async def purge(bootstrap: str, service: str) -> int:
     """Truncate ``dlq.<service>.v1`` up to its end; the number of dead letters deleted."""
     topic = dead_letter_topic(service)

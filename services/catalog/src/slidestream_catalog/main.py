@@ -7,6 +7,7 @@ from pathlib import Path
 
 import httpx
 from fastapi import FastAPI
+from prometheus_client import CollectorRegistry, Gauge
 from sqlalchemy import Engine
 
 from slidestream_catalog import api, handlers, search_api, similar_api
@@ -18,6 +19,7 @@ from slidestream_catalog.adapters.search_reader import SqlSlideSearch
 from slidestream_catalog.adapters.search_store import SqlSearchStore
 from slidestream_catalog.adapters.similar_source import SqlSimilarSource
 from slidestream_catalog.adapters.vectors import MilvusVectorIndex
+from slidestream_catalog.dead_letters import depths
 from slidestream_catalog.ports import RunIndexer
 from slidestream_catalog.settings import CatalogSettings
 from slidestream_catalog.similar_search import SimilarSearch
@@ -28,7 +30,7 @@ from slidestream_platform.broker import make_bus
 from slidestream_platform.checks import database_check, prepare_storage
 from slidestream_platform.db import make_engine
 from slidestream_platform.objectstore import MinioObjectStore
-from slidestream_platform.service import run_service, service_app
+from slidestream_platform.service import PeriodicJob, run_service, service_app
 from slidestream_platform.telemetry import make_tracer_provider
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -58,6 +60,22 @@ def similar_services(
     return services, MosaicIndexer(files, vectors, mosaic_tiles=settings.mosaic_tiles)
 
 
+def dead_letter_depth_job(settings: CatalogSettings, registry: CollectorRegistry) -> PeriodicJob:
+    """``slidestream_dead_letter_depth{service}``: what each dead-letter topic holds now."""
+    gauge = Gauge(
+        "slidestream_dead_letter_depth",
+        "Dead letters on dlq.<service>.v1 now (slidestream dlq list shows them).",
+        ["service"],
+        registry=registry,
+    )
+
+    async def measure() -> None:
+        for service, depth in (await depths(settings.kafka_bootstrap)).items():
+            gauge.labels(service=service).set(depth)
+
+    return PeriodicJob("dead-letter-depth", settings.dead_letter_depth_interval_s, measure)
+
+
 def create_app(settings: CatalogSettings) -> FastAPI:
     tracer_provider = make_tracer_provider(
         settings.service_name, otlp_endpoint=settings.otel_exporter_otlp_endpoint
@@ -80,6 +98,7 @@ def create_app(settings: CatalogSettings) -> FastAPI:
         routers=[api.router, search_api.router, similar_api.router],
         on_startup=[prepare_storage(engine, settings.service_name, MIGRATIONS_DIR)],
         on_shutdown=[client.aclose],
+        periodic_jobs=[dead_letter_depth_job(settings, bus.metrics.registry)],
     )
     for error, handler in search_api.EXCEPTION_HANDLERS.items():
         app.exception_handler(error)(handler)

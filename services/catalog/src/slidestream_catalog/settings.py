@@ -20,6 +20,9 @@ class CatalogSettings(ServiceSettings):
     token_cache_s: float = Field(default=30.0, ge=0)
     """How long a resolved token is trusted before asking again (a revoked token stops working
     within this time)."""
+    dead_letter_depth_interval_s: float = Field(default=30.0, gt=0)
+    """How often the depth of every ``dlq.<service>.v1`` is measured for
+    ``slidestream_dead_letter_depth`` (the operators' alert on dead letters appearing)."""
     milvus_uri: str = "http://127.0.0.1:19530"
     """Milvus: the local stack's Milvus Lite server, or a Milvus cluster's proxy."""
     milvus_token: str = ""
