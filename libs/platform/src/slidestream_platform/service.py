@@ -27,7 +27,7 @@ import asyncio
 import logging
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -112,8 +112,24 @@ def service_app(
 ) -> ServiceApp:
     """The app; ``on_shutdown`` hooks (closing clients) run after the broker has stopped;
     ``internal`` routes are served on their own port only."""
-    checks = dict(readiness_checks or {})
+    lifespan = _lifespan(bus, on_startup, on_shutdown, periodic_jobs)
+    app = ServiceApp(title=f"slidestream {bus.settings.service_name}", lifespan=lifespan)
+    _add_probes(app, bus, dict(readiness_checks or {}))
+    for router in routers:
+        app.include_router(router)
+    if internal is not None:
+        if internal.port == bus.settings.http_port:
+            raise ValueError(f"internal routes need a port other than HTTP_PORT {internal.port}")
+        app.internal_apps = {internal.port: _internal_app(app, internal)}
+    return app
 
+
+def _lifespan(
+    bus: ServiceBus,
+    on_startup: Sequence[Callable[[], Awaitable[None]]],
+    on_shutdown: Sequence[Callable[[], Awaitable[None]]],
+    periodic_jobs: Sequence[PeriodicJob],
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         for hook in on_startup:
@@ -132,7 +148,11 @@ def service_app(
                 await hook()
             logger.info("service stopped", extra={"service": bus.settings.service_name})
 
-    app = ServiceApp(title=f"slidestream {bus.settings.service_name}", lifespan=lifespan)
+    return lifespan
+
+
+def _add_probes(app: FastAPI, bus: ServiceBus, checks: dict[str, ReadinessCheck]) -> None:
+    """``/healthz`` (a stalled consumer fails it), ``/readyz`` (each dependency), ``/metrics``."""
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> JSONResponse:
@@ -167,14 +187,6 @@ def service_app(
     @app.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:
         return Response(generate_latest(bus.metrics.registry), media_type=CONTENT_TYPE_LATEST)
-
-    for router in routers:
-        app.include_router(router)
-    if internal is not None:
-        if internal.port == bus.settings.http_port:
-            raise ValueError(f"internal routes need a port other than HTTP_PORT {internal.port}")
-        app.internal_apps = {internal.port: _internal_app(app, internal)}
-    return app
 
 
 async def _dependency_state(check: ReadinessCheck) -> str:

@@ -117,39 +117,11 @@ class UploadWorkflow:
             declared_sha256=(metadata.get("sha256") or "").lower() or None,
             filename=sanitize_filename(metadata.get("filename", "")),
         )
-        quota_bytes, used_bytes = await asyncio.to_thread(self._uploads.quota, tenant)
-        refusal = admit(
-            request,
-            max_upload_bytes=self._settings.max_upload_bytes,
-            quota_bytes=quota_bytes,
-            used_bytes=used_bytes,
-            sha256_required=self._settings.require_declared_sha256,
-        )
-        if refusal is not None:
-            logger.info("upload refused", extra={"tenant": tenant, "reason": refusal.reason})
-            return hook_response(
-                reject=True,
-                status_code=refusal.status_code,
-                body={"reason": refusal.reason, "message": refusal.message},
-            )
         batch_id = _uuid_or_none(metadata.get("batch_id"))
-        if batch_id is not None:
-            batch = await asyncio.to_thread(self._uploads.batch, batch_id)
-            if batch is None or batch.tenant != tenant:
-                return hook_response(
-                    reject=True,
-                    status_code=404,
-                    body={"reason": "unknown-batch", "message": "no such batch for this tenant"},
-                )
         extra = _json_object(metadata.get("meta"))
-        try:
-            parse_slide_facts(extra)
-        except SlideFactsError as error:
-            return hook_response(
-                reject=True,
-                status_code=422,
-                body={"reason": "invalid-slide-facts", "field": error.field, "message": str(error)},
-            )
+        refused = await self._refusal(tenant, request, batch_id, extra)
+        if refused is not None:
+            return refused
         slide_id = UUID(str(uuid_utils.uuid7()))
         object_key = slide_object_key(tenant, slide_id, ORIGINAL_ARTEFACT)
         row = UploadRow(
@@ -172,6 +144,35 @@ class UploadWorkflow:
             change_metadata=kept,
             headers={SLIDE_ID_HEADER: str(slide_id)},
         )
+
+    async def _refusal(
+        self, tenant: str, request: UploadRequest, batch_id: UUID | None, extra: dict[str, str]
+    ) -> dict[str, object] | None:
+        """The hook's rejection when the upload may not start: size and quota, the declared
+        sha256, a batch of another tenant, a slide fact the platform would not accept."""
+        quota_bytes, used_bytes = await asyncio.to_thread(self._uploads.quota, tenant)
+        refusal = admit(
+            request,
+            max_upload_bytes=self._settings.max_upload_bytes,
+            quota_bytes=quota_bytes,
+            used_bytes=used_bytes,
+            sha256_required=self._settings.require_declared_sha256,
+        )
+        if refusal is not None:
+            logger.info("upload refused", extra={"tenant": tenant, "reason": refusal.reason})
+            body = {"reason": refusal.reason, "message": refusal.message}
+            return hook_response(reject=True, status_code=refusal.status_code, body=body)
+        if batch_id is not None:
+            batch = await asyncio.to_thread(self._uploads.batch, batch_id)
+            if batch is None or batch.tenant != tenant:
+                body = {"reason": "unknown-batch", "message": "no such batch for this tenant"}
+                return hook_response(reject=True, status_code=404, body=body)
+        try:
+            parse_slide_facts(extra)
+        except SlideFactsError as error:
+            body = {"reason": "invalid-slide-facts", "field": error.field, "message": str(error)}
+            return hook_response(reject=True, status_code=422, body=body)
+        return None
 
     async def post_create(self, hook: HookEvent) -> None:
         row = await asyncio.to_thread(self._uploads.upload_by_key, object_key_of(hook.upload.id))
