@@ -1,7 +1,8 @@
 """Issue 18: what a file lacks, the partner states. A generic TIFF without resolution tags and a
 single-frame DICOM without Pixel Spacing reach QC with the spacing given at upload (``--meta``,
-a manifest column), converted at that spacing; a spacing in another unit is refused at upload,
-naming the field, by the CLI and by the server."""
+a manifest column), converted at that spacing; a slide that already failed for the lack of it is
+fixed once (``slidestream slides fix``) and reaches QC; a spacing in another unit is refused at
+upload, naming the field, by the CLI and by the server."""
 
 from __future__ import annotations
 
@@ -162,3 +163,26 @@ def test_a_spacing_in_a_wrong_unit_is_refused_by_the_server_naming_the_field(
     refusal = json.loads(answer.text)
     assert (refusal["reason"], refusal["field"]) == ("invalid-slide-facts", "mpp_um")
     assert "unit 'mm' is not accepted" in refusal["message"]
+
+
+def test_a_slide_failed_for_its_spacing_is_fixed_once_and_reaches_qc(
+    stack_env: dict[str, str], e2e_token: str, tmp_path: Path
+) -> None:
+    api = stack_env["UPLOAD_API"]
+    tiff = samples.LAYOUT_MAKERS["generic_tiff"](tmp_path).path
+    uploaded = _first_json(_cli(e2e_token, api, "upload", str(tiff)).stdout)
+    slide_id = str(uploaded["slide_id"])
+    wait = ("status", slide_id, "--wait", "qc", "--timeout", str(QC_TIMEOUT_S))
+    failed = _first_json(_cli(e2e_token, api, *wait).stdout)
+    assert (failed["state"], failed["reason"]) == ("failed:convert", "missing-pixel-spacing")
+    assert "slidestream slides fix" in str(failed["action"])  # status says what to do
+
+    fixed = _cli(e2e_token, api, "slides", "fix", slide_id, "--mpp-um", "0.25")
+    assert fixed.returncode == 0, fixed.stderr
+    assert _first_json(fixed.stdout)["declared"] == {"mpp_um": 0.25}
+    followed = _first_json(_cli(e2e_token, api, *wait).stdout)
+    assert followed["state"] in QC_STATES, followed
+
+    again = _cli(e2e_token, api, "slides", "fix", slide_id, "--mpp-um", "0.25")
+    assert again.returncode == 1
+    assert _first_json(again.stdout)["reason"] in ("already-fixed", "not-failed")

@@ -76,7 +76,7 @@ the pipeline topics with kafka.partitions, one partition per dead-letter topic (
 and replay tools). tests/charts checks the list against the contracts.
 */}}
 {{- define "slidestream.topics" -}}
-{{- range list "slides.uploaded.v1" "slides.rejected.v1" "slides.deidentified.v1" "slides.converted.v1" "slides.qc.v1" "slides.inferred.v1" "inference.requests.v1" "slides.status.v1" }}
+{{- range list "slides.uploaded.v1" "slides.rejected.v1" "slides.deidentified.v1" "slides.converted.v1" "slides.qc.v1" "slides.inferred.v1" "inference.requests.v1" "slides.status.v1" "slides.fixes.v1" }}
 {{ . }} {{ $.Values.kafka.partitions }}
 {{- end }}
 {{- range list "upload" "deid" "convert" "qc" "inference" "search" "catalog" }}

@@ -72,6 +72,8 @@ class FakeServer:
     rate_limited: list[int] = field(default_factory=list)
     """``Retry-After`` seconds to answer the next API (not tus) requests with 429, one by one."""
     received_total: int = 0
+    fixes: dict[str, dict[str, object]] = field(default_factory=dict)
+    """Slide id → the facts of its fix (POST /v1/slides/{id}/fix; one per slide)."""
 
     def transport(self) -> httpx.MockTransport:
         return httpx.MockTransport(self.handle)
@@ -79,6 +81,22 @@ class FakeServer:
     def client(self, state_dir: Path, token: str | None = None) -> SlidestreamClient:
         return SlidestreamClient(
             API, token or self.token, state_dir=state_dir, transport=self.transport()
+        )
+
+    def _fix(self, slide_id: str, facts: dict[str, object]) -> httpx.Response:
+        if slide_id in self.fixes:
+            return httpx.Response(409, json={"reason": "already-fixed", "message": "fixed once"})
+        self.fixes[slide_id] = facts
+        declared = {k: float(str(v)) if k == "mpp_um" else v for k, v in facts.items()}
+        return httpx.Response(
+            202,
+            json={
+                "slide_id": slide_id,
+                "fix_id": str(uuid.uuid4()),
+                "step": "convert",
+                "reason": "missing-pixel-spacing",
+                "declared": declared,
+            },
         )
 
     # -- dispatch ----------------------------------------------------------------------------
@@ -110,6 +128,8 @@ class FakeServer:
             if upload is None:
                 return httpx.Response(404, json={"reason": "not-found", "message": "no upload"})
             return httpx.Response(200, json=self._upload_json(upload))
+        if path.startswith("/v1/slides/") and path.endswith("/fix"):
+            return self._fix(path.split("/")[3], json.loads(request.read()))
         if path.startswith("/v1/slides/"):
             slide_id = path.rsplit("/", 1)[-1]
             script = self.slide_states.get(slide_id)

@@ -197,3 +197,22 @@ def test_status_of_an_unknown_slide_exits_3() -> None:
     assert result.exit_code == 3
     data = json.loads(result.stdout)
     assert (data["slide_id"], data["state"], data["reason"]) == ("nope", None, "not-found")
+
+
+def test_slides_fix_sends_the_facts_once(server: FakeServer) -> None:
+    result = runner.invoke(cli.app, ["slides", "fix", "s1", "--mpp-um", "0.25", "--json"])
+    assert result.exit_code == 0, result.stderr
+    answer = json.loads(result.stdout)
+    assert (answer["step"], answer["declared"]) == ("convert", {"mpp_um": 0.25})
+    assert server.fixes == {"s1": {"mpp_um": "0.25"}}
+
+    again = runner.invoke(cli.app, ["slides", "fix", "s1", "--mpp-um", "0.25"])
+    assert again.exit_code == 1
+    assert "fixed once" in again.stderr
+
+
+def test_slides_fix_refuses_a_wrong_unit_before_asking(server: FakeServer) -> None:
+    result = runner.invoke(cli.app, ["slides", "fix", "s1", "--mpp-um", "250nm"])
+    assert result.exit_code == 2
+    assert "mpp_um: unit 'nm' is not accepted" in result.stderr
+    assert server.fixes == {}

@@ -21,7 +21,7 @@ from slidestream_client.errors import (
     UploadRefusedError,
     UploadRejectedError,
 )
-from slidestream_client.sdk import NoProgress
+from slidestream_client.progress import NoProgress
 from slidestream_contracts.states import Stage, WaitOutcome
 
 from .conftest import TOKEN, Killed

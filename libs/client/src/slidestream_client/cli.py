@@ -43,6 +43,7 @@ from slidestream_client.sdk import (
 from slidestream_client.search_cli import search_app
 from slidestream_client.settings import ClientSettings
 from slidestream_client.upload_run import print_batch_report, upload_all
+from slidestream_contracts.slide_facts import SlideFactsError, parse_slide_facts
 from slidestream_contracts.states import Stage, WaitOutcome
 
 app = typer.Typer(
@@ -322,8 +323,52 @@ def _verdict(outcome: WaitOutcome, wait: Stage, timeout_s: float) -> str:
     }[outcome]
 
 
+slides_app = typer.Typer(name="slides", help="Act on one slide: supply what a failed one lacked.")
+
+
+@slides_app.command("fix")
+def fix(
+    slide_id: SlideIdArgument,
+    mpp_um: Annotated[
+        str | None, typer.Option("--mpp-um", help="Level 0's spacing, µm per pixel (0.25).")
+    ] = None,
+    objective_power: Annotated[
+        str | None, typer.Option("--objective-power", help="The magnification (40 or 40x).")
+    ] = None,
+    scanner: Annotated[str | None, typer.Option("--scanner", help="The scanner's model.")] = None,
+    json_output: JsonOption = False,
+    api: ApiOption = None,
+    token: TokenOption = None,
+) -> None:
+    """Supply what a failed slide lacked (a slide without pixel spacing: --mpp-um); the step
+    that failed runs again, once. `slidestream status SLIDE --wait qc` follows it."""
+    given = {"mpp_um": mpp_um, "objective_power": objective_power, "scanner": scanner}
+    facts = {name: value for name, value in given.items() if value is not None}
+    err = Console(stderr=True)
+    try:
+        parse_slide_facts(facts)
+    except SlideFactsError as error:
+        err.print(f"[red]error:[/] {error}")
+        raise typer.Exit(USAGE_ERROR) from error
+    with _connect(api, token, ClientSettings.load()) as client:
+        try:
+            fixed = client.fix(slide_id, facts)
+        except PER_FILE_ERRORS as error:
+            if json_output:
+                failure = {"slide_id": slide_id, "status": "failed"}
+                write_stdout_line(json_line({**failure, "reason": error_reason(error)}))
+            else:
+                err.print(f"[red]error:[/] {error_message(error)}")
+            raise typer.Exit(ExitCode.FAILED) from error
+    if json_output:
+        write_stdout_line(json_line(fixed.model_dump(mode="json")))
+    else:
+        Console().print(f"{slide_id}: {fixed.step} runs again with {fixed.declared}")
+
+
 app.add_typer(models_app, name="models")
 app.add_typer(search_app, name="search")
+app.add_typer(slides_app, name="slides")
 mount_plugins(app)
 
 

@@ -57,6 +57,16 @@ class UploadStatus(_ApiModel):
     finished_at: datetime | None = None
 
 
+class SlideFix(_ApiModel):
+    """``POST /v1/slides/{id}/fix``'s answer: the step that runs again, with which facts."""
+
+    slide_id: str
+    fix_id: str
+    step: Step
+    reason: str
+    declared: dict[str, float | str]
+
+
 class SlideStatus(_ApiModel):
     slide_id: str
     state: SlideState | None = None

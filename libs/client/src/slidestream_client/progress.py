@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import Protocol
 
 from rich.console import Console
 from rich.progress import (
@@ -25,6 +26,28 @@ from slidestream_client.errors import UploadCancelledError
 from slidestream_client.model_shapes import BackfillProgress
 
 _NAME_WIDTH = 32
+
+
+class UploadProgress(Protocol):
+    """What :meth:`slidestream_client.sdk.SlidestreamClient.upload_file` reports while it works
+    (from its thread)."""
+
+    def hashing(self, done_bytes: int) -> None: ...
+    def uploading(self, offset_bytes: int) -> None:
+        """The server's offset: first the one resumed from, then after every block sent."""
+
+    def verifying(self) -> None: ...
+
+
+class NoProgress:
+    def hashing(self, done_bytes: int) -> None:
+        pass
+
+    def uploading(self, offset_bytes: int) -> None:
+        pass
+
+    def verifying(self) -> None:
+        pass
 
 
 def _short(name: str) -> str:

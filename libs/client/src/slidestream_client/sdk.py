@@ -12,13 +12,13 @@ Every method raises a :class:`~slidestream_client.errors.SlidestreamError` subcl
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
-from typing import Protocol
 from urllib.parse import quote
 
 import httpx
@@ -41,12 +41,14 @@ from slidestream_client.models import (
     BatchCreated,
     BatchReport,
     ServerInfo,
+    SlideFix,
     SlideStatus,
     UploadResult,
     UploadState,
     UploadStatus,
     WaitResult,
 )
+from slidestream_client.progress import NoProgress, UploadProgress
 from slidestream_client.state import (
     StateStore,
     default_state_dir,
@@ -76,27 +78,6 @@ def _transient(error: SlidestreamError) -> bool:
     if isinstance(error, ApiError):
         return error.status_code in _TRANSIENT_STATUSES
     return isinstance(error, ApiConnectionError)
-
-
-class UploadProgress(Protocol):
-    """What :meth:`SlidestreamClient.upload_file` reports while it works (from its thread)."""
-
-    def hashing(self, done_bytes: int) -> None: ...
-    def uploading(self, offset_bytes: int) -> None:
-        """The server's offset: first the one resumed from, then after every block sent."""
-
-    def verifying(self) -> None: ...
-
-
-class NoProgress:
-    def hashing(self, done_bytes: int) -> None:
-        pass
-
-    def uploading(self, offset_bytes: int) -> None:
-        pass
-
-    def verifying(self) -> None:
-        pass
 
 
 class SlidestreamClient:
@@ -194,6 +175,13 @@ class SlidestreamClient:
     def slide(self, slide_id: str) -> SlideStatus:
         response = self._request("GET", f"/v1/slides/{quote(slide_id, safe='')}")
         return SlideStatus.model_validate_json(response.content)
+
+    def fix(self, slide_id: str, facts: dict[str, str]) -> SlideFix:
+        """Supply what a failed slide lacked; the step that failed runs again, once."""
+        body, json_type = json.dumps(facts).encode(), {"Content-Type": "application/json"}
+        path = f"/v1/slides/{quote(slide_id, safe='')}/fix"
+        response = self._request("POST", path, expect=202, content=body, headers=json_type)
+        return SlideFix.model_validate_json(response.content)
 
     def create_batch(self, manifest_path: Path | str) -> BatchCreated:
         """Register a manifest (CSV, or JSON for a ``.json`` file); uploads then name its id."""

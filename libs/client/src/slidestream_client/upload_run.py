@@ -19,8 +19,8 @@ from slidestream_client.output import (
     json_line,
     write_stdout_line,
 )
-from slidestream_client.progress import ProgressBoard
-from slidestream_client.sdk import SlidestreamClient, UploadProgress
+from slidestream_client.progress import ProgressBoard, UploadProgress
+from slidestream_client.sdk import SlidestreamClient
 
 
 class CancelOnly:

@@ -278,6 +278,23 @@ class SlideStatusV1(SlideEvent):
     detail: Annotated[str, StringConstraints(max_length=2000)] = ""
 
 
+class SlideFixRequestedV1(SlideEvent):
+    """A partner supplied what a failed slide lacked (``slidestream slides fix``): the step that
+    failed runs again, once, with the facts. The producer of that step's input re-announces it
+    with ``declared`` completed; ``original_sha256`` names the upload the fix is for."""
+
+    TOPIC = Topic.SLIDES_FIXES
+    CE_TYPE = "io.slidestream.slide.fix-requested.v1"
+
+    fix_id: UUID
+    step: Step
+    """The step that failed and runs again."""
+    reason: ReasonCode
+    """Why it failed: what the fix answers (``missing-pixel-spacing``)."""
+    original_sha256: Sha256Hex
+    declared: SlideFactsV1
+
+
 class DeadLetterRecordV1(Model):
     """What lands on ``dlq.<service>.v1``: the original message, untouched, and why it failed.
 
@@ -313,6 +330,7 @@ PIPELINE_EVENTS: tuple[type[SlideEvent], ...] = (
     SlideInferredV1,
     InferenceRequestedV1,
     SlideStatusV1,
+    SlideFixRequestedV1,
 )
 
 EVENT_BY_TOPIC: dict[str, type[SlideEvent]] = {

@@ -136,10 +136,15 @@ REASONS: Final = MappingProxyType(
         ),
         "missing-pixel-spacing": ReasonText(
             "The slide does not say its pixel size (microns per pixel), which DICOM requires.",
-            "Upload the slide again stating its spacing (--meta mpp_um=0.25, or the manifest's "
-            "mpp_um column), or export it with its resolution from the scanner software.",
+            "State its spacing once: `slidestream slides fix SLIDE --mpp-um 0.25` runs the "
+            "conversion again (or upload it again with --meta mpp_um=0.25).",
         ),
         # De-identification.
+        "fix-without-decision": ReasonText(
+            "A fix named a slide that de-identification did not pass, so there is nothing to "
+            "run again with it.",
+            "Check the slide id; a slide rejected before conversion is uploaded again instead.",
+        ),
         "invalid-manifest": ReasonText(
             "The manifest row for this slide could not be read.",
             "Check the row (filename, sha256 and the identifier columns) against the manifest "

@@ -30,6 +30,13 @@ _MPP_UNITS: Final = frozenset({"", "µm", "μm", "um", "µm/px", "μm/px", "um/p
 _POWER_UNITS: Final = frozenset({"", "x"})
 
 
+FIXABLE: Final[dict[str, tuple[str, str]]] = {
+    # reason → (the step that runs again, the fact that answers it)
+    "missing-pixel-spacing": ("convert", "mpp_um"),
+}
+"""Failures a partner can fix by stating a fact (``slidestream slides fix``), once per slide."""
+
+
 class SlideFactsError(ValueError):
     """A declared fact is not acceptable; ``field`` names it, the message says why."""
 

@@ -24,6 +24,7 @@ class Topic(StrEnum):
     SLIDES_INFERRED = "slides.inferred.v1"
     INFERENCE_REQUESTS = "inference.requests.v1"
     SLIDES_STATUS = "slides.status.v1"
+    SLIDES_FIXES = "slides.fixes.v1"
 
 
 SERVICES: tuple[str, ...] = ("upload", "deid", "convert", "qc", "inference", "search", "catalog")

@@ -47,6 +47,7 @@ def create_app(settings: DeidSettings) -> FastAPI:
         workflow=workflow,
         consumes=Topic.SLIDES_UPLOADED,
         handler=handlers.on_slide_uploaded,
+        also_consumes=[(Topic.SLIDES_FIXES, handlers.on_fix_requested)],
         migrations_dir=MIGRATIONS_DIR,
         buckets=[settings.quarantine_bucket, settings.deidentified_bucket],
         periodic_jobs=[sweep],

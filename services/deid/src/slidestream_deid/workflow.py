@@ -56,11 +56,15 @@ from uuid import UUID
 from slidestream_contracts.events import (
     DeadLetterRecordV1,
     ObjectRef,
+    SlideDeidentifiedV1,
+    SlideFixRequestedV1,
     SlideUploadedV1,
 )
 from slidestream_contracts.quarantine import (
     slide_object_key,
 )
+from slidestream_contracts.slide_facts import merge_facts
+from slidestream_contracts.states import Step
 from slidestream_deid.adapters.repository import DeidRecords
 from slidestream_deid.adapters.slides import SlideTools
 from slidestream_deid.adapters.tables import utc_now
@@ -79,7 +83,12 @@ from slidestream_deid.gate import ResidualPhiGate
 from slidestream_deid.original import QuarantineInputs
 from slidestream_deid.outcomes import DeidOutcomes
 from slidestream_deid.settings import DeidSettings
-from slidestream_platform.decisions import Decided, DecisionPublisher, decide_once
+from slidestream_platform.decisions import (
+    Decided,
+    DecisionPublisher,
+    decide_once,
+    events_from_json,
+)
 from slidestream_platform.errors import RetryableError
 from slidestream_platform.objectstore.port import ObjectInfo, ObjectStore
 from slidestream_platform.objectstore.ranged import RangedObjectSource
@@ -164,6 +173,29 @@ class DeidWorkflow:
                 "redelivered slide already decided and announced",
                 extra={"slide_id": str(event.slide_id), "tenant": event.tenant},
             )
+
+    async def on_fix_requested(self, event: SlideFixRequestedV1) -> None:
+        """A partner supplied what conversion lacked (``slidestream slides fix``): announce the
+        slide's de-identified event again with ``declared`` completed, under the fix's own
+        event id (a redelivery sends the same event; conversion decides once per input).
+        Fixes of another step are not deid's to answer."""
+        if event.step is not Step.CONVERT:
+            return
+        row = await asyncio.to_thread(self._records.find, event.slide_id, event.original_sha256)
+        stored = events_from_json(row.events_json) if row and row.tenant == event.tenant else []
+        announced = next((e for e in stored if isinstance(e, SlideDeidentifiedV1)), None)
+        if announced is None:
+            raise DeidPoisonError(
+                "a fix for a slide deid did not de-identify", reason="fix-without-decision"
+            )
+        fixed = announced.model_copy(
+            update={
+                "declared": merge_facts(event.declared, announced.declared),
+                "occurred_at": event.occurred_at,
+            }
+        )
+        await self._decisions.publisher.publish(fixed, event_id=event.fix_id)
+        logger.info("fix announced", extra={"slide_id": str(event.slide_id), "step": "convert"})
 
     def decide(self, event: SlideUploadedV1) -> Decision:
         """Do the work and say what to record and announce (blocking; runs in a worker

@@ -17,10 +17,11 @@ from datetime import datetime
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Request
+from fastapi import APIRouter, Body, Depends, Header, HTTPException, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
+from slidestream_contracts.slide_facts import SlideFactsError, parse_slide_facts
 from slidestream_contracts.states import SlideState, Step
 from slidestream_contracts.tokens import bearer_token, token_sha256
 from slidestream_platform.projection import SqlSlideStates
@@ -36,6 +37,7 @@ from slidestream_upload.domain.manifest import (
 )
 from slidestream_upload.domain.rate_limits import PartnerRateLimits, TokenBuckets, retry_after_s
 from slidestream_upload.domain.tokens import UNKNOWN_TOKEN
+from slidestream_upload.fixes import fix_slide
 from slidestream_upload.settings import UploadSettings
 
 MAX_MANIFEST_BYTES = 16 * 1024 * 1024
@@ -190,6 +192,48 @@ async def get_slide(slide_id: UUID, request: Request, tenant: Tenant) -> SlideVi
         detail=record.detail,
         updated_at=record.updated_at,
         upload_state=row.state,
+    )
+
+
+class FixView(BaseModel):
+    slide_id: UUID
+    fix_id: UUID
+    step: Step
+    reason: str
+    declared: dict[str, float | str]
+
+
+@router.post("/slides/{slide_id}/fix", status_code=202)
+async def fix(
+    slide_id: UUID,
+    request: Request,
+    tenant: Tenant,
+    values: Annotated[dict[str, float | str], Body()],
+) -> FixView:
+    """Supply what a failed slide lacked (``mpp_um``...); its failed step runs again, once."""
+    row = await _own_upload(request, tenant, slide_id)
+    try:
+        facts = parse_slide_facts(values)
+    except SlideFactsError as error:
+        detail = {"reason": "invalid-slide-facts", "field": error.field, "message": str(error)}
+        raise HTTPException(status_code=422, detail=detail) from error
+    outcome = await fix_slide(
+        row,
+        facts,
+        uploads=_repository(request),
+        states=request.app.state.slide_states,
+        publisher=request.app.state.publisher,
+    )
+    if isinstance(outcome, Refusal):
+        detail = {"reason": outcome.reason, "message": outcome.message}
+        raise HTTPException(status_code=outcome.status_code, detail=detail)
+    event = outcome.fix
+    return FixView(
+        slide_id=slide_id,
+        fix_id=event.fix_id,
+        step=event.step,
+        reason=event.reason,
+        declared=event.declared.model_dump(mode="json", exclude_none=True),
     )
 
 

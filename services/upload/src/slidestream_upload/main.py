@@ -85,6 +85,7 @@ def create_app(settings: UploadSettings) -> FastAPI:
     app.state.uploads = uploads
     app.state.slide_states = slide_states
     app.state.workflow = workflow
+    app.state.publisher = bus.publisher
     app.state.rate_limits = partner_rate_limits(settings)
     app.state.tusd_hooks_secret = hooks_secret
     return app

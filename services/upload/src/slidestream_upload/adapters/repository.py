@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from uuid import UUID, uuid4
 
 from sqlalchemy import Engine, func, or_, update
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from slidestream_contracts.tokens import token_matches, token_sha256
@@ -18,6 +19,7 @@ from slidestream_upload.adapters.tables import (
     ACTIVE_STATES,
     BatchItemRow,
     BatchRow,
+    SlideFixRow,
     TenantRow,
     TokenRow,
     UploadRow,
@@ -359,3 +361,26 @@ class UploadRepository:
         with self._session() as session:
             query = select(UploadRow).where(UploadRow.batch_id == batch_id)
             return list(session.exec(query))
+
+    # -- fixes ------------------------------------------------------------------------------
+
+    def request_fix(self, row: SlideFixRow) -> SlideFixRow:
+        """The slide's fix: ``row`` stored, or the one recorded before (a slide is fixed once)."""
+        try:
+            with self._session() as session:
+                existing = session.get(SlideFixRow, row.slide_id)
+                if existing is not None:
+                    return existing
+                session.add(row)
+            return row
+        except IntegrityError:  # another replica stored the slide's fix first
+            with self._session() as session:
+                found = session.get(SlideFixRow, row.slide_id)
+                assert found is not None
+                return found
+
+    def mark_fix_published(self, slide_id: UUID) -> None:
+        with self._session() as session:
+            row = session.get(SlideFixRow, slide_id)
+            if row is not None and row.published_at is None:
+                row.published_at = utc_now()

@@ -126,6 +126,21 @@ class BatchItemRow(UploadTable, table=True):
     extra_json: str = Field(default="{}", max_length=20_000)
 
 
+class SlideFixRow(UploadTable, table=True):
+    """A partner's fix of a failed slide (``slidestream slides fix``): one per slide, ever."""
+
+    __tablename__ = "upload_slide_fix"
+
+    slide_id: UUID = Field(primary_key=True)
+    fix_id: UUID
+    tenant: str = Field(index=True, max_length=63)
+    step: str = Field(max_length=16)
+    reason: str = Field(max_length=64)
+    facts_json: str = Field(max_length=2000)
+    requested_at: datetime = Field(default_factory=utc_now, sa_type=DateTime(timezone=True))
+    published_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+
+
 class SlideStateRow(SlideStateColumns, UploadTable, table=True):
     """Where a partner's slide is in the pipeline (projection of slides.status.v1)."""
 
