@@ -88,16 +88,8 @@ class FakeServer:
             return httpx.Response(409, json={"reason": "already-fixed", "message": "fixed once"})
         self.fixes[slide_id] = facts
         declared = {k: float(str(v)) if k == "mpp_um" else v for k, v in facts.items()}
-        return httpx.Response(
-            202,
-            json={
-                "slide_id": slide_id,
-                "fix_id": str(uuid.uuid4()),
-                "step": "convert",
-                "reason": "missing-pixel-spacing",
-                "declared": declared,
-            },
-        )
+        answer = {"slide_id": slide_id, "fix_id": str(uuid.uuid4()), "declared": declared}
+        return httpx.Response(202, json={**answer, "step": "convert", "reason": "no-spacing"})
 
     # -- dispatch ----------------------------------------------------------------------------
     def handle(self, request: httpx.Request) -> httpx.Response:
