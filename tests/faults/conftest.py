@@ -10,6 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.support.faults.local import LocalStack
 from tests.support.faults.report import save_session
 from tests.support.faults.stack import FaultStack, results_dir
 
@@ -46,3 +47,10 @@ def faults_seed(request: pytest.FixtureRequest) -> int:
     """The seed given, or a new one (reported, so that a failing run can be replayed)."""
     given = request.config.getoption("--faults-seed", default=None)
     return int(given) if given is not None else random.SystemRandom().randrange(1_000_000)
+
+
+@pytest.fixture(scope="session")
+def local_stack(tmp_path_factory: pytest.TempPathFactory) -> LocalStack:
+    """The running local stack (every service), for the security scenarios; never started or
+    stopped here (``SLIDESTREAM_HOME`` names another checkout's stack)."""
+    return LocalStack.find(tmp_path_factory.mktemp("local-stack"))
