@@ -4,7 +4,7 @@ service's own table stays real: SQLite, migrated to head), for unit tests."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 from slidestream_platform.decisions import DecisionPublisher
 from slidestream_upload.adapters.repository import UploadRepository
@@ -28,8 +28,9 @@ class UploadHarness:
     workflow: UploadWorkflow
     reconciler: UploadReconciler
 
-    def add_upload(self, size_bytes: int) -> UploadRow:
-        """A receiving upload of ``size_bytes`` (storing its bytes is the test's part)."""
+    def add_upload(self, size_bytes: int, *, batch_id: UUID | None = None) -> UploadRow:
+        """A receiving upload of ``size_bytes`` (storing its bytes is the test's part), of the
+        batch ``batch_id`` if given."""
         slide_id = uuid4()
         row = UploadRow(
             slide_id=slide_id,
@@ -37,6 +38,7 @@ class UploadHarness:
             object_key=f"acme/{slide_id}/original",
             filename="slide.zip",
             declared_size_bytes=size_bytes,
+            batch_id=batch_id,
             state=UploadState.RECEIVING.value,
         )
         self.uploads.add_upload(row)

@@ -50,6 +50,7 @@ from slidestream_upload.adapters.tables import UploadRow, UploadState, utc_now
 from slidestream_upload.adapters.tusd import HookEvent, hook_response, object_key_of
 from slidestream_upload.domain.admission import Refusal, UploadRequest, admit
 from slidestream_upload.domain.filenames import sanitize_filename
+from slidestream_upload.domain.manifest import public_labels
 from slidestream_upload.domain.tokens import UNKNOWN_TOKEN
 from slidestream_upload.quarantine import (
     Inspection,
@@ -307,12 +308,13 @@ class UploadWorkflow:
         ref = write_manifest(self._store, bucket, row.tenant, row.slide_id, item)
         extra = json.loads(item.extra_json or "{}")
         project = extra.get("project") if isinstance(extra, dict) else None
-        return ref, {
+        labels = {
             "species": item.species,
             "organ": item.organ,
             "stain": item.stain,
             "project": str(project)[:PROJECT_MAX_CHARS] if project else None,
         }
+        return ref, public_labels(labels, (item.case_id, item.specimen_id, item.filename))
 
     def _uploaded_event(self, row: UploadRow) -> SlideUploadedV1:
         assert row.verified_sha256 is not None and row.container_format is not None
