@@ -8,9 +8,10 @@ ids; searches, facets, exports and similarity queries aimed at A's slides (A's o
 included); A's object keys guessed as anonymous S3 URLs on every S3 server and as tus upload
 URLs; and A's real tus upload URL (GET, HEAD, PATCH, DELETE).
 
-Every attempt naming A's resource must be refused (401/403/404), every one without a valid token
-refused (401/403) — health and metrics aside — and no answer may hold a byte of A's data that
-the request did not carry: A's tenant name, file names, digests, other slide ids.
+Every attempt naming A's resource must be refused (401/403/404, or 405 for a method not served
+at all), every API call without a valid token refused (401/403) — health and metrics aside —
+and no answer may hold a byte of A's data that the request did not carry: A's tenant name, file
+names, digests, other slide ids (tus's ``Upload-Metadata`` decoded).
 """
 
 from __future__ import annotations
@@ -213,8 +214,8 @@ def test_tenant_b_gets_nothing_of_tenant_a(local_stack: LocalStack, tmp_path: Pa
             "URLs; A's own tus upload URL"
         ),
         checked=(
-            "every attempt naming A's data refused (401/403/404), every one without a valid "
-            "token refused (401/403); no answer holds A's tenant, file names, digests or ids"
+            "every attempt naming A's data refused (401/403/404/405), every API call without a "
+            "valid token refused (401/403); no answer holds A's tenant, file names, digests or ids"
         ),
     )
     a = local_stack.create_tenant("xt-a")

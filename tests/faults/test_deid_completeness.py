@@ -8,7 +8,8 @@ it), an Aperio SVS (properties no scanner writes, PHI on a lower level) and a zi
 series (a name three sequences deep, private blocks of another group and inside a sequence
 item, the label instance's patient name alone, PHI member names).
 
-Uploaded to the local stack and routed to every model, each must reach QC and inference; then
+Uploaded to the local stack and routed to every model, each must reach QC, and inference
+unless QC failed it; then
 every byte kept about them outside quarantine — objects on every S3 server, records on every
 topic, catalog/inference/QC/convert rows, the catalog's answers — is searched for every PHI
 string (and the samples' own), case-insensitively, in UTF-8 and UTF-16. None may be found.
@@ -22,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from slidestream_samples.phi import TOKENS
-from tests.support.faults.local import LocalStack
+from tests.support.faults.local import QUARANTINE_BUCKET, LocalStack
 from tests.support.faults.phi_scan import (
     Findings,
     Needles,
@@ -31,12 +32,13 @@ from tests.support.faults.phi_scan import (
     scan_objects,
     scan_rows,
 )
-from tests.support.faults.phi_slides import NEW_PHI, SURNAMES, phi_uploads
+from tests.support.faults.phi_slides import NEW_PHI, SURNAMES, PhiUpload, phi_uploads
 from tests.support.faults.scenario import ScenarioResult
 
 pytestmark = [pytest.mark.faults, pytest.mark.quick]
 
-DONE = frozenset({"inferred", "indexed"})
+DONE = frozenset({"inferred", "indexed", "qc_failed"})
+"""Through inference, or stopped by QC (a failed slide is not routed to the models)."""
 LABEL_ONLY = frozenset({"patient_name", "accession", "barcode", "scan_date"})
 """Samples' tokens a byte scan cannot judge: drawn into label pixels, or a date whose
 de-identified form (shifted) is compared by the unit tests, not here."""
@@ -61,6 +63,27 @@ def _scan(
     return findings
 
 
+def _planted(
+    local: LocalStack, tenant: str, slides: dict[str, str], uploads: list[PhiUpload]
+) -> list[str]:
+    """The control: each original in quarantine holds the PHI planted in its file (a scan
+    that finds nothing elsewhere means something only if it would find it there)."""
+    s3 = local.s3_servers()["minio"]
+    by_name = {u.name: u for u in uploads}
+    missing: list[str] = []
+    for slide_id, name in slides.items():
+        response = s3.get_object(QUARANTINE_BUCKET, f"{tenant}/{slide_id}/original")
+        try:
+            original = response.read()
+        finally:
+            response.close()
+            response.release_conn()
+        planted = by_name[name].phi
+        lost = set(planted) - Needles.of(planted).found(original)
+        missing += [f"control: {phi!r} not in the original of {name}" for phi in sorted(lost)]
+    return missing
+
+
 @pytest.mark.timeout(1500)
 def test_no_phi_leaves_quarantine(local_stack: LocalStack, tmp_path: Path) -> None:
     started = time.time()
@@ -75,9 +98,9 @@ def test_no_phi_leaves_quarantine(local_stack: LocalStack, tmp_path: Path) -> No
             "member names"
         ),
         checked=(
-            "every slide reaches inference; no PHI string (any case, UTF-8/UTF-16) in any "
-            "object outside quarantine, any record, any catalog/inference/QC/convert row, any "
-            "catalog answer"
+            "every slide reaches QC (and inference unless QC failed it); no PHI string (any "
+            "case, UTF-8/UTF-16) in any object outside quarantine, any record, any "
+            "catalog/inference/QC/convert row, any catalog answer"
         ),
     )
     tenant = local_stack.create_tenant("phi")
@@ -98,8 +121,9 @@ def test_no_phi_leaves_quarantine(local_stack: LocalStack, tmp_path: Path) -> No
             local_stack.wait_in_catalog(tenant.token, slide_id, DONE)
     finally:
         local_stack.unroute()
+    result.failures += _planted(local_stack, tenant.name, slides, uploads)
     samples = [v for k, v in TOKENS.items() if k not in LABEL_ONLY]
-    phi = [p for u in uploads for p in u.phi] + list(SURNAMES) + samples
+    phi = [p for u in uploads for p in (*u.phi, *u.beside)] + list(SURNAMES) + samples
     findings = _scan(local_stack, tenant.name, tenant.token, list(slides), Needles.of(phi))
     result.slides = len(slides)
     result.attempts = findings.places * len(set(phi))

@@ -72,16 +72,20 @@ class LocalStack:
         )
         return cls(paths.env_file, env, work_dir)
 
-    def admin(self, *args: str) -> dict[str, object]:
-        """``slidestream admin <args> --json`` against this stack; its JSON answer."""
+    def admin(self, *args: str, answers: bool = True) -> dict[str, object]:
+        """``slidestream admin <args>`` against this stack; its JSON answer (``--json``) when
+        the command ``answers`` one."""
+        argv = [str(SLIDESTREAM), "admin", *args, "--env-file", str(self.env_file)]
         done = subprocess.run(
-            [str(SLIDESTREAM), "admin", *args, "--json", "--env-file", str(self.env_file)],
+            argv + (["--json"] if answers else []),
             capture_output=True,
             text=True,
             timeout=ADMIN_TIMEOUT_S,
             check=False,
         )
         assert done.returncode == 0, done.stderr[-2000:]
+        if not answers:
+            return {}
         answer = json.loads(done.stdout.strip().splitlines()[-1])
         assert isinstance(answer, dict)
         return answer

@@ -74,6 +74,9 @@ class PhiUpload:
     name: str
     path: Path
     phi: tuple[str, ...]
+    """In the file's bytes (the scenario checks that the original in quarantine holds them)."""
+    beside: tuple[str, ...] = ()
+    """Sent beside the bytes: the file name, the upload's meta, the manifest."""
     meta: dict[str, str] = field(default_factory=dict)
     manifest: Path | None = None
 
@@ -120,11 +123,12 @@ def painted_tiff(folder: Path, seed: int) -> PhiUpload:
                 extratags=extra[index],
             )
     manifest = _manifest(folder, path)
-    phi = ("ifd1_description", "ifd2_xmp", "private_tag", "utf16_tag", "filename")
+    phi = ("ifd1_description", "ifd2_xmp", "private_tag", "utf16_tag")
     return PhiUpload(
         "painted-tiff",
         path,
-        (*(NEW_PHI[k] for k in phi), NEW_PHI["meta_note"], NEW_PHI["manifest_case"]),
+        tuple(NEW_PHI[k] for k in phi),
+        (NEW_PHI["filename"], NEW_PHI["meta_note"], NEW_PHI["manifest_case"]),
         meta={"note": NEW_PHI["meta_note"]},
         manifest=manifest,
     )

@@ -8,9 +8,9 @@ a route with a body gets the victim's slide id in it.
 
 An answer *leaks* when it holds a marker of the victim (:class:`Victim`) that the request did
 not carry itself (an id the attacker sent may be echoed back, a 422 does). An attempt that names
-the victim's slide or batch must be refused (401, 403 or 404); one without a valid token must
-be refused (401 or 403); any other (the attacker's own search, with its own token) may answer
-2xx, but never with a marker.
+the victim's slide, batch or object must be refused (:data:`REFUSED`); an API call without a
+valid token must answer 401 or 403; any other (the attacker's own search, with its own token)
+may answer 2xx, but never with a marker.
 """
 
 from __future__ import annotations
@@ -30,7 +30,8 @@ from fastapi.routing import APIRoute, iter_route_contexts
 
 from tests.support.routes import OPEN_PATHS
 
-REFUSED = frozenset({401, 403, 404})
+REFUSED = frozenset({401, 403, 404, 405})
+"""405: the method is not served at all (tusd's GET, download disabled)."""
 RATE_LIMIT_PAUSES = 6
 QUERY_VALUES: dict[str, str] = {"x": "0", "y": "0", "size": "64", "tenant": "{tenant}"}
 """Required query parameters of today's routes; an unknown one gets the victim's slide id."""
@@ -93,7 +94,7 @@ class Answer:
 
     def failure(self) -> str | None:
         a = self.attempt
-        where = f"{a.credential} {a.method} {a.label}"
+        where = f"{a.credential} {a.method} {a.label} {httpx.URL(a.url).raw_path.decode()[:120]}"
         if self.leaked:
             return f"{where}: {self.status} with A's data {list(self.leaked)}"
         if a.open_route:

@@ -78,6 +78,10 @@ def _security_table(results: list[ScenarioResult]) -> list[str]:
     return lines
 
 
+def _security_section(results: list[ScenarioResult]) -> list[str]:
+    return [SECURITY_INTRO, "", *_security_table(results), ""] if results else []
+
+
 def _notes(results: list[ScenarioResult]) -> list[str]:
     lines: list[str] = []
     for r in results:
@@ -116,6 +120,15 @@ publication mark), and upload's lease and \
 verdict, are committed before anything is published; a redelivery finds them \
 (`slidestream_platform.decisions`, `slidestream_platform.attempts`). |
 """
+
+
+SECURITY_INTRO = (
+    "Security scenarios run on the local stack (`slidestream stack up`: every service, "
+    "catalog, search and inference included), not through the fault stack. **Attempts**: "
+    "the requests they made (or, for de-identification, PHI strings × places searched); "
+    "**leaks**: those that reached another tenant's data, or PHI found; both judged per "
+    "attempt, so leaks must be 0."
+)
 
 
 def render(results: list[ScenarioResult], session: Session | None) -> str:
@@ -168,14 +181,7 @@ def render(results: list[ScenarioResult], session: Session | None) -> str:
         "",
         *_table([r for r in results if r.attempts is None]),
         "",
-        "Security scenarios run on the local stack (`slidestream stack up`: every service, "
-        "catalog, search and inference included), not through the fault stack. **Attempts**: "
-        "the requests they made (or, for de-identification, PHI strings × places searched); "
-        "**leaks**: those that reached another tenant's data, or PHI found; both judged per "
-        "attempt, so leaks must be 0.",
-        "",
-        *_security_table([r for r in results if r.attempts is not None]),
-        "",
+        *_security_section([r for r in results if r.attempts is not None]),
         *_notes(results),
         "",
         f"Settings that differ from the services' defaults: {settings}.",
