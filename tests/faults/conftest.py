@@ -50,7 +50,7 @@ def faults_seed(request: pytest.FixtureRequest) -> int:
 
 
 @pytest.fixture(scope="session")
-def local_stack(tmp_path_factory: pytest.TempPathFactory) -> LocalStack:
-    """The running local stack (every service), for the security scenarios; never started or
-    stopped here (``SLIDESTREAM_HOME`` names another checkout's stack)."""
-    return LocalStack.find(tmp_path_factory.mktemp("local-stack"))
+def local_stack(stack_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> LocalStack:
+    """The local stack with every service, for the security scenarios (p, q, o): adopted when
+    it runs (``SLIDESTREAM_HOME`` names another checkout's), started when it does not."""
+    return LocalStack.of(stack_env, tmp_path_factory.mktemp("local-stack"))

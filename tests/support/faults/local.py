@@ -2,9 +2,9 @@
 (p, q, o): they need every service — catalog, search, inference, the models API — which the
 suite's own stack does not run, and they break nothing, so they share the developer's stack.
 
-The stack is found through its ``.local/stack.env`` under the repository root, or under
-``SLIDESTREAM_HOME`` when set (a second checkout using the first one's stack). It is never
-started, stopped or restarted here: a part that is not up fails the scenario.
+The stack is the one the integration tests use (the ``stack_env`` fixture: started if it is not
+running, adopted if it is; never stopped or restarted here), under the repository root or
+under ``SLIDESTREAM_HOME`` when set (a second checkout using the first one's stack).
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ from slidestream_contracts.states import Stage
 from slidestream_devstack.buckets import s3_client
 from slidestream_devstack.paths import StackPaths, find_repo_root
 from slidestream_devstack.settings import DevstackSettings
-from slidestream_devstack.stack import status
 from tests.support.faults.ledger import Ledger
 
 SLIDESTREAM = Path(sys.executable).with_name("slidestream")
@@ -37,7 +36,20 @@ QUARANTINE_BUCKET = "quarantine"
 MODELS_BUCKET = "models"
 PAST_QC = frozenset({"qc_passed", "qc_warned", "qc_failed", "inferred", "indexed"})
 """A slide that reached QC (and perhaps went on to inference)."""
-REQUIRED_PARTS = ("upload", "catalog", "deid", "convert", "qc", "inference", "tusd", "kafka")
+REQUIRED_ENV = (
+    "UPLOAD_API",
+    "CATALOG_API",
+    "SEARCH_API",
+    "DEID_API",
+    "CONVERT_API",
+    "QC_API",
+    "INFERENCE_API",
+    "TUS_URL",
+    "KAFKA_BOOTSTRAP",
+    "POSTGRES_URL",
+    "MODELS_TOKEN_FILE",
+)
+"""Every service the security scenarios call, and what they read the platform's data from."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,17 +71,11 @@ class LocalStack:
     """(model, tenant) routes this session made, removed by :meth:`unroute`."""
 
     @classmethod
-    def find(cls, work_dir: Path) -> LocalStack:
-        settings = DevstackSettings()
-        paths = StackPaths(find_repo_root(settings.home))
-        down = [s.name for s in status(settings=settings) if s.state != "healthy"]
-        missing = [part for part in REQUIRED_PARTS if part in down]
-        assert not missing, f"the local stack is not up ({', '.join(missing)}): stack up first"
-        env = dict(
-            line.split("=", 1)
-            for line in paths.env_file.read_text(encoding="utf-8").splitlines()
-            if "=" in line and not line.startswith("#")
-        )
+    def of(cls, env: dict[str, str], work_dir: Path) -> LocalStack:
+        """The stack whose ``stack.env`` mapping is ``env`` (``stack_env``: up and ready)."""
+        missing = [key for key in REQUIRED_ENV if key not in env]
+        assert not missing, f"the local stack runs without {', '.join(missing)}"
+        paths = StackPaths(find_repo_root(DevstackSettings().home))
         return cls(paths.env_file, env, work_dir)
 
     def admin(self, *args: str, answers: bool = True) -> dict[str, object]:
