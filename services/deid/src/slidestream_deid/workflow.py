@@ -60,6 +60,7 @@ from slidestream_contracts.events import (
 )
 from slidestream_contracts.quarantine import (
     slide_object_key,
+    tus_info_key,
 )
 from slidestream_deid.adapters.repository import DeidRecords
 from slidestream_deid.adapters.slides import SlideTools
@@ -164,6 +165,12 @@ class DeidWorkflow:
                 "redelivered slide already decided and announced",
                 extra={"slide_id": str(event.slide_id), "tenant": event.tenant},
             )
+        if event.original.bucket == self._settings.quarantine_bucket:
+            # tusd answers HEAD (the client's file name included), GET and PATCH on the upload
+            # URL without asking any hook. Decided, nothing needs its .info (the file name was
+            # read in step 1): without it tusd answers 404. The original waits for retention.
+            info = tus_info_key(event.original.key)
+            await asyncio.to_thread(self._store.delete, event.original.bucket, info)
 
     def decide(self, event: SlideUploadedV1) -> Decision:
         """Do the work and say what to record and announce (blocking; runs in a worker
