@@ -1,6 +1,8 @@
 """The running local stack (``slidestream stack up``) for the fault suite's security scenarios
 (p, q, o): they need every service — catalog, search, inference, the models API — which the
-suite's own stack does not run, and they break nothing, so they share the developer's stack.
+suite's own stack does not run, and they break nothing, so they share the developer's stack
+(q's brute force through the catalog may throttle the catalog's token lookups for a second: the
+upload API limits the catalog's address).
 
 The stack is the one the integration tests use (the ``stack_env`` fixture: started if it is not
 running, adopted if it is; never stopped or restarted here), under the repository root or
