@@ -87,3 +87,9 @@ def test_the_chart_makes_one_secret_for_every_replica_unless_given_one(
     sources = deployments["rel-slidestream-upload"]["spec"]["template"]["spec"]["volumes"][0]
     names = {s["secret"]["name"] for s in sources["projected"]["sources"]}
     assert "ops-tusd-hooks" in names and HOOKS_SECRET not in names
+
+
+def test_tusd_serves_no_download_of_an_upload(helm: Path) -> None:
+    tusd = container(of_kind(render(helm), "Deployment")["rel-slidestream-tusd"])
+    # No hook guards tusd's GET: it would hand the original (PHI and all) to anyone with its URL.
+    assert "-disable-download" in tusd["args"]

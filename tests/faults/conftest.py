@@ -10,6 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.support.faults.local import LocalStack
 from tests.support.faults.report import save_session
 from tests.support.faults.stack import FaultStack, results_dir
 
@@ -46,3 +47,10 @@ def faults_seed(request: pytest.FixtureRequest) -> int:
     """The seed given, or a new one (reported, so that a failing run can be replayed)."""
     given = request.config.getoption("--faults-seed", default=None)
     return int(given) if given is not None else random.SystemRandom().randrange(1_000_000)
+
+
+@pytest.fixture(scope="session")
+def local_stack(stack_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> LocalStack:
+    """The local stack with every service, for the security scenarios (p, q, o): adopted when
+    it runs (``SLIDESTREAM_HOME`` names another checkout's), started when it does not."""
+    return LocalStack.of(stack_env, tmp_path_factory.mktemp("local-stack"))

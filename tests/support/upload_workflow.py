@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 from slidestream_platform.decisions import DecisionPublisher
 from slidestream_upload.adapters.repository import UploadRepository
@@ -29,9 +29,15 @@ class UploadHarness:
     workflow: UploadWorkflow
     reconciler: UploadReconciler
 
-    def add_upload(self, size_bytes: int, *, meta: dict[str, str] | None = None) -> UploadRow:
+    def add_upload(
+        self,
+        size_bytes: int,
+        *,
+        meta: dict[str, str] | None = None,
+        batch_id: UUID | None = None,
+    ) -> UploadRow:
         """A receiving upload of ``size_bytes`` (storing its bytes is the test's part), with the
-        partner's ``--meta`` pairs."""
+        partner's ``--meta`` pairs, of the batch ``batch_id`` if given."""
         slide_id = uuid4()
         row = UploadRow(
             slide_id=slide_id,
@@ -40,6 +46,7 @@ class UploadHarness:
             filename="slide.zip",
             declared_size_bytes=size_bytes,
             metadata_json=json.dumps(meta or {}),
+            batch_id=batch_id,
             state=UploadState.RECEIVING.value,
         )
         self.uploads.add_upload(row)

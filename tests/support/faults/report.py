@@ -63,12 +63,31 @@ def _table(results: list[ScenarioResult]) -> list[str]:
     return lines
 
 
+def _security_table(results: list[ScenarioResult]) -> list[str]:
+    """The security scenarios (p, q, o): what they tried and what got through, not slides."""
+    lines = [
+        "| scenario | injected | checked | slides | attempts | leaks | result |",
+        "|---|---|---|---:|---:|---:|---|",
+    ]
+    for r in results:
+        verdict = "pass" if not r.failures else f"**FAIL** ({len(r.failures)})"
+        lines.append(
+            f"| {r.scenario}: {r.title} | {r.injected} | {r.checked} | {r.slides} "
+            f"| {r.attempts} | {r.leaks} | {verdict} |"
+        )
+    return lines
+
+
+def _security_section(results: list[ScenarioResult]) -> list[str]:
+    return [SECURITY_INTRO, "", *_security_table(results), ""] if results else []
+
+
 def _notes(results: list[ScenarioResult]) -> list[str]:
     lines: list[str] = []
     for r in results:
+        measured = "" if r.attempts is not None else f", {r.objects_checked} objects hashed"
         lines.append(
-            f"* **{r.scenario}** ({r.wall_s:.0f} s, {r.objects_checked} objects "
-            "hashed): " + ("; ".join(r.notes) or "—")
+            f"* **{r.scenario}** ({r.wall_s:.0f} s{measured}): " + ("; ".join(r.notes) or "—")
         )
         lines += [f"  * failure: {failure}" for failure in r.failures]
     return lines
@@ -101,6 +120,15 @@ publication mark), and upload's lease and \
 verdict, are committed before anything is published; a redelivery finds them \
 (`slidestream_platform.decisions`, `slidestream_platform.attempts`). |
 """
+
+
+SECURITY_INTRO = (
+    "Security scenarios run on the local stack (`slidestream stack up`: every service, "
+    "catalog, search and inference included), not through the fault stack. **Attempts**: "
+    "the requests they made (or, for de-identification, PHI strings × places searched); "
+    "**leaks**: those that reached another tenant's data, or PHI found; both judged per "
+    "attempt, so leaks must be 0."
+)
 
 
 def render(results: list[ScenarioResult], session: Session | None) -> str:
@@ -151,8 +179,9 @@ def render(results: list[ScenarioResult], session: Session | None) -> str:
         "",
         "## Scenarios",
         "",
-        *_table(results),
+        *_table([r for r in results if r.attempts is None]),
         "",
+        *_security_section([r for r in results if r.attempts is not None]),
         *_notes(results),
         "",
         f"Settings that differ from the services' defaults: {settings}.",

@@ -49,6 +49,10 @@ class ScenarioResult:
     drain_s: float | None = None
     """From the end of the fault to the batch's last terminal state."""
     wall_s: float = 0.0
+    attempts: int | None = None
+    """Security scenarios: the requests (or PHI strings × places) they tried."""
+    leaks: int | None = None
+    """Security scenarios: the attempts that got another tenant's data, or PHI found."""
     notes: list[str] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
 

@@ -51,3 +51,9 @@ def test_tusd_prints_no_startup_log_and_forwards_no_header_when_hooks_are_on() -
     assert "-show-startup-logs=false" in argv
     # A forwarded Authorization header would replace the hook URL's credentials in Go's client.
     assert not any(arg.startswith("-hooks-http-forward-headers") for arg in argv)
+
+
+def test_tusd_serves_no_download_of_an_upload() -> None:
+    # tusd answers GET on an upload URL with its bytes, without asking any hook: the original,
+    # PHI and all, to whoever holds the URL. The pipeline reads originals from the bucket.
+    assert "-disable-download" in command()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from slidestream_contracts.events import SlideFactsV1, SlideRejectedV1, SlideUploadedV1
 from slidestream_platform.objectstore.ranged import RANGE_BLOCK_BYTES
 from slidestream_upload.adapters.repository import UploadRepository
+from slidestream_upload.domain.manifest import ManifestRow
 from slidestream_wsi.detect import SNIFF_BYTES
 from tests.support.upload_workflow import upload_harness
 from tests.support.zips import huge_directory_zip
@@ -75,3 +76,33 @@ async def test_a_slide_without_declared_facts_carries_none(uploads: UploadReposi
 
     uploaded = [e for e, _ in harness.publisher.sent if isinstance(e, SlideUploadedV1)]
     assert [e.declared for e in uploaded] == [None]
+
+
+async def test_a_manifest_label_holding_an_identifier_is_not_published(
+    uploads: UploadRepository,
+) -> None:
+    """Fault suite scenario o: a manifest's free-text ``project`` that repeated the row's
+    case id travelled on slides.uploaded.v1 into the catalog and its search, the identifier
+    untouched. A label holding any of the row's identifiers is left out of the event."""
+    harness = upload_harness(uploads)
+    case_id = "CASE-Ferroway-7719"
+    manifest = ManifestRow(
+        filename="slide.zip",
+        sha256="0" * 64,
+        case_id=case_id,
+        specimen_id="SPEC-Q-88",
+        organ="colon",
+        stain="H&E for spec-q-88",
+        extra={"project": f"Study for {case_id.lower()}"},
+    )
+    batch_id = uploads.create_batch("acme", [manifest])
+    row = harness.add_upload(len(DICOM_HEAD), batch_id=batch_id)
+    harness.store.put_bytes(BUCKET, row.object_key, DICOM_HEAD)
+
+    await harness.workflow.finalize(row.slide_id)
+
+    [uploaded] = [e for e, _ in harness.publisher.sent if isinstance(e, SlideUploadedV1)]
+    assert (uploaded.project, uploaded.stain, uploaded.organ) == (None, None, "colon")
+    published = uploaded.model_dump_json().lower()
+    assert "ferroway" not in published and "spec-q-88" not in published
+    assert uploaded.manifest is not None  # the row itself stays in quarantine, for deid

@@ -72,6 +72,9 @@ def tusd_command(
         "-s3-endpoint",
         s3_endpoint,
         "-show-greeting=false",
+        # No hook guards GET on an upload URL: tusd would hand the original (PHI and all) to
+        # whoever holds the URL. The pipeline reads originals from the bucket, never from tusd.
+        "-disable-download",
     ]
     if hooks_url is not None:
         if hooks_secret is not None:

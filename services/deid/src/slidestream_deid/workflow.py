@@ -62,6 +62,7 @@ from slidestream_contracts.events import (
 )
 from slidestream_contracts.quarantine import (
     slide_object_key,
+    tus_info_key,
 )
 from slidestream_contracts.slide_facts import merge_facts
 from slidestream_contracts.states import Step
@@ -173,6 +174,12 @@ class DeidWorkflow:
                 "redelivered slide already decided and announced",
                 extra={"slide_id": str(event.slide_id), "tenant": event.tenant},
             )
+        if event.original.bucket == self._settings.quarantine_bucket:
+            # tusd answers HEAD (the client's file name included), GET and PATCH on the upload
+            # URL without asking any hook. Decided, nothing needs its .info (the file name was
+            # read in step 1): without it tusd answers 404. The original waits for retention.
+            info = tus_info_key(event.original.key)
+            await asyncio.to_thread(self._store.delete, event.original.bucket, info)
 
     async def on_fix_requested(self, event: SlideFixRequestedV1) -> None:
         """A partner supplied what conversion lacked (``slidestream slides fix``): announce the

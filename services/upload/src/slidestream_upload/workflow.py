@@ -57,6 +57,7 @@ from slidestream_upload.adapters.tables import UploadRow, UploadState, utc_now
 from slidestream_upload.adapters.tusd import HookEvent, hook_response, object_key_of
 from slidestream_upload.domain.admission import Refusal, UploadRequest, admit
 from slidestream_upload.domain.filenames import sanitize_filename
+from slidestream_upload.domain.manifest import public_labels
 from slidestream_upload.domain.tokens import UNKNOWN_TOKEN
 from slidestream_upload.quarantine import (
     Inspection,
@@ -326,13 +327,14 @@ class UploadWorkflow:
         extra = extra if isinstance(extra, dict) else {}
         project = extra.get("project")
         facts = {name: str(extra[name]) for name in FACT_FIELDS if extra.get(name)}
-        return ref, {
+        labels = {
             "species": item.species,
             "organ": item.organ,
             "stain": item.stain,
             "project": str(project)[:PROJECT_MAX_CHARS] if project else None,
             **facts,
         }
+        return ref, public_labels(labels, (item.case_id, item.specimen_id, item.filename))
 
     def _uploaded_event(self, row: UploadRow) -> SlideUploadedV1:
         assert row.verified_sha256 is not None and row.container_format is not None

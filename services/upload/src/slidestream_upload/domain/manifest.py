@@ -14,12 +14,15 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from slidestream_contracts.slide_facts import SlideFactsError, parse_slide_facts
 from slidestream_upload.domain.filenames import sanitize_filename
 
 MAX_MANIFEST_ROWS = 50_000
+MIN_IDENTIFIER_CHARS = 4
+"""Shorter identifiers ("7", "A1") would match inside any label; they are not looked for."""
 KNOWN_COLUMNS = ("filename", "sha256", "case_id", "specimen_id", "species", "organ", "stain")
 _HEX = frozenset("0123456789abcdef")
 
@@ -140,3 +143,24 @@ def reconcile(rows: list[ManifestRow], arrived: list[ArrivedFile]) -> BatchRepor
         checksum_mismatch=sorted(mismatch),
         pending=sorted(pending),
     )
+
+
+def public_labels(
+    labels: dict[str, str | None], identifiers: Iterable[str | None]
+) -> dict[str, str | None]:
+    """The labels (species, organ, stain, project: free text) a slide's events may carry.
+
+    A label holding one of its manifest row's identifiers — case id, specimen id, file name
+    (also without its extension), case-insensitively — is left out (``None``): it would carry
+    the identifier past quarantine, into the catalog and its search. The row itself stays in
+    quarantine, where de-identification reads it.
+    """
+    needles: set[str] = set()
+    for value in identifiers:
+        for form in ((value or "").strip(), (value or "").strip().rsplit(".", 1)[0]):
+            if len(form) >= MIN_IDENTIFIER_CHARS:
+                needles.add(form.lower())
+    return {
+        name: None if text and any(n in text.lower() for n in needles) else text
+        for name, text in labels.items()
+    }
