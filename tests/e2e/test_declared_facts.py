@@ -86,6 +86,7 @@ def followed(
     stack_env: dict[str, str], e2e_token: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[dict[str, Followed]]:
     root = tmp_path_factory.mktemp("declared")
+    (root / "tiff-work").mkdir()
     tiff = samples.LAYOUT_MAKERS["generic_tiff"](root / "tiff-work").path
     dicom_folder = root / "dicom"
     dicom = write_single_frame_dicom(root / "dicom-work", dicom_folder / "single-frame.dcm")
