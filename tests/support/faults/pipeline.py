@@ -195,9 +195,10 @@ class Pipeline:
         return answers
 
     # -- replicas and settings -----------------------------------------------------------------
-    def start_replica(self, service: str, *, spare: bool = False) -> Service:
-        """One more process of ``service`` in its consumer group, ready; ``spare``: its Kafka
-        clients bootstrap from, and so use only, the brokers' spare proxies."""
+    def start_replica(self, service: str, *, spare: bool = False, wait: bool = True) -> Service:
+        """One more process of ``service`` in its consumer group (ready, unless not ``wait``ed
+        for); ``spare``: its Kafka clients bootstrap from, and so use only, the brokers' spare
+        proxies."""
         self.replica_serial += 1
         name = f"{service}-{self.replica_serial}"
         port = free_port()
@@ -208,7 +209,8 @@ class Pipeline:
         replica = Service(name, port, Managed(name, argv, self.run_dir, env=env))
         self.replicas[name] = replica
         replica.process.start()
-        self.wait_ready(name)
+        if wait:
+            self.wait_ready(name)
         return replica
 
     def stop_replica(self, name: str, *, kill: bool = False) -> None:
