@@ -57,19 +57,23 @@ class Storm:
 
 
 def _move(stack: FaultStack, storm: Storm, rng: random.Random) -> None:
-    """One move of the storm: start a replica, or stop a ready one (SIGTERM or SIGKILL)."""
+    """One move of the storm: start a replica, or stop a ready one (SIGTERM or SIGKILL); none
+    while every replica there is room for is still starting."""
     ready = [name for name in storm.live if stack.pipeline.replicas[name].ready()]
-    if not ready or (len(storm.live) < MAX_REPLICAS and rng.random() < 0.5):
+    room = len(storm.live) < MAX_REPLICAS
+    if room and (not ready or rng.random() < 0.5):
         replica = stack.pipeline.start_replica(SERVICE, wait=False)
         storm.live.append(replica.name)
         storm.moves.append(f"start {replica.name}")
-    else:
+    elif ready:
         name = rng.choice(ready)
         storm.live.remove(name)
         kill = rng.random() < KILL_SHARE
         stack.pipeline.stop_replica(name, kill=kill)
         storm.moves.append(f"{'sigkill' if kill else 'sigterm'} {name}")
         storm.stops += 1
+    else:
+        return
     storm.last_at = time.time()
 
 
