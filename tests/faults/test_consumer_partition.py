@@ -3,9 +3,10 @@ consumer session timeout while the batch is mid-stage.
 
 A second convert process joins convert's consumer group; its Kafka clients bootstrap from the
 brokers' spare listeners, so every connection it makes goes through proxies of its own
-(``kafka-<id>-spare``). Once the batch is uploaded and on its way, those proxies are disabled
-(connections closed, new ones refused) for twice the session timeout: the replica can neither
-heartbeat nor commit nor publish, the group coordinator evicts it and hands its partitions to
+(``kafka-<id>-spare``). While the batch flows, at a moment the replica has a message in hand
+(else once the whole batch is uploaded), those proxies are disabled (connections closed, new
+ones refused) for twice the session timeout: the replica can neither heartbeat nor commit nor
+publish, the group coordinator evicts it and hands its partitions to
 the first convert process. When the proxies come back the cut replica rejoins; whatever it had
 in hand must not be announced twice, and it must not commit an offset whose decision is not in
 the log.
@@ -17,6 +18,8 @@ import time
 
 import pytest
 
+from tests.support.faults.batch import BatchUpload
+from tests.support.faults.pipeline import Service
 from tests.support.faults.scenario import Run, ScenarioResult
 from tests.support.faults.servers import TOPIC_PARTITIONS
 from tests.support.faults.stack import FaultStack
@@ -29,8 +32,7 @@ SESSION_TIMEOUT_S = 10.0
 """The consumers' ``session.timeout.ms``: no slidestream setting changes it, so it is
 FastStream's (and aiokafka's) default, 10 s (``slidestream_platform.broker.make_bus``)."""
 CUT_S = 2 * SESSION_TIMEOUT_S
-FIRST_ACKS = 3
-"""The cut comes once this many uploads were answered: slides are in deid and convert."""
+BUSY_POLL_S = 0.2
 UPLOAD_TIMEOUT_S = 420.0
 END_TIMEOUT_S = 600.0
 CONVERTED = '"slide converted"'
@@ -56,6 +58,25 @@ def _handed_over(stack: FaultStack, cut_at: float) -> float | None:
             handed = time.time() - cut_at
         time.sleep(GROUP_POLL_S)
     return handed
+
+
+def _in_hand(replica: Service) -> int:
+    """Messages the replica received and has not finished (FastStream logs both)."""
+    text = replica.process.log_since(0)
+    return text.count(" - Received") - text.count(" - Processed")
+
+
+def _wait_until_busy(replica: Service, batch: BatchUpload) -> bool:
+    """Wait for the moment to cut: the replica has a message in hand (True), or, failing that,
+    the whole batch is uploaded (False)."""
+    deadline = time.monotonic() + UPLOAD_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if _in_hand(replica) > 0:
+            return True
+        if batch.acknowledged() >= len(batch.files):
+            return False
+        time.sleep(BUSY_POLL_S)
+    return False
 
 
 def _cut(stack: FaultStack) -> tuple[float | None, dict[str, str]]:
@@ -91,9 +112,7 @@ def test_a_replica_cut_from_the_brokers_hands_over_and_repeats_nothing(
     replica = stack.pipeline.start_replica(SERVICE, spare=True)
     before = _members(stack)
     batch = run.upload(SLIDES, first_seed=700)
-    deadline = time.monotonic() + UPLOAD_TIMEOUT_S
-    while batch.acknowledged() < FIRST_ACKS and time.monotonic() < deadline:
-        time.sleep(0.5)
+    busy = _wait_until_busy(replica, batch)
 
     result.in_flight = run.in_flight(batch)
     first = stack.pipeline.services[SERVICE].process
@@ -117,8 +136,9 @@ def test_a_replica_cut_from_the_brokers_hands_over_and_repeats_nothing(
         "one member held every partition "
         + ("never during the cut" if handover_s is None else f"{handover_s:.1f} s after it"),
         f"after the batch: {after}",
-        f"conversions done by {replica.name}: {converted[0]} before the cut, {converted[1]} "
-        f"from it on; by {SERVICE} from the cut on: {converted[2]}",
+        f"{replica.name} had a message in hand at the cut: {'yes' if busy else 'no'}; "
+        f"conversions done by it: {converted[0]} before the cut, {converted[1]} from it on; "
+        f"by {SERVICE} from the cut on: {converted[2]}",
         f"{replica.name} alive after the cut: {replica.process.alive}; /readyz at its end: "
         + "; ".join(f"{n}: {a}" for n, a in readiness.items()),
         "first decision after the session timeout ran out: "
