@@ -4,9 +4,9 @@ consumer session timeout while the batch is mid-stage.
 A second convert process joins convert's consumer group; its Kafka clients bootstrap from the
 brokers' spare listeners, so every connection it makes goes through proxies of its own
 (``kafka-<id>-spare``). While the batch flows, at a moment the replica has a message in hand
-(else once the whole batch is uploaded), those proxies are disabled (connections closed, new
-ones refused) for twice the session timeout: the replica can neither heartbeat nor commit nor
-publish, the group coordinator evicts it and hands its partitions to
+(else half a minute after the whole batch is uploaded), those proxies are disabled
+(connections closed, new ones refused) for twice the session timeout: the replica can neither
+heartbeat nor commit nor publish, the group coordinator evicts it and hands its partitions to
 the first convert process. When the proxies come back the cut replica rejoins; whatever it had
 in hand must not be announced twice, and it must not commit an offset whose decision is not in
 the log.
@@ -33,6 +33,8 @@ SESSION_TIMEOUT_S = 10.0
 FastStream's (and aiokafka's) default, 10 s (``slidestream_platform.broker.make_bus``)."""
 CUT_S = 2 * SESSION_TIMEOUT_S
 BUSY_POLL_S = 0.2
+BUSY_WAIT_S = 30.0
+"""How long after the last upload the cut still waits for the replica to have work."""
 UPLOAD_TIMEOUT_S = 420.0
 END_TIMEOUT_S = 600.0
 CONVERTED = '"slide converted"'
@@ -68,13 +70,13 @@ def _in_hand(replica: Service) -> int:
 
 def _wait_until_busy(replica: Service, batch: BatchUpload) -> bool:
     """Wait for the moment to cut: the replica has a message in hand (True), or, failing that,
-    the whole batch is uploaded (False)."""
+    ``BUSY_WAIT_S`` after the whole batch was uploaded (False)."""
     deadline = time.monotonic() + UPLOAD_TIMEOUT_S
     while time.monotonic() < deadline:
         if _in_hand(replica) > 0:
             return True
         if batch.acknowledged() >= len(batch.files):
-            return False
+            deadline = min(deadline, time.monotonic() + BUSY_WAIT_S)
         time.sleep(BUSY_POLL_S)
     return False
 

@@ -25,13 +25,13 @@ from tests.support.faults.stack import FaultStack
 
 pytestmark = pytest.mark.faults
 
-SLIDES = 16
+SLIDES = 24
 SERVICE = "deid"
 MAX_REPLICAS = 3
 """Extra replicas running at once, at most (the machine running the suite is small)."""
 WARM_REPLICAS = 2
 """Started (and ready) before the batch: the storm has members to stop from its first move."""
-PAUSE_S = (3.0, 6.0)
+PAUSE_S = (2.0, 4.0)
 """Between two moves of the storm; a start does not wait for the replica (a pod does not)."""
 KILL_SHARE = 0.35
 """Of the stops, the share done with SIGKILL instead of SIGTERM."""
@@ -49,6 +49,7 @@ class Storm:
     moves: list[str] = field(default_factory=list)
     live: list[str] = field(default_factory=list)
     stops: int = 0
+    kills: int = 0
     last_at: float = 0.0
 
     def counts(self) -> str:
@@ -68,10 +69,12 @@ def _move(stack: FaultStack, storm: Storm, rng: random.Random) -> None:
     elif ready:
         name = rng.choice(ready)
         storm.live.remove(name)
-        kill = rng.random() < KILL_SHARE
+        # At least one SIGKILL per storm: the second stop is one if none came before.
+        kill = rng.random() < KILL_SHARE or (storm.stops == 1 and not storm.kills)
         stack.pipeline.stop_replica(name, kill=kill)
         storm.moves.append(f"{'sigkill' if kill else 'sigterm'} {name}")
         storm.stops += 1
+        storm.kills += int(kill)
     else:
         return
     storm.last_at = time.time()
@@ -108,7 +111,7 @@ def test_a_scale_storm_loses_and_repeats_nothing(stack: FaultStack, faults_seed:
         title="Replicas started and stopped every few seconds",
         injected=f"{WARM_REPLICAS} extra {SERVICE} replicas, then (up to {MAX_REPLICAS} at "
         f"once) one started or a ready one stopped every {PAUSE_S[0]:.0f}-{PAUSE_S[1]:.0f} s "
-        f"(stops: SIGTERM, {KILL_SHARE:.0%} SIGKILL) while a batch of {SLIDES} flows",
+        f"(stops: SIGTERM, {KILL_SHARE:.0%} SIGKILL, at least one) while a batch of {SLIDES} flows",
         checked="every slide reaches QC; invariants 1-4 across the rebalances; drain: last "
         "move to the batch's end",
     )
@@ -139,4 +142,5 @@ def test_a_scale_storm_loses_and_repeats_nothing(stack: FaultStack, faults_seed:
 
     assert result.in_flight > 0, "the storm began after the batch had ended"
     assert storm.stops >= MIN_STOPS, "the storm stopped fewer replicas than it must"
+    assert storm.kills > 0, "the storm killed no replica"
     assert not result.failures, "\n".join(result.failures)
