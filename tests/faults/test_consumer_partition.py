@@ -24,7 +24,7 @@ from tests.support.faults.scenario import Run, ScenarioResult
 from tests.support.faults.servers import TOPIC_PARTITIONS
 from tests.support.faults.stack import FaultStack
 
-pytestmark = pytest.mark.faults
+pytestmark = [pytest.mark.faults, pytest.mark.quick]
 
 SLIDES = 10
 SERVICE = "convert"
