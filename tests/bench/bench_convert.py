@@ -308,7 +308,7 @@ def ours_child(source: str, out_dir: str, mode: str = "gate") -> None:
             [lv.width_px, lv.height_px, lv.compression, lv.lossless_copy, lv.generated]
             for lv in result.levels
         ],
-        "timings_s": result.provenance["timings_s"],
+        "timings_s": result.timings,
         "output_bytes": sum(p.stat().st_size for p in result.dicom_files),
     }
     print(json.dumps(summary))

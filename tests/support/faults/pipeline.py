@@ -1,6 +1,10 @@
 """The pipeline under fault: tusd and the upload, deid, convert and qc services, each a real
 process on free ports, reaching Kafka, S3 and PostgreSQL only through the suite's proxies.
 
+A scenario may start more replicas of a service (same consumer group, port and data directory
+of their own; optionally on the brokers' spare proxies only) and give a service settings of its
+own for a while; :meth:`Pipeline.ensure_running` undoes both.
+
 :data:`SUITE_SETTINGS` are the settings that differ from the services' defaults; the report
 prints them beside the numbers measured with them.
 """
@@ -70,6 +74,11 @@ class Pipeline:
     servers: FaultServers
     run_dir: Path
     services: dict[str, Service] = field(default_factory=dict)
+    replicas: dict[str, Service] = field(default_factory=dict)
+    """Extra processes of a service, by name (``convert-2``...)."""
+    overrides: dict[str, dict[str, str]] = field(default_factory=dict)
+    """A service's settings beyond :data:`SUITE_SETTINGS`, from its next start on."""
+    replica_serial: int = 1
     tusd: Managed | None = None
     hooks_port: int = field(default_factory=free_port)
     tus_port: int = field(default_factory=free_port)
@@ -87,12 +96,13 @@ class Pipeline:
         assert self.tus_proxy is not None, "pipeline not started"
         return f"http://{self.tus_proxy.listen}/files/"
 
-    def _env(self, name: str, port: int) -> dict[str, str]:
-        data = self.run_dir / "data" / name
+    def _env(self, name: str, port: int, *, data_name: str | None = None) -> dict[str, str]:
+        data = self.run_dir / "data" / (data_name or name)
         data.mkdir(parents=True, exist_ok=True)
         env = {
             **self.servers.service_env(),
             **SUITE_SETTINGS,
+            **self.overrides.get(name, {}),
             "HTTP_HOST": LOOPBACK,
             "HTTP_PORT": str(port),
             "DATA_DIR": str(data),
@@ -160,8 +170,9 @@ class Pipeline:
         return time.monotonic() - started
 
     def wait_ready(self, name: str) -> float:
-        """Seconds until ``name`` answers ``/readyz``; fails with its log if it never does."""
-        service = self.services[name]
+        """Seconds until ``name`` (a service or a replica) answers ``/readyz``; fails with its
+        log if it never does."""
+        service = self.services.get(name) or self.replicas[name]
         return wait_until(
             service.ready,
             what=name,
@@ -171,10 +182,10 @@ class Pipeline:
         )
 
     def readiness(self) -> dict[str, str]:
-        """Each service's ``/readyz`` answer: ``ready`` or the dependencies it names as failing
-        (``object_store: TimeoutError``)."""
+        """Each process's ``/readyz`` answer (replicas included): ``ready`` or the
+        dependencies it names as failing (``object_store: TimeoutError``)."""
         answers: dict[str, str] = {}
-        for name, service in self.services.items():
+        for name, service in {**self.services, **self.replicas}.items():
             try:
                 response = httpx.get(f"{service.url}/readyz", timeout=READYZ_TIMEOUT_S)
                 failures = response.json().get("failures", {})
@@ -183,6 +194,55 @@ class Pipeline:
                 continue
             answers[name] = ", ".join(f"{k}: {v}" for k, v in failures.items()) or "ready"
         return answers
+
+    def liveness(self) -> dict[str, str]:
+        """Each process's ``/healthz`` answer (replicas included): ``ok``, or ``stalled`` with
+        the topics whose handling went without a poll and for how long."""
+        answers: dict[str, str] = {}
+        for name, service in {**self.services, **self.replicas}.items():
+            try:
+                response = httpx.get(f"{service.url}/healthz", timeout=READYZ_TIMEOUT_S)
+                body = response.json()
+            except (httpx.HTTPError, ValueError) as error:
+                answers[name] = f"no answer ({type(error).__name__})"
+                continue
+            stalled = body.get("stalled_s") or {}
+            answers[name] = str(body.get("status")) + "".join(
+                f" {topic} {seconds:.0f} s" for topic, seconds in stalled.items()
+            )
+        return answers
+
+    # -- replicas and settings -----------------------------------------------------------------
+    def start_replica(self, service: str, *, spare: bool = False, wait: bool = True) -> Service:
+        """One more process of ``service`` in its consumer group (ready, unless not ``wait``ed
+        for); ``spare``: its Kafka clients bootstrap from, and so use only, the brokers' spare
+        proxies."""
+        self.replica_serial += 1
+        name = f"{service}-{self.replica_serial}"
+        port = free_port()
+        env = self._env(service, port, data_name=name)
+        if spare:
+            env["KAFKA_BOOTSTRAP"] = self.servers.spare_bootstrap
+        argv = [sys.executable, "-m", f"slidestream_{service}.main"]
+        replica = Service(name, port, Managed(name, argv, self.run_dir, env=env))
+        self.replicas[name] = replica
+        replica.process.start()
+        if wait:
+            self.wait_ready(name)
+        return replica
+
+    def stop_replica(self, name: str, *, kill: bool = False) -> None:
+        """SIGKILL (``kill``) or a graceful stop (SIGTERM, waited for)."""
+        replica = self.replicas.pop(name)
+        if kill:
+            replica.process.kill()
+        replica.process.stop()
+
+    def configure(self, name: str, settings: dict[str, str]) -> None:
+        """``name``'s settings beyond the suite's, from its next (re)start on; ``{}``: none."""
+        self.overrides[name] = dict(settings)
+        service = self.services[name]
+        service.process.env = self._env(name, service.port)
 
     def kill(self, name: str) -> float:
         return self.services[name].process.kill()
@@ -195,10 +255,15 @@ class Pipeline:
         return time.monotonic() - started
 
     def ensure_running(self) -> None:
-        """Every service up and ready (a scenario that failed half-way may have left one
-        down), tusd too."""
+        """Every service up and ready with the suite's settings, and no extra replica (a
+        scenario that failed half-way may have left one down, or reconfigured), tusd too."""
         if self.tusd is not None and not self.tusd.alive:
             self.restart_tusd()
+        for name in list(self.replicas):
+            self.stop_replica(name)
+        for name in [n for n, settings in self.overrides.items() if settings]:
+            self.services[name].process.stop()
+            self.configure(name, {})
         for name, service in self.services.items():
             if not service.process.alive:
                 service.process.start()
@@ -207,7 +272,7 @@ class Pipeline:
     def stop(self) -> None:
         if self.tusd is not None:
             self.tusd.stop()
-        for service in self.services.values():
+        for service in [*self.replicas.values(), *self.services.values()]:
             service.process.stop()
 
     def create_tenant(self, name: str) -> str:

@@ -86,6 +86,18 @@ class Managed:
     def log_tail(self, lines: int = 40) -> str:
         return tail(self.log_path, lines)
 
+    def log_offset(self) -> int:
+        """The log's size now: what :meth:`log_since` reads from."""
+        return self.log_path.stat().st_size if self.log_path.exists() else 0
+
+    def log_since(self, offset: int) -> str:
+        """What the process logged after ``offset`` (its restarts included)."""
+        if not self.log_path.exists():
+            return ""
+        with self.log_path.open("rb") as log:
+            log.seek(offset)
+            return log.read().decode("utf-8", errors="replace")
+
 
 def stop_leftovers(run_dir: Path) -> None:
     """Stop the processes an interrupted earlier run of the suite left (by their pid records:

@@ -4,6 +4,9 @@
   ``min.insync.replicas`` 2 — with ``acks=all`` an acknowledged record is on two brokers.
   Each broker advertises its proxy to clients and replicates over a listener of its own, so a
   fault on the clients' path does not also cut replication.
+* Each broker also has a spare client listener behind a proxy of its own (``kafka-<id>-spare``):
+  a client bootstrapped through the spare proxies is told their addresses, so an extra replica
+  of a service can be cut off from every broker while the others keep their path.
 * MinIO (S3) and PostgreSQL, each with one proxy.
 
 Data lives under ``<repo>/.local/faults/`` (wiped at each start); the binaries and Kafka's jars
@@ -22,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
 from rich.console import Console
 
 from slidestream_contracts.topics import all_topics
@@ -30,6 +34,7 @@ from slidestream_devstack.buckets import ensure_buckets, s3_client
 from slidestream_devstack.credentials import Credentials
 from slidestream_devstack.kafka import (
     LOG4J2_PROPERTIES,
+    ClientListener,
     KafkaNode,
     KafkaPart,
     Replication,
@@ -70,12 +75,14 @@ class Broker:
     node: KafkaNode
     proxy: Proxy
     process: Managed
+    spare: Proxy
+    """The proxy of the broker's spare client listener."""
 
 
 @dataclass
 class FaultServers:
     """Start with :meth:`start`, stop with :meth:`stop`; the proxies' names are ``kafka-<id>``,
-    ``s3`` and ``postgres``."""
+    ``kafka-<id>-spare``, ``s3`` and ``postgres``."""
 
     run_dir: Path
     console: Console = field(default_factory=lambda: Console(stderr=True))
@@ -93,6 +100,11 @@ class FaultServers:
     def bootstrap(self) -> str:
         """Every broker, through its proxy (what services and the checks connect to)."""
         return ",".join(broker.proxy.listen for broker in self.brokers)
+
+    @property
+    def spare_bootstrap(self) -> str:
+        """Every broker, through its spare proxy: a client bootstrapped here uses only those."""
+        return ",".join(broker.spare.listen for broker in self.brokers)
 
     @property
     def proxies(self) -> ToxiproxyClient:
@@ -209,6 +221,8 @@ class FaultServers:
         for node_id in range(1, BROKERS + 1):
             client_port = free_port()
             proxy = self.add_proxy(f"kafka-{node_id}", client_port)
+            spare_port = free_port()
+            spare = self.add_proxy(f"kafka-{node_id}-spare", spare_port)
             node = KafkaNode(
                 node_id=node_id,
                 client_port=client_port,
@@ -216,16 +230,19 @@ class FaultServers:
                 data_dir=self.run_dir / "kafka" / f"node-{node_id}" / "data",
                 advertised_port=int(proxy.listen.rsplit(":", 1)[1]),
                 internal_port=free_port(),
+                extra_listeners=(
+                    ClientListener("SPARE", spare_port, int(spare.listen.rsplit(":", 1)[1])),
+                ),
             )
-            nodes.append((node, proxy))
+            nodes.append((node, proxy, spare))
         log4j = self.run_dir / "kafka" / "log4j2.properties"
         log4j.parent.mkdir(parents=True, exist_ok=True)
         log4j.write_text(LOG4J2_PROPERTIES, encoding="utf-8")
         options = jvm_options(libs, log4j, heap_max=KAFKA_HEAP)
         java = shutil.which("java") or "java"
         cluster_id = random_cluster_id()
-        voters = [node for node, _ in nodes]
-        for node, proxy in nodes:
+        voters = [node for node, _, _ in nodes]
+        for node, proxy, spare in nodes:
             config = node.data_dir.parent / "server.properties"
             node.data_dir.mkdir(parents=True)
             config.write_text(
@@ -241,7 +258,7 @@ class FaultServers:
             )
             argv = [java, *options, "kafka.Kafka", str(config)]
             process = self._launch(Managed(f"kafka-{node.node_id}", argv, self.run_dir))
-            self.brokers.append(Broker(node, proxy, process))
+            self.brokers.append(Broker(node, proxy, process, spare))
 
     # -- MinIO's and PostgreSQL's processes -------------------------------------------------
     def process(self, name: str) -> Managed:
@@ -309,6 +326,35 @@ class FaultServers:
             for topic in run_sync(self._describe(topics))
             for partition in topic["partitions"]
         }
+
+    async def _group(self, group: str) -> list[tuple[str, bytes]]:
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=5000)
+        await admin.start()
+        try:
+            responses = await admin.describe_consumer_groups([group])
+        finally:
+            await admin.close()
+        # DescribeGroups: (error, group, state, protocol type, protocol, members...); a member:
+        # (member id, client id, client host, metadata, assignment).
+        return [
+            (str(member[0]), bytes(member[4]))
+            for response in responses
+            for described in response.groups
+            for member in described[5]
+        ]
+
+    def group_members(self, group: str) -> dict[str, list[str]]:
+        """The members of consumer ``group`` now, each with its assigned partitions
+        (``topic/partition``)."""
+        members: dict[str, list[str]] = {}
+        for member_id, assignment in run_sync(self._group(group)):
+            decoded = ConsumerProtocolMemberAssignment.decode(assignment) if assignment else None
+            members[member_id] = sorted(
+                f"{topic}/{partition}"
+                for topic, partitions in (decoded.assignment if decoded else [])
+                for partition in partitions
+            )
+        return members
 
     def under_replicated(self) -> int:
         """Partitions of the platform's topics with fewer in-sync replicas than replicas."""

@@ -30,6 +30,15 @@ def fix_of(event_slide: SlideDeidentifiedV1, sha256: str, step: Step) -> SlideFi
     )
 
 
+async def test_the_declared_facts_travel_on_for_conversion(
+    harness: Harness, planted_svs: Path
+) -> None:
+    declared = SlideFactsV1(mpp_um=0.5, scanner="Scanner X")
+    await harness.workflow.on_uploaded(harness.upload(planted_svs, declared=declared))
+    [(deidentified, _), _status] = harness.publisher.sent
+    assert isinstance(deidentified, SlideDeidentifiedV1) and deidentified.declared == declared
+
+
 async def test_a_fix_announces_the_deidentified_slide_again_with_the_facts(
     harness: Harness, planted_svs: Path
 ) -> None:

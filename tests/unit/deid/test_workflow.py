@@ -25,7 +25,6 @@ from sqlmodel import Session, select
 from slidestream_contracts.events import (
     ObjectRef,
     SlideDeidentifiedV1,
-    SlideFactsV1,
     SlideFormat,
     SlideRejectedV1,
     SlideStatusV1,
@@ -58,12 +57,10 @@ def truncated_copy(source: Path, target: Path) -> Path:
 async def test_planted_svs_is_deidentified_recorded_and_published(
     harness: Harness, planted_svs: Path, tmp_path: Path
 ) -> None:
-    declared = SlideFactsV1(mpp_um=0.5, scanner="Scanner X")
-    event = harness.upload(planted_svs, declared=declared)
+    event = harness.upload(planted_svs)
     await harness.workflow.on_uploaded(event)
 
     [(deid, deid_id), (status, status_id)] = harness.publisher.sent
-    assert deid.declared == declared  # conversion falls back on it (issue 18)
     assert isinstance(deid, SlideDeidentifiedV1) and isinstance(status, SlideStatusV1)
     assert status.state is SlideState.DEIDENTIFIED and deid_id != status_id
     assert (deid.format, deid.vendor, deid.level_count) == ("aperio_svs", "aperio", 3)

@@ -185,6 +185,19 @@ def test_a_cluster_node_advertises_its_proxy_and_replicates_on_its_own_listener(
     assert properties["offsets.topic.replication.factor"] == "3"
 
 
+def test_a_cluster_node_advertises_each_extra_client_listener_on_its_own_address(
+    tmp_path: Path,
+) -> None:
+    spare = kafka.ClientListener("SPARE", 24001, 25001)
+    node = kafka.KafkaNode(1, 20001, 21001, tmp_path, 22001, 23001, extra_listeners=(spare,))
+    text = kafka.server_properties(node, [node])
+    properties = dict(line.split("=", 1) for line in text.splitlines())
+    assert "SPARE://127.0.0.1:24001" in properties["listeners"].split(",")
+    assert "SPARE://127.0.0.1:25001" in properties["advertised.listeners"].split(",")
+    assert "SPARE:PLAINTEXT" in properties["listener.security.protocol.map"].split(",")
+    assert properties["inter.broker.listener.name"] == "INTERNAL"
+
+
 def test_go_binaries_are_named_after_their_package() -> None:
     assert builds.go_command_name("github.com/Shopify/toxiproxy/v2/cmd/server") == "server"
     assert builds.go_command_name("helm.sh/helm/v3/cmd/helm") == "helm"

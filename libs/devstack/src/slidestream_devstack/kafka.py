@@ -85,6 +85,19 @@ class KafkaNode:
     internal_port: int | None = None
     """A listener of its own for replication between brokers, kept out of the clients' path;
     brokers replicate over the client listener when None."""
+    extra_listeners: tuple[ClientListener, ...] = ()
+    """More client listeners, each advertising its own address: a client that bootstraps
+    through one is told that listener's addresses, so a group of clients can be given a path of
+    its own to every broker (the fault suite cuts one consumer off that way)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ClientListener:
+    """A named client listener on ``port``, advertised as ``advertised_port``."""
+
+    name: str
+    port: int
+    advertised_port: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +125,9 @@ def server_properties(
         listeners["INTERNAL"] = advertised_listeners["INTERNAL"] = (
             f"{LOOPBACK}:{node.internal_port}"
         )
+    for extra in node.extra_listeners:
+        listeners[extra.name] = f"{LOOPBACK}:{extra.port}"
+        advertised_listeners[extra.name] = f"{LOOPBACK}:{extra.advertised_port}"
     factor, min_isr = str(replication.factor), str(replication.min_insync)
     settings = {
         "process.roles": "broker,controller",

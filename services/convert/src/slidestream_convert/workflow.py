@@ -205,6 +205,8 @@ class ConvertWorkflow:
                 "lossless_levels": sum(1 for lv in result.levels if lv.lossless_copy),
                 "output_bytes": output_bytes,
                 "seconds": round(elapsed, 3),
+                # Not in provenance.json: a redo must write that object's very bytes again.
+                "timings_s": result.timings,
             },
         )
         return Converted((converted_event, status), elapsed, output_bytes)

@@ -187,6 +187,13 @@ def test_outputs_are_byte_identical_on_redelivery(
     pairs.append((first.tiff_file, second.tiff_file))
     for left, right in pairs:
         assert filecmp.cmp(left, right, shallow=False), left.name
+    # The provenance record is stored beside them under a deterministic key too: a second
+    # handling (a redelivery, a replica evicted mid-conversion) must write the same bytes, or it
+    # overwrites the object an announced event describes. Timings live beside it, not in it.
+    assert json.dumps(first.provenance, sort_keys=True) == json.dumps(
+        second.provenance, sort_keys=True
+    )
+    assert first.timings["total_s"] > 0
     again = convert_slide(sources, tmp_path / "a", IDENTITY, OPTIONS)  # overwrite in place
     assert [p.name for p in again.dicom_files] == [p.name for p in first.dicom_files]
     other = convert_slide(sources, tmp_path / "c", DicomIdentity("another-slide"), OPTIONS)

@@ -128,6 +128,19 @@ def test_report_json_round_trip_and_units(qc_case: Callable[[str], QcCase]) -> N
     assert len(report.reasons) == sum(m.verdict != "pass" for m in report.measures)
 
 
+def test_a_second_run_writes_the_same_bytes(qc_case: Callable[[str], QcCase]) -> None:
+    """The report and pictures are stored under fixed keys: a second handling of the slide (a
+    redelivery, a consumer evicted mid-QC that finishes anyway) must write the very bytes the
+    announced event describes — nothing in them may depend on the run (no timing)."""
+    from slidestream_wsi.qc import open_tiff_pyramid, run_qc
+
+    case = qc_case("clean")
+    with open_tiff_pyramid(case.path) as source:
+        report, pictures = run_qc(source, slide_label="clean")
+    assert report.to_json() == case.report.to_json()
+    assert pictures == case.pictures
+
+
 def test_published_schema_is_current() -> None:
     assert SCHEMA_FILE.exists(), "run write_report_schema(docs/schemas/reports/qc-report.v1.json)"
     assert json.loads(SCHEMA_FILE.read_text()) == report_json_schema()

@@ -3,7 +3,7 @@ per-level reports and the result. The conversion service builds these; keep the 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -103,5 +103,8 @@ class ConversionResult:
     levels: tuple[ConvertedLevelReport, ...]
     provenance: dict[str, object]
     """JSON-serialisable: source format, software versions, per-level decisions, proof hashes and
-    sampled tiles, dciodvfy warnings, timings."""
+    sampled tiles, dciodvfy warnings — the same for the same input, options and software."""
     warnings: tuple[str, ...]
+    timings: dict[str, float] = field(default_factory=dict)
+    """Seconds per phase (``write_s``, ``proof_s``, ``total_s``...) and per level
+    (``level_<i>_s``): they change from run to run, so they stay out of the provenance."""

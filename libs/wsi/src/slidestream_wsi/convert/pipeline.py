@@ -29,7 +29,7 @@ from slidestream_wsi.convert.gil import short_gil_switch_interval
 from slidestream_wsi.convert.icc import srgb_profile
 from slidestream_wsi.convert.model import ConversionOptions, ConversionResult, DicomIdentity
 from slidestream_wsi.convert.plan import LevelPlan, plan_levels, pyramid_tile_px
-from slidestream_wsi.convert.provenance import Checks, level_report, provenance
+from slidestream_wsi.convert.provenance import Checks, level_report, provenance, timings_report
 from slidestream_wsi.convert.targets import (
     THUMBNAIL_NAME,
     TIFF_NAME,
@@ -332,7 +332,6 @@ class _Conversion:
             list(zip(self.outcomes, reports, strict=True)),
             proofs,
             Checks(dciodvfy_warnings, reopen),
-            self.timings,
             self.warnings,
         )
         return ConversionResult(
@@ -341,6 +340,7 @@ class _Conversion:
             levels=tuple(reports),
             provenance=record,
             warnings=tuple(self.warnings),
+            timings=timings_report(self.timings, self.outcomes),
         )
 
     def _reopen(self, dicom_files: tuple[Path, ...], tiff_path: Path | None) -> dict[str, object]:

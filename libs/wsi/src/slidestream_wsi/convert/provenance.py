@@ -1,6 +1,12 @@
 """What a conversion reports: one :class:`ConvertedLevelReport` per level, and the provenance
-record (source, options, per-level decisions and proofs, checks, software, timings) that the
-service stores beside the outputs."""
+record (source, options, per-level decisions and proofs, checks, software) that the service
+stores beside the outputs.
+
+The record is a function of the input, the options and the software only — no timing, path or
+clock in it — like the outputs: it is written under a deterministic key, and a second handling
+of the same slide (a redelivery, a consumer evicted mid-conversion that finishes anyway) must
+write the very bytes the announced event describes. Timings are reported beside it
+(:func:`timings_report`, ``ConversionResult.timings``)."""
 
 from __future__ import annotations
 
@@ -69,7 +75,6 @@ def provenance(
     levels: list[tuple[LevelOutcome, ConvertedLevelReport]],
     proofs: Proofs,
     checks: Checks,
-    timings: dict[str, float],
     warnings: list[str],
 ) -> dict[str, object]:
     """The provenance record, checked to be JSON here rather than in the service."""
@@ -80,7 +85,6 @@ def provenance(
         "dciodvfy_warnings": checks.dciodvfy_warnings,
         "reopen": checks.reopen,
         "software": _software_versions(),
-        "timings_s": {k: round(v, 3) for k, v in timings.items()},
         "warnings": list(warnings),
     }
     json.dumps(record)  # fail here, not in the service, if something is not JSON
@@ -104,8 +108,15 @@ def _level_record(
         }
         if outcome.source_hash is not None
         else None,
-        "seconds": round(outcome.seconds, 3),
     }
+
+
+def timings_report(timings: dict[str, float], outcomes: list[LevelOutcome]) -> dict[str, float]:
+    """The conversion's timings (seconds, rounded to ms), each level's as ``level_<i>_s``."""
+    report = {name: round(seconds, 3) for name, seconds in timings.items()}
+    for outcome in outcomes:
+        report[f"level_{outcome.plan.index}_s"] = round(outcome.seconds, 3)
+    return report
 
 
 def _source_record(slide: SourceSlide) -> dict[str, object]:

@@ -96,6 +96,9 @@ class QcReport(BaseModel):
     focus: FocusSummary | None = Field(None, description="how blur_fraction was measured")
     notes: tuple[str, ...] = Field((), description="what QC could not measure, and why")
     elapsed_s: float = 0.0
+    """Always 0.0 now, kept for ``qc-report.v1`` (no field is removed within a version): a
+    report's bytes must not depend on the run, or a second handling of the slide overwrites the
+    report its event describes with other bytes. The time QC took is the qc service's."""
 
     def to_json(self) -> str:
         return self.model_dump_json(indent=2)
