@@ -7,7 +7,6 @@ upload, naming the field, by the CLI and by the server."""
 from __future__ import annotations
 
 import asyncio
-import base64
 import csv
 import hashlib
 import json
@@ -26,6 +25,7 @@ import slidestream_samples as samples
 from slidestream_contracts.topics import Topic
 from tests.support.single_frame_dicom import write_single_frame_dicom
 from tests.support.stack import Collector
+from tests.support.upload import metadata_header
 
 pytestmark = pytest.mark.integration
 
@@ -149,7 +149,7 @@ def test_a_spacing_in_a_wrong_unit_is_refused_by_the_server_naming_the_field(
         "sha256": hashlib.sha256(body).hexdigest(),
         "meta": json.dumps({"mpp_um": "0.00025 mm"}),
     }
-    header = ",".join(f"{k} {base64.b64encode(v.encode()).decode()}" for k, v in metadata.items())
+    header = metadata_header(**metadata)
     answer = httpx.post(
         stack_env["TUS_URL"],
         headers={

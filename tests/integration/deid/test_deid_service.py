@@ -43,6 +43,7 @@ from tests.support.deid import (
     put_slide,
     slide_id_on_partition,
 )
+from tests.support.deid_harness import MANIFEST
 from tests.support.openslide import OPENSLIDE_FIXTURES, openslide_fixtures  # noqa: F401
 
 pytestmark = pytest.mark.integration
@@ -52,16 +53,6 @@ REJECTED = Topic.SLIDES_REJECTED.value
 STATUS = Topic.SLIDES_STATUS.value
 DLQ = "dlq.deid.v1"
 
-MANIFEST: dict[str, object] = {
-    "filename": f"{TOKENS['filename']}.svs",
-    "sha256": "0" * 64,
-    "case_id": TOKENS["accession"],
-    "specimen_id": TOKENS["specimen"],
-    "species": "human",
-    "organ": "colon",
-    "stain": "H&E",
-    "extra": {"patient_id": TOKENS["patient_id"], "barcode": TOKENS["barcode"]},
-}
 PLANTED = list(dict.fromkeys([*TOKENS.values(), f"{TOKENS['filename']}.svs"]))
 
 

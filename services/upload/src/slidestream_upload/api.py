@@ -227,13 +227,12 @@ async def fix(
     if isinstance(outcome, Refusal):
         detail = {"reason": outcome.reason, "message": outcome.message}
         raise HTTPException(status_code=outcome.status_code, detail=detail)
-    event = outcome.fix
     return FixView(
         slide_id=slide_id,
-        fix_id=event.fix_id,
-        step=event.step,
-        reason=event.reason,
-        declared=event.declared.model_dump(mode="json", exclude_none=True),
+        fix_id=outcome.fix_id,
+        step=outcome.step,
+        reason=outcome.reason,
+        declared=outcome.declared.model_dump(mode="json", exclude_none=True),
     )
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from dataclasses import dataclass
 from typing import Protocol
 from uuid import UUID, uuid5
 
@@ -37,11 +36,6 @@ class SlideStates(Protocol):
     def get(self, slide_id: UUID) -> SlideRecord | None: ...
 
 
-@dataclass(frozen=True, slots=True)
-class FixAccepted:
-    fix: SlideFixRequestedV1
-
-
 async def fix_slide(
     upload: UploadRow,
     facts: SlideFactsV1 | None,
@@ -49,7 +43,7 @@ async def fix_slide(
     uploads: UploadRepository,
     states: SlideStates,
     publisher: FixPublisher,
-) -> FixAccepted | Refusal:
+) -> SlideFixRequestedV1 | Refusal:
     """Steps in the module docstring; ``upload`` is the caller's own slide."""
     record = await asyncio.to_thread(states.get, upload.slide_id)
     plan = plan_fix(record, facts)
@@ -70,7 +64,7 @@ async def fix_slide(
     )
     await publisher.publish(event, event_id=stored.fix_id)
     await asyncio.to_thread(uploads.mark_fix_published, upload.slide_id)
-    return FixAccepted(event)
+    return event
 
 
 def _row(upload: UploadRow, plan: FixPlan) -> SlideFixRow:
